@@ -1,0 +1,33 @@
+"""dsaas: one Pulumi program for the whole Data Science as a Service platform. Wiring only."""
+
+import pulumi
+import pulumi_vsphere as vsphere
+
+from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
+from components.nodes import ClusterNodes, ClusterNodesArgs
+from config.loader import load_stack_inputs
+from config.settings import describe_address_plan
+
+# Validates every setting and secret before the first resource is registered.
+stack = load_stack_inputs()
+settings = stack.settings
+
+vsphere_provider = vsphere.Provider(
+    "vsphere",
+    vsphere_server=stack.vsphere.server,
+    user=stack.vsphere.user,
+    password=stack.vsphere.password,
+    allow_unverified_ssl=settings.vsphere.allow_unverified_ssl,
+)
+
+nodes = ClusterNodes("nodes", ClusterNodesArgs(settings=settings, provider=vsphere_provider))
+cluster = KubeadmCluster(
+    "kubernetes",
+    KubeadmClusterArgs(settings=settings, vms=nodes.vms, ssh_private_key=nodes.ssh_private_key),
+)
+
+pulumi.export("controlPlaneEndpoint", f"https://{settings.api_endpoint}")
+pulumi.export("nodeAddresses", describe_address_plan(settings))
+pulumi.export("kubernetesVersion", settings.cluster.kubernetes_version)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export("sshPrivateKey", nodes.ssh_private_key)

@@ -1,0 +1,126 @@
+"""Pure renderers for the cloud-init documents a node VM boots with.
+
+On vSphere, cloud-init's VMware datasource reads `guestinfo.metadata` and `guestinfo.userdata`
+(each with a `.encoding`) from the VM's `extra_config`. The metadata carries the instance id,
+the host name and a netplan v2 `network` block; the user data is a `#cloud-config` document.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from config.settings import NodeSpec, Settings
+
+ENCODING = "gzip+base64"
+
+# Packages every node needs before the kubeadm scripts run: TLS/apt tooling for the pinned
+# repositories, conntrack/socat for kubelet, nfs-common for Trident's NFS volumes and
+# open-vm-tools so vCenter sees the guest's state and addresses.
+BASE_PACKAGES: tuple[str, ...] = (
+    "apt-transport-https",
+    "ca-certificates",
+    "conntrack",
+    "curl",
+    "gpg",
+    "jq",
+    "nfs-common",
+    "open-vm-tools",
+    "socat",
+)
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def render_user_data(node: NodeSpec, settings: Settings, authorized_keys: Sequence[str]) -> str:
+    """The `#cloud-config` user data: admin user with SSH keys only, packages, time sync."""
+    domain = settings.network.search_domains[0] if settings.network.search_domains else None
+    document: dict[str, Any] = {
+        "hostname": node.name,
+        **({"fqdn": f"{node.name}.{domain}"} if domain else {}),
+        "manage_etc_hosts": True,
+        "users": [
+            {
+                "name": settings.ssh.user,
+                "gecos": "dsaas automation (pulumi-command over SSH)",
+                "groups": ["sudo"],
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "shell": "/bin/bash",
+                "lock_passwd": True,
+                "ssh_authorized_keys": list(authorized_keys),
+            }
+        ],
+        "disable_root": True,
+        "ssh_pwauth": False,
+        "package_update": True,
+        "packages": list(BASE_PACKAGES),
+        "timezone": "Etc/UTC",
+        "write_files": [
+            {
+                "path": "/etc/dsaas/node.yaml",
+                "permissions": "0644",
+                "content": _dump(
+                    {"cluster": settings.cluster.cluster_name, "node": node.name, "role": node.role.value}
+                ),
+            }
+        ],
+    }
+    if settings.network.ntp_servers:
+        document["ntp"] = {"enabled": True, "servers": list(settings.network.ntp_servers)}
+    return "#cloud-config\n" + _dump(document)
+
+
+def render_network_config(node: NodeSpec, settings: Settings) -> dict[str, Any]:
+    """A netplan v2 document giving the node its static address."""
+    network = settings.network
+    nameservers: dict[str, Any] = {"addresses": [str(a) for a in network.dns_servers]}
+    if network.search_domains:
+        nameservers["search"] = list(network.search_domains)
+    return {
+        "version": 2,
+        "ethernets": {
+            network.interface: {
+                "dhcp4": False,
+                "dhcp6": False,
+                "addresses": [f"{node.address}/{network.subnet.prefixlen}"],
+                "routes": [{"to": "default", "via": str(network.gateway)}],
+                "nameservers": nameservers,
+            }
+        },
+    }
+
+
+def render_metadata(node: NodeSpec, settings: Settings) -> str:
+    """The VMware datasource metadata: identity and network."""
+    return _dump(
+        {
+            "instance-id": node.name,
+            "local-hostname": node.name,
+            "network": render_network_config(node, settings),
+        }
+    )
+
+
+def encode(text: str) -> str:
+    """gzip+base64, deterministic (mtime 0) so an unchanged document never shows as a diff."""
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
+
+
+def decode(encoded: str) -> str:
+    return gzip.decompress(base64.b64decode(encoded)).decode()
+
+
+def guestinfo(metadata: str, user_data: str) -> dict[str, str]:
+    """The `extra_config` keys the VMware datasource reads."""
+    return {
+        "guestinfo.metadata": encode(metadata),
+        "guestinfo.metadata.encoding": ENCODING,
+        "guestinfo.userdata": encode(user_data),
+        "guestinfo.userdata.encoding": ENCODING,
+    }

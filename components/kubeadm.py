@@ -1,0 +1,253 @@
+"""`KubeadmCluster`: Kubernetes on the node VMs, driven over SSH with pulumi-command.
+
+Order on the first control plane: prepare → kube-vip (super-admin.conf) → kubeadm init →
+CA hash, join credentials, admin kubeconfig → Calico. Further control planes join one after
+another (etcd grows one member at a time); workers join in parallel, each depending only on its
+own preparation and the join credentials. Every joined node has a membership step on the first
+control plane whose `delete` drains the node and removes it before its VM goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from pulumi_command import remote
+
+from components import kubeadm_render as render
+from config import versions
+from config.settings import NodeSpec, Role, Settings
+
+RUN_AS_ROOT = "sudo bash -s"
+
+
+@dataclass(frozen=True)
+class KubeadmClusterArgs:
+    settings: Settings
+    vms: Mapping[str, pulumi.CustomResource]
+    """Node VMs by node name (from `ClusterNodes`)."""
+    ssh_private_key: pulumi.Output[str]
+
+
+class KubeadmCluster(pulumi.ComponentResource):
+    """kubeadm HA control plane behind kube-vip, workers, Calico; exposes a kubernetes.Provider."""
+
+    kubeconfig: pulumi.Output[str]
+    """Admin kubeconfig pointing at the virtual IP (secret)."""
+    provider: k8s.Provider
+    """Provider for every later Kubernetes resource; built from `kubeconfig`, never ambient."""
+    init: remote.Command
+    """`kubeadm init` on the first control plane."""
+    joins: dict[str, remote.Command]
+    """`kubeadm join` by node name (all nodes but the first control plane)."""
+    cni: k8s.helm.v3.Release
+    """Calico through the tigera-operator chart."""
+    ready: list[pulumi.Resource]
+    """Depend on these to run after every node is registered and the CNI is installed."""
+
+    def __init__(self, name: str, args: KubeadmClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dsaas:kubernetes:KubeadmCluster", name, None, opts)
+        settings = args.settings
+        self._name = name
+        self._args = args
+        child = pulumi.ResourceOptions(parent=self)
+        first, *other_control_planes = settings.control_planes
+
+        token_id = random.RandomString(f"{name}-token-id", length=6, special=False, upper=False, opts=child)
+        token_secret = random.RandomPassword(
+            f"{name}-token-secret", length=16, special=False, upper=False, opts=child
+        )
+        certificate_key = random.RandomId(
+            f"{name}-certificate-key",
+            byte_length=32,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(additional_secret_outputs=["hex", "b64_std", "b64_url", "dec", "id"])
+            ),
+        )
+        token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
+        cert_key = pulumi.Output.secret(certificate_key.hex)
+
+        prepared = {
+            node.name: self._step(node, "prepare", render.render_script("prepare-node", render.prepare_node_parameters(settings)))
+            for node in settings.all_nodes
+        }
+
+        first_kube_vip = self._step(
+            first,
+            "kube-vip",
+            render.render_script("kube-vip", render.kube_vip_parameters(settings, render.SUPER_ADMIN_CONF)),
+            depends_on=[prepared[first.name]],
+        )
+        init_script = pulumi.Output.all(token, cert_key).apply(
+            lambda secrets: render.render_script(
+                "kubeadm-init",
+                {
+                    "KUBEADM_CONFIG_B64": render.b64(
+                        render.render_init_config(settings, first, secrets[0], secrets[1])
+                    ),
+                    "API_ENDPOINT": settings.api_endpoint,
+                },
+            )
+        )
+        self.init = self._step(first, "kubeadm-init", pulumi.Output.secret(init_script), depends_on=[first_kube_vip])
+
+        ca_cert_hash_step = self._step(
+            first, "ca-cert-hash", render.render_script("ca-cert-hash", {}), depends_on=[self.init]
+        )
+        ca_cert_hash = ca_cert_hash_step.stdout.apply(lambda out: out.strip())
+
+        credentials_script = pulumi.Output.all(token, cert_key).apply(
+            lambda secrets: render.render_script(
+                "join-credentials",
+                {"BOOTSTRAP_TOKEN": secrets[0], "CERTIFICATE_KEY": secrets[1], "TOKEN_TTL": "2h"},
+            )
+        )
+        # Re-run whenever the node set changes: a node added later finds a live token and certs.
+        credentials = self._step(
+            first,
+            "join-credentials",
+            pulumi.Output.secret(credentials_script),
+            depends_on=[self.init],
+            triggers=[",".join(node.name for node in settings.all_nodes)],
+        )
+
+        kubeconfig_step = self._step(
+            first,
+            "admin-kubeconfig",
+            render.render_script("read-kubeconfig", {"API_ENDPOINT": settings.api_endpoint}),
+            depends_on=[self.init],
+            secret_stdout=True,
+        )
+        self.kubeconfig = pulumi.Output.secret(kubeconfig_step.stdout)
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=child,
+        )
+
+        self.joins = {}
+        memberships: list[pulumi.Resource] = []
+        previous: pulumi.Resource = self.init
+        for node in other_control_planes:
+            join = self._join(node, token, ca_cert_hash, cert_key, depends_on=[prepared[node.name], credentials, previous])
+            self._step(
+                node,
+                "kube-vip",
+                render.render_script("kube-vip", render.kube_vip_parameters(settings, render.ADMIN_CONF)),
+                depends_on=[join],
+            )
+            memberships.append(self._membership(node, first, join))
+            previous = join
+        for node in settings.workers:
+            join = self._join(node, token, ca_cert_hash, cert_key, depends_on=[prepared[node.name], credentials])
+            memberships.append(self._membership(node, first, join))
+
+        self.cni = k8s.helm.v3.Release(
+            f"{name}-calico",
+            name="calico",
+            chart="tigera-operator",
+            version=versions.CALICO_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.CALICO_CHART_REPOSITORY),
+            namespace="tigera-operator",
+            create_namespace=True,
+            atomic=True,
+            timeout=900,
+            values=render.render_calico_values(settings),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=self.provider)),
+        )
+        self.ready = [self.cni, *memberships]
+
+        self.register_outputs(
+            {
+                "kubeconfig": self.kubeconfig,
+                "api_endpoint": settings.api_endpoint,
+                "init": self.init,
+                "joins": self.joins,
+                "cni": self.cni,
+            }
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _connection(self, node: NodeSpec) -> remote.ConnectionArgs:
+        return remote.ConnectionArgs(
+            host=str(node.address),
+            user=self._args.settings.ssh.user,
+            private_key=self._args.ssh_private_key,
+            # A fresh clone boots and runs cloud-init before SSH answers: allow ~15 minutes.
+            dial_error_limit=60,
+            per_dial_timeout=15,
+        )
+
+    def _step(
+        self,
+        node: NodeSpec,
+        step: str,
+        script: str | pulumi.Output[str],
+        depends_on: Sequence[pulumi.Resource] = (),
+        triggers: Sequence[object] = (),
+        delete: str | None = None,
+        secret_stdout: bool = False,
+        on: NodeSpec | None = None,
+    ) -> remote.Command:
+        """One script run as root on `on` (default: `node`); replaced when `node`'s VM is."""
+        target = on or node
+        secret_outputs = ["stdout", "stderr"] if secret_stdout else []
+        return remote.Command(
+            f"{self._name}-{node.name}-{step}",
+            connection=self._connection(target),
+            create=RUN_AS_ROOT,
+            stdin=script,
+            delete=delete,
+            triggers=[self._args.vms[node.name].id, *triggers],
+            logging=remote.Logging.NONE if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self._args.vms[node.name], *depends_on],
+                additional_secret_outputs=secret_outputs,
+            ),
+        )
+
+    def _join(
+        self,
+        node: NodeSpec,
+        token: pulumi.Output[str],
+        ca_cert_hash: pulumi.Output[str],
+        cert_key: pulumi.Output[str],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> remote.Command:
+        settings = self._args.settings
+        script = pulumi.Output.all(token, ca_cert_hash, cert_key).apply(
+            lambda values: render.render_script(
+                "kubeadm-join",
+                {
+                    "KUBEADM_CONFIG_B64": render.b64(
+                        render.render_join_config(settings, node, values[0], values[1], values[2])
+                    ),
+                    "NODE_NAME": node.name,
+                },
+            )
+        )
+        reset = (
+            render.heredoc_command(render.render_script("kubeadm-reset", {}))
+            if node.role is Role.CONTROL_PLANE
+            else None
+        )
+        join = self._step(node, "kubeadm-join", pulumi.Output.secret(script), depends_on=depends_on, delete=reset)
+        self.joins[node.name] = join
+        return join
+
+    def _membership(self, node: NodeSpec, first: NodeSpec, join: remote.Command) -> remote.Command:
+        """Runs on the first control plane; its delete drains and removes the node."""
+        return self._step(
+            node,
+            "membership",
+            render.render_script("node-membership", render.node_label_parameters(node)),
+            depends_on=[join],
+            delete=render.heredoc_command(render.render_script("drain-node", {"NODE_NAME": node.name})),
+            on=first,
+        )

@@ -1,0 +1,245 @@
+"""Pure renderers for the kubeadm layer: kubeadm configs, the kube-vip static pod, node scripts.
+
+Scripts are files under `components/templates/` (so shellcheck reads exactly what runs). A node
+receives a script as standard input behind a header of `export NAME='value'` lines; files the
+script installs travel as base64 variables (`*_B64`). Secrets (join token, certificate key) only
+ever travel that way, never on a command line, and the commands carrying them are secret outputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from config import versions
+from config.settings import NodeSpec, Role, Settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+SUPER_ADMIN_CONF = "/etc/kubernetes/super-admin.conf"
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+# Uploaded control-plane certificates expire after two hours; the token lives as long.
+BOOTSTRAP_TOKEN_TTL = "2h0m0s"
+
+
+def _dump_all(documents: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+
+
+def _extra_args(values: Mapping[str, str]) -> list[dict[str, str]]:
+    """kubeadm v1beta4 takes extra arguments as a list of {name, value}."""
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def _node_registration(node: NodeSpec) -> dict[str, Any]:
+    registration: dict[str, Any] = {
+        "name": node.name,
+        "criSocket": CRI_SOCKET,
+        "kubeletExtraArgs": _extra_args({"node-ip": str(node.address)}),
+    }
+    if node.role is Role.WORKER:
+        registration["taints"] = []
+    return registration
+
+
+def render_init_config(settings: Settings, first: NodeSpec, token: str, certificate_key: str) -> str:
+    """InitConfiguration + ClusterConfiguration + KubeletConfiguration for the first node."""
+    cluster = settings.cluster
+    init = {
+        "apiVersion": versions.KUBEADM_CONFIG_API,
+        "kind": "InitConfiguration",
+        "bootstrapTokens": [
+            {
+                "token": token,
+                "description": "dsaas node joins (refreshed by the join-credentials step)",
+                "ttl": BOOTSTRAP_TOKEN_TTL,
+                "usages": ["signing", "authentication"],
+                "groups": ["system:bootstrappers:kubeadm:default-node-token"],
+            }
+        ],
+        "certificateKey": certificate_key,
+        "localAPIEndpoint": {"advertiseAddress": str(first.address), "bindPort": cluster.api_server_port},
+        "nodeRegistration": _node_registration(first),
+    }
+    cluster_config = {
+        "apiVersion": versions.KUBEADM_CONFIG_API,
+        "kind": "ClusterConfiguration",
+        "clusterName": cluster.cluster_name,
+        "kubernetesVersion": f"v{cluster.kubernetes_version}",
+        "controlPlaneEndpoint": settings.api_endpoint,
+        "networking": {
+            "podSubnet": str(cluster.pod_cidr),
+            "serviceSubnet": str(cluster.service_cidr),
+            "dnsDomain": "cluster.local",
+        },
+        "apiServer": {
+            "certSANs": [str(cluster.control_plane_endpoint), *(str(n.address) for n in settings.control_planes)],
+        },
+    }
+    kubelet = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "systemd",
+        "serverTLSBootstrap": False,
+    }
+    return _dump_all([init, cluster_config, kubelet])
+
+
+def render_join_config(
+    settings: Settings, node: NodeSpec, token: str, ca_cert_hash: str, certificate_key: str
+) -> str:
+    """JoinConfiguration for a worker, or for a further control plane (with the certificate key)."""
+    join: dict[str, Any] = {
+        "apiVersion": versions.KUBEADM_CONFIG_API,
+        "kind": "JoinConfiguration",
+        "discovery": {
+            "bootstrapToken": {
+                "apiServerEndpoint": settings.api_endpoint,
+                "token": token,
+                "caCertHashes": [ca_cert_hash],
+            }
+        },
+        "nodeRegistration": _node_registration(node),
+    }
+    if node.role is Role.CONTROL_PLANE:
+        join["controlPlane"] = {
+            "localAPIEndpoint": {
+                "advertiseAddress": str(node.address),
+                "bindPort": settings.cluster.api_server_port,
+            },
+            "certificateKey": certificate_key,
+        }
+    return _dump_all([join])
+
+
+def render_kube_vip_manifest(settings: Settings, kubeconfig_path: str) -> str:
+    """The kube-vip static pod: ARP mode with leader election, control plane only."""
+    env = {
+        "vip_arp": "true",
+        "port": str(settings.cluster.api_server_port),
+        "vip_interface": settings.network.interface,
+        "vip_subnet": "32",
+        "dns_mode": "first",
+        "cp_enable": "true",
+        "cp_namespace": "kube-system",
+        "svc_enable": "false",
+        "vip_leaderelection": "true",
+        "vip_leasename": "plndr-cp-lock",
+        "vip_leaseduration": "5",
+        "vip_renewdeadline": "3",
+        "vip_retryperiod": "1",
+        "address": str(settings.cluster.control_plane_endpoint),
+        "prometheus_server": ":2112",
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "kube-vip", "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "kube-vip"}},
+        "spec": {
+            "hostNetwork": True,
+            "hostAliases": [{"ip": "127.0.0.1", "hostnames": ["kubernetes"]}],
+            "containers": [
+                {
+                    "name": "kube-vip",
+                    "image": versions.KUBE_VIP_IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    "args": ["manager"],
+                    "env": [{"name": k, "value": v} for k, v in env.items()],
+                    "securityContext": {"capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}},
+                    "volumeMounts": [{"name": "kubeconfig", "mountPath": ADMIN_CONF}],
+                }
+            ],
+            "volumes": [{"name": "kubeconfig", "hostPath": {"path": kubeconfig_path, "type": "File"}}],
+        },
+    }
+    return yaml.safe_dump(pod, sort_keys=False)
+
+
+# --- scripts -----------------------------------------------------------------------------------
+
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_HEADER_END = "# --- end of dsaas parameters ---"
+
+
+def script_path(name: str) -> Path:
+    return TEMPLATES / f"{name}.sh"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def render_script(name: str, parameters: Mapping[str, str]) -> str:
+    """The text sent to `sudo bash -s`: parameters as exports, then the script file unchanged."""
+    body = script_path(name).read_text()
+    lines = ["#!/usr/bin/env bash", f"# dsaas step: {name}"]
+    for key in sorted(parameters):
+        if not _ENV_NAME.match(key):
+            raise ValueError(f"script parameter {key!r} is not an environment variable name")
+        lines.append(f"export {key}={shlex.quote(parameters[key])}")
+    lines.append(_HEADER_END)
+    return "\n".join(lines) + "\n" + body
+
+
+def parse_rendered_script(text: str) -> tuple[dict[str, str], str]:
+    """Split a rendered script back into its parameters and body (for `--out` and tests)."""
+    header, _, body = text.partition(_HEADER_END + "\n")
+    parameters: dict[str, str] = {}
+    for line in header.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            parameters[key] = shlex.split(value)[0] if value else ""
+    return parameters, body
+
+
+def heredoc_command(script: str) -> str:
+    """A command that feeds `script` to root's bash without putting it on a command line."""
+    marker = "DSAAS_SCRIPT_EOF"
+    if marker in script:
+        raise ValueError("script contains the heredoc marker")
+    return f"sudo bash -s <<'{marker}'\n{script}{marker}\n"
+
+
+def prepare_node_parameters(settings: Settings) -> dict[str, str]:
+    return {
+        "KUBERNETES_VERSION": settings.cluster.kubernetes_version,
+        "KUBERNETES_MINOR": settings.cluster.kubernetes_minor,
+        "CONTAINERD_VERSION": versions.CONTAINERD_VERSION,
+    }
+
+
+def kube_vip_parameters(settings: Settings, kubeconfig_path: str) -> dict[str, str]:
+    return {"KUBE_VIP_MANIFEST_B64": b64(render_kube_vip_manifest(settings, kubeconfig_path))}
+
+
+def node_label_parameters(node: NodeSpec) -> dict[str, str]:
+    return {"NODE_NAME": node.name, "NODE_ROLE": node.role.value}
+
+
+def render_calico_values(settings: Settings) -> dict[str, Any]:
+    """tigera-operator chart values: one VXLAN IP pool over the pod CIDR, no BGP needed."""
+    return {
+        "installation": {
+            "cni": {"type": "Calico"},
+            "calicoNetwork": {
+                "bgp": "Disabled",
+                "ipPools": [
+                    {
+                        "name": "default-ipv4-ippool",
+                        "cidr": str(settings.cluster.pod_cidr),
+                        "blockSize": 26,
+                        "encapsulation": "VXLAN",
+                        "natOutgoing": "Enabled",
+                        "nodeSelector": "all()",
+                    }
+                ],
+            },
+        },
+        "apiServer": {"enabled": False},
+    }

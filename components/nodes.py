@@ -1,0 +1,141 @@
+"""`ClusterNodes`: the control-plane and worker VMs on vSphere, configured by cloud-init."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tls as tls
+import pulumi_vsphere as vsphere
+
+from components import cloud_init
+from config.settings import NodeSpec, Role, Settings
+
+
+@dataclass(frozen=True)
+class ClusterNodesArgs:
+    settings: Settings
+    provider: vsphere.Provider
+
+
+def vm_annotation(settings: Settings, node: NodeSpec) -> str:
+    """What an operator browsing vCenter reads on the VM: who owns it and what it is."""
+    return (
+        f"dsaas {settings.cluster.cluster_name}: Kubernetes {node.role.value} node {node.name} "
+        f"({node.address}). Managed by Pulumi; do not edit by hand."
+    )
+
+
+class ClusterNodes(pulumi.ComponentResource):
+    """VMs cloned from the template; static addresses and SSH keys through cloud-init guestinfo."""
+
+    vms: dict[str, vsphere.VirtualMachine]
+    """Every node VM by node name, control planes first."""
+    control_plane_anti_affinity: vsphere.ComputeClusterVmAntiAffinityRule | None
+    """Mandatory DRS rule keeping control-plane VMs on different ESXi hosts (two or more CPs)."""
+    ssh_private_key: pulumi.Output[str]
+    """OpenSSH private key the kubeadm layer connects with (secret)."""
+    ssh_public_key: pulumi.Output[str]
+    """Matching public key, installed for the admin user on every VM."""
+
+    def __init__(self, name: str, args: ClusterNodesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dsaas:vsphere:ClusterNodes", name, None, opts)
+        settings = args.settings
+        placement = settings.vsphere
+        child = pulumi.ResourceOptions(parent=self)
+        vsphere_child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=args.provider))
+        invoke = pulumi.InvokeOptions(parent=self, provider=args.provider)
+
+        key = tls.PrivateKey(
+            f"{name}-ssh-key",
+            algorithm="ED25519",
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(additional_secret_outputs=["private_key_openssh", "private_key_pem"])
+            ),
+        )
+        self.ssh_private_key = pulumi.Output.secret(key.private_key_openssh)
+        self.ssh_public_key = key.public_key_openssh
+
+        datacenter = vsphere.get_datacenter_output(name=placement.datacenter, opts=invoke)
+        compute_cluster = vsphere.get_compute_cluster_output(
+            name=placement.compute_cluster, datacenter_id=datacenter.id, opts=invoke
+        )
+        datastore = vsphere.get_datastore_output(name=placement.datastore, datacenter_id=datacenter.id, opts=invoke)
+        network = vsphere.get_network_output(name=placement.network, datacenter_id=datacenter.id, opts=invoke)
+        template = vsphere.get_virtual_machine_output(name=placement.template, datacenter_id=datacenter.id, opts=invoke)
+
+        authorized_keys = self.ssh_public_key.apply(
+            lambda generated: [generated.strip(), *settings.ssh.authorized_keys]
+        )
+
+        self.vms = {}
+        for node in settings.all_nodes:
+            metadata = cloud_init.render_metadata(node, settings)
+            extra_config = authorized_keys.apply(
+                lambda keys, node=node, metadata=metadata: cloud_init.guestinfo(
+                    metadata, cloud_init.render_user_data(node, settings, keys)
+                )
+            )
+            self.vms[node.name] = vsphere.VirtualMachine(
+                f"{name}-{node.name}",
+                name=node.name,
+                annotation=vm_annotation(settings, node),
+                resource_pool_id=compute_cluster.resource_pool_id,
+                datastore_id=datastore.id,
+                folder=placement.folder,
+                num_cpus=node.cpus,
+                memory=node.memory_mib,
+                # Hot-add would disable vNUMA; resizing is a planned, drained replacement instead.
+                cpu_hot_add_enabled=False,
+                memory_hot_add_enabled=False,
+                guest_id=template.guest_id,
+                firmware=template.firmware,
+                scsi_type=template.scsi_type,
+                enable_disk_uuid=True,
+                network_interfaces=[
+                    vsphere.VirtualMachineNetworkInterfaceArgs(
+                        network_id=network.id,
+                        adapter_type=template.network_interface_types[0],
+                    )
+                ],
+                disks=[
+                    vsphere.VirtualMachineDiskArgs(
+                        label="disk0",
+                        size=node.disk_gib,
+                        thin_provisioned=template.disks[0].thin_provisioned,
+                    )
+                ],
+                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.id),
+                extra_config=extra_config,
+                # The guest configures its own static address; wait for it to be routable.
+                wait_for_guest_net_routable=True,
+                opts=pulumi.ResourceOptions.merge(
+                    vsphere_child,
+                    # A replacement VM reuses the name and address: the old one must go first.
+                    pulumi.ResourceOptions(delete_before_replace=True),
+                ),
+            )
+
+        control_planes = [self.vms[n.name] for n in settings.control_planes]
+        self.control_plane_anti_affinity = None
+        if len(control_planes) >= 2:
+            self.control_plane_anti_affinity = vsphere.ComputeClusterVmAntiAffinityRule(
+                f"{name}-control-plane-anti-affinity",
+                name=f"{settings.cluster.cluster_name}-control-plane-anti-affinity",
+                compute_cluster_id=compute_cluster.id,
+                virtual_machine_ids=[vm.id for vm in control_planes],
+                enabled=True,
+                mandatory=True,
+                opts=vsphere_child,
+            )
+
+        self.register_outputs(
+            {
+                "vm_ids": {node_name: vm.id for node_name, vm in self.vms.items()},
+                "ssh_public_key": self.ssh_public_key,
+                "control_plane_anti_affinity": self.control_plane_anti_affinity,
+            }
+        )
+
+    def nodes_with_role(self, settings: Settings, role: Role) -> list[tuple[NodeSpec, vsphere.VirtualMachine]]:
+        return [(node, self.vms[node.name]) for node in settings.all_nodes if node.role is role]

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# OS preparation for a kubeadm node: swap off, kernel modules, sysctls, containerd with the
+# systemd cgroup driver, and pinned kubelet/kubeadm/kubectl from pkgs.k8s.io, held.
+# Idempotent: every step checks before it changes, so a second run changes nothing.
+set -euo pipefail
+
+: "${KUBERNETES_VERSION:?}" "${KUBERNETES_MINOR:?}" "${CONTAINERD_VERSION:?}"
+export DEBIAN_FRONTEND=noninteractive
+
+# cloud-init installs the base packages; apt must not race it.
+cloud-init status --wait >/dev/null || true
+
+# Swap: kubelet refuses to run with it (and its memory accounting would lie).
+if [ -n "$(swapon --show --noheadings)" ]; then
+  swapoff -a
+fi
+if grep -Eq '^[^#].*\sswap\s' /etc/fstab; then
+  sed -ri 's/^([^#].*\sswap\s.*)$/# disabled by dsaas: \1/' /etc/fstab
+fi
+
+# Kernel modules and sysctls for container networking.
+printf 'overlay\nbr_netfilter\n' >/etc/modules-load.d/dsaas-kubernetes.conf
+for module in overlay br_netfilter; do
+  modprobe "$module"
+done
+cat >/etc/sysctl.d/90-dsaas-kubernetes.conf <<'SYSCTL'
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+net.ipv4.ip_forward = 1
+fs.inotify.max_user_instances = 8192
+fs.inotify.max_user_watches = 1048576
+SYSCTL
+sysctl --system >/dev/null
+
+# Package repositories, signed: Docker's for containerd.io, pkgs.k8s.io for the Kubernetes minor.
+install -d -m 0755 /etc/apt/keyrings
+if [ ! -s /etc/apt/keyrings/docker.asc ]; then
+  curl -fsSL https://download.docker.com/linux/ubuntu/gpg -o /etc/apt/keyrings/docker.asc
+fi
+if [ ! -s /etc/apt/keyrings/kubernetes-apt-keyring.gpg ]; then
+  curl -fsSL "https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/Release.key" |
+    gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
+fi
+codename="$(awk -F= '$1 == "VERSION_CODENAME" {print $2}' /etc/os-release)"
+arch="$(dpkg --print-architecture)"
+echo "deb [arch=${arch} signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/ubuntu ${codename} stable" \
+  >/etc/apt/sources.list.d/docker.list
+echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/ /" \
+  >/etc/apt/sources.list.d/kubernetes.list
+apt-get update -qq
+
+# The exact package revision for an upstream version, or a clear failure.
+package_version() {
+  local package="$1" upstream="$2" found
+  found="$(apt-cache madison "$package" | awk -v v="$upstream" '$3 ~ "^"v"-" {print $3; exit}')"
+  if [ -z "$found" ]; then
+    echo "dsaas: no ${package} package for version ${upstream} in the configured repositories" >&2
+    exit 1
+  fi
+  echo "$found"
+}
+
+install_pinned() {
+  local package="$1" version="$2" installed
+  installed="$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null || true)"
+  if [ "$installed" != "$version" ]; then
+    apt-mark unhold "$package" >/dev/null 2>&1 || true
+    apt-get install -y -qq --allow-change-held-packages "${package}=${version}"
+  fi
+  apt-mark hold "$package" >/dev/null
+}
+
+install_pinned containerd.io "$(package_version containerd.io "$CONTAINERD_VERSION")"
+kube_version="$(package_version kubeadm "$KUBERNETES_VERSION")"
+for package in kubelet kubeadm kubectl; do
+  install_pinned "$package" "$kube_version"
+done
+
+# containerd: CRI enabled, systemd cgroup driver (what kubelet is told to use).
+containerd config default >/tmp/dsaas-containerd.toml
+if ! grep -q 'SystemdCgroup' /tmp/dsaas-containerd.toml; then
+  echo "dsaas: containerd ${CONTAINERD_VERSION} default config has no SystemdCgroup option" >&2
+  exit 1
+fi
+sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /tmp/dsaas-containerd.toml
+if ! cmp -s /tmp/dsaas-containerd.toml /etc/containerd/config.toml; then
+  install -m 0644 /tmp/dsaas-containerd.toml /etc/containerd/config.toml
+  systemctl restart containerd
+fi
+rm -f /tmp/dsaas-containerd.toml
+systemctl enable --now containerd >/dev/null
+systemctl enable kubelet >/dev/null
+echo "dsaas: node prepared (containerd ${CONTAINERD_VERSION}, Kubernetes ${KUBERNETES_VERSION})"

@@ -1,0 +1,558 @@
+"""Typed, validated stack settings.
+
+`parse_settings` is pure: it takes the stack's `dsaas:*` values (already decoded from the stack file)
+and returns frozen pydantic models or raises `SettingsError` listing every problem at once, each
+naming the stack key and the fix. Pulumi secrets are read separately by `config.loader`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import Enum
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from config import versions
+
+NAMESPACE = "dsaas"
+
+
+class SettingsProblem(BaseModel):
+    """One bad stack setting: where it is, what is wrong, how to fix it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.problem} Fix: {self.fix}"
+
+
+class SettingsError(ValueError):
+    """The stack file is wrong; raised before any resource is registered."""
+
+    def __init__(self, problems: list[SettingsProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"the stack settings are invalid:\n{lines}")
+
+    @property
+    def keys(self) -> list[str]:
+        return [p.key for p in self.problems]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class Role(str, Enum):
+    CONTROL_PLANE = "control-plane"
+    WORKER = "worker"
+
+
+class VSphereSettings(_Model):
+    """Where the VMs go. Names are looked up with the provider's data sources."""
+
+    datacenter: str = Field(min_length=1, description="vSphere datacenter name.")
+    compute_cluster: str = Field(
+        min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs."
+    )
+    datastore: str = Field(min_length=1, description="Datastore for the VM disks.")
+    network: str = Field(min_length=1, description="Port group the node NIC attaches to.")
+    folder: str = Field(min_length=1, description="VM folder, relative to the datacenter.")
+    template: str = Field(
+        min_length=1,
+        description="Template VM to clone: Ubuntu 24.04 cloud image with cloud-init and open-vm-tools.",
+    )
+    allow_unverified_ssl: bool = Field(
+        default=False, description="Accept a self-signed vCenter certificate (labs only)."
+    )
+
+
+class NodePool(_Model):
+    """A group of identical VMs, addressed from `firstAddress` on or from an explicit list."""
+
+    count: int = Field(ge=0, description="Number of VMs.")
+    cpus: int = Field(ge=2, le=128, description="vCPUs per VM (kubeadm needs 2).")
+    memory_mib: int = Field(ge=2048, description="Memory per VM in MiB.")
+    disk_gib: int = Field(ge=20, description="System disk per VM in GiB (at least the template's).")
+    first_address: IPv4Address | None = Field(
+        default=None, description="First static address; the pool counts up from it."
+    )
+    addresses: list[IPv4Address] | None = Field(
+        default=None, description="Explicit static addresses, one per VM (instead of firstAddress)."
+    )
+
+
+class NodesSettings(_Model):
+    control_plane: NodePool
+    workers: NodePool
+
+
+class NetworkSettings(_Model):
+    """The node subnet. Every node address, the gateway and the VIP live in it."""
+
+    subnet: IPv4Network = Field(description="Node subnet in CIDR notation.")
+    gateway: IPv4Address = Field(description="Default gateway of the node subnet.")
+    dns_servers: list[IPv4Address] = Field(min_length=1, description="DNS resolvers for the nodes.")
+    search_domains: list[str] = Field(default_factory=list, description="DNS search domains.")
+    interface: str = Field(
+        default="ens192",
+        pattern=r"^[a-z][a-z0-9]{1,14}$",
+        description="Guest NIC name (vmxnet3 on Ubuntu: ens192); kube-vip binds the VIP to it.",
+    )
+    ntp_servers: list[str] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
+
+
+class ClusterSettings(_Model):
+    cluster_name: str = Field(
+        pattern=r"^[a-z]([a-z0-9-]{0,20}[a-z0-9])?$",
+        description="Cluster name; prefixes VM and host names.",
+    )
+    kubernetes_version: str = Field(
+        default=versions.DEFAULT_KUBERNETES_VERSION, description="Kubernetes version (x.y.z)."
+    )
+    control_plane_endpoint: IPv4Address = Field(
+        description="Virtual IP of the API server, announced by kube-vip."
+    )
+    api_server_port: int = Field(default=6443, ge=1, le=65535, description="API server port.")
+    pod_cidr: IPv4Network = Field(
+        default=IPv4Network("10.244.0.0/16"), description="Pod network (Calico IP pool)."
+    )
+    service_cidr: IPv4Network = Field(
+        default=IPv4Network("10.96.0.0/12"), description="Service network."
+    )
+    high_availability: bool = Field(
+        default=False, description="Require an HA control plane (3 or more, odd)."
+    )
+
+    @property
+    def kubernetes_minor(self) -> str:
+        return ".".join(self.kubernetes_version.split(".")[:2])
+
+
+class SshSettings(_Model):
+    user: str = Field(
+        default="dsaas", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Admin user on every VM."
+    )
+    authorized_keys: list[str] = Field(
+        default_factory=list,
+        description="Operator public keys added next to the key the stack generates.",
+    )
+
+
+class NodeSpec(BaseModel):
+    """One VM, derived from the settings: its stable name, role and static address."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    role: Role
+    index: int
+    address: IPv4Address
+    cpus: int
+    memory_mib: int
+    disk_gib: int
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    vsphere: VSphereSettings
+    cluster: ClusterSettings
+    nodes: NodesSettings
+    network: NetworkSettings
+    ssh: SshSettings
+
+    @property
+    def control_planes(self) -> list[NodeSpec]:
+        return _pool_nodes(self, Role.CONTROL_PLANE)
+
+    @property
+    def workers(self) -> list[NodeSpec]:
+        return _pool_nodes(self, Role.WORKER)
+
+    @property
+    def all_nodes(self) -> list[NodeSpec]:
+        return self.control_planes + self.workers
+
+    @property
+    def api_endpoint(self) -> str:
+        return f"{self.cluster.control_plane_endpoint}:{self.cluster.api_server_port}"
+
+
+CLUSTER_SECTION = "cluster"
+_SECTIONS: dict[str, type[_Model]] = {
+    "vsphere": VSphereSettings,
+    "nodes": NodesSettings,
+    "network": NetworkSettings,
+    "ssh": SshSettings,
+}
+_OPTIONAL_SECTIONS = {"ssh"}
+_POOL_KEYS = {Role.CONTROL_PLANE: "controlPlane", Role.WORKER: "workers"}
+
+
+def _pool(settings_nodes: NodesSettings, role: Role) -> NodePool:
+    return settings_nodes.control_plane if role is Role.CONTROL_PLANE else settings_nodes.workers
+
+
+def _pool_addresses(pool: NodePool) -> list[IPv4Address]:
+    if pool.addresses is not None:
+        return list(pool.addresses[: pool.count])
+    assert pool.first_address is not None
+    return [pool.first_address + i for i in range(pool.count)]
+
+
+def _pool_nodes(settings: Settings, role: Role) -> list[NodeSpec]:
+    pool = _pool(settings.nodes, role)
+    short = "cp" if role is Role.CONTROL_PLANE else "worker"
+    return [
+        NodeSpec(
+            name=f"{settings.cluster.cluster_name}-{short}-{i + 1}",
+            role=role,
+            index=i,
+            address=address,
+            cpus=pool.cpus,
+            memory_mib=pool.memory_mib,
+            disk_gib=pool.disk_gib,
+        )
+        for i, address in enumerate(_pool_addresses(pool))
+    ]
+
+
+def _key(*parts: str | int) -> str:
+    """The stack key of a setting, e.g. `dsaas:nodes.controlPlane.count` or `dsaas:podCidr`."""
+    section, *rest = parts
+    if section == CLUSTER_SECTION and rest:
+        # Cluster-wide scalars are top-level keys, so Pulumi.yaml can declare their types.
+        section, *rest = rest
+    path = f"{NAMESPACE}:{section}"
+    for part in rest:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _pydantic_problems(section: str, error: ValidationError) -> list[SettingsProblem]:
+    problems = []
+    for item in error.errors():
+        key = _key(section, *item["loc"])
+        kind = item["type"]
+        if kind == "missing":
+            fix = f"add `{key}` to the stack file (see the settings table in the README)."
+        elif kind == "extra_forbidden":
+            fix = "remove it or correct its spelling (keys are camelCase, e.g. memoryMib)."
+        else:
+            fix = "set a value of the expected form."
+        problems.append(SettingsProblem(key=key, problem=f"{item['msg']}.", fix=fix))
+    return problems
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Turn the stack's `dsaas:*` values into `Settings`, or raise `SettingsError`."""
+    problems: list[SettingsProblem] = []
+    sections: dict[str, Any] = {}
+    cluster_keys = {_key(CLUSTER_SECTION, field.alias or name): name
+                    for name, field in ClusterSettings.model_fields.items()}
+    known = [*(_key(s) for s in _SECTIONS), *cluster_keys]
+    for key in raw:
+        namespace, _, name = key.partition(":")
+        if namespace == NAMESPACE and key not in known:
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem="is not a known setting.",
+                    fix=f"remove it or correct its spelling; known keys: {', '.join(known)}.",
+                )
+            )
+    try:
+        sections[CLUSTER_SECTION] = ClusterSettings.model_validate(
+            {key.split(":", 1)[1]: raw[key] for key in cluster_keys if key in raw}
+        )
+    except ValidationError as error:
+        problems.extend(_pydantic_problems(CLUSTER_SECTION, error))
+    for section, model in _SECTIONS.items():
+        value = raw.get(_key(section))
+        if value is None:
+            if section in _OPTIONAL_SECTIONS:
+                value = {}
+            else:
+                problems.append(
+                    SettingsProblem(
+                        key=_key(section),
+                        problem="is missing.",
+                        fix=f"add a `{_key(section)}` object to the stack file.",
+                    )
+                )
+                continue
+        try:
+            sections[section] = model.model_validate(value)
+        except ValidationError as error:
+            problems.extend(_pydantic_problems(section, error))
+    if problems:
+        raise SettingsError(problems)
+    settings = Settings(**sections)
+    problems = check_consistency(settings)
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def check_consistency(settings: Settings) -> list[SettingsProblem]:
+    """Rules that span several settings: quorum, addressing, CIDRs, versions."""
+    return [
+        *_check_kubernetes_version(settings.cluster),
+        *_check_control_plane_count(settings),
+        *_check_pools(settings),
+        *_check_cidrs(settings),
+        *_check_endpoint_and_gateway(settings),
+    ]
+
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+def _check_kubernetes_version(cluster: ClusterSettings) -> list[SettingsProblem]:
+    key = _key("cluster", "kubernetesVersion")
+    supported = ", ".join(f"{m}.x" for m in versions.SUPPORTED_KUBERNETES_MINORS)
+    if not _VERSION.match(cluster.kubernetes_version):
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"'{cluster.kubernetes_version}' is not an exact version like "
+                f"{versions.DEFAULT_KUBERNETES_VERSION} (no 'v', no ranges: the point is reproducibility).",
+                fix=f"pin an exact patch release of {supported}.",
+            )
+        ]
+    if cluster.kubernetes_minor not in versions.SUPPORTED_KUBERNETES_MINORS:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"Kubernetes {cluster.kubernetes_version} is not supported: Trident 26.06 "
+                "needs 1.34 or newer (VolumeGroupSnapshot v1beta2) and the platform is validated "
+                f"for {supported} only.",
+                fix=f"use one of {supported}, e.g. {versions.DEFAULT_KUBERNETES_VERSION}.",
+            )
+        ]
+    return []
+
+
+def _check_control_plane_count(settings: Settings) -> list[SettingsProblem]:
+    key = _key("nodes", "controlPlane", "count")
+    count = settings.nodes.control_plane.count
+    if count == 0:
+        return [
+            SettingsProblem(
+                key=key,
+                problem="a cluster needs at least one control-plane node.",
+                fix="set it to 1 for a lab, or 3 (or 5) for production.",
+            )
+        ]
+    if count % 2 == 0:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{count} control-plane nodes: an even etcd membership tolerates no more "
+                f"failures than {count - 1} and risks split votes.",
+                fix=f"set it to an odd number ({count - 1} or {count + 1}).",
+            )
+        ]
+    if settings.cluster.high_availability and count < 3:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{count} control-plane node(s), but dsaas:highAvailability is true.",
+                fix="set it to 3 or 5, or set dsaas:highAvailability to false for a lab.",
+            )
+        ]
+    return []
+
+
+def _check_pools(settings: Settings) -> list[SettingsProblem]:
+    problems: list[SettingsProblem] = []
+    subnet = settings.network.subnet
+    if settings.nodes.workers.count == 0:
+        problems.append(
+            SettingsProblem(
+                key=_key("nodes", "workers", "count"),
+                problem="the hub and user servers need at least one worker node.",
+                fix="set it to 1 or more.",
+            )
+        )
+    seen: dict[IPv4Address, str] = {}
+    for role, pool_key in _POOL_KEYS.items():
+        pool = _pool(settings.nodes, role)
+        if pool.first_address is not None and pool.addresses is not None:
+            problems.append(
+                SettingsProblem(
+                    key=_key("nodes", pool_key),
+                    problem="sets both firstAddress and addresses.",
+                    fix="keep one of them.",
+                )
+            )
+            continue
+        if pool.first_address is None and pool.addresses is None:
+            problems.append(
+                SettingsProblem(
+                    key=_key("nodes", pool_key, "firstAddress"),
+                    problem="the pool has no addresses.",
+                    fix=f"set firstAddress (or an addresses list) inside {subnet}.",
+                )
+            )
+            continue
+        if pool.addresses is not None:
+            if len(pool.addresses) < pool.count:
+                problems.append(
+                    SettingsProblem(
+                        key=_key("nodes", pool_key, "addresses"),
+                        problem=f"{len(pool.addresses)} addresses for {pool.count} nodes.",
+                        fix=f"list {pool.count - len(pool.addresses)} more, or lower count.",
+                    )
+                )
+            candidates = [
+                (_key("nodes", pool_key, "addresses", i), a) for i, a in enumerate(pool.addresses)
+            ]
+        else:
+            assert pool.first_address is not None
+            last = int(subnet.broadcast_address) - 1
+            available = max(0, last - int(pool.first_address) + 1)
+            if pool.first_address in subnet and available < pool.count:
+                problems.append(
+                    SettingsProblem(
+                        key=_key("nodes", pool_key, "firstAddress"),
+                        problem=f"only {available} addresses from {pool.first_address} to the end "
+                        f"of {subnet} for {pool.count} nodes.",
+                        fix="start lower, use a larger subnet, or list the addresses explicitly.",
+                    )
+                )
+                continue
+            candidates = [
+                (_key("nodes", pool_key, "firstAddress") + (f" (+{i})" if i else ""),
+                 pool.first_address + i)
+                for i in range(pool.count)
+            ]
+        for key, address in candidates:
+            if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+                problems.append(
+                    SettingsProblem(
+                        key=key,
+                        problem=f"{address} is not a host address of the node subnet {subnet}.",
+                        fix=f"use an address inside {subnet} (dsaas:network.subnet).",
+                    )
+                )
+            elif address in seen:
+                problems.append(
+                    SettingsProblem(
+                        key=key,
+                        problem=f"{address} is already used by {seen[address]}.",
+                        fix="give every node its own address.",
+                    )
+                )
+            else:
+                seen[address] = key
+    gateway = settings.network.gateway
+    vip = settings.cluster.control_plane_endpoint
+    for address, owner in seen.items():
+        if address == gateway:
+            problems.append(
+                SettingsProblem(
+                    key=owner,
+                    problem=f"{address} is the gateway (dsaas:network.gateway).",
+                    fix="move the node range off the gateway.",
+                )
+            )
+        if address == vip:
+            problems.append(
+                SettingsProblem(
+                    key=_key("cluster", "controlPlaneEndpoint"),
+                    problem=f"the virtual IP {vip} is also the address of a node ({owner}); "
+                    "kube-vip would fight the node for it.",
+                    fix="pick a free address in the node subnet for the VIP.",
+                )
+            )
+    return problems
+
+
+def _check_cidrs(settings: Settings) -> list[SettingsProblem]:
+    networks = {
+        _key("cluster", "podCidr"): settings.cluster.pod_cidr,
+        _key("cluster", "serviceCidr"): settings.cluster.service_cidr,
+        _key("network", "subnet"): settings.network.subnet,
+    }
+    problems = []
+    keys = list(networks)
+    for i, first in enumerate(keys):
+        for second in keys[i + 1 :]:
+            if networks[first].overlaps(networks[second]):
+                problems.append(
+                    SettingsProblem(
+                        key=first,
+                        problem=f"{networks[first]} overlaps {second} ({networks[second]}); "
+                        "packets would be routed to the wrong network.",
+                        fix="choose non-overlapping ranges for pods, services and nodes.",
+                    )
+                )
+    return problems
+
+
+def _check_endpoint_and_gateway(settings: Settings) -> list[SettingsProblem]:
+    subnet = settings.network.subnet
+    problems = []
+    vip = settings.cluster.control_plane_endpoint
+    hosts = (subnet.network_address, subnet.broadcast_address)
+    if vip not in subnet or vip in hosts:
+        problems.append(
+            SettingsProblem(
+                key=_key("cluster", "controlPlaneEndpoint"),
+                problem=f"the virtual IP {vip} is outside the node subnet {subnet}; kube-vip "
+                "announces it by ARP, so it must be on the nodes' layer-2 network.",
+                fix=f"pick a free host address inside {subnet}.",
+            )
+        )
+    elif vip == settings.network.gateway:
+        problems.append(
+            SettingsProblem(
+                key=_key("cluster", "controlPlaneEndpoint"),
+                problem=f"the virtual IP {vip} is the gateway.",
+                fix="pick a free host address for the VIP.",
+            )
+        )
+    gateway = settings.network.gateway
+    if gateway not in subnet or gateway in hosts:
+        problems.append(
+            SettingsProblem(
+                key=_key("network", "gateway"),
+                problem=f"{gateway} is not a host address of {subnet}.",
+                fix="set the subnet's router address.",
+            )
+        )
+    return problems
+
+
+def describe_address_plan(settings: Settings) -> dict[str, str]:
+    """Node name → address, for stack outputs and the preview."""
+    return {node.name: str(node.address) for node in settings.all_nodes}
+
+
+__all__ = [
+    "ClusterSettings",
+    "NetworkSettings",
+    "NodePool",
+    "NodeSpec",
+    "NodesSettings",
+    "Role",
+    "Settings",
+    "SettingsError",
+    "SettingsProblem",
+    "SshSettings",
+    "VSphereSettings",
+    "describe_address_plan",
+    "parse_settings",
+]

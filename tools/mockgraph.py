@@ -1,0 +1,351 @@
+"""Run the real `__main__.py` for a stack file under Pulumi mocks and record the resource graph.
+
+No vCenter, no Pulumi CLI, no credentials: the stack file's plain values are loaded as Pulumi would
+load them, `secure:` values become placeholders (never decrypted), Pulumi.yaml defaults apply as
+the CLI applies them, and a recording monitor keeps every registration (type, name, parent,
+dependencies, inputs with their secretness). Shared by `tools.preview`, the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import string
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "dsaas"
+SECRET_MARK = "[secret]"
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    provider: str
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    """Inputs as the engine receives them; secret values stay wrapped in Pulumi's secret marker."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def is_secret(value: Any) -> bool:
+    return bool(rpc.is_rpc_secret(value))
+
+
+def unwrap(value: Any) -> Any:
+    """The plain value, secret markers removed (for tests that inspect rendered content)."""
+    if is_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """The value with every secret replaced by `[secret]`."""
+    if is_secret(value):
+        return SECRET_MARK
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def plain_strings(value: Any) -> Iterator[str]:
+    """Every string reachable without crossing a secret marker."""
+    if is_secret(value):
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from plain_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from plain_strings(item)
+
+
+@dataclass
+class Graph:
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    secret_values: set[str]
+    """Every secret the mocks produced or the stack file held (placeholders), for leak checks."""
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_name(self, name: str) -> RecordedResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def ancestors(self, resource: RecordedResource) -> set[str]:
+        """URNs this resource depends on, directly or transitively (not through parents)."""
+        index = {r.urn: r for r in self.resources}
+        seen: set[str] = set()
+        stack = list(resource.dependencies)
+        while stack:
+            urn = stack.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            if urn in index:
+                stack.extend(index[urn].dependencies)
+        return seen
+
+    def depth(self) -> int:
+        """Length of the longest dependency chain: how many steps must run one after another."""
+        index = {r.urn: r for r in self.resources}
+        memo: dict[str, int] = {}
+
+        def depth_of(urn: str) -> int:
+            if urn not in memo:
+                resource = index.get(urn)
+                deps = [d for d in (resource.dependencies if resource else []) if d in index]
+                memo[urn] = 1 + max((depth_of(d) for d in deps), default=0)
+            return memo[urn]
+
+        return max((depth_of(r.urn) for r in self.resources if r.custom), default=0)
+
+
+# --- mocks -------------------------------------------------------------------------------------
+
+
+def _digest(*parts: str, length: int = 64) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def _alnum(seed: str, length: int) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    digest = hashlib.sha256(seed.encode()).digest() * 4
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+_MOCK_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: {cluster}
+  cluster:
+    server: https://{endpoint}
+    certificate-authority-data: bW9jay1jYQ==
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: bW9jay1jZXJ0
+    client-key-data: {key}
+contexts:
+- name: kubernetes-admin@{cluster}
+  context: {{cluster: {cluster}, user: kubernetes-admin}}
+current-context: kubernetes-admin@{cluster}
+"""
+
+
+class DsaasMocks(pulumi_mocks.Mocks):
+    """Answers data sources and resource registrations with plausible, deterministic values."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.secret_values: set[str] = set()
+
+    def _secret(self, value: str) -> str:
+        self.secret_values.add(value)
+        return value
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
+        token = args.token
+        name = str(args.args.get("name", ""))
+        results: dict[str, dict[str, Any]] = {
+            "vsphere:index/getDatacenter:getDatacenter": {"id": "datacenter-3", "name": name},
+            "vsphere:index/getComputeCluster:getComputeCluster": {
+                "id": "domain-c8",
+                "name": name,
+                "resourcePoolId": "resgroup-9",
+            },
+            "vsphere:index/getDatastore:getDatastore": {"id": "datastore-11", "name": name},
+            "vsphere:index/getNetwork:getNetwork": {"id": "dvportgroup-12", "name": name, "type": "DistributedVirtualPortgroup"},
+            "vsphere:index/getVirtualMachine:getVirtualMachine": {
+                "id": "4211a1b2-0000-4c3d-8e9f-" + _digest(name, length=12),
+                "name": name,
+                "guestId": "ubuntu64Guest",
+                "firmware": "efi",
+                "scsiType": "pvscsi",
+                "networkInterfaceTypes": ["vmxnet3"],
+                "disks": [{"label": "Hard disk 1", "size": 20, "thinProvisioned": True, "eagerlyScrub": False, "unitNumber": 0}],
+            },
+        }
+        if token not in results:
+            raise NotImplementedError(f"the mocks do not answer data source {token}")
+        return results[token]
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        name = args.name
+        typ = args.typ
+        resource_id = f"{name}-id"
+        if typ == "tls:index/privateKey:PrivateKey":
+            key = self._secret(f"-----BEGIN OPENSSH PRIVATE KEY-----\nmock-{_digest(name)}\n-----END OPENSSH PRIVATE KEY-----\n")
+            state.update(
+                private_key_openssh=key,
+                private_key_pem=self._secret(key.replace("OPENSSH", "PRIVATE")),
+                public_key_openssh=f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{_digest(name, length=43)} \n",
+            )
+        elif typ == "random:index/randomString:RandomString":
+            state["result"] = _alnum(name, int(state.get("length", 8)))
+        elif typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = self._secret(_alnum(name, int(state.get("length", 16))))
+        elif typ == "random:index/randomId:RandomId":
+            hex_value = self._secret(_digest(name, length=int(state.get("byteLength", 8)) * 2))
+            state.update(hex=hex_value, b64Std=self._secret("bW9jaw=="), b64Url=self._secret("bW9jaw"),
+                         dec=self._secret(str(int(hex_value, 16))))
+            resource_id = self._secret(hex_value)
+        elif typ == "vsphere:index/virtualMachine:VirtualMachine":
+            resource_id = "4211" + _digest(name, length=28)
+            state.update(uuid=resource_id, moid=f"vm-{int(_digest(name, length=6), 16) % 100000}")
+        elif typ == "command:remote:Command":
+            state.update(stdout=self._command_stdout(name, state), stderr="")
+        return resource_id, state
+
+    def _command_stdout(self, name: str, state: Mapping[str, Any]) -> str:
+        script = unwrap(state.get("stdin") or "")
+        if "# dsaas step: ca-cert-hash" in script:
+            return "sha256:" + _digest("ca", self.stack)
+        if "# dsaas step: read-kubeconfig" in script:
+            endpoint = script.split("API_ENDPOINT=", 1)[1].split("\n", 1)[0].strip("'")
+            key = self._secret("bW9jay1rZXktZm9yLWRzYWFz" + _digest("key", self.stack, length=16))
+            return self._secret(_MOCK_KUBECONFIG.format(cluster=self.stack, endpoint=endpoint, key=key))
+        return f"mock stdout of {name}"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A mock monitor that also keeps what each registration asked for: parent and dependencies."""
+
+    def __init__(self, mocks: DsaasMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        dependencies = set(request.dependencies)
+        for property_deps in request.propertyDependencies.values():
+            dependencies.update(property_deps.urns)
+        if request.provider:
+            # A provider reference is "<urn>::<id>"; the resource waits for that provider.
+            provider_urn = request.provider.rsplit("::", 1)[0]
+            if not provider_urn.endswith("::default"):
+                dependencies.add(provider_urn)
+        registration = self.resources.get(response.urn)
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=bool(request.custom),
+                provider=request.provider,
+                dependencies=sorted(dependencies),
+                inputs=rpc.deserialize_properties(request.object),
+                outputs=dict(registration.state) if registration else {},
+            )
+        )
+        return response
+
+
+# --- stack files -------------------------------------------------------------------------------
+
+
+class StackFileError(ValueError):
+    pass
+
+
+def stack_file(stack: str, config_dir: Path | None = None) -> Path:
+    return (config_dir or ROOT / "config") / f"Pulumi.{stack}.yaml"
+
+
+def project_defaults() -> dict[str, Any]:
+    """Defaults declared in Pulumi.yaml, applied the way the Pulumi CLI applies them."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    defaults = {}
+    for key, declaration in (project.get("config") or {}).items():
+        if isinstance(declaration, dict) and "default" in declaration:
+            full_key = key if ":" in key else f"{PROJECT}:{key}"
+            defaults[full_key] = declaration["default"]
+    return defaults
+
+
+def load_stack_config(values: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Pulumi's view of a stack's config: strings (objects as JSON), `secure:` as placeholders."""
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    merged = {**project_defaults(), **values}
+    for key, value in merged.items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Never decrypted: the program gets a placeholder and Pulumi's secret flag.
+            config[full_key] = f"placeholder-for-{full_key}"
+            secret_keys.append(full_key)
+        elif isinstance(value, str):
+            config[full_key] = value
+        else:
+            config[full_key] = json.dumps(value)
+    return config, secret_keys
+
+
+def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, Any]:
+    path = stack_file(stack, config_dir)
+    if not path.exists():
+        raise StackFileError(f"no stack file {path}")
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def run_program(stack: str, values: Mapping[str, Any] | None = None, config_dir: Path | None = None) -> Graph:
+    """Evaluate `__main__.py` for `stack` (or for explicit `values`) and return the recorded graph."""
+    stack_values = dict(values) if values is not None else read_stack_values(stack, config_dir)
+    config, secret_keys = load_stack_config(stack_values)
+    mocks = DsaasMocks(stack)
+    mocks.secret_values.update(config[k] for k in secret_keys)
+    monitor = RecordingMonitor(mocks)
+    runtime_config.set_all_config(config, secret_keys)
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per run
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    try:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        _sync_await(wait_for_rpcs())
+    finally:
+        runtime_config.set_all_config({}, [])
+    root = pulumi.runtime.settings.get_root_resource()
+    outputs: dict[str, Any] = {}
+    if root is not None and getattr(root, "outputs", None):
+        outputs = dict(root.outputs)  # type: ignore[attr-defined]
+    return Graph(stack=stack, resources=monitor.recorded, outputs=outputs, secret_values=set(mocks.secret_values))
