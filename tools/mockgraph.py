@@ -42,6 +42,8 @@ class RecordedResource:
     inputs: dict[str, Any]
     """Inputs as the engine receives them; secret values stay wrapped in Pulumi's secret marker."""
     outputs: dict[str, Any] = field(default_factory=dict)
+    delete_before_replace: bool = False
+    additional_secret_outputs: list[str] = field(default_factory=list)
 
 
 def is_secret(value: Any) -> bool:
@@ -262,7 +264,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.provider:
             # A provider reference is "<urn>::<id>"; the resource waits for that provider.
             provider_urn = request.provider.rsplit("::", 1)[0]
-            if not provider_urn.endswith("::default"):
+            if not provider_urn.rsplit("::", 1)[-1].startswith("default"):
                 dependencies.add(provider_urn)
         registration = self.resources.get(response.urn)
         self.recorded.append(
@@ -276,6 +278,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependencies=sorted(dependencies),
                 inputs=rpc.deserialize_properties(request.object),
                 outputs=dict(registration.state) if registration else {},
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
             )
         )
         return response

@@ -1,0 +1,51 @@
+"""Shared fixtures: the recorded graph of each stack, and stack values to mutate in tests."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from config.settings import Settings, parse_settings
+from tools.mockgraph import ROOT, Graph, load_stack_config, project_defaults, read_stack_values, run_program
+
+STACKS = ("dev", "prod")
+
+
+def settings_values(stack: str) -> dict[str, Any]:
+    """The `dsaas:*` values of a stack file with Pulumi.yaml defaults, as the program reads them."""
+    return {
+        key: value
+        for key, value in {**project_defaults(), **read_stack_values(stack)}.items()
+        if key.startswith("dsaas:")
+    }
+
+
+def load_settings(stack: str) -> Settings:
+    return parse_settings(settings_values(stack))
+
+
+@pytest.fixture(scope="session")
+def graphs() -> dict[str, Graph]:
+    return {stack: run_program(stack) for stack in STACKS}
+
+
+@pytest.fixture
+def stack_values() -> Callable[[str], dict[str, Any]]:
+    """A deep copy of a stack file's config, safe to edit in a test."""
+    return lambda stack: copy.deepcopy(read_stack_values(stack))
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run the README's test command (it installs it)")
+    return path
+
+
+__all__ = ["ROOT_DIR", "STACKS", "load_settings", "load_stack_config", "require_tool", "settings_values"]
+
+ROOT_DIR = ROOT

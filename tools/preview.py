@@ -1,0 +1,191 @@
+"""Offline preview: `python -m tools.preview <stack> [--out DIR]`.
+
+Runs the real `__main__.py` for `config/Pulumi.<stack>.yaml` under Pulumi mocks (no vCenter, no
+Pulumi CLI, no credentials) and prints the resource tree with the key inputs, secrets shown as
+`[secret]`. `--out DIR` writes every rendered artifact: cloud-init per VM, kubeadm configs, the
+kube-vip manifests, every node script and the Helm values. A bad stack file exits with status 2
+and the settings error, naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import cloud_init, kubeadm_render
+from config.settings import SettingsError
+from tools.mockgraph import SECRET_MARK, Graph, RecordedResource, StackFileError, is_secret, redact, run_program, unwrap
+
+# Inputs worth a reviewer's eye, per resource type (everything else is in --out).
+KEY_INPUTS: dict[str, tuple[str, ...]] = {
+    "pulumi:providers:vsphere": ("vsphereServer", "user", "password", "allowUnverifiedSsl"),
+    "vsphere:index/virtualMachine:VirtualMachine": ("name", "numCpus", "memory", "folder", "annotation"),
+    "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule": ("name", "mandatory", "virtualMachineIds"),
+    "tls:index/privateKey:PrivateKey": ("algorithm",),
+    "random:index/randomString:RandomString": ("length",),
+    "random:index/randomPassword:RandomPassword": ("length",),
+    "random:index/randomId:RandomId": ("byteLength",),
+    "pulumi:providers:kubernetes": ("kubeconfig",),
+    "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+}
+
+
+def _short(value: Any, limit: int = 90) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, list):
+        text = "[" + ", ".join(_short(v, 40) for v in value) + "]"
+    else:
+        text = str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def step_name(resource: RecordedResource) -> str | None:
+    stdin = resource.inputs.get("stdin")
+    if stdin is None:
+        return None
+    text = unwrap(stdin)
+    for line in text.splitlines()[:3]:
+        if line.startswith("# dsaas step: "):
+            return line.removeprefix("# dsaas step: ")
+    return None
+
+
+def key_inputs(resource: RecordedResource) -> list[str]:
+    shown: list[str] = []
+    if resource.type == "command:remote:Command":
+        connection = unwrap(resource.inputs.get("connection", {}))
+        shown.append(f"script={step_name(resource)}")
+        shown.append(f"host={connection.get('host')}")
+        if is_secret(resource.inputs.get("stdin")):
+            shown.append(f"stdin={SECRET_MARK}")
+        if resource.inputs.get("delete"):
+            shown.append("on-delete=" + _delete_step(resource))
+        return shown
+    for key in KEY_INPUTS.get(resource.type, ()):
+        if key in resource.inputs:
+            value = redact(resource.inputs[key])
+            if key == "virtualMachineIds":
+                value = len(value) if isinstance(value, list) else value
+                key = "vms"
+            shown.append(f"{key}={_short(value)}")
+    return shown
+
+
+def _delete_step(resource: RecordedResource) -> str:
+    text = unwrap(resource.inputs.get("delete") or "")
+    for line in text.splitlines():
+        if line.startswith("# dsaas step: "):
+            return line.removeprefix("# dsaas step: ")
+    return "command"
+
+
+def render_tree(graph: Graph) -> str:
+    children: dict[str, list[RecordedResource]] = defaultdict(list)
+    urns = {r.urn for r in graph.resources}
+    roots: list[RecordedResource] = []
+    for resource in graph.resources:
+        if resource.parent in urns:
+            children[resource.parent].append(resource)
+        else:
+            roots.append(resource)
+    lines = [f"{graph.stack} (pulumi:pulumi:Stack) — {sum(r.custom for r in graph.resources)} resources"]
+
+    def walk(items: list[RecordedResource], prefix: str) -> None:
+        for i, resource in enumerate(items):
+            last = i == len(items) - 1
+            branch = "└─ " if last else "├─ "
+            details = "  ".join(key_inputs(resource))
+            lines.append(f"{prefix}{branch}{resource.type}  {resource.name}" + (f"  {details}" if details else ""))
+            walk(children[resource.urn], prefix + ("   " if last else "│  "))
+
+    for siblings in children.values():
+        siblings.sort(key=lambda r: (r.type.startswith("dsaas:"), r.name))
+    walk(roots, "")
+    lines.append("")
+    lines.append("Outputs:")
+    for key in sorted(graph.outputs):
+        lines.append(f"    {key}: {_short(_output_text(graph.outputs[key]), 120)}")
+    return "\n".join(lines)
+
+
+def _output_text(value: Any) -> Any:
+    # Stack outputs are Output objects; resolved plain values are on the recorded stack outputs.
+    return redact(value) if not hasattr(value, "apply") else SECRET_MARK if _is_secret_output(value) else "(computed)"
+
+
+def _is_secret_output(value: Any) -> bool:
+    from pulumi.runtime.sync_await import _sync_await
+
+    return bool(_sync_await(value.is_secret()))
+
+
+def scrub(text: str, secrets: set[str]) -> str:
+    """Rendered artifacts are written with every secret value replaced by `[secret]`."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, SECRET_MARK)
+    return text
+
+
+def write_artifacts(graph: Graph, out: Path) -> list[Path]:
+    written: list[Path] = []
+
+    def write(relative: str, text: str) -> None:
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(scrub(text, graph.secret_values))
+        written.append(path)
+
+    for resource in graph.resources:
+        if resource.type == "vsphere:index/virtualMachine:VirtualMachine":
+            extra = unwrap(resource.inputs.get("extraConfig", {}))
+            vm = unwrap(resource.inputs["name"])
+            write(f"cloud-init/{vm}/user-data.yaml", cloud_init.decode(extra["guestinfo.userdata"]))
+            write(f"cloud-init/{vm}/meta-data.yaml", cloud_init.decode(extra["guestinfo.metadata"]))
+        elif resource.type == "command:remote:Command":
+            script = unwrap(resource.inputs.get("stdin") or "")
+            write(f"scripts/{resource.name}.sh", script)
+            parameters, _ = kubeadm_render.parse_rendered_script(script)
+            for key, value in parameters.items():
+                if key.endswith("_B64"):
+                    decoded = kubeadm_render.base64.b64decode(value).decode()
+                    kind = key.removesuffix("_B64").lower().replace("_", "-")
+                    write(f"manifests/{resource.name}.{kind}.yaml", decoded)
+            delete = unwrap(resource.inputs.get("delete") or "")
+            if delete:
+                write(f"scripts/{resource.name}.on-delete.sh", delete)
+        elif resource.type == "kubernetes:helm.sh/v3:Release":
+            values = unwrap(resource.inputs.get("values", {}))
+            write(f"helm/{resource.name}.values.yaml", yaml.safe_dump(values, sort_keys=False))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.splitlines()[0])
+    parser.add_argument("stack", help="stack name: config/Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="write every rendered artifact under this folder")
+    args = parser.parse_args(argv)
+    try:
+        graph = run_program(args.stack)
+    except SettingsError as error:
+        print(f"error: config/Pulumi.{args.stack}.yaml: {error}", file=sys.stderr)
+        return 2
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(render_tree(graph))
+    if args.out:
+        written = write_artifacts(graph, args.out)
+        print(f"\nWrote {len(written)} artifacts under {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
