@@ -191,10 +191,10 @@ def parse_rendered_script(text: str) -> tuple[dict[str, str], str]:
     """Split a rendered script back into its parameters and body (for `--out` and tests)."""
     header, _, body = text.partition(_HEADER_END + "\n")
     parameters: dict[str, str] = {}
-    for line in header.splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            parameters[key] = shlex.split(value)[0] if value else ""
+    for word in shlex.split(header, comments=True):
+        if word != "export":
+            key, _, value = word.partition("=")
+            parameters[key] = value
     return parameters, body
 
 

@@ -1,0 +1,216 @@
+"""Node scripts: shellcheck-clean as files and as rendered, strict mode, and idempotent.
+
+Idempotency is exercised for real: each scenario runs the rendered script in a private mount
+namespace where /etc, /root and /var/log are copy-on-write overlays (the host is never touched),
+with `kubeadm`/`kubectl` replaced by recording stubs. A second run must change nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components import kubeadm_render as render
+from tests.conftest import STACKS, load_settings, require_tool
+from tools.mockgraph import Graph, unwrap
+
+TEMPLATES = sorted(render.TEMPLATES.glob("*.sh"))
+
+
+def shellcheck(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_tool("shellcheck"), "--severity=style", "--shell=bash", str(path)],
+        capture_output=True, text=True, check=False,
+    )
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_template_is_shellcheck_clean_and_strict(template: Path) -> None:
+    result = shellcheck(template)
+    assert result.returncode == 0, result.stdout
+    code = [line for line in template.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert code[0] == "set -euo pipefail", f"{template.name} must start with strict mode"
+
+
+def _heredoc_body(command: str) -> str:
+    lines = command.splitlines()
+    return "\n".join(lines[1:-1]) + "\n"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_script_is_shellcheck_clean(stack: str, graphs: dict[str, Graph], tmp_path: Path) -> None:
+    commands = graphs[stack].of_type("command:remote:Command")
+    assert commands
+    for command in commands:
+        scripts = {"create": unwrap(command.inputs["stdin"])}
+        if command.inputs.get("delete"):
+            scripts["delete"] = _heredoc_body(unwrap(command.inputs["delete"]))
+        for kind, text in scripts.items():
+            path = tmp_path / f"{command.name}.{kind}.sh"
+            path.write_text(text)
+            result = shellcheck(path)
+            assert result.returncode == 0, f"{command.name} ({kind}):\n{result.stdout}"
+
+
+def test_a_non_variable_parameter_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an environment variable name"):
+        render.render_script("kube-vip", {"bad-name": "x"})
+
+
+def test_parameters_round_trip_through_the_header() -> None:
+    tricky = "it's a \"value\" with $dollar and `ticks`\nand a newline"
+    parameters, body = render.parse_rendered_script(render.render_script("kube-vip", {"KUBE_VIP_MANIFEST_B64": tricky}))
+    assert parameters == {"KUBE_VIP_MANIFEST_B64": tricky}
+    assert body == render.script_path("kube-vip").read_text()
+
+
+# --- idempotency in a sandbox --------------------------------------------------------------------
+
+STUB = """#!/usr/bin/env bash
+# Records its arguments; behaviour chosen by files in $STUB_STATE.
+echo "$(basename "$0") $*" >> "$STUB_STATE/calls"
+case "$(basename "$0") $1" in
+  "kubectl get") [ -e "$STUB_STATE/node-exists" ] || exit 1 ;;
+  "kubeadm join"|"kubeadm init")
+    config="$3"
+    stat -c '%a' "$config" > "$STUB_STATE/config-mode"
+    cp "$config" "$STUB_STATE/config-seen"
+    echo "$config" > "$STUB_STATE/config-path"
+    [ "$2" = "--config" ] || exit 3
+    mkdir -p /etc/kubernetes && echo joined > /etc/kubernetes/kubelet.conf ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> "Sandbox":
+    require_tool("unshare")
+    return Sandbox(tmp_path)
+
+
+class Sandbox:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = root / "state"
+        self.state.mkdir()
+        (self.state / "calls").touch()
+        self.bin = root / "bin"
+        self.bin.mkdir()
+        for tool in ("kubectl", "kubeadm"):
+            stub = self.bin / tool
+            stub.write_text(STUB)
+            stub.chmod(0o755)
+        self.overlays = []
+        for directory in ("/etc", "/root", "/var/log"):
+            name = directory.strip("/").replace("/", "-")
+            upper, work = root / f"{name}-upper", root / f"{name}-work"
+            upper.mkdir()
+            work.mkdir()
+            self.overlays.append(
+                f"mount -t overlay overlay -o lowerdir={directory},upperdir={upper},workdir={work} {directory}"
+            )
+
+    def run(self, setup: str, *scripts: str) -> subprocess.CompletedProcess[str]:
+        """Run `setup`, then each script in turn with `bash -s`, all in one private namespace."""
+        steps = []
+        for i, script in enumerate(scripts):
+            path = self.root / f"script-{i}.sh"
+            path.write_text(script)
+            steps.append(f'echo "--- run {i}"; bash -s < {path}')
+        program = " && ".join([*self.overlays, setup or "true", *steps])
+        return subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "bash", "-c", program],
+            capture_output=True, text=True, check=False,
+            env={"PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin", "STUB_STATE": str(self.state)},
+        )
+
+    def calls(self) -> list[str]:
+        return (self.state / "calls").read_text().splitlines()
+
+
+def test_kube_vip_install_is_idempotent_and_drops_super_admin_after_init(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    bootstrap = render.render_script("kube-vip", render.kube_vip_parameters(settings, render.SUPER_ADMIN_CONF))
+    result = sandbox.run(
+        "",
+        bootstrap,
+        bootstrap,
+        "cat /etc/kubernetes/manifests/kube-vip.yaml",
+    )
+    assert result.returncode == 0, result.stderr
+    runs = result.stdout.split("--- run ")
+    assert "manifest installed" in runs[1] and "manifest unchanged" in runs[2]
+    assert runs[3].split("\n", 1)[1] == render.render_kube_vip_manifest(settings, render.SUPER_ADMIN_CONF)
+
+    # Re-run on a node whose control plane is up: the broad credential is not brought back.
+    after_init = sandbox.run(
+        "mkdir -p /etc/kubernetes/manifests && echo x > /etc/kubernetes/manifests/kube-apiserver.yaml"
+        " && echo x > /etc/kubernetes/admin.conf",
+        bootstrap,
+        "cat /etc/kubernetes/manifests/kube-vip.yaml",
+    )
+    assert after_init.returncode == 0, after_init.stderr
+    assert f"path: {render.ADMIN_CONF}" in after_init.stdout
+    assert render.SUPER_ADMIN_CONF not in after_init.stdout
+
+
+def test_join_runs_once_with_a_private_config_that_is_removed(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    worker = settings.workers[0]
+    config = render.render_join_config(settings, worker, "abcdef.0123456789abcdef", "sha256:" + "0" * 64, "f" * 64)
+    script = render.render_script("kubeadm-join", {"KUBEADM_CONFIG_B64": render.b64(config), "NODE_NAME": worker.name})
+    result = sandbox.run("", script, script)
+    assert result.returncode == 0, result.stderr
+    joins = [c for c in sandbox.calls() if c.startswith("kubeadm join")]
+    assert len(joins) == 1, sandbox.calls()
+    assert "already joined" in result.stdout.split("--- run 1")[1]
+    assert (sandbox.state / "config-seen").read_text() == config
+    assert (sandbox.state / "config-mode").read_text().strip() == "600"
+    left_behind = sandbox.run("", f"test ! -e {(sandbox.state / 'config-path').read_text().strip()}")
+    assert left_behind.returncode == 0, "the config with the token must be removed after the join"
+
+
+def test_drain_is_a_no_op_for_a_node_already_gone(sandbox: Sandbox) -> None:
+    script = render.render_script("drain-node", {"NODE_NAME": "dsaas-prod-worker-9"})
+    result = sandbox.run("", script, script)
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in sandbox.calls() if "drain" in c or "delete" in c]
+
+
+def test_drain_cordons_drains_and_deletes_an_existing_node(sandbox: Sandbox) -> None:
+    (sandbox.state / "node-exists").touch()
+    result = sandbox.run("", render.render_script("drain-node", {"NODE_NAME": "dsaas-prod-worker-2"}))
+    assert result.returncode == 0, result.stderr
+    verbs = [c.split()[1] for c in sandbox.calls() if c.startswith("kubectl")]
+    assert verbs == ["get", "cordon", "drain", "delete"]
+
+
+def test_reset_does_nothing_on_a_node_that_never_joined(sandbox: Sandbox) -> None:
+    result = sandbox.run("", render.render_script("kubeadm-reset", {}), render.render_script("kubeadm-reset", {}))
+    assert result.returncode == 0, result.stderr
+    assert sandbox.calls() == []
+
+
+def test_init_is_skipped_on_an_initialised_node(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    first = settings.control_planes[0]
+    config = render.render_init_config(settings, first, "abcdef.0123456789abcdef", "f" * 64)
+    script = render.render_script(
+        "kubeadm-init", {"KUBEADM_CONFIG_B64": render.b64(config), "API_ENDPOINT": settings.api_endpoint}
+    )
+    setup = (
+        "mkdir -p /etc/kubernetes/manifests && echo x > /etc/kubernetes/admin.conf && "
+        f"printf '    path: {render.SUPER_ADMIN_CONF}\\n' > /etc/kubernetes/manifests/kube-vip.yaml"
+    )
+    result = sandbox.run(setup, script, "cat /etc/kubernetes/manifests/kube-vip.yaml")
+    assert result.returncode == 0, result.stderr
+    assert not [c for c in sandbox.calls() if c.startswith("kubeadm")]
+    assert f"path: {render.ADMIN_CONF}" in result.stdout and "control plane ready" in result.stdout
+
+
+def test_sandbox_is_available() -> None:
+    assert shutil.which("unshare"), "util-linux unshare is needed for the idempotency tests"
