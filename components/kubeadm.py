@@ -57,9 +57,7 @@ class KubeadmCluster(pulumi.ComponentResource):
         first, *other_control_planes = settings.control_planes
 
         token_id = random.RandomString(f"{name}-token-id", length=6, special=False, upper=False, opts=child)
-        token_secret = random.RandomPassword(
-            f"{name}-token-secret", length=16, special=False, upper=False, opts=child
-        )
+        token_secret = random.RandomPassword(f"{name}-token-secret", length=16, special=False, upper=False, opts=child)
         certificate_key = random.RandomId(
             f"{name}-certificate-key",
             byte_length=32,
@@ -67,11 +65,15 @@ class KubeadmCluster(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(additional_secret_outputs=["hex", "b64_std", "b64_url", "dec", "id"])
             ),
         )
-        token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
-        cert_key = pulumi.Output.secret(certificate_key.hex)
+        token: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.concat(token_id.result, ".", token_secret.result)
+        )
+        cert_key: pulumi.Output[str] = pulumi.Output.secret(certificate_key.hex)
 
         prepared = {
-            node.name: self._step(node, "prepare", render.render_script("prepare-node", render.prepare_node_parameters(settings)))
+            node.name: self._step(
+                node, "prepare", render.render_script("prepare-node", render.prepare_node_parameters(settings))
+            )
             for node in settings.all_nodes
         }
 
@@ -133,7 +135,9 @@ class KubeadmCluster(pulumi.ComponentResource):
         memberships: list[pulumi.Resource] = []
         previous: pulumi.Resource = self.init
         for node in other_control_planes:
-            join = self._join(node, token, ca_cert_hash, cert_key, depends_on=[prepared[node.name], credentials, previous])
+            join = self._join(
+                node, token, ca_cert_hash, cert_key, depends_on=[prepared[node.name], credentials, previous]
+            )
             self._step(
                 node,
                 "kube-vip",

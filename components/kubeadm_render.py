@@ -91,9 +91,7 @@ def render_init_config(settings: Settings, first: NodeSpec, token: str, certific
     return _dump_all([init, cluster_config, kubelet])
 
 
-def render_join_config(
-    settings: Settings, node: NodeSpec, token: str, ca_cert_hash: str, certificate_key: str
-) -> str:
+def render_join_config(settings: Settings, node: NodeSpec, token: str, ca_cert_hash: str, certificate_key: str) -> str:
     """JoinConfiguration for a worker, or for a further control plane (with the certificate key)."""
     join: dict[str, Any] = {
         "apiVersion": versions.KUBEADM_CONFIG_API,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -9,7 +10,7 @@ import pulumi_tls as tls
 import pulumi_vsphere as vsphere
 
 from components import cloud_init
-from config.settings import NodeSpec, Role, Settings
+from config.settings import NodeSpec, Settings
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,16 @@ def vm_annotation(settings: Settings, node: NodeSpec) -> str:
         f"dsaas {settings.cluster.cluster_name}: Kubernetes {node.role.value} node {node.name} "
         f"({node.address}). Managed by Pulumi; do not edit by hand."
     )
+
+
+def _guestinfo_for(node: NodeSpec, settings: Settings) -> Callable[[list[str]], dict[str, str]]:
+    """Renders a node's guestinfo once its authorized keys (including the generated one) are known."""
+    metadata = cloud_init.render_metadata(node, settings)
+
+    def render(keys: list[str]) -> dict[str, str]:
+        return cloud_init.guestinfo(metadata, cloud_init.render_user_data(node, settings, keys))
+
+    return render
 
 
 class ClusterNodes(pulumi.ComponentResource):
@@ -70,12 +81,7 @@ class ClusterNodes(pulumi.ComponentResource):
 
         self.vms = {}
         for node in settings.all_nodes:
-            metadata = cloud_init.render_metadata(node, settings)
-            extra_config = authorized_keys.apply(
-                lambda keys, node=node, metadata=metadata: cloud_init.guestinfo(
-                    metadata, cloud_init.render_user_data(node, settings, keys)
-                )
-            )
+            extra_config = authorized_keys.apply(_guestinfo_for(node, settings))
             self.vms[node.name] = vsphere.VirtualMachine(
                 f"{name}-{node.name}",
                 name=node.name,
@@ -136,6 +142,3 @@ class ClusterNodes(pulumi.ComponentResource):
                 "control_plane_anti_affinity": self.control_plane_anti_affinity,
             }
         )
-
-    def nodes_with_role(self, settings: Settings, role: Role) -> list[tuple[NodeSpec, vsphere.VirtualMachine]]:
-        return [(node, self.vms[node.name]) for node in settings.all_nodes if node.role is role]

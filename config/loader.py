@@ -74,11 +74,7 @@ def _decode(value: Any) -> Any:
 
 def read_raw_settings() -> dict[str, Any]:
     """The stack's `dsaas:*` values, decoded from Pulumi's JSON strings."""
-    return {
-        key: _decode(value)
-        for key, value in _all_config().items()
-        if key.split(":", 1)[0] == NAMESPACE
-    }
+    return {key: _decode(value) for key, value in _all_config().items() if key.split(":", 1)[0] == NAMESPACE}
 
 
 def check_secrets() -> list[SettingsProblem]:
@@ -87,9 +83,7 @@ def check_secrets() -> list[SettingsProblem]:
     config = _all_config()
     for spec in REQUIRED_SECRETS:
         if spec.key not in config:
-            problems.append(
-                SettingsProblem(key=spec.key, problem=f"the {spec.meaning} is not set.", fix=spec.fix)
-            )
+            problems.append(SettingsProblem(key=spec.key, problem=f"the {spec.meaning} is not set.", fix=spec.fix))
         elif not runtime_config.is_config_secret(spec.key):
             problems.append(
                 SettingsProblem(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -48,12 +48,10 @@ class SettingsError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     CONTROL_PLANE = "control-plane"
     WORKER = "worker"
 
@@ -62,9 +60,7 @@ class VSphereSettings(_Model):
     """Where the VMs go. Names are looked up with the provider's data sources."""
 
     datacenter: str = Field(min_length=1, description="vSphere datacenter name.")
-    compute_cluster: str = Field(
-        min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs."
-    )
+    compute_cluster: str = Field(min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs.")
     datastore: str = Field(min_length=1, description="Datastore for the VM disks.")
     network: str = Field(min_length=1, description="Port group the node NIC attaches to.")
     folder: str = Field(min_length=1, description="VM folder, relative to the datacenter.")
@@ -120,19 +116,11 @@ class ClusterSettings(_Model):
     kubernetes_version: str = Field(
         default=versions.DEFAULT_KUBERNETES_VERSION, description="Kubernetes version (x.y.z)."
     )
-    control_plane_endpoint: IPv4Address = Field(
-        description="Virtual IP of the API server, announced by kube-vip."
-    )
+    control_plane_endpoint: IPv4Address = Field(description="Virtual IP of the API server, announced by kube-vip.")
     api_server_port: int = Field(default=6443, ge=1, le=65535, description="API server port.")
-    pod_cidr: IPv4Network = Field(
-        default=IPv4Network("10.244.0.0/16"), description="Pod network (Calico IP pool)."
-    )
-    service_cidr: IPv4Network = Field(
-        default=IPv4Network("10.96.0.0/12"), description="Service network."
-    )
-    high_availability: bool = Field(
-        default=False, description="Require an HA control plane (3 or more, odd)."
-    )
+    pod_cidr: IPv4Network = Field(default=IPv4Network("10.244.0.0/16"), description="Pod network (Calico IP pool).")
+    service_cidr: IPv4Network = Field(default=IPv4Network("10.96.0.0/12"), description="Service network.")
+    high_availability: bool = Field(default=False, description="Require an HA control plane (3 or more, odd).")
 
     @property
     def kubernetes_minor(self) -> str:
@@ -140,9 +128,7 @@ class ClusterSettings(_Model):
 
 
 class SshSettings(_Model):
-    user: str = Field(
-        default="dsaas", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Admin user on every VM."
-    )
+    user: str = Field(default="dsaas", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Admin user on every VM.")
     authorized_keys: list[str] = Field(
         default_factory=list,
         description="Operator public keys added next to the key the stack generates.",
@@ -259,11 +245,12 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     """Turn the stack's `dsaas:*` values into `Settings`, or raise `SettingsError`."""
     problems: list[SettingsProblem] = []
     sections: dict[str, Any] = {}
-    cluster_keys = {_key(CLUSTER_SECTION, field.alias or name): name
-                    for name, field in ClusterSettings.model_fields.items()}
+    cluster_keys = {
+        _key(CLUSTER_SECTION, field.alias or name): name for name, field in ClusterSettings.model_fields.items()
+    }
     known = [*(_key(s) for s in _SECTIONS), *cluster_keys]
     for key in raw:
-        namespace, _, name = key.partition(":")
+        namespace, _, _name = key.partition(":")
         if namespace == NAMESPACE and key not in known:
             problems.append(
                 SettingsProblem(
@@ -416,9 +403,7 @@ def _check_pools(settings: Settings) -> list[SettingsProblem]:
                         fix=f"list {pool.count - len(pool.addresses)} more, or lower count.",
                     )
                 )
-            candidates = [
-                (_key("nodes", pool_key, "addresses", i), a) for i, a in enumerate(pool.addresses)
-            ]
+            candidates = [(_key("nodes", pool_key, "addresses", i), a) for i, a in enumerate(pool.addresses)]
         else:
             assert pool.first_address is not None
             last = int(subnet.broadcast_address) - 1
@@ -434,8 +419,7 @@ def _check_pools(settings: Settings) -> list[SettingsProblem]:
                 )
                 continue
             candidates = [
-                (_key("nodes", pool_key, "firstAddress") + (f" (+{i})" if i else ""),
-                 pool.first_address + i)
+                (_key("nodes", pool_key, "firstAddress") + (f" (+{i})" if i else ""), pool.first_address + i)
                 for i in range(pool.count)
             ]
         for key, address in candidates:

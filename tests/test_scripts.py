@@ -23,7 +23,9 @@ TEMPLATES = sorted(render.TEMPLATES.glob("*.sh"))
 def shellcheck(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [require_tool("shellcheck"), "--severity=style", "--shell=bash", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -61,7 +63,7 @@ def test_a_non_variable_parameter_name_is_refused() -> None:
 
 
 def test_parameters_round_trip_through_the_header() -> None:
-    tricky = "it's a \"value\" with $dollar and `ticks`\nand a newline"
+    tricky = 'it\'s a "value" with $dollar and `ticks`\nand a newline'
     parameters, body = render.parse_rendered_script(render.render_script("kube-vip", {"KUBE_VIP_MANIFEST_B64": tricky}))
     assert parameters == {"KUBE_VIP_MANIFEST_B64": tricky}
     assert body == render.script_path("kube-vip").read_text()
@@ -87,7 +89,7 @@ exit 0
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> "Sandbox":
+def sandbox(tmp_path: Path) -> Sandbox:
     require_tool("unshare")
     return Sandbox(tmp_path)
 
@@ -124,7 +126,9 @@ class Sandbox:
         program = " && ".join([*self.overlays, setup or "true", *steps])
         return subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "bash", "-c", program],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
             env={"PATH": f"{self.bin}:/usr/sbin:/usr/bin:/sbin:/bin", "STUB_STATE": str(self.state)},
         )
 

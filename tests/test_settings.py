@@ -63,7 +63,10 @@ BAD_INPUTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda v: v["dsaas:nodes"]["controlPlane"].update(addresses=["10.40.0.11", "10.41.0.12", "10.40.0.13"]),
         "dsaas:nodes.controlPlane.addresses[1]",
     ),
-    "vip-outside-subnet": (lambda v: v.update({"dsaas:controlPlaneEndpoint": "10.50.0.10"}), "dsaas:controlPlaneEndpoint"),
+    "vip-outside-subnet": (
+        lambda v: v.update({"dsaas:controlPlaneEndpoint": "10.50.0.10"}),
+        "dsaas:controlPlaneEndpoint",
+    ),
     "vip-is-a-node": (lambda v: v.update({"dsaas:controlPlaneEndpoint": "10.40.0.12"}), "dsaas:controlPlaneEndpoint"),
     "duplicate-in-list": (
         lambda v: v["dsaas:nodes"]["controlPlane"].update(addresses=["10.40.0.11", "10.40.0.11", "10.40.0.13"]),

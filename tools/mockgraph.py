@@ -182,7 +182,7 @@ class DsaasMocks(pulumi_mocks.Mocks):
         self.secret_values.add(value)
         return value
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         token = args.token
         name = str(args.args.get("name", ""))
         results: dict[str, dict[str, Any]] = {
@@ -193,7 +193,11 @@ class DsaasMocks(pulumi_mocks.Mocks):
                 "resourcePoolId": "resgroup-9",
             },
             "vsphere:index/getDatastore:getDatastore": {"id": "datastore-11", "name": name},
-            "vsphere:index/getNetwork:getNetwork": {"id": "dvportgroup-12", "name": name, "type": "DistributedVirtualPortgroup"},
+            "vsphere:index/getNetwork:getNetwork": {
+                "id": "dvportgroup-12",
+                "name": name,
+                "type": "DistributedVirtualPortgroup",
+            },
             "vsphere:index/getVirtualMachine:getVirtualMachine": {
                 "id": "4211a1b2-0000-4c3d-8e9f-" + _digest(name, length=12),
                 "name": name,
@@ -201,12 +205,20 @@ class DsaasMocks(pulumi_mocks.Mocks):
                 "firmware": "efi",
                 "scsiType": "pvscsi",
                 "networkInterfaceTypes": ["vmxnet3"],
-                "disks": [{"label": "Hard disk 1", "size": 20, "thinProvisioned": True, "eagerlyScrub": False, "unitNumber": 0}],
+                "disks": [
+                    {
+                        "label": "Hard disk 1",
+                        "size": 20,
+                        "thinProvisioned": True,
+                        "eagerlyScrub": False,
+                        "unitNumber": 0,
+                    }
+                ],
             },
         }
         if token not in results:
             raise NotImplementedError(f"the mocks do not answer data source {token}")
-        return results[token]
+        return results[token], []
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
@@ -214,7 +226,9 @@ class DsaasMocks(pulumi_mocks.Mocks):
         typ = args.typ
         resource_id = f"{name}-id"
         if typ == "tls:index/privateKey:PrivateKey":
-            key = self._secret(f"-----BEGIN OPENSSH PRIVATE KEY-----\nmock-{_digest(name)}\n-----END OPENSSH PRIVATE KEY-----\n")
+            key = self._secret(
+                f"-----BEGIN OPENSSH PRIVATE KEY-----\nmock-{_digest(name)}\n-----END OPENSSH PRIVATE KEY-----\n"
+            )
             state.update(
                 private_key_openssh=key,
                 private_key_pem=self._secret(key.replace("OPENSSH", "PRIVATE")),
@@ -226,8 +240,12 @@ class DsaasMocks(pulumi_mocks.Mocks):
             state["result"] = self._secret(_alnum(name, int(state.get("length", 16))))
         elif typ == "random:index/randomId:RandomId":
             hex_value = self._secret(_digest(name, length=int(state.get("byteLength", 8)) * 2))
-            state.update(hex=hex_value, b64Std=self._secret("bW9jaw=="), b64Url=self._secret("bW9jaw"),
-                         dec=self._secret(str(int(hex_value, 16))))
+            state.update(
+                hex=hex_value,
+                b64Std=self._secret("bW9jaw=="),
+                b64Url=self._secret("bW9jaw"),
+                dec=self._secret(str(int(hex_value, 16))),
+            )
             resource_id = self._secret(hex_value)
         elif typ == "vsphere:index/virtualMachine:VirtualMachine":
             resource_id = "4211" + _digest(name, length=28)
@@ -255,7 +273,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
         dependencies = set(request.dependencies)

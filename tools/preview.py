@@ -10,6 +10,7 @@ and the settings error, naming the key and the fix.
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -19,13 +20,27 @@ import yaml
 
 from components import cloud_init, kubeadm_render
 from config.settings import SettingsError
-from tools.mockgraph import SECRET_MARK, Graph, RecordedResource, StackFileError, is_secret, redact, run_program, unwrap
+from tools.mockgraph import (
+    SECRET_MARK,
+    Graph,
+    RecordedResource,
+    StackFileError,
+    is_secret,
+    redact,
+    run_program,
+    stack_file,
+    unwrap,
+)
 
 # Inputs worth a reviewer's eye, per resource type (everything else is in --out).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "pulumi:providers:vsphere": ("vsphereServer", "user", "password", "allowUnverifiedSsl"),
     "vsphere:index/virtualMachine:VirtualMachine": ("name", "numCpus", "memory", "folder", "annotation"),
-    "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule": ("name", "mandatory", "virtualMachineIds"),
+    "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule": (
+        "name",
+        "mandatory",
+        "virtualMachineIds",
+    ),
     "tls:index/privateKey:PrivateKey": ("algorithm",),
     "random:index/randomString:RandomString": ("length",),
     "random:index/randomPassword:RandomPassword": ("length",),
@@ -38,10 +53,7 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
 def _short(value: Any, limit: int = 90) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, list):
-        text = "[" + ", ".join(_short(v, 40) for v in value) + "]"
-    else:
-        text = str(value)
+    text = "[" + ", ".join(_short(v, 40) for v in value) + "]" if isinstance(value, list) else str(value)
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -53,7 +65,7 @@ def step_name(resource: RecordedResource) -> str | None:
     text = unwrap(stdin)
     for line in text.splitlines()[:3]:
         if line.startswith("# dsaas step: "):
-            return line.removeprefix("# dsaas step: ")
+            return str(line.removeprefix("# dsaas step: "))
     return None
 
 
@@ -82,7 +94,7 @@ def _delete_step(resource: RecordedResource) -> str:
     text = unwrap(resource.inputs.get("delete") or "")
     for line in text.splitlines():
         if line.startswith("# dsaas step: "):
-            return line.removeprefix("# dsaas step: ")
+            return str(line.removeprefix("# dsaas step: "))
     return "command"
 
 
@@ -126,11 +138,15 @@ def _is_secret_output(value: Any) -> bool:
     return bool(_sync_await(value.is_secret()))
 
 
+# In files the marker must stay a plain scalar in YAML and a plain word in shell.
+ARTIFACT_SECRET_MARK = "SECRET-REDACTED"
+
+
 def scrub(text: str, secrets: set[str]) -> str:
-    """Rendered artifacts are written with every secret value replaced by `[secret]`."""
+    """Rendered artifacts are written with every secret value replaced by a marker."""
     for secret in sorted(secrets, key=len, reverse=True):
         if secret:
-            text = text.replace(secret, SECRET_MARK)
+            text = text.replace(secret, ARTIFACT_SECRET_MARK)
     return text
 
 
@@ -155,7 +171,7 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
             parameters, _ = kubeadm_render.parse_rendered_script(script)
             for key, value in parameters.items():
                 if key.endswith("_B64"):
-                    decoded = kubeadm_render.base64.b64decode(value).decode()
+                    decoded = base64.b64decode(value).decode()
                     kind = key.removesuffix("_B64").lower().replace("_", "-")
                     write(f"manifests/{resource.name}.{kind}.yaml", decoded)
             delete = unwrap(resource.inputs.get("delete") or "")
@@ -171,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: config/Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="write every rendered artifact under this folder")
+    parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
     args = parser.parse_args(argv)
     try:
-        graph = run_program(args.stack)
+        graph = run_program(args.stack, config_dir=args.config_dir)
     except SettingsError as error:
-        print(f"error: config/Pulumi.{args.stack}.yaml: {error}", file=sys.stderr)
+        print(f"error: {stack_file(args.stack, args.config_dir)}: {error}", file=sys.stderr)
         return 2
     except StackFileError as error:
         print(f"error: {error}", file=sys.stderr)

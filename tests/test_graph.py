@@ -1,0 +1,166 @@
+"""The recorded graph of the real program: topology, dependencies, providers and secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import STACKS
+from tools.mockgraph import Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
+
+VM = "vsphere:index/virtualMachine:VirtualMachine"
+RULE = "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule"
+COMMAND = "command:remote:Command"
+
+
+def commands(graph: Graph, suffix: str) -> list[RecordedResource]:
+    return [r for r in graph.of_type(COMMAND) if r.name.endswith(suffix)]
+
+
+def vm_named(graph: Graph, name: str) -> RecordedResource:
+    return next(vm for vm in graph.of_type(VM) if unwrap(vm.inputs["name"]) == name)
+
+
+def test_prod_has_three_control_planes_and_one_rule_naming_them(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    control_planes = [vm for vm in graph.of_type(VM) if "-cp-" in unwrap(vm.inputs["name"])]
+    assert len(control_planes) == 3
+    (rule,) = graph.of_type(RULE)
+    assert rule.inputs["mandatory"] is True
+    assert sorted(rule.inputs["virtualMachineIds"]) == sorted(vm.outputs["uuid"] for vm in control_planes)
+    assert {vm.urn for vm in control_planes} <= set(rule.dependencies)
+
+
+def test_dev_has_one_control_plane_and_two_workers(graphs: dict[str, Graph]) -> None:
+    names = sorted(unwrap(vm.inputs["name"]) for vm in graphs["dev"].of_type(VM))
+    assert names == ["dsaas-dev-cp-1", "dsaas-dev-worker-1", "dsaas-dev-worker-2"]
+    assert graphs["dev"].of_type(RULE) == []  # a rule needs two VMs to keep apart
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_vms_are_clones_with_guestinfo_and_visible_roles(stack: str, graphs: dict[str, Graph]) -> None:
+    nodes_component = graphs[stack].by_name("nodes")
+    for vm in graphs[stack].of_type(VM):
+        assert vm.parent == nodes_component.urn
+        assert vm.inputs["clone"]["templateUuid"]
+        assert set(unwrap(vm.inputs["extraConfig"])) == {
+            "guestinfo.metadata",
+            "guestinfo.metadata.encoding",
+            "guestinfo.userdata",
+            "guestinfo.userdata.encoding",
+        }
+        role = "control-plane" if "-cp-" in vm.name else "worker"
+        assert f"Kubernetes {role} node" in vm.inputs["annotation"]
+        assert vm.delete_before_replace, "a replacement VM reuses the name and address"
+
+
+def test_worker_joins_run_in_parallel_after_init(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    (init,) = commands(graph, "-kubeadm-init")
+    worker_joins = [j for j in commands(graph, "-kubeadm-join") if "-worker-" in j.name]
+    assert len(worker_joins) == 4
+    for join in worker_joins:
+        ancestors = graph.ancestors(join)
+        assert init.urn in ancestors
+        own = join.name.removesuffix("-kubeadm-join").removeprefix("kubernetes-")
+        other_workers = [a for a in ancestors if "-worker-" in a and own not in a]
+        assert other_workers == [], f"{join.name} waits for {other_workers}"
+
+
+def test_control_planes_join_one_at_a_time(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    cp2 = graph.by_name("kubernetes-dsaas-prod-cp-2-kubeadm-join")
+    cp3 = graph.by_name("kubernetes-dsaas-prod-cp-3-kubeadm-join")
+    assert cp2.urn in graph.ancestors(cp3)
+    assert "sudo bash -s" in unwrap(cp2.inputs["delete"]) and "kubeadm reset" in unwrap(cp2.inputs["delete"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_joined_node_is_drained_before_its_vm_goes(stack: str, graphs: dict[str, Graph]) -> None:
+    graph = graphs[stack]
+    first = graph.by_name(f"kubernetes-dsaas-{stack}-cp-1-kubeadm-init")
+    first_host = unwrap(first.inputs["connection"])["host"]
+    joins = commands(graph, "-kubeadm-join")
+    memberships = commands(graph, "-membership")
+    assert len(memberships) == len(joins) == len(graph.of_type(VM)) - 1
+    for membership in memberships:
+        node = membership.name.removeprefix("kubernetes-").removesuffix("-membership")
+        assert unwrap(membership.inputs["connection"])["host"] == first_host
+        assert 'kubectl drain "$NODE_NAME"' in unwrap(membership.inputs["delete"])
+        assert f"NODE_NAME={node}" in unwrap(membership.inputs["delete"])
+        # Pulumi deletes dependents first: the membership (drain) goes before the VM.
+        assert vm_named(graph, node).urn in graph.ancestors(membership)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kubernetes_provider_is_built_from_the_secret_kubeconfig(stack: str, graphs: dict[str, Graph]) -> None:
+    graph = graphs[stack]
+    (provider,) = graph.of_type("pulumi:providers:kubernetes")
+    assert is_secret(provider.inputs["kubeconfig"])
+    kubeconfig_step = graph.by_name(f"kubernetes-dsaas-{stack}-cp-1-admin-kubeconfig")
+    assert kubeconfig_step.urn in provider.dependencies
+    assert "stdout" in kubeconfig_step.additional_secret_outputs
+    assert kubeconfig_step.inputs["logging"] == "none"
+    (calico,) = graph.of_type("kubernetes:helm.sh/v3:Release")
+    assert calico.provider.startswith(provider.urn)
+    assert calico.inputs["version"] and calico.inputs["chart"] == "tigera-operator"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_recorded_input_holds_a_secret_in_clear_text(stack: str, graphs: dict[str, Graph]) -> None:
+    graph = graphs[stack]
+    assert len(graph.secret_values) >= 5  # vCenter password, SSH key, token, certificate key, kubeconfig
+    for resource in graph.resources:
+        for text in plain_strings(resource.inputs):
+            leaked = [s for s in graph.secret_values if s in text]
+            assert not leaked, f"{resource.type} {resource.name} carries a secret in clear text"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_join_material_travels_only_as_secrets(stack: str, graphs: dict[str, Graph]) -> None:
+    graph = graphs[stack]
+    for suffix in ("-kubeadm-init", "-kubeadm-join", "-join-credentials"):
+        for command in commands(graph, suffix):
+            assert is_secret(command.inputs["stdin"]), command.name
+
+
+def test_the_leak_check_can_fail(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    """A secret passed in clear somewhere is caught by the same check."""
+    graph = run_program("dev", stack_values("dev"))
+    graph.resources[0].inputs["oops"] = "prefix " + sorted(graph.secret_values)[0]
+    leaks = [r for r in graph.resources for t in plain_strings(r.inputs) if any(s in t for s in graph.secret_values)]
+    assert leaks
+
+
+def test_stack_outputs(graphs: dict[str, Graph]) -> None:
+    assert set(graphs["prod"].outputs) == {
+        "controlPlaneEndpoint",
+        "nodeAddresses",
+        "kubernetesVersion",
+        "kubeconfig",
+        "sshPrivateKey",
+    }
+
+
+def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    """Scaling out must not show existing nodes as changed in `pulumi preview`."""
+    before = run_program("prod", stack_values("prod"))
+    values = stack_values("prod")
+    values["dsaas:nodes"]["workers"]["count"] += 1
+    after = run_program("prod", values)
+    old = {r.name: unwrap(r.inputs) for r in before.resources}
+    new = {r.name: unwrap(r.inputs) for r in after.resources}
+    changed = sorted(name for name in old if name in new and old[name] != new[name])
+    assert changed == ["kubernetes-dsaas-prod-cp-1-join-credentials"], changed
+    added = sorted(set(new) - set(old))
+    assert added == sorted(
+        f"{prefix}dsaas-prod-worker-5{suffix}"
+        for prefix, suffix in [
+            ("nodes-", ""),
+            ("kubernetes-", "-prepare"),
+            ("kubernetes-", "-kubeadm-join"),
+            ("kubernetes-", "-membership"),
+        ]
+    )

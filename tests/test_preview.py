@@ -1,0 +1,72 @@
+"""The README's main command, run as an operator runs it: a subprocess on the real stack files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT_DIR, STACKS
+from tools.mockgraph import read_stack_values, run_program
+
+
+def preview(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.preview", *args], cwd=ROOT_DIR, capture_output=True, text=True, check=False
+    )
+
+
+def test_prod_preview_lists_the_whole_kubeadm_layer(tmp_path: Path) -> None:
+    result = preview("prod", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-cp-") == 3
+    assert "ComputeClusterVmAntiAffinityRule  nodes-control-plane-anti-affinity" in out
+    assert "mandatory=True  vms=3" in out
+    assert "script=kube-vip" in out and "script=kubeadm-init" in out
+    assert out.count("-kubeadm-join  script=kubeadm-join") == 2 + 4
+    assert "kubernetes:helm.sh/v3:Release  kubernetes-calico  chart=tigera-operator" in out
+    assert "password=[secret]" in out and "kubeconfig=[secret]" in out
+    assert "placeholder-for-vsphere:password" not in out
+
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert "cloud-init/dsaas-prod-worker-4/user-data.yaml" in written
+    assert "manifests/kubernetes-dsaas-prod-cp-1-kubeadm-init.kubeadm-config.yaml" in written
+    assert "manifests/kubernetes-dsaas-prod-cp-1-kube-vip.kube-vip-manifest.yaml" in written
+    assert "scripts/kubernetes-dsaas-prod-worker-1-membership.on-delete.sh" in written
+    assert "helm/kubernetes-calico.values.yaml" in written
+    init_config = list(
+        yaml.safe_load_all(
+            (tmp_path / "manifests/kubernetes-dsaas-prod-cp-1-kubeadm-init.kubeadm-config.yaml").read_text()
+        )
+    )
+    assert init_config[0]["certificateKey"] == "SECRET-REDACTED"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_artifacts_never_contain_secret_values(stack: str, tmp_path: Path) -> None:
+    result = preview(stack, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    secrets = run_program(stack).secret_values
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert not [s for s in secrets if s in text], path
+
+
+def test_a_bad_stack_file_fails_with_its_key(tmp_path: Path) -> None:
+    values = read_stack_values("prod")
+    values["dsaas:nodes"]["controlPlane"]["count"] = 2
+    (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump({"config": values}))
+    result = preview("broken", "--config-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "dsaas:nodes.controlPlane.count" in result.stderr and "Fix:" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_an_unknown_stack_is_reported() -> None:
+    result = preview("nosuchstack")
+    assert result.returncode == 2 and "no stack file" in result.stderr
