@@ -1,0 +1,59 @@
+# The README's two commands. Each does its own set-up on a fresh machine (Debian 12, Python 3.11).
+#   make preview STACK=prod   offline preview of a stack (no vCenter, no Pulumi CLI, no credentials)
+#   make test                 ruff, mypy and pytest, with the real validators the tests drive
+
+STACK ?= prod
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the tests drive as real validators: cloud-init (schema + VMware datasource),
+# netplan (network config), shellcheck (node scripts). util-linux's unshare is already there.
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck
+
+.PHONY: preview test setup setup-debian lint typecheck pytest benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-program: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-tests: requirements-test.txt $(VENV)/.installed-program
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+setup-debian:
+	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+setup: $(VENV)/.installed-tests setup-debian
+
+preview: $(VENV)/.installed-program
+	$(BIN)/python -m tools.preview $(STACK) $(if $(OUT),--out $(OUT))
+
+lint: $(VENV)/.installed-tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-tests
+	$(BIN)/mypy .
+
+pytest: setup
+	$(BIN)/python -m pytest
+
+test: setup lint typecheck pytest
+
+benchmark: $(VENV)/.installed-program
+	$(BIN)/python -m tools.benchmark 10 100 500
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
