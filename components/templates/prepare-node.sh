@@ -72,6 +72,13 @@ install_pinned() {
 
 install_pinned containerd.io "$(package_version containerd.io "$CONTAINERD_VERSION")"
 kube_version="$(package_version kubeadm "$KUBERNETES_VERSION")"
+# Swapping packages under a running node would break the version-skew rules: a node that has
+# joined is upgraded with `kubeadm upgrade`, one control plane at a time, never by this script.
+installed_kubeadm="$(dpkg-query -W -f='${Version}' kubeadm 2>/dev/null || true)"
+if [ -e /etc/kubernetes/kubelet.conf ] && [ -n "$installed_kubeadm" ] && [ "$installed_kubeadm" != "$kube_version" ]; then
+  echo "dsaas: this node runs kubeadm ${installed_kubeadm}; refusing to switch to ${kube_version} outside 'kubeadm upgrade'" >&2
+  exit 1
+fi
 for package in kubelet kubeadm kubectl; do
   install_pinned "$package" "$kube_version"
 done
