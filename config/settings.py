@@ -245,9 +245,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     """Turn the stack's `dsaas:*` values into `Settings`, or raise `SettingsError`."""
     problems: list[SettingsProblem] = []
     sections: dict[str, Any] = {}
-    cluster_keys = {
-        _key(CLUSTER_SECTION, field.alias or name): name for name, field in ClusterSettings.model_fields.items()
-    }
+    cluster_keys = [_key(CLUSTER_SECTION, field.alias or name) for name, field in ClusterSettings.model_fields.items()]
     known = [*(_key(s) for s in _SECTIONS), *cluster_keys]
     for key in raw:
         namespace, _, _name = key.partition(":")

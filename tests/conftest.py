@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from config.settings import Settings, parse_settings
-from tools.mockgraph import ROOT, Graph, load_stack_config, project_defaults, read_stack_values, run_program
+from tools.mockgraph import ROOT, Graph, project_defaults, read_stack_values, run_program
 
 STACKS = ("dev", "prod")
 
@@ -46,6 +46,6 @@ def require_tool(name: str) -> str:
     return path
 
 
-__all__ = ["ROOT_DIR", "STACKS", "load_settings", "load_stack_config", "require_tool", "settings_values"]
+__all__ = ["ROOT_DIR", "STACKS", "load_settings", "require_tool", "settings_values"]
 
 ROOT_DIR = ROOT

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pulumi.runtime.sync_await import _sync_await
 
 from components import cloud_init, kubeadm_render
 from config.settings import SettingsError
@@ -58,14 +59,14 @@ def _short(value: Any, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def step_name(resource: RecordedResource) -> str | None:
-    stdin = resource.inputs.get("stdin")
-    if stdin is None:
-        return None
-    text = unwrap(stdin)
-    for line in text.splitlines()[:3]:
-        if line.startswith("# dsaas step: "):
-            return str(line.removeprefix("# dsaas step: "))
+STEP_MARKER = "# dsaas step: "
+
+
+def step_name(script: Any) -> str | None:
+    """The template a rendered script (or a heredoc command running one) came from."""
+    for line in unwrap(script or "").splitlines()[:3]:
+        if line.startswith(STEP_MARKER):
+            return str(line.removeprefix(STEP_MARKER))
     return None
 
 
@@ -73,12 +74,12 @@ def key_inputs(resource: RecordedResource) -> list[str]:
     shown: list[str] = []
     if resource.type == "command:remote:Command":
         connection = unwrap(resource.inputs.get("connection", {}))
-        shown.append(f"script={step_name(resource)}")
+        shown.append(f"script={step_name(resource.inputs.get('stdin'))}")
         shown.append(f"host={connection.get('host')}")
         if is_secret(resource.inputs.get("stdin")):
             shown.append(f"stdin={SECRET_MARK}")
         if resource.inputs.get("delete"):
-            shown.append("on-delete=" + _delete_step(resource))
+            shown.append(f"on-delete={step_name(resource.inputs['delete'])}")
         return shown
     for key in KEY_INPUTS.get(resource.type, ()):
         if key in resource.inputs:
@@ -88,14 +89,6 @@ def key_inputs(resource: RecordedResource) -> list[str]:
                 key = "vms"
             shown.append(f"{key}={_short(value)}")
     return shown
-
-
-def _delete_step(resource: RecordedResource) -> str:
-    text = unwrap(resource.inputs.get("delete") or "")
-    for line in text.splitlines():
-        if line.startswith("# dsaas step: "):
-            return str(line.removeprefix("# dsaas step: "))
-    return "command"
 
 
 def render_tree(graph: Graph) -> str:
@@ -128,14 +121,10 @@ def render_tree(graph: Graph) -> str:
 
 
 def _output_text(value: Any) -> Any:
-    # Stack outputs are Output objects; resolved plain values are on the recorded stack outputs.
-    return redact(value) if not hasattr(value, "apply") else SECRET_MARK if _is_secret_output(value) else "(computed)"
-
-
-def _is_secret_output(value: Any) -> bool:
-    from pulumi.runtime.sync_await import _sync_await
-
-    return bool(_sync_await(value.is_secret()))
+    """Stack outputs may still be `Output`s: show a secret one as `[secret]`, never its value."""
+    if not hasattr(value, "apply"):
+        return redact(value)
+    return SECRET_MARK if _sync_await(value.is_secret()) else "(computed)"
 
 
 # In files the marker must stay a plain scalar in YAML and a plain word in shell.
