@@ -3,8 +3,10 @@
 import pulumi
 import pulumi_vsphere as vsphere
 
+from components.hub import JupyterHub, JupyterHubArgs
 from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
+from components.trident import TridentStorage, TridentStorageArgs
 from config.loader import load_stack_inputs
 from config.settings import describe_address_plan
 
@@ -25,9 +27,34 @@ cluster = KubeadmCluster(
     "kubernetes",
     KubeadmClusterArgs(settings=settings, vms=nodes.vms, ssh_private_key=nodes.ssh_private_key),
 )
+storage = TridentStorage(
+    "storage",
+    TridentStorageArgs(
+        settings=settings,
+        provider=cluster.provider,
+        admin_connection=cluster.admin_connection,
+        ontap_username=stack.secrets.ontap_username,
+        ontap_password=stack.secrets.ontap_password,
+        cluster_ready=cluster.ready,
+    ),
+)
+hub = JupyterHub(
+    "hub",
+    JupyterHubArgs(
+        settings=settings,
+        provider=cluster.provider,
+        storage_ready=list(storage.storage_classes.values()),
+        ldap_search_password=stack.secrets.ldap_search_password,
+        tls_certificate=stack.secrets.hub_tls_certificate,
+        tls_key=stack.secrets.hub_tls_key,
+        database_url=stack.secrets.hub_database_url,
+    ),
+)
 
+pulumi.export("hubUrl", hub.url)
 pulumi.export("controlPlaneEndpoint", f"https://{settings.api_endpoint}")
 pulumi.export("nodeAddresses", describe_address_plan(settings))
 pulumi.export("kubernetesVersion", settings.cluster.kubernetes_version)
+pulumi.export("storageClasses", list(storage.storage_classes))
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("sshPrivateKey", nodes.ssh_private_key)

@@ -47,6 +47,8 @@ class KubeadmCluster(pulumi.ComponentResource):
     """Calico through the tigera-operator chart."""
     ready: list[pulumi.Resource]
     """Depend on these to run after every node is registered and the CNI is installed."""
+    admin_connection: remote.ConnectionArgs
+    """SSH to the first control plane, where later layers run readiness checks with admin.conf."""
 
     def __init__(self, name: str, args: KubeadmClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dsaas:kubernetes:KubeadmCluster", name, None, opts)
@@ -164,6 +166,7 @@ class KubeadmCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=self.provider)),
         )
         self.ready = [self.cni, *memberships]
+        self.admin_connection = self._connection(first)
 
         self.register_outputs(
             {

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from components.trident_render import needs_block_storage
 from config import versions
 from config.settings import NodeSpec, Role, Settings
 
@@ -126,7 +127,9 @@ def render_kube_vip_manifest(settings: Settings, kubeconfig_path: str) -> str:
         "dns_mode": "first",
         "cp_enable": "true",
         "cp_namespace": "kube-system",
-        "svc_enable": "false",
+        # Services of type LoadBalancer (the hub's proxy) get their address announced too.
+        "svc_enable": "true",
+        "svc_election": "false",
         "vip_leaderelection": "true",
         "vip_leasename": "plndr-cp-lock",
         "vip_leaseduration": "5",
@@ -209,6 +212,7 @@ def prepare_node_parameters(settings: Settings) -> dict[str, str]:
         "KUBERNETES_VERSION": settings.cluster.kubernetes_version,
         "KUBERNETES_MINOR": settings.cluster.kubernetes_minor,
         "CONTAINERD_VERSION": versions.CONTAINERD_VERSION,
+        "BLOCK_STORAGE": "true" if needs_block_storage(settings) else "false",
     }
 
 

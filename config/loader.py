@@ -12,7 +12,8 @@ from typing import Any
 import pulumi
 import pulumi.runtime.config as runtime_config
 
-from config.settings import NAMESPACE, Settings, SettingsError, SettingsProblem, parse_settings
+from config.services import HubDatabaseKind, HubTlsMode
+from config.settings import NAMESPACE, SECRET_KEYS, Settings, SettingsError, SettingsProblem, parse_settings
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,41 @@ class RequiredSetting:
 VSPHERE_SERVER = RequiredSetting("vsphere:vsphereServer", "vCenter host name", "vcenter.example.org")
 VSPHERE_USER = RequiredSetting("vsphere:user", "vCenter user", "svc-dsaas@vsphere.local")
 VSPHERE_PASSWORD = SecretSpec("vsphere:password", "vCenter password", "'<password>'")
-REQUIRED_SECRETS: tuple[SecretSpec, ...] = (VSPHERE_PASSWORD,)
+ONTAP_USERNAME = SecretSpec("dsaas:ontapUsername", "ONTAP user Trident signs in with", "vsadmin")
+ONTAP_PASSWORD = SecretSpec("dsaas:ontapPassword", "ONTAP password", "'<password>'")
+LDAP_SEARCH_PASSWORD = SecretSpec(
+    "dsaas:ldapSearchPassword", "password of the LDAP search account (dsaas:hub.ldap.searchUser)", "'<password>'"
+)
+HUB_TLS_CERTIFICATE = SecretSpec(
+    "dsaas:hubTlsCertificate", "hub's TLS certificate chain (PEM)", '-- "$(cat hub-fullchain.pem)"'
+)
+HUB_TLS_KEY = SecretSpec("dsaas:hubTlsKey", "hub's TLS private key (PEM)", '-- "$(cat hub-key.pem)"')
+HUB_DATABASE_URL = SecretSpec(
+    "dsaas:hubDatabaseUrl", "hub database URL", "'postgresql+psycopg2://hub:<password>@db.example.org:5432/jupyterhub'"
+)
+REQUIRED_SECRETS: tuple[SecretSpec, ...] = (VSPHERE_PASSWORD, ONTAP_USERNAME, ONTAP_PASSWORD)
+PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
+    ONTAP_USERNAME,
+    ONTAP_PASSWORD,
+    LDAP_SEARCH_PASSWORD,
+    HUB_TLS_CERTIFICATE,
+    HUB_TLS_KEY,
+    HUB_DATABASE_URL,
+)
+
+
+def required_secrets(settings: Settings | None) -> tuple[SecretSpec, ...]:
+    """The secrets this stack needs: always vCenter and ONTAP, the rest as its settings ask."""
+    specs = list(REQUIRED_SECRETS)
+    if settings is None:
+        return tuple(specs)
+    if settings.hub.ldap.lookup_dn:
+        specs.append(LDAP_SEARCH_PASSWORD)
+    if settings.hub.tls is HubTlsMode.SECRET:
+        specs.extend((HUB_TLS_CERTIFICATE, HUB_TLS_KEY))
+    if settings.hub.database.kind is HubDatabaseKind.POSTGRES:
+        specs.append(HUB_DATABASE_URL)
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -50,11 +85,24 @@ class VSphereAccess:
 
 
 @dataclass(frozen=True)
+class PlatformSecrets:
+    """Secret `Output`s of the platform services; `None` where the settings don't need one."""
+
+    ontap_username: pulumi.Output[str]
+    ontap_password: pulumi.Output[str]
+    ldap_search_password: pulumi.Output[str] | None
+    hub_tls_certificate: pulumi.Output[str] | None
+    hub_tls_key: pulumi.Output[str] | None
+    hub_database_url: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
 class StackInputs:
     """Everything the program needs from the stack: plain settings and secret `Output`s."""
 
     settings: Settings
     vsphere: VSphereAccess
+    secrets: PlatformSecrets
 
 
 def _all_config() -> dict[str, Any]:
@@ -74,14 +122,18 @@ def _decode(value: Any) -> Any:
 
 def read_raw_settings() -> dict[str, Any]:
     """The stack's `dsaas:*` values, decoded from Pulumi's JSON strings."""
-    return {key: _decode(value) for key, value in _all_config().items() if key.split(":", 1)[0] == NAMESPACE}
+    return {
+        key: _decode(value)
+        for key, value in _all_config().items()
+        if key.split(":", 1)[0] == NAMESPACE and key not in SECRET_KEYS
+    }
 
 
-def check_secrets() -> list[SettingsProblem]:
+def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
     """Required secrets exist and are stored encrypted (`secure:`), never in clear text."""
     problems = []
     config = _all_config()
-    for spec in REQUIRED_SECRETS:
+    for spec in required_secrets(settings):
         if spec.key not in config:
             problems.append(SettingsProblem(key=spec.key, problem=f"the {spec.meaning} is not set.", fix=spec.fix))
         elif not runtime_config.is_config_secret(spec.key):
@@ -106,20 +158,33 @@ def check_secrets() -> list[SettingsProblem]:
 
 def load_stack_inputs() -> StackInputs:
     """Validate everything first; only then hand out secret `Output`s."""
-    problems = check_secrets()
     try:
         settings = parse_settings(read_raw_settings())
     except SettingsError as error:
-        problems = error.problems + problems
-        raise SettingsError(problems) from None
+        raise SettingsError(error.problems + check_secrets()) from None
+    problems = check_secrets(settings)
     if problems:
         raise SettingsError(problems)
     vsphere_config = pulumi.Config("vsphere")
+    dsaas_config = pulumi.Config(NAMESPACE)
+    needed = {spec.key for spec in required_secrets(settings)}
+
+    def optional_secret(spec: SecretSpec) -> pulumi.Output[str] | None:
+        return dsaas_config.require_secret(spec.key.split(":", 1)[1]) if spec.key in needed else None
+
     return StackInputs(
         settings=settings,
         vsphere=VSphereAccess(
             server=vsphere_config.require("vsphereServer"),
             user=vsphere_config.require("user"),
             password=vsphere_config.require_secret("password"),
+        ),
+        secrets=PlatformSecrets(
+            ontap_username=dsaas_config.require_secret("ontapUsername"),
+            ontap_password=dsaas_config.require_secret("ontapPassword"),
+            ldap_search_password=optional_secret(LDAP_SEARCH_PASSWORD),
+            hub_tls_certificate=optional_secret(HUB_TLS_CERTIFICATE),
+            hub_tls_key=optional_secret(HUB_TLS_KEY),
+            hub_database_url=optional_secret(HUB_DATABASE_URL),
         ),
     )

@@ -11,14 +11,33 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from config import versions
+from config.services import (
+    HubSettings,
+    LdapTlsStrategy,
+    NasDriver,
+    StorageSettings,
+    image_has_tag,
+)
 
 NAMESPACE = "dsaas"
+# Secrets live in the same namespace but are read by `config.loader` as Pulumi secrets, never here.
+SECRET_KEYS: frozenset[str] = frozenset(
+    {
+        "dsaas:ontapUsername",
+        "dsaas:ontapPassword",
+        "dsaas:ldapSearchPassword",
+        "dsaas:hubTlsCertificate",
+        "dsaas:hubTlsKey",
+        "dsaas:hubDatabaseUrl",
+    }
+)
 
 
 class SettingsProblem(BaseModel):
@@ -157,6 +176,13 @@ class Settings(BaseModel):
     nodes: NodesSettings
     network: NetworkSettings
     ssh: SshSettings
+    storage: StorageSettings
+    hub: HubSettings
+
+    @property
+    def export_cidrs(self) -> list[IPv4Network]:
+        """Clients ONTAP exports to: the configured list, or the node subnet."""
+        return list(self.storage.export_cidrs or [self.network.subnet])
 
     @property
     def control_planes(self) -> list[NodeSpec]:
@@ -176,11 +202,13 @@ class Settings(BaseModel):
 
 
 CLUSTER_SECTION = "cluster"
-_SECTIONS: dict[str, type[_Model]] = {
+_SECTIONS: dict[str, type[BaseModel]] = {
     "vsphere": VSphereSettings,
     "nodes": NodesSettings,
     "network": NetworkSettings,
     "ssh": SshSettings,
+    "storage": StorageSettings,
+    "hub": HubSettings,
 }
 _OPTIONAL_SECTIONS = {"ssh"}
 _POOL_KEYS = {Role.CONTROL_PLANE: "controlPlane", Role.WORKER: "workers"}
@@ -249,7 +277,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     known = [*(_key(s) for s in _SECTIONS), *cluster_keys]
     for key in raw:
         namespace, _, _name = key.partition(":")
-        if namespace == NAMESPACE and key not in known:
+        if namespace == NAMESPACE and key not in known and key not in SECRET_KEYS:
             problems.append(
                 SettingsProblem(
                     key=key,
@@ -298,6 +326,11 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
         *_check_pools(settings),
         *_check_cidrs(settings),
         *_check_endpoint_and_gateway(settings),
+        *_check_storage(settings),
+        *_check_hub_address(settings),
+        *_check_ldap(settings),
+        *_check_profiles(settings),
+        *_check_project_files(settings),
     ]
 
 
@@ -515,6 +548,208 @@ def _check_endpoint_and_gateway(settings: Settings) -> list[SettingsProblem]:
                 fix="set the subnet's router address.",
             )
         )
+    return problems
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_file(relative: str) -> Path:
+    """A file named in the stack settings (CA bundle, logo, login template), relative to the project."""
+    return PROJECT_ROOT / relative
+
+
+def _check_storage(settings: Settings) -> list[SettingsProblem]:
+    storage = settings.storage
+    problems = []
+    subnet = settings.network.subnet
+    for i, cidr in enumerate(storage.export_cidrs or []):
+        key = _key("storage", "exportCidrs", i)
+        if cidr.prefixlen == 0:
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem=f"{cidr} would export every user's home directory to the whole network.",
+                    fix=f"list only the node subnet ({subnet}) or parts of it.",
+                )
+            )
+        elif not cidr.subnet_of(subnet):
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem=f"{cidr} is not inside the node subnet {subnet}; only nodes mount the volumes.",
+                    fix=f"use {subnet} or a part of it (or leave exportCidrs out).",
+                )
+            )
+    if storage.snapshots and storage.homes_driver is NasDriver.ONTAP_NAS_ECONOMY:
+        problems.append(
+            SettingsProblem(
+                key=_key("storage", "snapshots"),
+                problem="ontap-nas-economy (dsaas:storage.homesDriver) keeps homes in qtrees, which have no "
+                "CSI snapshots, so a VolumeSnapshotClass would only produce failing snapshots.",
+                fix="set dsaas:storage.snapshots to false (ONTAP's snapshotPolicy still protects the "
+                "FlexVols), or use homesDriver ontap-nas.",
+            )
+        )
+    return problems
+
+
+def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
+    key = _key("hub", "address")
+    address = settings.hub.address
+    subnet = settings.network.subnet
+    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{address} is outside the node subnet {subnet}; kube-vip announces it by ARP.",
+                fix=f"pick a free host address inside {subnet}.",
+            )
+        ]
+    taken = {node.address: node.name for node in settings.all_nodes}
+    taken[settings.cluster.control_plane_endpoint] = "the API server VIP (dsaas:controlPlaneEndpoint)"
+    taken[settings.network.gateway] = "the gateway (dsaas:network.gateway)"
+    if address in taken:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{address} is already used by {taken[address]}.",
+                fix="pick an address no node, VIP or router uses.",
+            )
+        ]
+    return []
+
+
+def _check_ldap(settings: Settings) -> list[SettingsProblem]:
+    ldap = settings.hub.ldap
+    problems = []
+    if not ldap.lookup_dn and not ldap.bind_dn_templates:
+        problems.append(
+            SettingsProblem(
+                key=_key("hub", "ldap", "bindDnTemplates"),
+                problem="the hub cannot turn a login name into a DN: no bindDnTemplates and lookupDn is false.",
+                fix="add a template like uid={username},ou=people,dc=example,dc=org, or set lookupDn: true "
+                "with searchUser and userSearchBase (Active Directory).",
+            )
+        )
+    for i, template in enumerate(ldap.bind_dn_templates):
+        if "{username}" not in template:
+            problems.append(
+                SettingsProblem(
+                    key=_key("hub", "ldap", "bindDnTemplates", i),
+                    problem=f"'{template}' has no {{username}} placeholder, so every user would bind as one DN.",
+                    fix="put {username} where the login name goes.",
+                )
+            )
+    if ldap.lookup_dn:
+        for field, value in (("searchUser", ldap.search_user), ("userSearchBase", ldap.user_search_base)):
+            if not value:
+                problems.append(
+                    SettingsProblem(
+                        key=_key("hub", "ldap", field),
+                        problem="lookupDn is true but this is not set.",
+                        fix=f"set dsaas:hub.ldap.{field} (a DN), or use bindDnTemplates instead of lookupDn.",
+                    )
+                )
+    if ldap.ca_file and ldap.tls_strategy is LdapTlsStrategy.INSECURE:
+        problems.append(
+            SettingsProblem(
+                key=_key("hub", "ldap", "caFile"),
+                problem="a CA bundle is set but tlsStrategy is insecure, so it would never be used.",
+                fix="set dsaas:hub.ldap.tlsStrategy to before_bind or on_connect.",
+            )
+        )
+    return problems
+
+
+def _check_profiles(settings: Settings) -> list[SettingsProblem]:
+    problems = []
+    builtin = len(settings.hub.all_profiles) - len(settings.hub.profiles)
+    seen_slugs: dict[str, str] = {}
+    seen_names: dict[str, str] = {}
+    for i, profile in enumerate(settings.hub.all_profiles):
+        key = _key("hub", "profiles", i - builtin) if i >= builtin else f"built-in profile '{profile.slug}'"
+        if profile.slug in seen_slugs:
+            problems.append(
+                SettingsProblem(
+                    key=f"{key}.slug",
+                    problem=f"slug '{profile.slug}' is already used by {seen_slugs[profile.slug]}.",
+                    fix="give every profile its own slug (basic and datascience are built in).",
+                )
+            )
+        seen_slugs.setdefault(profile.slug, key)
+        if profile.display_name in seen_names:
+            problems.append(
+                SettingsProblem(
+                    key=f"{key}.displayName",
+                    problem=f"'{profile.display_name}' is already shown for {seen_names[profile.display_name]}.",
+                    fix="give every profile its own name.",
+                )
+            )
+        seen_names.setdefault(profile.display_name, key)
+        if not image_has_tag(profile.image):
+            problems.append(
+                SettingsProblem(
+                    key=f"{key}.image",
+                    problem=f"'{profile.image}' names no tag or digest, so what users get would drift.",
+                    fix="pin a tag (quay.io/jupyter/scipy-notebook:2025-10-06) or a digest (@sha256:...).",
+                )
+            )
+        if profile.cpu_guarantee > profile.cpu_limit:
+            problems.append(
+                SettingsProblem(
+                    key=f"{key}.cpuGuarantee",
+                    problem=f"{profile.cpu_guarantee} CPUs guaranteed but only {profile.cpu_limit} allowed.",
+                    fix="keep cpuGuarantee at or below cpuLimit.",
+                )
+            )
+        if profile.memory_guarantee_gib > profile.memory_limit_gib:
+            problems.append(
+                SettingsProblem(
+                    key=f"{key}.memoryGuaranteeGib",
+                    problem=f"{profile.memory_guarantee_gib} GiB guaranteed but only "
+                    f"{profile.memory_limit_gib} GiB allowed.",
+                    fix="keep memoryGuaranteeGib at or below memoryLimitGib.",
+                )
+            )
+    if sum(profile.default for profile in settings.hub.profiles) > 0:
+        problems.append(
+            SettingsProblem(
+                key=_key("hub", "profiles"),
+                problem="an added profile is marked default, but Basic is the default.",
+                fix="remove `default: true` from the added profile.",
+            )
+        )
+    return problems
+
+
+def _check_project_files(settings: Settings) -> list[SettingsProblem]:
+    files = {
+        _key("hub", "ldap", "caFile"): settings.hub.ldap.ca_file,
+        _key("hub", "branding", "logoFile"): settings.hub.branding.logo_file,
+        _key("hub", "branding", "loginTemplateFile"): settings.hub.branding.login_template_file,
+    }
+    problems = []
+    for key, relative in files.items():
+        if relative is None:
+            continue
+        path = project_file(relative)
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem=f"'{relative}' must be a path inside the project, so every operator deploys the same file.",
+                    fix="commit the file (e.g. under config/branding/) and name it relative to the project root.",
+                )
+            )
+        elif not path.is_file():
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem=f"{path} does not exist.",
+                    fix="commit the file or correct the path (relative to the project root).",
+                )
+            )
     return problems
 
 

@@ -31,3 +31,32 @@ KUBE_VIP_IMAGE: Final = "ghcr.io/kube-vip/kube-vip:v1.0.4"
 # Calico through the tigera-operator Helm chart; it enforces NetworkPolicy, which z2jh relies on.
 CALICO_CHART_REPOSITORY: Final = "https://docs.tigera.io/calico/charts"
 CALICO_CHART_VERSION: Final = "v3.31.4"
+
+# NetApp Trident through its operator chart. Chart 100.2606.0 installs Trident 26.06.0, which
+# supports Kubernetes 1.27 - 1.37 (see above). The chart repository is NetApp's own.
+TRIDENT_CHART_REPOSITORY: Final = "https://netapp.github.io/trident-helm-chart"
+TRIDENT_CHART_VERSION: Final = "100.2606.0"
+TRIDENT_VERSION: Final = "26.06.0"
+# The chart truncates the autosupport tag to five characters (26.06).
+TRIDENT_AUTOSUPPORT_TAG: Final = "26.06"
+
+# CSI external-snapshotter: the VolumeSnapshot CRDs and the snapshot-controller, which kubeadm
+# clusters lack. v8.4+ serves VolumeGroupSnapshot v1beta2, matching Trident 26.06's csi-snapshotter.
+# v8.5.0 rather than v8.6.0: the v8.6.0 tag's own controller manifest still runs the v8.5.0 image.
+EXTERNAL_SNAPSHOTTER_VERSION: Final = "v8.5.0"
+EXTERNAL_SNAPSHOTTER_BASE_URL: Final = (
+    f"https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter/{EXTERNAL_SNAPSHOTTER_VERSION}"
+)
+
+# Zero to JupyterHub: chart 4.4.0's hub image ships jupyterhub 5.5.0, jupyterhub-kubespawner 7.0.0
+# and jupyterhub-ldapauthenticator 2.0.2 (images/hub/requirements.txt at tag 4.4.0); the tests load
+# our hub config into exactly those versions. Its values schema is vendored under ../shared/upstream.
+Z2JH_CHART_REPOSITORY: Final = "https://hub.jupyter.org/helm-chart/"
+Z2JH_CHART_VERSION: Final = "4.4.0"
+
+# Jupyter Docker Stacks images of the built-in profiles. Date tags are immutable weekly builds;
+# both images are built together, so the same date gives matching Python/JupyterLab versions.
+NOTEBOOK_IMAGES: Final[dict[str, str]] = {
+    "basic": "quay.io/jupyter/minimal-notebook:2025-10-06",
+    "datascience": "quay.io/jupyter/datascience-notebook:2025-10-06",
+}

@@ -103,7 +103,7 @@ def test_kubernetes_provider_is_built_from_the_secret_kubeconfig(stack: str, gra
     assert kubeconfig_step.urn in provider.dependencies
     assert "stdout" in kubeconfig_step.additional_secret_outputs
     assert kubeconfig_step.inputs["logging"] == "none"
-    (calico,) = graph.of_type("kubernetes:helm.sh/v3:Release")
+    calico = graph.by_name("kubernetes-calico")
     assert calico.provider.startswith(provider.urn)
     assert calico.inputs["version"] and calico.inputs["chart"] == "tigera-operator"
 
@@ -141,7 +141,10 @@ def test_stack_outputs(graphs: dict[str, Graph]) -> None:
         "kubernetesVersion",
         "kubeconfig",
         "sshPrivateKey",
+        "hubUrl",
+        "storageClasses",
     }
+    assert graphs["prod"].outputs["hubUrl"] == "https://jupyter.dc.example.org/"
 
 
 def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str], dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ from tools.mockgraph import (
     RecordedResource,
     StackFileError,
     is_secret,
+    kubernetes_objects,
     redact,
     run_program,
     stack_file,
@@ -48,7 +49,30 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "random:index/randomId:RandomId": ("byteLength",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
+    "kubernetes:core/v1:Namespace": ("metadata.name",),
+    "kubernetes:core/v1:Secret": ("metadata.namespace", "metadata.name", "type"),
+    "kubernetes:storage.k8s.io/v1:StorageClass": (
+        "metadata.name",
+        "parameters.backendType",
+        "parameters.fsType",
+        "reclaimPolicy",
+    ),
+    "kubernetes:trident.netapp.io/v1:TridentBackendConfig": (
+        "spec.storageDriverName",
+        "spec.svm",
+        "spec.autoExportCIDRs",
+    ),
+    "kubernetes:yaml/v2:ConfigGroup": ("files", "objs"),
 }
+
+
+def _lookup(inputs: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    value: Any = inputs
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False, None
+        value = value[part]
+    return True, value
 
 
 def _short(value: Any, limit: int = 90) -> str:
@@ -82,12 +106,13 @@ def key_inputs(resource: RecordedResource) -> list[str]:
             shown.append(f"on-delete={step_name(resource.inputs['delete'])}")
         return shown
     for key in KEY_INPUTS.get(resource.type, ()):
-        if key in resource.inputs:
-            value = redact(resource.inputs[key])
-            if key == "virtualMachineIds":
+        found, value = _lookup(resource.inputs, key)
+        if found:
+            value = redact(value)
+            if key in ("virtualMachineIds", "files", "objs"):
                 value = len(value) if isinstance(value, list) else value
-                key = "vms"
-            shown.append(f"{key}={_short(value)}")
+                key = {"virtualMachineIds": "vms"}.get(key, key)
+            shown.append(f"{key.rsplit('.', 1)[-1]}={_short(value)}")
     return shown
 
 
@@ -169,6 +194,9 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
         elif resource.type == "kubernetes:helm.sh/v3:Release":
             values = unwrap(resource.inputs.get("values", {}))
             write(f"helm/{resource.name}.values.yaml", yaml.safe_dump(values, sort_keys=False))
+        documents = kubernetes_objects(resource)
+        if documents:
+            write(f"manifests/{resource.name}.yaml", yaml.safe_dump_all(documents, sort_keys=False))
     return written
 
 

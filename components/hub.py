@@ -1,0 +1,103 @@
+"""`JupyterHub`: the Zero to JupyterHub chart with LDAP login, profiles and one volume per user.
+
+The chart's values come from `components.hub_render.render_hub_values`; this component only adds
+the namespace, the generated hub secrets, the TLS Secret and the release, which waits for the homes
+StorageClass (and the hub database class) so the first login finds storage ready.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import hub_render as render
+from components.trident_render import render_namespace
+from config import versions
+from config.services import HubTlsMode
+from config.settings import Settings
+
+
+@dataclass(frozen=True)
+class JupyterHubArgs:
+    settings: Settings
+    provider: k8s.Provider
+    storage_ready: Sequence[pulumi.Resource]
+    """The StorageClasses the hub's volumes come from."""
+    ldap_search_password: pulumi.Output[str] | None
+    tls_certificate: pulumi.Output[str] | None
+    tls_key: pulumi.Output[str] | None
+    database_url: pulumi.Output[str] | None
+
+
+class JupyterHub(pulumi.ComponentResource):
+    """The hub release and what it needs; exposes the URL users open."""
+
+    release: k8s.helm.v3.Release
+    """The jupyterhub chart."""
+    url: str
+    """https://<hostname>/"""
+
+    def __init__(self, name: str, args: JupyterHubArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dsaas:hub:JupyterHub", name, None, opts)
+        settings = args.settings
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=render_namespace(render.HUB_NAMESPACE)["metadata"],
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(args.storage_ready))),
+        )
+        secret_id = pulumi.ResourceOptions(parent=self, additional_secret_outputs=["hex", "b64_std", "b64_url", "dec"])
+        cookie_secret = random.RandomId(f"{name}-cookie-secret", byte_length=32, opts=secret_id)
+        proxy_token = random.RandomId(f"{name}-proxy-token", byte_length=32, opts=secret_id)
+
+        release_dependencies: list[pulumi.Resource] = [namespace, *args.storage_ready]
+        if settings.hub.tls is HubTlsMode.SECRET:
+            if args.tls_certificate is None or args.tls_key is None:
+                raise ValueError("dsaas:hub.tls is 'secret' but the certificate or key secret was not passed")
+            tls_data: dict[str, pulumi.Input[str]] = {
+                "tls.crt": pulumi.Output.secret(args.tls_certificate),
+                "tls.key": pulumi.Output.secret(args.tls_key),
+            }
+            release_dependencies.append(
+                k8s.core.v1.Secret(
+                    f"{name}-tls",
+                    metadata={"name": render.TLS_SECRET, "namespace": render.HUB_NAMESPACE},
+                    type="kubernetes.io/tls",
+                    string_data=tls_data,
+                    opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])),
+                )
+            )
+
+        values = render.render_hub_values(
+            settings,
+            render.HubSecrets(
+                cookie_secret=pulumi.Output.secret(cookie_secret.hex),
+                proxy_secret_token=pulumi.Output.secret(proxy_token.hex),
+                ldap_search_password=_secret_or_none(args.ldap_search_password),
+                database_url=_secret_or_none(args.database_url),
+            ),
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=render.HUB_RELEASE,
+            chart="jupyterhub",
+            version=versions.Z2JH_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.Z2JH_CHART_REPOSITORY),
+            namespace=render.HUB_NAMESPACE,
+            atomic=True,
+            # The pre-pull hook pulls every profile image onto every node before the hub rolls.
+            timeout=1800,
+            values=values,
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=release_dependencies)),
+        )
+        self.url = settings.hub.url
+        self.register_outputs({"url": self.url, "release": self.release.name})
+
+
+def _secret_or_none(value: pulumi.Output[str] | None) -> pulumi.Output[str] | None:
+    return None if value is None else pulumi.Output.secret(value)

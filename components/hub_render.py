@@ -1,0 +1,241 @@
+"""Pure renderer of the Zero to JupyterHub chart values from the settings.
+
+Secret leaves (cookie secret, proxy token, LDAP search password, database URL) are passed in by the
+caller and placed as they are: strings in tests, `pulumi.Output`s in the component, so a preview
+shows every other value in clear and only those as secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from components.trident_render import HOMES_CLASS, HUB_DATABASE_CLASS
+from config.services import HubDatabaseKind, HubTlsMode, LdapTlsStrategy, ProfileSettings
+from config.settings import Settings, project_file
+
+HUB_NAMESPACE = "jupyterhub"
+HUB_RELEASE = "jupyterhub"
+TLS_SECRET = "hub-tls"
+# Mounted by hub.extraFiles; paths inside the hub container.
+HUB_ETC = PurePosixPath("/usr/local/etc/jupyterhub")
+LDAP_CA_PATH = HUB_ETC / "ldap" / "ca.pem"
+SYSTEM_CA_BUNDLE = PurePosixPath("/etc/ssl/certs/ca-certificates.crt")
+BRANDING_DIR = HUB_ETC / "branding"
+TEMPLATES_DIR = HUB_ETC / "templates"
+# Pinned so a chart upgrade never renames a home: KubeSpawner remembers names in the hub database,
+# but recomputes them from these after a database loss (z2jh issue 3536).
+PVC_NAME_TEMPLATE = "claim-{username}"
+VOLUME_NAME_TEMPLATE = "volume-{username}"
+SLUG_SCHEME = "safe"
+ADMIN_GROUPS_TEMPLATE = Path(__file__).parent / "templates" / "hub" / "admin_groups.py"
+ADMIN_GROUPS_PLACEHOLDER = "__DSAAS_ADMIN_GROUPS__"
+# ldap3's TLS object does not verify certificates unless told to (ssl.CERT_REQUIRED == 2).
+SSL_CERT_REQUIRED = 2
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    """Secret values, of whatever type the caller needs (str for tests, Output for Pulumi)."""
+
+    cookie_secret: Any
+    proxy_secret_token: Any
+    ldap_search_password: Any = None
+    database_url: Any = None
+
+
+def render_admin_groups_config(admin_groups: list[str]) -> str:
+    """The hub extra config that maps admin LDAP groups to hub admins."""
+    template = ADMIN_GROUPS_TEMPLATE.read_text()
+    if template.count(ADMIN_GROUPS_PLACEHOLDER) != 1:
+        raise ValueError(f"{ADMIN_GROUPS_TEMPLATE} must name {ADMIN_GROUPS_PLACEHOLDER} exactly once")
+    return template.replace(ADMIN_GROUPS_PLACEHOLDER, json.dumps(sorted(admin_groups)))
+
+
+def _extra_file(mount_path: PurePosixPath, source: Path) -> dict[str, Any]:
+    data = source.read_bytes()
+    try:
+        return {"mountPath": str(mount_path), "stringData": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"mountPath": str(mount_path), "binaryData": base64.b64encode(data).decode()}
+
+
+def hub_extra_files(settings: Settings) -> dict[str, dict[str, Any]]:
+    """CA bundle and branding from the project, mounted into the hub pod."""
+    files: dict[str, dict[str, Any]] = {}
+    ldap = settings.hub.ldap
+    if ldap.ca_file:
+        files["ldap-ca"] = _extra_file(LDAP_CA_PATH, project_file(ldap.ca_file))
+    branding = settings.hub.branding
+    if branding.logo_file:
+        suffix = Path(branding.logo_file).suffix
+        files["branding-logo"] = _extra_file(BRANDING_DIR / f"logo{suffix}", project_file(branding.logo_file))
+    if branding.login_template_file:
+        files["branding-login"] = _extra_file(TEMPLATES_DIR / "login.html", project_file(branding.login_template_file))
+    return files
+
+
+def render_ldap_config(settings: Settings, search_password: Any = None) -> dict[str, Any]:
+    """`hub.config.LDAPAuthenticator`: traits of ldapauthenticator 2.0.2."""
+    ldap = settings.hub.ldap
+    config: dict[str, Any] = {
+        "server_address": ldap.server_address,
+        "server_port": ldap.port,
+        "tls_strategy": ldap.tls_strategy.value,
+        # Admin groups are listed too: their members may log in, and the admin hook sees them.
+        "allowed_groups": list(dict.fromkeys([*ldap.allowed_groups, *ldap.admin_groups])),
+        "user_attribute": ldap.user_attribute,
+    }
+    if ldap.tls_strategy is not LdapTlsStrategy.INSECURE:
+        ca = LDAP_CA_PATH if ldap.ca_file else SYSTEM_CA_BUNDLE
+        config["tls_kwargs"] = {"ca_certs_file": str(ca), "validate": SSL_CERT_REQUIRED}
+    if ldap.bind_dn_templates:
+        config["bind_dn_template"] = list(ldap.bind_dn_templates)
+    if ldap.lookup_dn:
+        config.update(
+            lookup_dn=True,
+            lookup_dn_search_user=ldap.search_user,
+            lookup_dn_search_password=search_password,
+            lookup_dn_user_dn_attribute=ldap.user_attribute,
+            user_search_base=ldap.user_search_base,
+            # Keep the name the user typed (AD's cn is a display name, not a login).
+            use_lookup_dn_username=False,
+        )
+    return config
+
+
+def _gib(value: float) -> str:
+    return f"{value:g}G"
+
+
+def render_profile(profile: ProfileSettings) -> dict[str, Any]:
+    """One KubeSpawner profile_list entry."""
+    entry: dict[str, Any] = {
+        "display_name": profile.display_name,
+        "slug": profile.slug,
+        "description": profile.description,
+        "kubespawner_override": {
+            "image": profile.image,
+            "cpu_guarantee": profile.cpu_guarantee,
+            "cpu_limit": profile.cpu_limit,
+            "mem_guarantee": _gib(profile.memory_guarantee_gib),
+            "mem_limit": _gib(profile.memory_limit_gib),
+        },
+    }
+    if profile.default:
+        entry["default"] = True
+    return entry
+
+
+def render_hub_config(settings: Settings, secrets: HubSecrets) -> dict[str, dict[str, Any]]:
+    """`hub.config`: class name → traits, loaded by the chart into JupyterHub's config."""
+    hub = settings.hub
+    jupyterhub: dict[str, Any] = {"authenticator_class": "ldapauthenticator.LDAPAuthenticator"}
+    if hub.branding.logo_file:
+        jupyterhub["logo_file"] = str(BRANDING_DIR / f"logo{Path(hub.branding.logo_file).suffix}")
+    if hub.branding.login_template_file:
+        jupyterhub["template_paths"] = [str(TEMPLATES_DIR)]
+    return {
+        "JupyterHub": jupyterhub,
+        "Authenticator": {
+            # Admins come from LDAP groups only; a static list would outlive a revoked membership.
+            "admin_users": [],
+        },
+        "LDAPAuthenticator": render_ldap_config(settings, secrets.ldap_search_password),
+        "KubeSpawner": {"slug_scheme": SLUG_SCHEME},
+    }
+
+
+def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]:
+    """The complete z2jh 4.4.0 values for this stack."""
+    hub = settings.hub
+    default_profile = hub.all_profiles[0]
+    image_name, _, image_tag = default_profile.image.rpartition(":")
+    hub_db: dict[str, Any]
+    if hub.database.kind is HubDatabaseKind.BLOCK:
+        hub_db = {
+            "type": "sqlite-pvc",
+            "pvc": {
+                "storageClassName": HUB_DATABASE_CLASS,
+                "storage": f"{hub.database.capacity_gib}Gi",
+                "accessModes": ["ReadWriteOnce"],
+            },
+        }
+    else:
+        hub_db = {"type": "postgres", "url": secrets.database_url}
+    https: dict[str, Any]
+    if hub.tls is HubTlsMode.SECRET:
+        https = {"enabled": True, "type": "secret", "hosts": [hub.hostname], "secret": {"name": TLS_SECRET}}
+    else:
+        https = {"enabled": False}
+    extra_config: dict[str, str] = {}
+    if hub.ldap.admin_groups:
+        extra_config["10-dsaas-admin-groups"] = render_admin_groups_config(hub.ldap.admin_groups)
+    return {
+        "hub": {
+            "cookieSecret": secrets.cookie_secret,
+            "config": render_hub_config(settings, secrets),
+            "db": hub_db,
+            "extraFiles": hub_extra_files(settings),
+            "extraConfig": extra_config,
+            "networkPolicy": {"enabled": True},
+        },
+        "proxy": {
+            "secretToken": secrets.proxy_secret_token,
+            "service": {
+                "type": "LoadBalancer",
+                # kube-vip announces this address (its service load balancer is enabled).
+                "annotations": {"kube-vip.io/loadbalancerIPs": str(hub.address)},
+            },
+            "https": https,
+        },
+        "singleuser": {
+            "image": {"name": image_name, "tag": image_tag},
+            "cpu": {"guarantee": default_profile.cpu_guarantee, "limit": default_profile.cpu_limit},
+            "memory": {
+                "guarantee": _gib(default_profile.memory_guarantee_gib),
+                "limit": _gib(default_profile.memory_limit_gib),
+            },
+            "profileList": [render_profile(profile) for profile in hub.all_profiles],
+            "storage": {
+                "type": "dynamic",
+                "capacity": f"{hub.home_capacity_gib}Gi",
+                "homeMountPath": "/home/jovyan",
+                "dynamic": {
+                    "storageClass": HOMES_CLASS,
+                    "pvcNameTemplate": PVC_NAME_TEMPLATE,
+                    "volumeNameTemplate": VOLUME_NAME_TEMPLATE,
+                    "storageAccessModes": ["ReadWriteOnce"],
+                },
+            },
+            # jovyan's group (users): with fsType nfs the kubelet gives the home to this group.
+            "fsGid": 100,
+            "networkPolicy": {"enabled": hub.network_policy},
+        },
+        "scheduling": {
+            "userScheduler": {"enabled": True},
+            "podPriority": {"enabled": hub.user_placeholders > 0},
+            "userPlaceholder": {"enabled": hub.user_placeholders > 0, "replicas": hub.user_placeholders},
+        },
+        "prePuller": {
+            "hook": {"enabled": hub.prepull_images},
+            "continuous": {"enabled": hub.prepull_images},
+        },
+        "cull": {
+            "enabled": hub.culling.enabled,
+            "timeout": hub.culling.timeout_minutes * 60,
+            "every": 300,
+            # Stopping a server keeps its volume; users are never deleted by the culler.
+            "users": False,
+        },
+        "debug": {"enabled": False},
+    }
+
+
+def profile_images(values: Mapping[str, Any]) -> list[str]:
+    """Every image users can start, as the pre-puller will pull them."""
+    return [entry["kubespawner_override"]["image"] for entry in values["singleuser"]["profileList"]]

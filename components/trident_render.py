@@ -1,0 +1,192 @@
+"""Pure renderers for the storage layer: Trident chart values, backends, storage and snapshot classes.
+
+Everything here is plain data from `Settings`; `components.trident` wires it into the graph.
+Credentials never pass through these functions: backends name the Secret that holds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config import versions
+from config.services import HubDatabaseKind, NasDriver
+from config.settings import Settings
+
+TRIDENT_NAMESPACE = "trident"
+CSI_DRIVER = "csi.trident.netapp.io"
+CREDENTIALS_SECRET = "ontap-credentials"
+SAN_DRIVER = "ontap-san"
+HOMES_CLASS = "dsaas-homes"
+GENERAL_CLASS = "dsaas-general"
+HUB_DATABASE_CLASS = "dsaas-hub-db"
+SNAPSHOT_CLASS = "dsaas-snapshots"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+DEFAULT_SNAPSHOT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-class"
+# ONTAP volume names show who owns the data: prefix, namespace, claim and five characters of the PV's
+# UUID for uniqueness (e.g. dsaasprod_jupyterhub_claim_alice_3f2a9). Trident turns characters ONTAP
+# rejects, like '-', into '_' (and would append the UUID slice itself if the template lacked it).
+# Disaster recovery maps a restored volume back to its claim by this name.
+VOLUME_NAME_TEMPLATE = (
+    "{{.config.StoragePrefix}}_{{.volume.Namespace}}_{{.volume.RequestName}}_{{slice .volume.Name 4 9}}"
+)
+# CRDs the Trident operator creates at run time; TridentBackendConfigs can only be created after them.
+TRIDENT_RUNTIME_CRDS: tuple[str, ...] = (
+    "tridentbackendconfigs.trident.netapp.io",
+    "tridentbackends.trident.netapp.io",
+)
+
+# external-snapshotter files, applied as they are at the pinned tag (CRDs first, then the controller).
+SNAPSHOT_CRD_FILES: tuple[str, ...] = (
+    "client/config/crd/snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
+    "client/config/crd/snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
+    "client/config/crd/snapshot.storage.k8s.io_volumesnapshots.yaml",
+    "client/config/crd/groupsnapshot.storage.k8s.io_volumegroupsnapshotclasses.yaml",
+    "client/config/crd/groupsnapshot.storage.k8s.io_volumegroupsnapshotcontents.yaml",
+    "client/config/crd/groupsnapshot.storage.k8s.io_volumegroupsnapshots.yaml",
+)
+SNAPSHOT_CONTROLLER_FILES: tuple[str, ...] = (
+    "deploy/kubernetes/snapshot-controller/rbac-snapshot-controller.yaml",
+    "deploy/kubernetes/snapshot-controller/setup-snapshot-controller.yaml",
+)
+
+
+def snapshotter_urls(files: tuple[str, ...]) -> list[str]:
+    return [f"{versions.EXTERNAL_SNAPSHOTTER_BASE_URL}/{path}" for path in files]
+
+
+def render_namespace(name: str, privileged: bool = False) -> dict[str, Any]:
+    """A namespace; `privileged` for node plugins that mount host paths (Trident's CSI node pods)."""
+    level = "privileged" if privileged else "baseline"
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app.kubernetes.io/part-of": "dsaas",
+                "pod-security.kubernetes.io/enforce": level,
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        },
+    }
+
+
+def render_trident_values(settings: Settings) -> dict[str, Any]:
+    """trident-operator chart values: image tags pinned explicitly (not left to the chart's appVersion)."""
+    return {
+        "operatorImageTag": versions.TRIDENT_VERSION,
+        "tridentImageTag": versions.TRIDENT_VERSION,
+        "tridentAutosupportImageTag": versions.TRIDENT_AUTOSUPPORT_TAG,
+        "tridentDebug": False,
+        "operatorDebug": False,
+        "tridentLogFormat": "json",
+        "imagePullPolicy": "IfNotPresent",
+    }
+
+
+def backend_drivers(settings: Settings) -> list[str]:
+    """Trident drivers this stack needs, in a stable order: homes, general purpose, hub database."""
+    drivers = [settings.storage.homes_driver.value]
+    if NasDriver.ONTAP_NAS.value not in drivers:
+        drivers.append(NasDriver.ONTAP_NAS.value)
+    if settings.hub.database.kind is HubDatabaseKind.BLOCK:
+        drivers.append(SAN_DRIVER)
+    return drivers
+
+
+def needs_block_storage(settings: Settings) -> bool:
+    """Whether nodes need iSCSI and multipath (the hub database on ontap-san)."""
+    return SAN_DRIVER in backend_drivers(settings)
+
+
+def backend_name(settings: Settings, driver: str) -> str:
+    return f"{settings.cluster.cluster_name}-{driver}"
+
+
+def render_backend_config(settings: Settings, driver: str) -> dict[str, Any]:
+    """A `TridentBackendConfig` for one ONTAP driver on the stack's SVM."""
+    storage = settings.storage
+    defaults: dict[str, str] = {
+        "spaceReserve": "none",
+        "snapshotPolicy": storage.snapshot_policy,
+        "snapshotReserve": str(storage.snapshot_reserve_percent),
+        "nameTemplate": VOLUME_NAME_TEMPLATE,
+    }
+    spec: dict[str, Any] = {
+        "version": 1,
+        "storageDriverName": driver,
+        "backendName": backend_name(settings, driver),
+        "managementLIF": storage.ontap.management_lif,
+        "svm": storage.ontap.svm,
+        "storagePrefix": storage.storage_prefix,
+        "credentials": {"name": CREDENTIALS_SECRET},
+    }
+    if driver == SAN_DRIVER:
+        spec["sanType"] = "iscsi"
+        spec["igroupName"] = f"{storage.storage_prefix}-{settings.cluster.cluster_name}"
+    else:
+        spec["dataLIF"] = str(storage.ontap.data_lif)
+        spec["nfsMountOptions"] = storage.nfs_mount_options
+        spec["autoExportPolicy"] = True
+        spec["autoExportCIDRs"] = [str(cidr) for cidr in settings.export_cidrs]
+        defaults["snapshotDir"] = "true"
+        defaults["unixPermissions"] = storage.unix_permissions
+    spec["defaults"] = defaults
+    return {
+        "apiVersion": "trident.netapp.io/v1",
+        "kind": "TridentBackendConfig",
+        "metadata": {
+            "name": f"backend-{driver}",
+            "namespace": TRIDENT_NAMESPACE,
+            # pulumi-kubernetes waits until Trident has reached ONTAP with these settings.
+            "annotations": {"pulumi.com/waitFor": "jsonpath={.status.phase}=Bound"},
+        },
+        "spec": spec,
+    }
+
+
+def _storage_class(
+    name: str, driver: str, fs_type: str, reclaim_policy: str, description: str, default: bool = False
+) -> dict[str, Any]:
+    annotations = {"dsaas.io/purpose": description}
+    if default:
+        annotations[DEFAULT_CLASS_ANNOTATION] = "true"
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name, "annotations": annotations},
+        "provisioner": CSI_DRIVER,
+        # fsType nfs lets the kubelet apply the pod's fsGroup to NFS volumes (user homes are group-owned).
+        "parameters": {"backendType": driver, "fsType": fs_type},
+        "reclaimPolicy": reclaim_policy,
+        "allowVolumeExpansion": True,
+        "volumeBindingMode": "Immediate",
+    }
+
+
+def render_storage_classes(settings: Settings) -> list[dict[str, Any]]:
+    """Homes (retained, expandable), general purpose (default) and, with a block hub database, its class."""
+    classes = [
+        _storage_class(
+            HOMES_CLASS,
+            settings.storage.homes_driver.value,
+            "nfs",
+            settings.storage.homes_reclaim_policy.value,
+            "user home directories",
+        ),
+        _storage_class(GENERAL_CLASS, NasDriver.ONTAP_NAS.value, "nfs", "Delete", "general purpose", default=True),
+    ]
+    if settings.hub.database.kind is HubDatabaseKind.BLOCK:
+        classes.append(_storage_class(HUB_DATABASE_CLASS, SAN_DRIVER, "ext4", "Retain", "hub database (block)"))
+    return classes
+
+
+def render_volume_snapshot_class(settings: Settings) -> dict[str, Any]:
+    """Snapshots of ontap-nas volumes through Trident; kept on ONTAP if the Kubernetes object goes."""
+    return {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshotClass",
+        "metadata": {"name": SNAPSHOT_CLASS, "annotations": {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"}},
+        "driver": CSI_DRIVER,
+        "deletionPolicy": "Retain",
+    }
