@@ -123,7 +123,6 @@ def render_backend_config(settings: Settings, driver: str) -> dict[str, Any]:
     }
     if driver == SAN_DRIVER:
         spec["sanType"] = "iscsi"
-        spec["igroupName"] = f"{storage.storage_prefix}-{settings.cluster.cluster_name}"
     else:
         spec["dataLIF"] = str(storage.ontap.data_lif)
         spec["nfsMountOptions"] = storage.nfs_mount_options

@@ -105,6 +105,67 @@ BAD_INPUTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "unknown-top-level-key": (lambda v: v.update({"dsaas:kubernetsVersion": "1.35.1"}), "dsaas:kubernetsVersion"),
     "missing-section": (lambda v: v.pop("dsaas:network"), "dsaas:network"),
     "gateway-outside-subnet": (lambda v: v["dsaas:network"].update(gateway="10.41.0.1"), "dsaas:network.gateway"),
+    "export-to-everyone": (
+        lambda v: v["dsaas:storage"].update(exportCidrs=["0.0.0.0/0"]),
+        "dsaas:storage.exportCidrs[0]",
+    ),
+    "export-beyond-nodes": (
+        lambda v: v["dsaas:storage"].update(exportCidrs=["10.40.0.0/24", "10.0.0.0/8"]),
+        "dsaas:storage.exportCidrs[1]",
+    ),
+    "snapshots-on-economy": (
+        lambda v: v["dsaas:storage"].update(homesDriver="ontap-nas-economy"),
+        "dsaas:storage.snapshots",
+    ),
+    "unknown-driver": (lambda v: v["dsaas:storage"].update(homesDriver="ontap-nfs"), "dsaas:storage.homesDriver"),
+    "missing-svm": (lambda v: v["dsaas:storage"]["ontap"].pop("svm"), "dsaas:storage.ontap.svm"),
+    "hub-address-is-vip": (lambda v: v["dsaas:hub"].update(address="10.40.0.10"), "dsaas:hub.address"),
+    "hub-address-is-node": (lambda v: v["dsaas:hub"].update(address="10.40.0.22"), "dsaas:hub.address"),
+    "hub-address-elsewhere": (lambda v: v["dsaas:hub"].update(address="192.168.1.5"), "dsaas:hub.address"),
+    "hub-hostname-not-fqdn": (lambda v: v["dsaas:hub"].update(hostname="jupyter"), "dsaas:hub.hostname"),
+    "ldap-no-way-to-find-dn": (
+        lambda v: v["dsaas:hub"]["ldap"].update(lookupDn=False),
+        "dsaas:hub.ldap.bindDnTemplates",
+    ),
+    "ldap-template-without-username": (
+        lambda v: v["dsaas:hub"]["ldap"].update(lookupDn=False, bindDnTemplates=["cn=admin,dc=example,dc=org"]),
+        "dsaas:hub.ldap.bindDnTemplates[0]",
+    ),
+    "ldap-lookup-without-search-user": (
+        lambda v: v["dsaas:hub"]["ldap"].pop("searchUser"),
+        "dsaas:hub.ldap.searchUser",
+    ),
+    "ldap-bad-strategy": (
+        lambda v: v["dsaas:hub"]["ldap"].update(tlsStrategy="starttls"),
+        "dsaas:hub.ldap.tlsStrategy",
+    ),
+    "ldap-no-allowed-groups": (
+        lambda v: v["dsaas:hub"]["ldap"].update(allowedGroups=[]),
+        "dsaas:hub.ldap.allowedGroups",
+    ),
+    "profile-without-tag": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(image="quay.io/jupyter/r-notebook"),
+        "dsaas:hub.profiles[0].image",
+    ),
+    "profile-registry-port-is-not-a-tag": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(image="registry.example.org:5000/r-notebook"),
+        "dsaas:hub.profiles[0].image",
+    ),
+    "profile-slug-taken": (lambda v: v["dsaas:hub"]["profiles"][0].update(slug="basic"), "dsaas:hub.profiles[0].slug"),
+    "profile-guarantee-above-limit": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(memoryGuaranteeGib=32),
+        "dsaas:hub.profiles[0].memoryGuaranteeGib",
+    ),
+    "logo-missing": (
+        lambda v: v["dsaas:hub"]["branding"].update(logoFile="config/branding/nope.svg"),
+        "dsaas:hub.branding.logoFile",
+    ),
+    "logo-outside-project": (
+        lambda v: v["dsaas:hub"]["branding"].update(logoFile="../shared/seed/logo.svg"),
+        "dsaas:hub.branding.logoFile",
+    ),
+    "unknown-database": (lambda v: v["dsaas:hub"]["database"].update(kind="sqlite"), "dsaas:hub.database.kind"),
+    "missing-hub-section": (lambda v: v.pop("dsaas:hub"), "dsaas:hub"),
 }
 
 
@@ -166,6 +227,41 @@ def test_secret_in_clear_text_is_refused(stack_values: Callable[[str], dict[str,
         run_program("prod", values)
     assert caught.value.keys == ["vsphere:password"]
     assert "clear text" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "needed"),
+    [
+        (
+            lambda v: None,
+            [
+                "dsaas:ontapUsername",
+                "dsaas:ontapPassword",
+                "dsaas:ldapSearchPassword",
+                "dsaas:hubTlsCertificate",
+                "dsaas:hubTlsKey",
+            ],
+        ),
+        (lambda v: v["dsaas:hub"].update(database={"kind": "postgres"}), ["dsaas:hubDatabaseUrl"]),
+    ],
+)
+def test_secrets_the_settings_ask_for_are_required(
+    edit: Callable[[dict[str, Any]], None], needed: list[str], stack_values: Callable[[str], dict[str, Any]]
+) -> None:
+    values = stack_values("prod")
+    edit(values)
+    for key in needed:
+        values.pop(key, None)
+    with pytest.raises(SettingsError) as caught:
+        run_program("prod", values)
+    assert sorted(caught.value.keys) == sorted(needed)
+    assert all(f"pulumi config set --secret {key}" in str(caught.value) for key in needed)
+
+
+def test_dev_needs_no_hub_certificate_or_search_password(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    values = stack_values("dev")
+    assert not {"dsaas:hubTlsCertificate", "dsaas:ldapSearchPassword"} & set(values)
+    run_program("dev", values)  # TLS offloaded, bind DN templates: nothing more is needed
 
 
 def test_bad_settings_fail_before_any_resource(

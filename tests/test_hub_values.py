@@ -1,0 +1,212 @@
+"""The hub's Helm values, checked by the chart's own schema and by the real JupyterHub classes."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from jupyterhub.app import JupyterHub
+from jupyterhub.auth import Authenticator
+from kubespawner import KubeSpawner
+from ldapauthenticator import LDAPAuthenticator
+from traitlets.config import Config, Configurable
+
+from components import hub_render
+from tests.conftest import ROOT_DIR, STACKS, load_settings
+from tools.mockgraph import Graph, unwrap
+
+CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
+# The classes z2jh 4.4.0's hub image loads `hub.config` into, at the versions it ships.
+CONFIG_CLASSES: dict[str, type[Configurable]] = {
+    "JupyterHub": JupyterHub,
+    "Authenticator": Authenticator,
+    "LDAPAuthenticator": LDAPAuthenticator,
+    "KubeSpawner": KubeSpawner,
+}
+
+
+def _merge(base: Any, overlay: Any) -> Any:
+    """Helm's merge of user values over chart defaults: maps merge, everything else replaces."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = _merge(base.get(key), value) if key in base else value
+        return merged
+    return overlay
+
+
+@pytest.fixture(scope="module")
+def chart_schema() -> dict[str, Any]:
+    path = CHART_DIR / "values.schema.yaml"
+    if not path.exists():
+        pytest.fail(f"the vendored z2jh 4.4.0 chart is missing at {CHART_DIR}")
+    schema: dict[str, Any] = yaml.safe_load(path.read_text())
+    return schema
+
+
+@pytest.fixture(scope="module")
+def chart_defaults() -> dict[str, Any]:
+    defaults: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    return defaults
+
+
+def hub_values(graph: Graph) -> dict[str, Any]:
+    """The values the program really hands to the hub release (secrets unwrapped)."""
+    values: dict[str, Any] = unwrap(graph.by_name("hub-release").inputs["values"])
+    return values
+
+
+def _kubespawner(config: Config) -> KubeSpawner:
+    """A KubeSpawner with `config` loaded through its traits (validation included), no cluster needed."""
+    spawner = KubeSpawner.__new__(KubeSpawner)
+    spawner._load_config(config)
+    return spawner
+
+
+def _validate(schema: Mapping[str, Any], values: Any) -> list[str]:
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(values)]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_merged_values_validate_against_the_chart_schema(
+    stack: str, graphs: dict[str, Graph], chart_schema: dict[str, Any], chart_defaults: dict[str, Any]
+) -> None:
+    merged = _merge(chart_defaults, hub_values(graphs[stack]))
+    assert _validate(chart_schema, merged) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("singleuser", "storage", "dynamic", "storageclass"), "dsaas-homes"),  # misspelt storageClass
+        (("proxy", "https", "secrets"), {"name": "hub-tls"}),  # misspelt secret
+        (("cull", "timeout"), "one hour"),  # wrong type
+    ],
+)
+def test_the_schema_rejects_a_misspelt_or_mistyped_key(
+    path: tuple[str, ...],
+    value: Any,
+    graphs: dict[str, Graph],
+    chart_schema: dict[str, Any],
+    chart_defaults: dict[str, Any],
+) -> None:
+    values = copy.deepcopy(hub_values(graphs["prod"]))
+    target = values
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    assert _validate(chart_schema, _merge(chart_defaults, values)) != []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_hub_config_key_is_a_real_configurable_trait(stack: str, graphs: dict[str, Graph]) -> None:
+    config = hub_values(graphs[stack])["hub"]["config"]
+    assert set(config) <= set(CONFIG_CLASSES), f"unknown classes: {set(config) - set(CONFIG_CLASSES)}"
+    for class_name, traits in config.items():
+        known = set(CONFIG_CLASSES[class_name].class_trait_names(config=True))
+        assert set(traits) <= known, f"{class_name} has no traits {sorted(set(traits) - known)}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_real_classes_accept_the_values(stack: str, graphs: dict[str, Graph]) -> None:
+    """Loading the config into the classes runs their type checks and validators."""
+    config = Config(hub_values(graphs[stack])["hub"]["config"])
+    authenticator = LDAPAuthenticator(config=config)
+    ldap = config["LDAPAuthenticator"]
+    assert authenticator.tls_strategy.name == ldap["tls_strategy"]
+    assert authenticator.allowed_groups == ldap["allowed_groups"]
+    assert authenticator.admin_users == set()
+    spawner = _kubespawner(config)
+    assert spawner.slug_scheme == "safe"
+    hub = JupyterHub(config=config)
+    assert hub.authenticator_class is LDAPAuthenticator
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_profiles_override_only_real_kubespawner_traits(stack: str, graphs: dict[str, Graph]) -> None:
+    values = hub_values(graphs[stack])
+    profiles = values["singleuser"]["profileList"]
+    assert [p["display_name"] for p in profiles][:2] == ["Basic", "Data Science"]
+    known = set(KubeSpawner.class_trait_names(config=True))
+    for profile in profiles:
+        override = profile["kubespawner_override"]
+        assert set(override) <= known
+        spawner = _kubespawner(Config({"KubeSpawner": override}))
+        assert spawner.image == override["image"] and ":" in spawner.image.rsplit("/", 1)[-1]
+        assert spawner.mem_limit > spawner.mem_guarantee > 0
+    assert sum(bool(p.get("default")) for p in profiles) == 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_home_volumes_keep_their_names_across_upgrades(stack: str, graphs: dict[str, Graph]) -> None:
+    values = hub_values(graphs[stack])
+    storage = values["singleuser"]["storage"]
+    assert storage["dynamic"]["pvcNameTemplate"] == "claim-{username}"
+    assert storage["dynamic"]["storageClass"] == "dsaas-homes"
+    assert storage["capacity"] == f"{load_settings(stack).hub.home_capacity_gib}Gi"
+    spawner = _kubespawner(Config({"KubeSpawner": {"pvc_name_template": storage["dynamic"]["pvcNameTemplate"]}}))
+    assert spawner.pvc_name_template == "claim-{username}"
+    # KubeSpawner's own default names homes per server ({user_server}); pinning avoids that drift.
+    assert KubeSpawner.class_traits()["pvc_name_template"].default_value != "claim-{username}"
+
+
+def _run_admin_hook(values: Mapping[str, Any], groups: list[str]) -> Any:
+    namespace: dict[str, Any] = {"c": Config()}
+    for _key, code in sorted(values["hub"]["extraConfig"].items()):
+        exec(compile(code, "hub.extraConfig", "exec"), namespace)
+    config = namespace["c"]
+    authenticator = LDAPAuthenticator(
+        config=Config(
+            {
+                **config,
+                "LDAPAuthenticator": {**config["LDAPAuthenticator"], **values["hub"]["config"]["LDAPAuthenticator"]},
+            }
+        )
+    )
+    authentication = {"name": "alice", "auth_state": {"ldap_groups": groups, "user_attributes": {}}}
+    return authenticator.post_auth_hook(authenticator, None, authentication)
+
+
+def test_admin_group_members_become_admins_and_others_do_not(graphs: dict[str, Graph]) -> None:
+    values = hub_values(graphs["prod"])
+    admins = load_settings("prod").hub.ldap.admin_groups
+    users = load_settings("prod").hub.ldap.allowed_groups
+    assert _run_admin_hook(values, [users[0], admins[0]])["admin"] is True
+    # AD returns DNs in its own case; membership still counts.
+    assert _run_admin_hook(values, [admins[0].upper()])["admin"] is True
+    assert _run_admin_hook(values, [users[0]])["admin"] is False
+    assert _run_admin_hook(values, [])["admin"] is False
+    # The admin groups must be searched by ldapauthenticator, or the hook never sees them.
+    assert set(admins) <= set(values["hub"]["config"]["LDAPAuthenticator"]["allowed_groups"])
+
+
+def test_ldap_certificates_are_always_verified(graphs: dict[str, Graph]) -> None:
+    for stack in STACKS:
+        ldap = hub_values(graphs[stack])["hub"]["config"]["LDAPAuthenticator"]
+        # ldap3 verifies nothing by default (CERT_NONE); 2 is ssl.CERT_REQUIRED.
+        assert ldap["tls_kwargs"]["validate"] == 2
+        assert ldap["tls_kwargs"]["ca_certs_file"]
+
+
+def test_ca_bundle_and_branding_are_shipped_as_files(tmp_path: Path) -> None:
+    settings = load_settings("prod")
+    files = hub_render.hub_extra_files(settings)
+    assert files["branding-logo"]["mountPath"] == "/usr/local/etc/jupyterhub/branding/logo.svg"
+    assert "<svg" in files["branding-logo"]["stringData"]
+    assert '{% extends "templates/login.html" %}' in files["branding-login"]["stringData"]
+    config = hub_render.render_hub_config(settings, hub_render.HubSecrets("c", "p", "s"))
+    assert config["JupyterHub"]["logo_file"] == files["branding-logo"]["mountPath"]
+    assert config["JupyterHub"]["template_paths"] == ["/usr/local/etc/jupyterhub/templates"]
+
+
+def test_binary_logo_goes_as_binary_data(tmp_path: Path) -> None:
+    png = tmp_path / "logo.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
+    entry = hub_render._extra_file(hub_render.BRANDING_DIR / "logo.png", png)
+    assert set(entry) == {"mountPath", "binaryData"}
