@@ -7,8 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests drive as real validators: cloud-init (schema + VMware datasource),
-# netplan (network config), shellcheck (node scripts). util-linux's unshare is already there.
-DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck
+# netplan (network config), shellcheck (node scripts), graphviz (the architecture picture).
+# util-linux's unshare is already there.
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz
 
 .PHONY: preview test setup setup-debian lint typecheck pytest benchmark clean
 

@@ -318,6 +318,47 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     return settings
 
 
+# The rules `check_consistency` applies, for the generated settings reference (docs/settings.md).
+CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("dsaas:kubernetesVersion",), "an exact x.y.z of a supported minor (1.34 - 1.36)."),
+    (
+        ("dsaas:nodes.controlPlane.count", "dsaas:highAvailability"),
+        "at least 1 control plane; with highAvailability, 3 or more and odd (etcd quorum).",
+    ),
+    (("dsaas:nodes.workers.count",), "at least one worker (the hub and user servers run there)."),
+    (
+        ("dsaas:nodes.controlPlane", "dsaas:nodes.workers"),
+        "firstAddress or addresses, not both; enough host addresses in the subnet; no address twice, "
+        "none the gateway or the VIP.",
+    ),
+    (("dsaas:podCidr", "dsaas:serviceCidr", "dsaas:network.subnet"), "no two of them overlap."),
+    (
+        ("dsaas:controlPlaneEndpoint", "dsaas:network.gateway"),
+        "host addresses inside the node subnet; the VIP is not the gateway.",
+    ),
+    (
+        ("dsaas:storage.exportCidrs",),
+        "each inside the node subnet, never 0.0.0.0/0 (default: the node subnet).",
+    ),
+    (("dsaas:storage.snapshots", "dsaas:storage.homesDriver"), "snapshots need homesDriver ontap-nas."),
+    (("dsaas:hub.address",), "a free host address of the node subnet: not a node, the VIP or the gateway."),
+    (
+        ("dsaas:hub.ldap.bindDnTemplates", "dsaas:hub.ldap.lookupDn"),
+        "templates contain {username}; without templates, lookupDn with searchUser and userSearchBase.",
+    ),
+    (("dsaas:hub.ldap.caFile",), "not combined with tlsStrategy insecure."),
+    (
+        ("dsaas:hub.profiles",),
+        "slugs and names unique (Basic and Data Science built in); image with a tag or digest; "
+        "guarantees not above limits; only Basic is the default.",
+    ),
+    (
+        ("dsaas:hub.ldap.caFile", "dsaas:hub.branding.logoFile", "dsaas:hub.branding.loginTemplateFile"),
+        "an existing file inside the project, named relative to its root.",
+    ),
+)
+
+
 def check_consistency(settings: Settings) -> list[SettingsProblem]:
     """Rules that span several settings: quorum, addressing, CIDRs, versions."""
     return [

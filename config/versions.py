@@ -53,6 +53,12 @@ EXTERNAL_SNAPSHOTTER_BASE_URL: Final = (
 # our hub config into exactly those versions. Its values schema is vendored under ../shared/upstream.
 Z2JH_CHART_REPOSITORY: Final = "https://hub.jupyter.org/helm-chart/"
 Z2JH_CHART_VERSION: Final = "4.4.0"
+# What that chart's hub image runs (for the environment manifest; the tests pin the same versions).
+Z2JH_HUB_COMPONENTS: Final[dict[str, str]] = {
+    "jupyterhub": "5.5.0",
+    "jupyterhub-kubespawner": "7.0.0",
+    "jupyterhub-ldapauthenticator": "2.0.2",
+}
 
 # Jupyter Docker Stacks images of the built-in profiles. Date tags are immutable weekly builds;
 # both images are built together, so the same date gives matching Python/JupyterLab versions.

@@ -21,7 +21,11 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components import cloud_init, kubeadm_render
 from config.settings import SettingsError
+from tools.diagram import DiagramError, write_diagram
+from tools.diff import DiffSourceError, diff_snapshots, load_reference, render_diff
+from tools.environment import write_environment
 from tools.mockgraph import (
+    ROOT,
     SECRET_MARK,
     Graph,
     RecordedResource,
@@ -33,6 +37,7 @@ from tools.mockgraph import (
     stack_file,
     unwrap,
 )
+from tools.snapshot import build_snapshot, write_snapshot
 
 # Inputs worth a reviewer's eye, per resource type (everything else is in --out).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -205,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: config/Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="write every rendered artifact under this folder")
     parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
+    parser.add_argument("--snapshot", action="store_true", help="write the desired state to snapshots/<stack>.yaml")
+    parser.add_argument("--diff", metavar="REF", help="show what changed since REF (a git ref or a snapshot file)")
+    parser.add_argument("--diagram", type=Path, metavar="FILE", help="draw the architecture to FILE (.svg or .png)")
+    parser.add_argument("--manifest", type=Path, metavar="FILE", help="write every pinned version deployed to FILE")
     args = parser.parse_args(argv)
     try:
         graph = run_program(args.stack, config_dir=args.config_dir)
@@ -214,10 +223,28 @@ def main(argv: list[str] | None = None) -> int:
     except StackFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(render_tree(graph))
+    if args.diff:
+        try:
+            earlier = load_reference(args.stack, args.diff)
+        except DiffSourceError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(render_diff(args.stack, diff_snapshots(earlier, build_snapshot(graph))))
+    else:
+        print(render_tree(graph))
     if args.out:
         written = write_artifacts(graph, args.out)
         print(f"\nWrote {len(written)} artifacts under {args.out}/")
+    if args.snapshot:
+        print(f"\nWrote {write_snapshot(graph).relative_to(ROOT)}")
+    if args.diagram:
+        try:
+            print(f"\nDrew {write_diagram(graph, args.diagram)}")
+        except DiagramError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    if args.manifest:
+        print(f"\nWrote {write_environment(graph, args.manifest)}")
     return 0
 
 

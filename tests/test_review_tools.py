@@ -1,0 +1,259 @@
+"""Reviewer tools: committed snapshots, the offline diff, the architecture picture, the settings
+reference and the environment manifest, each checked against the program itself."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from config import versions
+from tests.conftest import ROOT_DIR, STACKS, load_settings
+from tools import diagram, diff, environment, settings_doc, snapshot
+from tools.mockgraph import Graph, run_program
+
+
+def _diff(before: Graph, after: Graph) -> list[diff.ResourceDiff]:
+    return diff.diff_snapshots(snapshot.build_snapshot(before), snapshot.build_snapshot(after))
+
+
+def _by_name(diffs: list[diff.ResourceDiff]) -> dict[str, diff.ResourceDiff]:
+    return {d.name: d for d in diffs}
+
+
+# --- snapshots ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_snapshot_matches_the_program(stack: str, graphs: dict[str, Graph]) -> None:
+    path = snapshot.snapshot_path(stack)
+    expected = snapshot.dump_snapshot(snapshot.build_snapshot(graphs[stack]))
+    assert path.exists(), f"no snapshot for {stack}: run `{snapshot.refresh_command(stack)}`"
+    assert path.read_text() == expected, (
+        f"{path.relative_to(ROOT_DIR)} is stale: the program now declares something else. "
+        f"Review the change, then run `{snapshot.refresh_command(stack)}` and commit the file."
+    )
+
+
+def test_snapshots_are_stable_and_redact_every_secret(graphs: dict[str, Graph]) -> None:
+    text = snapshot.dump_snapshot(snapshot.build_snapshot(graphs["prod"]))
+    assert text == snapshot.dump_snapshot(snapshot.build_snapshot(run_program("prod")))
+    leaked = [s for s in graphs["prod"].secret_values if len(s) >= 6 and s in text]
+    assert leaked == []
+    document = yaml.safe_load(text)
+    hub = document["resources"]["hub-release"]["inputs"]["values"]
+    assert hub["hub"]["cookieSecret"] == "[secret]"
+    assert hub["singleuser"]["profileList"][0]["display_name"] == "Basic"
+    vm = document["resources"]["nodes-dsaas-prod-cp-1"]["inputs"]["extraConfig"]
+    assert vm["guestinfo.userdata"].startswith("#cloud-config")
+
+
+# --- offline diff ------------------------------------------------------------------------------
+
+
+def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: dict[str, Graph]) -> None:
+    values = stack_values("prod")
+    values["dsaas:nodes"]["workers"]["count"] += 1
+    diffs = _by_name(_diff(graphs["prod"], run_program("prod", values)))
+    created = sorted(name for name, d in diffs.items() if d.action == "create")
+    assert created == [
+        "kubernetes-dsaas-prod-worker-5-kubeadm-join",
+        "kubernetes-dsaas-prod-worker-5-membership",
+        "kubernetes-dsaas-prod-worker-5-prepare",
+        "nodes-dsaas-prod-worker-5",
+    ]
+    # Fresh join credentials for the new node; nothing existing changes otherwise.
+    assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {
+        "kubernetes-dsaas-prod-cp-1-join-credentials": "replace"
+    }
+    assert diff.summary(list(diffs.values())) == "Resources: 4 to create, 1 to replace"
+
+
+def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
+    monkeypatch.setattr(versions, "Z2JH_CHART_VERSION", "4.4.1")
+    (change,) = _diff(graphs["prod"], run_program("prod"))
+    assert (change.name, change.action) == ("hub-release", "update")
+    assert [(c.path, c.old, c.new) for c in change.changes] == [("version", "4.4.0", "4.4.1")]
+
+
+def test_changing_the_homes_storage_class(
+    stack_values: Callable[[str], dict[str, Any]], graphs: dict[str, Graph]
+) -> None:
+    values = stack_values("prod")
+    values["dsaas:storage"].update(homesDriver="ontap-nas-economy", snapshots=False)
+    diffs = _by_name(_diff(graphs["prod"], run_program("prod", values)))
+    homes = diffs["storage-class-dsaas-homes"]
+    assert homes.action == "replace" and homes.replace_reasons == ["parameters.backendType"]
+    assert diffs["storage-backend-ontap-nas-economy"].action == "create"
+    assert {diffs[n].action for n in ("storage-snapshot-class", "storage-snapshot-crds")} == {"delete"}
+    assert "hub-release" not in diffs  # the class name stays, so the hub is untouched
+
+
+def test_renaming_a_profile(stack_values: Callable[[str], dict[str, Any]], graphs: dict[str, Graph]) -> None:
+    values = stack_values("prod")
+    values["dsaas:hub"]["profiles"][0]["displayName"] = "R Biostatistics"
+    (change,) = _diff(graphs["prod"], run_program("prod", values))
+    assert (change.name, change.action) == ("hub-release", "update")
+    assert [(c.path, c.old, c.new) for c in change.changes] == [
+        ("values.singleuser.profileList[2].display_name", "R Statistics", "R Biostatistics")
+    ]
+
+
+def test_vm_template_and_size_changes_replace(
+    stack_values: Callable[[str], dict[str, Any]], graphs: dict[str, Graph]
+) -> None:
+    values = stack_values("prod")
+    values["dsaas:nodes"]["workers"]["cpus"] = 32
+    diffs = _by_name(_diff(graphs["prod"], run_program("prod", values)))
+    worker = diffs["nodes-dsaas-prod-worker-1"]
+    assert worker.action == "replace" and worker.replace_reasons == ["numCpus"] and "hot-add is off" in worker.note
+    values = stack_values("prod")
+    values["dsaas:vsphere"]["template"] = "ubuntu-24.04-cloudimg-2026.12"
+    diffs = _by_name(_diff(graphs["prod"], run_program("prod", values)))
+    vms = [d for d in diffs.values() if d.type == "vsphere:index/virtualMachine:VirtualMachine"]
+    assert len(vms) == 7 and all(d.action == "replace" and "clone.templateUuid" in d.replace_reasons for d in vms)
+
+
+def test_preview_diff_command_against_a_snapshot_file(
+    tmp_path: Path, stack_values: Callable[[str], dict[str, Any]]
+) -> None:
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    values = stack_values("prod")
+    values["dsaas:nodes"]["workers"]["count"] += 1
+    (config_dir / "Pulumi.prod.yaml").write_text(yaml.safe_dump({"config": values}))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.preview",
+            "prod",
+            "--config-dir",
+            str(config_dir),
+            "--diff",
+            "snapshots/prod.yaml",
+        ],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
+    assert "~ triggers[1]: …rod-worker-4 => …rod-worker-4,dsaas-prod-worker-5" in result.stdout
+    assert result.stdout.rstrip().endswith("Resources: 4 to create, 1 to replace")
+
+
+def test_a_git_ref_is_read_from_history_and_a_bad_one_is_explained() -> None:
+    if shutil.which("git") is None or not (ROOT_DIR / ".git").exists():
+        pytest.fail("the tests run in a git checkout (the README's test command does)")
+    first_with_snapshots = subprocess.run(
+        ["git", "log", "--format=%H", "--diff-filter=A", "--", "snapshots/prod.yaml"],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if first_with_snapshots:
+        assert "resources" in diff.load_reference("prod", first_with_snapshots[-1])
+    with pytest.raises(diff.DiffSourceError, match="neither a snapshot file nor a git ref"):
+        diff.load_reference("prod", "no-such-ref-xyz")
+
+
+# --- architecture picture ----------------------------------------------------------------------
+
+ARCHITECTURE_SVG = ROOT_DIR / "docs" / "architecture-prod.svg"
+
+
+def test_the_picture_has_every_component_and_the_layer_arrows(graphs: dict[str, Graph]) -> None:
+    dot = diagram.render_dot(graphs["prod"])
+    for title in (
+        "ClusterNodes «nodes»",
+        "KubeadmCluster «kubernetes»",
+        "TridentStorage «storage»",
+        "JupyterHub «hub»",
+    ):
+        assert title in dot
+    assert "Helm: jupyterhub 4.4.0" in dot and "VM ×7" in dot
+    assert dot.count(" -> ") >= 4  # nodes → kubernetes → storage → hub, and the provider
+
+
+def test_the_readme_picture_is_drawn_by_the_current_code(graphs: dict[str, Graph], tmp_path: Path) -> None:
+    if shutil.which("dot") is None:
+        pytest.fail("Graphviz is not installed: run the README's test command (it installs it)")
+    fresh = diagram.write_diagram(graphs["prod"], tmp_path / "architecture-prod.svg")
+    assert ARCHITECTURE_SVG.read_text() == fresh.read_text(), (
+        "docs/architecture-prod.svg is stale: run `.venv/bin/python -m tools.preview prod --diagram "
+        "docs/architecture-prod.svg` and commit it"
+    )
+    assert "docs/architecture-prod.svg" in (ROOT_DIR / "README.md").read_text()
+
+
+def test_a_png_can_be_drawn_and_other_formats_are_refused(graphs: dict[str, Graph], tmp_path: Path) -> None:
+    png = diagram.write_diagram(graphs["dev"], tmp_path / "dev.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(diagram.DiagramError, match=r"\.svg or \.png"):
+        diagram.write_diagram(graphs["dev"], tmp_path / "dev.pdf")
+
+
+# --- settings reference ------------------------------------------------------------------------
+
+
+def test_settings_reference_is_current() -> None:
+    assert settings_doc.DOC_PATH.read_text() == settings_doc.render(), (
+        f"docs/settings.md is stale: run `{settings_doc.REFRESH_COMMAND}` and commit it"
+    )
+
+
+def test_settings_reference_names_every_key_the_stack_files_use() -> None:
+    documented = {row[0] for row in settings_doc.all_rows()}
+    text = settings_doc.render()
+
+    def keys(prefix: str, value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [k for name, item in value.items() for k in [f"{prefix}.{name}", *keys(f"{prefix}.{name}", item)]]
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return [k for item in value for k in keys(f"{prefix}[]", item)]
+        return []
+
+    for stack in STACKS:
+        raw = yaml.safe_load((ROOT_DIR / "config" / f"Pulumi.{stack}.yaml").read_text())["config"]
+        for key, value in raw.items():
+            if not key.startswith("dsaas:"):
+                continue
+            if isinstance(value, dict) and set(value) == {"secure"}:
+                assert f"`{key}`" in text
+                continue
+            assert key in documented
+            for nested in keys(key, value):
+                assert nested in documented, nested
+    assert "| `dsaas:storage.snapshotReservePercent` | integer | `10` | percent |" in text
+
+
+# --- environment manifest ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_environment_manifest_lists_every_pin_deployed(stack: str, graphs: dict[str, Graph], tmp_path: Path) -> None:
+    path = environment.write_environment(graphs[stack], tmp_path / "environment.yaml")
+    manifest = yaml.safe_load(path.read_text())
+    pins = {c["name"]: c["version"] for c in manifest["components"]}
+    settings = load_settings(stack)
+    assert pins["kubernetes"] == settings.cluster.kubernetes_version
+    assert pins["containerd"] == versions.CONTAINERD_VERSION
+    assert pins["chart/tigera-operator"] == versions.CALICO_CHART_VERSION
+    assert pins["kube-vip"] == versions.KUBE_VIP_IMAGE.rsplit(":", 1)[1]
+    assert (
+        pins["chart/trident-operator"] == versions.TRIDENT_CHART_VERSION and pins["trident"] == versions.TRIDENT_VERSION
+    )
+    assert pins["chart/jupyterhub"] == versions.Z2JH_CHART_VERSION
+    for profile in settings.hub.all_profiles:
+        assert pins[f"notebook/{profile.slug}"] == profile.image.rsplit(":", 1)[1]
+    assert ("external-snapshotter" in pins) == settings.storage.snapshots
+    assert all(version and version != "latest" for version in pins.values())

@@ -1,0 +1,108 @@
+"""The environment manifest: every pinned version a stack deploys, read from what the program declares.
+
+The paper's reproducibility record: a machine-readable list, suitable to cite, of the software a
+user's analysis ran on. Read from the recorded graph (chart releases, node scripts, static pods,
+profile images), not from a second hand-kept list, so it cannot disagree with the deployment.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import kubeadm_render
+from config import versions
+from tools.mockgraph import Graph, RecordedResource, unwrap
+
+SCHEMA_VERSION = 1
+
+
+def _script_parameters(resource: RecordedResource) -> dict[str, str]:
+    parameters, _ = kubeadm_render.parse_rendered_script(unwrap(resource.inputs.get("stdin") or ""))
+    return parameters
+
+
+def _images_in(manifest_text: str) -> list[str]:
+    images = []
+    for document in yaml.safe_load_all(manifest_text):
+        for container in (document or {}).get("spec", {}).get("containers", []):
+            images.append(container["image"])
+    return images
+
+
+def build_environment(graph: Graph) -> dict[str, Any]:
+    entries: dict[str, dict[str, Any]] = {}
+
+    def add(name: str, version: str, kind: str, source: str, **extra: Any) -> None:
+        entries[name] = {"name": name, "version": version, "kind": kind, "source": source, **extra}
+
+    for resource in graph.resources:
+        if resource.type == "command:remote:Command":
+            parameters = _script_parameters(resource)
+            if "KUBERNETES_VERSION" in parameters:
+                add(
+                    "kubernetes",
+                    parameters["KUBERNETES_VERSION"],
+                    "packages",
+                    "https://pkgs.k8s.io (kubelet, kubeadm, kubectl; held)",
+                )
+                add(
+                    "containerd",
+                    parameters["CONTAINERD_VERSION"],
+                    "package",
+                    "https://download.docker.com (containerd.io)",
+                )
+            if "KUBE_VIP_MANIFEST_B64" in parameters:
+                for image in _images_in(base64.b64decode(parameters["KUBE_VIP_MANIFEST_B64"]).decode()):
+                    name, _, tag = image.rpartition(":")
+                    add("kube-vip", tag, "image", name)
+        elif resource.type == "kubernetes:helm.sh/v3:Release":
+            chart = unwrap(resource.inputs["chart"])
+            repository = unwrap(resource.inputs.get("repositoryOpts", {})).get("repo", "")
+            add(f"chart/{chart}", unwrap(resource.inputs["version"]), "helm-chart", repository)
+            values = unwrap(resource.inputs.get("values") or {})
+            if chart == "jupyterhub":
+                for package, package_version in versions.Z2JH_HUB_COMPONENTS.items():
+                    add(
+                        f"hub/{package}",
+                        package_version,
+                        "python-package",
+                        f"hub image of chart jupyterhub {unwrap(resource.inputs['version'])}",
+                    )
+                for profile in values.get("singleuser", {}).get("profileList", []):
+                    image = profile["kubespawner_override"]["image"]
+                    name, _, tag = image.rpartition(":")
+                    add(f"notebook/{profile['slug']}", tag, "image", name, profile=profile["display_name"])
+            if chart == "trident-operator":
+                add(
+                    "trident",
+                    values.get("tridentImageTag", versions.TRIDENT_VERSION),
+                    "image",
+                    "docker.io/netapp/trident",
+                )
+        elif resource.type == "kubernetes:yaml/v2:ConfigGroup":
+            for url in unwrap(resource.inputs.get("files") or []):
+                if "/external-snapshotter/" in url:
+                    tag = url.split("/external-snapshotter/", 1)[1].split("/", 1)[0]
+                    add(
+                        "external-snapshotter",
+                        tag,
+                        "manifests",
+                        "https://github.com/kubernetes-csi/external-snapshotter",
+                    )
+    add("kubeadm-config-api", versions.KUBEADM_CONFIG_API, "api", "kubeadm")
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "stack": graph.stack,
+        "components": [entries[name] for name in sorted(entries)],
+    }
+
+
+def write_environment(graph: Graph, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Environment manifest of stack {graph.stack}: every pinned version it deploys.\n"
+    path.write_text(header + yaml.safe_dump(build_environment(graph), sort_keys=False))
+    return path
