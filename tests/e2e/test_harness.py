@@ -17,6 +17,7 @@ from tests.e2e.conftest import HubFactory
 from tools.lab import browser as lab_browser
 from tools.lab.configs import ldap_hub_config
 from tools.lab.directory import DirectoryInfo, LdapDirectory
+from tools.lab.hub import HubWorkspace, map_paths
 
 SMALL_IMAGE = "quay.io/jupyter/scipy-notebook:2025-01-01"
 LARGE_IMAGE = "quay.io/jupyter/pyspark-notebook:2025-01-01"
@@ -142,9 +143,25 @@ def test_foreign_ca_and_stopped_directory_are_refused(ldap_directory_factory: Ca
 
 
 # -- the hub -----------------------------------------------------------------------------------
+TEMPLATES = "/usr/local/etc/jupyterhub/templates"
+LOGIN_TEMPLATE = """{% extends "templates/login.html" %}
+{% block login_container %}<p id="lab-banner">{{ lab_banner }}</p>{{ super() }}{% endblock %}
+"""
+
+
 @pytest.mark.slow
-def test_hub_lets_group_members_in_over_ldap(ldap_directory: DirectoryInfo, hub_factory: HubFactory) -> None:
-    hub = hub_factory(ldap_hub_config(ldap_directory))
+def test_hub_lets_group_members_in_over_ldap(
+    ldap_directory: DirectoryInfo, hub_workspace: HubWorkspace, hub_factory: HubFactory
+) -> None:
+    # hub.config + hub.extraConfig + hub.extraFiles, with the in-container template path mapped to the workspace
+    hub_config = ldap_hub_config(ldap_directory)
+    hub_config["JupyterHub"]["template_paths"] = [TEMPLATES]
+    hub = hub_factory(
+        map_paths(hub_config, hub_workspace.path_map, [TEMPLATES]),
+        extra_config={"20-banner": "c.JupyterHub.template_vars = {'lab_banner': 'Welcome to DSaaS'}"},
+        extra_files={f"{TEMPLATES}/login.html": LOGIN_TEMPLATE},
+    )
+    assert '<p id="lab-banner">Welcome to DSaaS</p>' in hub.session().get("/hub/login").body
     for name, allowed in [("alice", True), ("bob", True), ("erin", False), ("dave", False)]:
         session = hub.session()
         response = session.login(name, ldap_directory.user(name).password)
@@ -158,7 +175,19 @@ def test_hub_lets_group_members_in_over_ldap(ldap_directory: DirectoryInfo, hub_
     assert refused.login("alice", "wrong").status == 403
     users = {u["name"] for u in hub.api("GET", "/users").json()}
     assert users == {"alice", "bob"}
-    assert "Loading pass-through config section hub.config.LDAPAuthenticator" in hub.log_text()
+    log = hub.log_text()
+    assert "Loading pass-through config section hub.config.LDAPAuthenticator" in log
+    assert "Loading extra config: 20-banner" in log
+
+
+@pytest.mark.slow
+def test_hub_log_names_an_untrusted_directory_certificate(
+    ldap_directory_factory: Callable[..., LdapDirectory], hub_factory: HubFactory
+) -> None:
+    untrusted = ldap_directory_factory(trusted_ca=False).info
+    hub = hub_factory(ldap_hub_config(untrusted))
+    assert hub.session().login("alice", untrusted.user("alice").password).status == 500
+    assert "CERTIFICATE_VERIFY_FAILED" in hub.log_text()
 
 
 @pytest.mark.slow
@@ -187,3 +216,11 @@ def test_browser_login_profile_choice_and_jupyterlab(
     assert environ["LAB_PROFILE_SLUG"] == "large"
     assert json.loads(environ["LAB_PROFILE_OVERRIDE"])["image"] == LARGE_IMAGE
     assert Path(f"/proc/{pid}/cwd").resolve() == home.resolve()
+
+    # The home is the per-user volume: it survives stopping the server and starting it with another profile.
+    (home / "notes.txt").write_text("kept")
+    assert hub.api("DELETE", "/users/alice/server").status in (202, 204)
+    hub.wait_for_stopped("alice")
+    assert hub.api("POST", "/users/alice/server", {"profile": "small"}).status in (201, 202)
+    assert hub.wait_for_server("alice")["user_options"] == {"profile": "small"}
+    assert (home / "notes.txt").read_text() == "kept"

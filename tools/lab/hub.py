@@ -247,6 +247,9 @@ c.ConfigurableHTTPProxy.should_start = True
 c.JupyterHub.db_url = LAB["db_url"]
 c.JupyterHub.pid_file = LAB["pid_file"]
 c.LocalProcessSpawner.ip = "127.0.0.1"
+if not LAB["profile_list"] and "profile_list" in c.KubeSpawner:
+    # a profile list given as hub.config.KubeSpawner.profile_list (instead of singleuser.profileList)
+    c.LabSpawner.profile_list = c.KubeSpawner.profile_list
 _services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != LAB["service"]]
 c.JupyterHub.services = _services + [{{"name": LAB["service"], "api_token": LAB["api_token"]}}]
 _roles = [dict(r) for r in c.JupyterHub.get("load_roles", [])]
@@ -402,6 +405,16 @@ class LocalHub:
                     return server
             time.sleep(0.5)
         raise TimeoutError(f"{username}'s server was not ready after {timeout} s; log:\n{tail(self.log_path)}")
+
+    def wait_for_stopped(self, username: str, timeout: float = 30.0) -> None:
+        """Wait until the user has no running or pending default server."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.api("GET", f"/users/{username}")
+            if response.status == 200 and "" not in response.json().get("servers", {}):
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"{username}'s server did not stop after {timeout} s; log:\n{tail(self.log_path)}")
 
 
 def remove_workspace(workspace: HubWorkspace) -> None:
