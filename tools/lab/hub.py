@@ -28,7 +28,6 @@ import http.cookiejar
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -262,6 +261,19 @@ c.JupyterHub.load_roles = _roles
 """
 
 
+def _new_run_dir(workspace: HubWorkspace) -> Path:
+    """run-1, run-2, ...: one per LocalHub, created here so two hubs never share one."""
+    number = 1
+    while True:
+        candidate = workspace.root / f"run-{number}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        return candidate
+
+
 class LocalHub:
     """One JupyterHub process (with its proxy) for a workspace. Use as a context manager or call start()/stop()."""
 
@@ -287,8 +299,7 @@ class LocalHub:
         self.log_level = log_level
         self.start_timeout = start_timeout
         self.proxy_bin = proxy_bin
-        runs = sorted(workspace.root.glob("run-*"))
-        self.run_dir = workspace.root / f"run-{len(runs) + 1}"
+        self.run_dir = _new_run_dir(workspace)
         self.log_path = self.run_dir / "hub.log"
         self.config_path = self.run_dir / "jupyterhub_config.py"
         self.port = 0
@@ -415,7 +426,3 @@ class LocalHub:
                 return
             time.sleep(0.3)
         raise TimeoutError(f"{username}'s server did not stop after {timeout} s; log:\n{tail(self.log_path)}")
-
-
-def remove_workspace(workspace: HubWorkspace) -> None:
-    shutil.rmtree(workspace.root, ignore_errors=True)
