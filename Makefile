@@ -9,7 +9,11 @@ BIN := $(VENV)/bin
 # Debian packages the tests drive as real validators: cloud-init (schema + VMware datasource),
 # netplan (network config), shellcheck (node scripts), graphviz (the architecture picture).
 # util-linux's unshare is already there.
-DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz
+# End-to-end harness (tools/lab): slapd + ldap-utils (a real LDAP directory), chromium (a real browser);
+# Node.js with npm runs configurable-http-proxy (pinned in tools/lab/package-lock.json): Debian's nodejs + npm
+# are installed only when no `npm` is on PATH (a NodeSource nodejs already brings its own npm).
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium
+LAB := tools/lab
 
 .PHONY: preview test setup setup-debian lint typecheck pytest benchmark clean
 
@@ -29,6 +33,7 @@ setup-debian:
 	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -36,7 +41,12 @@ setup-debian:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-setup: $(VENV)/.installed-tests setup-debian
+# configurable-http-proxy for the lab hub, exactly as locked (needs node and npm from setup-debian).
+$(LAB)/node_modules/.installed: $(LAB)/package.json $(LAB)/package-lock.json | setup-debian
+	cd $(LAB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed
 
 preview: $(VENV)/.installed-program
 	$(BIN)/python -m tools.preview $(STACK) $(if $(OUT),--out $(OUT))
@@ -57,4 +67,4 @@ benchmark: $(VENV)/.installed-program
 	$(BIN)/python -m tools.benchmark 10 100 500
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(LAB)/node_modules test-artifacts

@@ -1,0 +1,173 @@
+"""Fixtures for end-to-end tests against real software on 127.0.0.1 (see tools/lab/).
+
+- `ldap_directory` (session): the seeded OpenLDAP directory's `DirectoryInfo`. Never stop it in a test.
+- `ldap_directory_factory` (function): `factory(trusted_ca=True) -> LdapDirectory`, a private directory a
+  test may stop (`.stop()`, "directory is down") or start with a server certificate from a foreign CA.
+- `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
+- `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config, *, extra_config=None,
+  profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`, started; all are
+  stopped at teardown. Without `workspace` the factory's own workspace is used (same db and homes).
+- `browser` (session): a headless Chromium (Playwright `Browser`).
+- `new_page` (function): `new_page(base_url) -> Page` in a fresh browser context.
+
+When a test fails, its hub logs and a screenshot of each open page are copied to
+`test-artifacts/<test name>/` (git-ignored) for CI to keep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+from collections.abc import Callable, Generator, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tools.lab import browser as lab_browser
+from tools.lab.directory import DirectoryInfo, LdapDirectory
+from tools.lab.hub import HubWorkspace, LocalHub
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    return bool(request.node.stash.get(FAILED, False))
+
+
+def artifacts_for(request: pytest.FixtureRequest) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    folder = lab_browser.artifacts_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# -- LDAP --------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def ldap_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DirectoryInfo]:
+    directory = LdapDirectory(tmp_path_factory.mktemp("ldap"))
+    with directory:
+        yield directory.info
+
+
+@pytest.fixture
+def ldap_directory_factory(tmp_path: Path) -> Iterator[Callable[..., LdapDirectory]]:
+    started: list[LdapDirectory] = []
+
+    def factory(*, trusted_ca: bool = True) -> LdapDirectory:
+        directory = LdapDirectory(tmp_path / f"ldap-{len(started) + 1}", trusted_ca=trusted_ca)
+        started.append(directory)
+        directory.start()
+        return directory
+
+    yield factory
+    for directory in started:
+        directory.close()
+
+
+# -- JupyterHub --------------------------------------------------------------------------------
+class HubFactory(Protocol):
+    def __call__(
+        self,
+        hub_config: Mapping[str, Mapping[str, Any]],
+        *,
+        extra_config: Mapping[str, str] | None = None,
+        profile_list: list[dict[str, Any]] | None = None,
+        extra_files: Mapping[str, str | bytes] | None = None,
+        workspace: HubWorkspace | None = None,
+        **kwargs: Any,
+    ) -> LocalHub: ...
+
+
+class _Hubs:
+    def __init__(self, root: Path) -> None:
+        self.workspace = HubWorkspace.create(root)
+        self.hubs: list[LocalHub] = []
+
+    def __call__(
+        self,
+        hub_config: Mapping[str, Mapping[str, Any]],
+        *,
+        extra_config: Mapping[str, str] | None = None,
+        profile_list: list[dict[str, Any]] | None = None,
+        extra_files: Mapping[str, str | bytes] | None = None,
+        workspace: HubWorkspace | None = None,
+        **kwargs: Any,
+    ) -> LocalHub:
+        hub = LocalHub(
+            workspace or self.workspace,
+            hub_config=hub_config,
+            extra_config=extra_config,
+            profile_list=profile_list,
+            extra_files=extra_files,
+            **kwargs,
+        )
+        self.hubs.append(hub)
+        return hub.start()
+
+    def close(self, keep_logs_in: Path | None) -> None:
+        for hub in self.hubs:
+            hub.stop()
+            if keep_logs_in is not None and hub.log_path.exists():
+                shutil.copy(hub.log_path, keep_logs_in / f"{hub.run_dir.parent.name}-{hub.run_dir.name}-hub.log")
+
+
+@pytest.fixture
+def hub_workspace(tmp_path: Path) -> HubWorkspace:
+    return HubWorkspace.create(tmp_path / "hub")
+
+
+@pytest.fixture
+def hub_factory(request: pytest.FixtureRequest, hub_workspace: HubWorkspace) -> Iterator[HubFactory]:
+    hubs = _Hubs(hub_workspace.root)
+    yield hubs
+    hubs.close(artifacts_for(request) if failed(request) else None)
+
+
+@pytest.fixture(scope="module")
+def module_hub_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HubFactory]:
+    hubs = _Hubs(tmp_path_factory.mktemp("hub"))
+    yield hubs
+    hubs.close(None)
+
+
+# -- Browser -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with lab_browser.launch_browser() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def new_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Callable[[str], Page]]:
+    contexts: list[BrowserContext] = []
+
+    def factory(base_url: str) -> Page:
+        context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(lab_browser.DEFAULT_TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield factory
+    keep = artifacts_for(request) if failed(request) else None
+    for index, context in enumerate(contexts):
+        if keep is not None:
+            for number, page in enumerate(context.pages):
+                with contextlib.suppress(Exception):  # a crashed page must not hide the test's own failure
+                    page.screenshot(path=str(keep / f"failure-{index}-{number}.png"), full_page=True)
+        context.close()
