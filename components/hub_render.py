@@ -32,7 +32,9 @@ TEMPLATES_DIR = HUB_ETC / "templates"
 PVC_NAME_TEMPLATE = "claim-{username}"
 VOLUME_NAME_TEMPLATE = "volume-{username}"
 SLUG_SCHEME = "safe"
-ADMIN_GROUPS_TEMPLATE = Path(__file__).parent / "templates" / "hub" / "admin_groups.py"
+HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
+ADMIN_GROUPS_TEMPLATE = HUB_TEMPLATES / "admin_groups.py"
+LDAP_ERRORS_CONFIG = HUB_TEMPLATES / "ldap_errors.py"
 ADMIN_GROUPS_PLACEHOLDER = "__DSAAS_ADMIN_GROUPS__"
 # ldap3's TLS object does not verify certificates unless told to (ssl.CERT_REQUIRED == 2).
 SSL_CERT_REQUIRED = 2
@@ -172,7 +174,7 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         https = {"enabled": True, "type": "secret", "hosts": [hub.hostname], "secret": {"name": TLS_SECRET}}
     else:
         https = {"enabled": False}
-    extra_config: dict[str, str] = {}
+    extra_config: dict[str, str] = {"05-dsaas-ldap-errors": LDAP_ERRORS_CONFIG.read_text()}
     if hub.ldap.admin_groups:
         extra_config["10-dsaas-admin-groups"] = render_admin_groups_config(hub.ldap.admin_groups)
     return {

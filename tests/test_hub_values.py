@@ -210,3 +210,29 @@ def test_binary_logo_goes_as_binary_data(tmp_path: Path) -> None:
     png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
     entry = hub_render._extra_file(hub_render.BRANDING_DIR / "logo.png", png)
     assert set(entry) == {"mountPath", "binaryData"}
+
+
+def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: dict[str, Graph]) -> None:
+    """The ldap-errors extra config turns a connection failure into a refusal and logs why."""
+    import asyncio
+
+    values = hub_values(graphs["dev"])
+    namespace: dict[str, Any] = {"c": Config()}
+    for _key, code in sorted(values["hub"]["extraConfig"].items()):
+        exec(compile(code, "hub.extraConfig", "exec"), namespace)
+    authenticator_class = namespace["c"].JupyterHub.authenticator_class
+    assert issubclass(authenticator_class, LDAPAuthenticator)
+    ldap = {**values["hub"]["config"]["LDAPAuthenticator"], "server_address": "127.0.0.1", "server_port": 1}
+    authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
+    messages: list[str] = []
+    authenticator.log.error = lambda message, *args: messages.append(message % args)
+    result = asyncio.run(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
+    assert result is None
+    assert "127.0.0.1:1" in messages[0] and "LDAPSocketOpenError" in messages[0]
+    # Without the extra config, ldapauthenticator itself raises (the hub would show a server error).
+    with pytest.raises(Exception, match="socket"):
+        asyncio.run(
+            LDAPAuthenticator(config=Config({"LDAPAuthenticator": ldap})).authenticate(
+                None, {"username": "alice", "password": "secret"}
+            )
+        )

@@ -1,0 +1,134 @@
+"""A stack's hub configuration, as the project renders it, made runnable by the local lab hub.
+
+Nothing here writes hub configuration: `components.hub_render.render_hub_values` does, exactly as for
+`pulumi up`. This module only (1) points a stack's LDAP settings at a directory when asked (the
+throwaway lab directory, or a URL), (2) turns the chart values into the lab hub's inputs: `hub.config`
+with mount paths mapped into the workspace, `hub.extraConfig` as it is, `hub.extraFiles` as files,
+`singleuser.profileList` for the local spawner.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from components import hub_render
+from config.settings import PROJECT_ROOT, Settings, parse_settings
+from tools.lab.directory import DirectoryInfo
+from tools.lab.hub import HubWorkspace, map_paths
+from tools.mockgraph import project_defaults, read_stack_values
+
+LAB_FILES = PROJECT_ROOT / "test-artifacts" / "lab-files"
+HUB_PATH_PREFIXES = (str(hub_render.HUB_ETC),)
+
+
+def stack_settings_values(stack: str) -> dict[str, Any]:
+    """A stack file's `dsaas:*` values with Pulumi.yaml defaults, secrets left out (they are not settings)."""
+    merged = {**project_defaults(), **read_stack_values(stack)}
+
+    def is_secret(value: Any) -> bool:
+        return isinstance(value, dict) and set(value) == {"secure"}
+
+    return {k: copy.deepcopy(v) for k, v in merged.items() if k.startswith("dsaas:") and not is_secret(v)}
+
+
+def project_copy(source: Path, name: str) -> str:
+    """Copy a file into the (git-ignored) project folder the settings may name; return its relative path."""
+    target = LAB_FILES / uuid.uuid4().hex[:12] / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target.relative_to(PROJECT_ROOT).as_posix()
+
+
+def point_at_directory(
+    values: dict[str, Any],
+    directory: DirectoryInfo,
+    *,
+    tls_strategy: str = "before_bind",
+    lookup_dn: bool = False,
+) -> dict[str, Any]:
+    """The stack's hub settings with LDAP pointed at the lab directory and its groups."""
+    ldap: dict[str, Any] = {
+        "serverAddress": directory.host,
+        "serverPort": directory.ldaps_port if tls_strategy == "on_connect" else directory.ldap_port,
+        "tlsStrategy": tls_strategy,
+        "allowedGroups": [directory.users_group_dn],
+        "adminGroups": [directory.admins_group_dn],
+        "userAttribute": "uid",
+    }
+    if tls_strategy != "insecure":
+        ldap["caFile"] = project_copy(directory.ca_cert_path, "ca.pem")
+    if lookup_dn:
+        ldap.update(lookupDn=True, searchUser=directory.search_bind_dn, userSearchBase=directory.people_base)
+    else:
+        ldap["bindDnTemplates"] = [f"uid={{username}},{directory.people_base}"]
+    edited = copy.deepcopy(values)
+    edited["dsaas:hub"]["ldap"] = ldap
+    return edited
+
+
+def point_at_url(values: dict[str, Any], ldap_url: str) -> dict[str, Any]:
+    """The stack's own LDAP settings, but another server (`ldap://host:port` or `ldaps://host:port`)."""
+    parsed = urlparse(ldap_url)
+    if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
+        raise ValueError(f"--ldap-url {ldap_url!r}: expected ldap://host[:port] or ldaps://host[:port]")
+    edited = copy.deepcopy(values)
+    ldap = edited["dsaas:hub"]["ldap"]
+    ldap["serverAddress"] = parsed.hostname
+    if parsed.port:
+        ldap["serverPort"] = parsed.port
+    if parsed.scheme == "ldaps":
+        ldap["tlsStrategy"] = "on_connect"
+    elif ldap.get("tlsStrategy") == "on_connect":
+        ldap["tlsStrategy"] = "before_bind"
+    return edited
+
+
+@dataclass(frozen=True)
+class LabHubInputs:
+    """What `tools.lab.hub.LocalHub` takes, derived from the chart values."""
+
+    hub_config: dict[str, dict[str, Any]]
+    extra_config: dict[str, str]
+    extra_files: dict[str, str | bytes]
+    profile_list: list[dict[str, Any]]
+    values: dict[str, Any]
+
+
+def lab_hub_inputs(
+    settings: Settings, workspace: HubWorkspace, ldap_search_password: str | None = None
+) -> LabHubInputs:
+    """Render the chart values for `settings` and map them onto a local workspace."""
+    values = hub_render.render_hub_values(
+        settings,
+        hub_render.HubSecrets(
+            cookie_secret=workspace.secret("cookie"),
+            proxy_secret_token=workspace.secret("proxy"),
+            ldap_search_password=ldap_search_password,
+        ),
+    )
+    hub = values["hub"]
+    extra_files: dict[str, str | bytes] = {}
+    for entry in hub["extraFiles"].values():
+        if "stringData" in entry:
+            extra_files[entry["mountPath"]] = entry["stringData"]
+        else:
+            extra_files[entry["mountPath"]] = base64.b64decode(entry["binaryData"])
+    hub_config = map_paths(hub["config"], workspace.path_map, HUB_PATH_PREFIXES)
+    return LabHubInputs(
+        hub_config=hub_config,
+        extra_config=dict(hub["extraConfig"]),
+        extra_files=extra_files,
+        profile_list=list(values["singleuser"]["profileList"]),
+        values=values,
+    )
+
+
+def load_lab_settings(values: dict[str, Any]) -> Settings:
+    return parse_settings(values)
