@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import copy
 from collections.abc import Mapping
 from pathlib import Path
@@ -156,6 +158,12 @@ def test_home_volumes_keep_their_names_across_upgrades(stack: str, graphs: dict[
     assert KubeSpawner.class_traits()["pvc_name_template"].default_value != "claim-{username}"
 
 
+def _run_coroutine(coroutine: Any) -> Any:
+    """Its own thread and loop: the browser tests' Playwright keeps a loop running in the main thread."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def _run_admin_hook(values: Mapping[str, Any], groups: list[str]) -> Any:
     namespace: dict[str, Any] = {"c": Config()}
     for _key, code in sorted(values["hub"]["extraConfig"].items()):
@@ -214,8 +222,6 @@ def test_binary_logo_goes_as_binary_data(tmp_path: Path) -> None:
 
 def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: dict[str, Graph]) -> None:
     """The ldap-errors extra config turns a connection failure into a refusal and logs why."""
-    import asyncio
-
     values = hub_values(graphs["dev"])
     namespace: dict[str, Any] = {"c": Config()}
     for _key, code in sorted(values["hub"]["extraConfig"].items()):
@@ -226,12 +232,12 @@ def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: d
     authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
     messages: list[str] = []
     authenticator.log.error = lambda message, *args: messages.append(message % args)
-    result = asyncio.run(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
+    result = _run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
     assert result is None
     assert "127.0.0.1:1" in messages[0] and "LDAPSocketOpenError" in messages[0]
     # Without the extra config, ldapauthenticator itself raises (the hub would show a server error).
     with pytest.raises(Exception, match="socket"):
-        asyncio.run(
+        _run_coroutine(
             LDAPAuthenticator(config=Config({"LDAPAuthenticator": ldap})).authenticate(
                 None, {"username": "alice", "password": "secret"}
             )
