@@ -28,9 +28,9 @@ LAB_FILES = PROJECT_ROOT / "test-artifacts" / "lab-files"
 HUB_PATH_PREFIXES = (str(hub_render.HUB_ETC),)
 
 
-def stack_settings_values(stack: str) -> dict[str, Any]:
+def stack_settings_values(stack: str, config_dir: Path | None = None) -> dict[str, Any]:
     """A stack file's `dsaas:*` values with Pulumi.yaml defaults, secrets left out (they are not settings)."""
-    merged = {**project_defaults(), **read_stack_values(stack)}
+    merged = {**project_defaults(), **read_stack_values(stack, config_dir)}
 
     def is_secret(value: Any) -> bool:
         return isinstance(value, dict) and set(value) == {"secure"}
