@@ -34,7 +34,7 @@ VOLUME_NAME_TEMPLATE = "volume-{username}"
 SLUG_SCHEME = "safe"
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 ADMIN_GROUPS_TEMPLATE = HUB_TEMPLATES / "admin_groups.py"
-LDAP_ERRORS_CONFIG = HUB_TEMPLATES / "ldap_errors.py"
+LDAP_AUTHENTICATOR_CONFIG = HUB_TEMPLATES / "ldap_authenticator.py"
 ADMIN_GROUPS_PLACEHOLDER = "__DSAAS_ADMIN_GROUPS__"
 # ldap3's TLS object does not verify certificates unless told to (ssl.CERT_REQUIRED == 2).
 SSL_CERT_REQUIRED = 2
@@ -174,7 +174,7 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         https = {"enabled": True, "type": "secret", "hosts": [hub.hostname], "secret": {"name": TLS_SECRET}}
     else:
         https = {"enabled": False}
-    extra_config: dict[str, str] = {"05-dsaas-ldap-errors": LDAP_ERRORS_CONFIG.read_text()}
+    extra_config: dict[str, str] = {"05-dsaas-ldap-authenticator": LDAP_AUTHENTICATOR_CONFIG.read_text()}
     if hub.ldap.admin_groups:
         extra_config["10-dsaas-admin-groups"] = render_admin_groups_config(hub.ldap.admin_groups)
     return {

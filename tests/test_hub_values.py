@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copy
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -220,13 +224,17 @@ def test_binary_logo_goes_as_binary_data(tmp_path: Path) -> None:
     assert set(entry) == {"mountPath", "binaryData"}
 
 
-def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: dict[str, Graph]) -> None:
-    """The ldap-errors extra config turns a connection failure into a refusal and logs why."""
-    values = hub_values(graphs["dev"])
+def _extra_config_authenticator(values: Mapping[str, Any]) -> Any:
     namespace: dict[str, Any] = {"c": Config()}
     for _key, code in sorted(values["hub"]["extraConfig"].items()):
         exec(compile(code, "hub.extraConfig", "exec"), namespace)
-    authenticator_class = namespace["c"].JupyterHub.authenticator_class
+    return namespace["c"].JupyterHub.authenticator_class
+
+
+def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: dict[str, Graph]) -> None:
+    """The authenticator extra config turns a connection failure into a refusal and logs why."""
+    values = hub_values(graphs["dev"])
+    authenticator_class = _extra_config_authenticator(values)
     assert issubclass(authenticator_class, LDAPAuthenticator)
     ldap = {**values["hub"]["config"]["LDAPAuthenticator"], "server_address": "127.0.0.1", "server_port": 1}
     authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
@@ -242,3 +250,57 @@ def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: d
                 None, {"username": "alice", "password": "secret"}
             )
         )
+
+
+def test_a_slow_directory_does_not_stall_the_hub(graphs: dict[str, Graph]) -> None:
+    """ldap3 blocks; the hub's event loop must keep serving while a login waits for the directory."""
+    values = hub_values(graphs["dev"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def hold_connections() -> None:  # accepts, says nothing for a second, then hangs up
+        listener.settimeout(5)
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            held.append(connection)
+            time.sleep(1.0)
+            connection.close()
+
+    ldap = {
+        **values["hub"]["config"]["LDAPAuthenticator"],
+        "server_address": "127.0.0.1",
+        "server_port": port,
+        "tls_strategy": "insecure",
+    }
+
+    async def login_while_ticking(authenticator: Any) -> int:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        with contextlib.suppress(Exception):  # the bare LDAPAuthenticator raises when the server hangs up
+            await authenticator.authenticate(None, {"username": "alice", "password": "secret"})
+        ticker.cancel()
+        return ticks
+
+    def ticks_during_login(authenticator_class: Any) -> int:
+        thread = threading.Thread(target=hold_connections)
+        thread.start()
+        try:
+            authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
+            authenticator.log.error = lambda *args: None
+            return int(_run_coroutine(login_while_ticking(authenticator)))
+        finally:
+            thread.join()
+
+    try:
+        assert ticks_during_login(_extra_config_authenticator(values)) > 50
+        assert ticks_during_login(LDAPAuthenticator) < 10  # upstream blocks the loop for the whole second
+    finally:
+        listener.close()

@@ -114,3 +114,16 @@ def test_the_command_line(ldap_directory: DirectoryInfo, tmp_path: Path) -> None
     env["DSAAS_LDAP_SEARCH_PASSWORD"] = "wrong"
     broken = subprocess.run([*command, "alice"], cwd=ROOT_DIR, env=env, capture_output=True, text=True, check=False)
     assert broken.returncode == 2 and "FAIL  search-bind" in broken.stdout
+
+
+def test_the_try_hub_command_runs_a_stacks_hub_against_a_throwaway_directory() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.try_hub", "prod", "--smoke"],
+        cwd=ROOT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke: login of alice -> HTTP 302; profiles: Basic, Data Science, R Statistics" in result.stdout

@@ -10,9 +10,11 @@ with mount paths mapped into the workspace, `hub.extraConfig` as it is, `hub.ext
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,8 @@ from urllib.parse import urlparse
 
 from components import hub_render
 from config.settings import PROJECT_ROOT, Settings, parse_settings
-from tools.lab.directory import DirectoryInfo
-from tools.lab.hub import HubWorkspace, map_paths
+from tools.lab.directory import DirectoryInfo, LdapDirectory
+from tools.lab.hub import HubWorkspace, LocalHub, map_paths
 from tools.mockgraph import project_defaults, read_stack_values
 
 LAB_FILES = PROJECT_ROOT / "test-artifacts" / "lab-files"
@@ -132,3 +134,41 @@ def lab_hub_inputs(
 
 def load_lab_settings(values: dict[str, Any]) -> Settings:
     return parse_settings(values)
+
+
+@contextlib.contextmanager
+def running_stack_hub(
+    stack: str,
+    workdir: Path,
+    *,
+    ldap_url: str | None = None,
+    search_password: str | None = None,
+    config_dir: Path | None = None,
+    log_level: str = "INFO",
+) -> Iterator[tuple[LocalHub, DirectoryInfo | None]]:
+    """A local hub from `stack`'s rendered values: against a throwaway directory, or `ldap_url`."""
+    values = stack_settings_values(stack, config_dir)
+    with contextlib.ExitStack() as stack_of_things:
+        directory: DirectoryInfo | None = None
+        if ldap_url is None:
+            lab_directory = stack_of_things.enter_context(LdapDirectory(workdir / "ldap"))
+            directory = lab_directory.info
+            lookup_dn = bool(values["dsaas:hub"]["ldap"].get("lookupDn"))
+            strategy = values["dsaas:hub"]["ldap"].get("tlsStrategy", "before_bind")
+            values = point_at_directory(values, directory, tls_strategy=strategy, lookup_dn=lookup_dn)
+            search_password = directory.search_password if lookup_dn else None
+        else:
+            values = point_at_url(values, ldap_url)
+        settings = parse_settings(values)
+        workspace = HubWorkspace.create(workdir / "hub")
+        inputs = lab_hub_inputs(settings, workspace, ldap_search_password=search_password)
+        hub = LocalHub(
+            workspace,
+            hub_config=inputs.hub_config,
+            extra_config=inputs.extra_config,
+            profile_list=inputs.profile_list,
+            extra_files=inputs.extra_files,
+            log_level=log_level,
+        )
+        stack_of_things.enter_context(hub)
+        yield hub, directory
