@@ -20,7 +20,7 @@ $(VENV)/.installed-program: requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-tests: requirements-test.txt $(VENV)/.installed-program
+$(VENV)/.installed-tests: requirements-test.txt policies/requirements.txt $(VENV)/.installed-program
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 
