@@ -4,7 +4,9 @@ Runs the real `__main__.py` for `config/Pulumi.<stack>.yaml` under Pulumi mocks 
 Pulumi CLI, no credentials) and prints the resource tree with the key inputs, secrets shown as
 `[secret]`. `--out DIR` writes every rendered artifact: cloud-init per VM, kubeadm configs, the
 kube-vip manifests, every node script and the Helm values. A bad stack file exits with status 2
-and the settings error, naming the key and the fix.
+and the settings error, naming the key and the fix. `--policy-pack policies` then runs the policy
+pack over the Analyzer protocol as `pulumi preview --policy-pack` does, prints its violations and
+exits with status 1 on a mandatory one (`--policy-pack-config FILE` as with the CLI).
 """
 
 from __future__ import annotations
@@ -205,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", help="stack name: config/Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="write every rendered artifact under this folder")
     parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
+    parser.add_argument("--policy-pack", type=Path, help="run this policy pack (e.g. policies) on the preview")
+    parser.add_argument("--policy-pack-config", type=Path, help="JSON policy config, as for `pulumi preview`")
     args = parser.parse_args(argv)
     try:
         graph = run_program(args.stack, config_dir=args.config_dir)
@@ -218,6 +222,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         written = write_artifacts(graph, args.out)
         print(f"\nWrote {len(written)} artifacts under {args.out}/")
+    if args.policy_pack:
+        return run_policies(graph, args.policy_pack, args.policy_pack_config)
+    return 0
+
+
+def run_policies(graph: Graph, pack: Path, config_file: Path | None) -> int:
+    from tools import policy_runner
+
+    try:
+        result = policy_runner.run_pack(graph, pack.resolve(), policy_runner.load_policy_config(config_file))
+    except (policy_runner.PolicyConfigError, OSError) as error:
+        print(f"error: policy pack config: {error}", file=sys.stderr)
+        return 2
+    print()
+    print(policy_runner.format_result(result))
+    if result.has_mandatory:
+        print("error: preview failed: mandatory policy violations", file=sys.stderr)
+        return 1
     return 0
 
 
