@@ -108,6 +108,7 @@ def analyzer_resource(resource: RecordedResource, by_urn: Mapping[str, RecordedR
         properties=_struct(resource.inputs),
         options=analyzer_pb2.AnalyzerResourceOptions(
             deleteBeforeReplace=resource.delete_before_replace,
+            deleteBeforeReplaceDefined=True,
             additionalSecretOutputs=resource.additional_secret_outputs,
             parent=resource.parent,
         ),

@@ -29,7 +29,7 @@ HA_SCHEMA = schema(
 
 
 def control_plane_ha(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    control_planes = control_plane_vms(args)
+    control_planes = sorted(control_plane_vms(args), key=lambda vm: vm.name)
     if not control_planes:
         return
     minimum = int(setting(args, HA_SCHEMA, "minControlPlanes"))
