@@ -1,5 +1,6 @@
 # The README's two commands. Each does its own set-up on a fresh machine (Debian 12, Python 3.11).
-#   make preview STACK=prod   offline preview of a stack (no vCenter, no Pulumi CLI, no credentials)
+#   make preview STACK=prod   offline preview of a stack (no vCenter, no Pulumi CLI, no credentials);
+#                             POLICY_PACK=policies [POLICY_CONFIG=file] also runs the policy pack
 #   make test                 ruff, mypy and pytest, with the real validators the tests drive
 
 STACK ?= prod
@@ -20,9 +21,11 @@ LAB := tools/lab
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-program: requirements.txt | $(BIN)/python
+# The policy pack's pins go into the same virtualenv (they agree with the program's), so
+# `make preview POLICY_PACK=policies` and the tests run the pack with exactly those versions.
+$(VENV)/.installed-program: requirements.txt policies/requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r policies/requirements.txt
 	touch $@
 
 $(VENV)/.installed-tests: requirements-test.txt $(VENV)/.installed-program
@@ -49,7 +52,8 @@ $(LAB)/node_modules/.installed: $(LAB)/package.json $(LAB)/package-lock.json | s
 setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed
 
 preview: $(VENV)/.installed-program
-	$(BIN)/python -m tools.preview $(STACK) $(if $(OUT),--out $(OUT))
+	$(BIN)/python -m tools.preview $(STACK) $(if $(OUT),--out $(OUT)) \
+	  $(if $(POLICY_PACK),--policy-pack $(POLICY_PACK)) $(if $(POLICY_CONFIG),--policy-pack-config $(POLICY_CONFIG))
 
 lint: $(VENV)/.installed-tests
 	$(BIN)/ruff check .
@@ -57,6 +61,7 @@ lint: $(VENV)/.installed-tests
 
 typecheck: $(VENV)/.installed-tests
 	$(BIN)/mypy .
+	$(BIN)/mypy policies/__main__.py
 
 pytest: setup
 	$(BIN)/python -m pytest

@@ -414,12 +414,14 @@ def _check_control_plane_count(settings: Settings) -> list[SettingsProblem]:
                 fix="set it to 1 for a lab, or 3 (or 5) for production.",
             )
         ]
-    if count % 2 == 0:
+    # A lab stack (highAvailability false) may run an even count; the policy pack's mandatory
+    # `control-plane-ha` rule stops it unless the pack's config downgrades that rule on purpose.
+    if settings.cluster.high_availability and count % 2 == 0:
         return [
             SettingsProblem(
                 key=key,
                 problem=f"{count} control-plane nodes: an even etcd membership tolerates no more "
-                f"failures than {count - 1} and risks split votes.",
+                f"failures than {count - 1} and risks split votes, and dsaas:highAvailability is true.",
                 fix=f"set it to an odd number ({count - 1} or {count + 1}).",
             )
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,9 @@ from config.settings import Settings, parse_settings
 from tools.mockgraph import ROOT, Graph, project_defaults, read_stack_values, run_program
 
 STACKS = ("dev", "prod")
+# The policy pack's package, importable as the Pulumi CLI makes it (policies/ on sys.path).
+if str(ROOT / "policies") not in sys.path:
+    sys.path.insert(0, str(ROOT / "policies"))
 
 
 def settings_values(stack: str) -> dict[str, Any]:

@@ -175,12 +175,20 @@ def test_bad_input_names_its_key(case: str) -> None:
     assert expected_key in _problem_keys(_edit("prod", edit))
 
 
-def test_even_count_is_refused_even_without_ha() -> None:
+def test_even_count_is_refused_only_when_ha_is_required() -> None:
+    """A lab stack may run 2 control planes; the policy pack's `control-plane-ha` rule stops it instead."""
+
     def edit(values: dict[str, Any]) -> None:
         values["dsaas:nodes"]["controlPlane"].update(count=2)
         values["dsaas:nodes"]["controlPlane"]["firstAddress"] = "10.20.30.11"
 
-    assert _problem_keys(_edit("dev", edit)) == ["dsaas:nodes.controlPlane.count"]
+    assert parse_settings(_edit("dev", edit)).nodes.control_plane.count == 2
+
+    def edit_ha(values: dict[str, Any]) -> None:
+        edit(values)
+        values["dsaas:highAvailability"] = True
+
+    assert _problem_keys(_edit("dev", edit_ha)) == ["dsaas:nodes.controlPlane.count"]
 
 
 def test_all_problems_are_reported_together() -> None:

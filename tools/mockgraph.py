@@ -44,6 +44,8 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     delete_before_replace: bool = False
     additional_secret_outputs: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    """Which resources each input property depends on (as the engine passes them to policies)."""
 
 
 def is_secret(value: Any) -> bool:
@@ -324,6 +326,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 outputs=dict(registration.state) if registration else {},
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
+                property_dependencies={
+                    key: sorted(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
+                },
             )
         )
         return response

@@ -4,7 +4,9 @@ Runs the real `__main__.py` for `config/Pulumi.<stack>.yaml` under Pulumi mocks 
 Pulumi CLI, no credentials) and prints the resource tree with the key inputs, secrets shown as
 `[secret]`. `--out DIR` writes every rendered artifact: cloud-init per VM, kubeadm configs, the
 kube-vip manifests, every node script and the Helm values. A bad stack file exits with status 2
-and the settings error, naming the key and the fix.
+and the settings error, naming the key and the fix. `--policy-pack policies` then runs the policy
+pack over the Analyzer protocol as `pulumi preview --policy-pack` does, prints its violations and
+exits with status 1 on a mandatory one (`--policy-pack-config FILE` as with the CLI).
 """
 
 from __future__ import annotations
@@ -214,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diff", metavar="REF", help="show what changed since REF (a git ref or a snapshot file)")
     parser.add_argument("--diagram", type=Path, metavar="FILE", help="draw the architecture to FILE (.svg or .png)")
     parser.add_argument("--manifest", type=Path, metavar="FILE", help="write every pinned version deployed to FILE")
+    parser.add_argument("--policy-pack", type=Path, help="run this policy pack (e.g. policies) on the preview")
+    parser.add_argument("--policy-pack-config", type=Path, help="JSON policy config, as for `pulumi preview`")
     args = parser.parse_args(argv)
     try:
         graph = run_program(args.stack, config_dir=args.config_dir)
@@ -245,6 +249,24 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.manifest:
         print(f"\nWrote {write_environment(graph, args.manifest)}")
+    if args.policy_pack:
+        return run_policies(graph, args.policy_pack, args.policy_pack_config)
+    return 0
+
+
+def run_policies(graph: Graph, pack: Path, config_file: Path | None) -> int:
+    from tools import policy_runner
+
+    try:
+        result = policy_runner.run_pack(graph, pack.resolve(), policy_runner.load_policy_config(config_file))
+    except (policy_runner.PolicyConfigError, OSError) as error:
+        print(f"error: policy pack config: {error}", file=sys.stderr)
+        return 2
+    print()
+    print(policy_runner.format_result(result))
+    if result.has_mandatory:
+        print("error: preview failed: mandatory policy violations", file=sys.stderr)
+        return 1
     return 0
 
 

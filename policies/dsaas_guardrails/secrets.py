@@ -1,0 +1,81 @@
+"""Passwords, private keys, tokens and kubeconfigs reach resources only as Pulumi secrets.
+
+Secretness comes from the engine's secret markers, kept visible by `secrecy.install()`. A value is
+secret-bearing when its property is known to carry one (provider credentials, SSH keys, Secret
+data, scripts whose parameters hold join tokens) or when its key says so (password, token, …).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+from .common import COMMAND, K8S_SECRET, label, path, script_parameters, step_of, walk
+from .secrecy import is_secret
+
+SENSITIVE_KEY = re.compile(
+    r"(password|passwd|private_?key|secret_?token|cookie_?secret|kubeconfig|token|certificate_?key|api_?key)$",
+    re.IGNORECASE,
+)
+SENSITIVE_PARAMETER = re.compile(r"(^|_)(TOKEN|PASSWORD|SECRET)$|CERTIFICATE_KEY$|^KUBEADM_CONFIG_B64$")
+# Properties that carry a secret whatever their key is called.
+KNOWN: dict[str, tuple[tuple[str, ...], ...]] = {
+    "pulumi:providers:vsphere": (("password",),),
+    "pulumi:providers:kubernetes": (("kubeconfig",),),
+    COMMAND: (("connection", "privateKey"), ("connection", "password")),
+}
+# Steps whose standard output is a credential (the admin kubeconfig).
+SECRET_STDOUT_STEPS = ("read-kubeconfig",)
+FIX = (
+    "Fix: pass it as a secret (pulumi config set --secret for stack values; pulumi.Output.secret or "
+    "additional_secret_outputs in the program), never as plain text."
+)
+
+
+def _leaks(resource: PolicyResource) -> list[str]:
+    leaks: list[str] = []
+    for trail in KNOWN.get(resource.resource_type, ()):
+        value = path(resource.props, *trail)
+        if isinstance(value, str) and value and not is_secret(value):
+            leaks.append(".".join(trail))
+    if resource.resource_type == K8S_SECRET:
+        for field in ("stringData", "data"):
+            leaks.extend(
+                ".".join((field, *trail))
+                for trail, value in walk(path(resource.props, field))
+                if isinstance(value, str) and value and not is_secret(value)
+            )
+    if resource.resource_type == COMMAND:
+        sensitive = sorted(k for k in script_parameters(resource) if SENSITIVE_PARAMETER.search(k))
+        if sensitive and not is_secret(path(resource.props, "stdin")):
+            leaks.append(f"stdin (script parameters {', '.join(sensitive)})")
+        if step_of(resource) in SECRET_STDOUT_STEPS and "stdout" not in (resource.opts.additional_secret_outputs or []):
+            leaks.append("stdout (prints the admin kubeconfig; add it to additional_secret_outputs)")
+    for trail, value in walk(resource.props):
+        if trail and SENSITIVE_KEY.search(trail[-1]) and isinstance(value, str) and value and not is_secret(value):
+            leak = ".".join(trail)
+            if leak not in leaks:
+                leaks.append(leak)
+    return leaks
+
+
+def secrets_are_secret(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    for resource in args.resources:
+        leaks = _leaks(resource)
+        if leaks:
+            report_violation(
+                f"{label(resource)} receives {', '.join(leaks)} as plain text: it would be stored "
+                f"unencrypted in the state and shown by pulumi preview. {FIX}",
+                resource.urn,
+            )
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="secrets-are-secret",
+        description="Passwords, private keys, tokens and kubeconfigs reach resources only as secrets.",
+        validate=secrets_are_secret,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+]

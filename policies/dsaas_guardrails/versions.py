@@ -1,0 +1,113 @@
+"""Reproducibility: every chart, image and Kubernetes package deployed is pinned to an exact version."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
+
+from .common import config as setting
+from .common import decoded_documents, label, path, releases, schema, script_parameters, steps, walk
+
+PINNED_SCHEMA = schema(
+    {
+        "forbiddenTags": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["latest", "stable", "main", "master"],
+            "description": "Moving image tags that never pin a build.",
+        },
+    }
+)
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+
+def image_problem(image: str, forbidden: list[str]) -> str | None:
+    """Why `image` is not pinned, or None. A digest pins; otherwise the tag must be a fixed one."""
+    if "@sha256:" in image:
+        return None
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:  # no tag (a registry port is not a tag)
+        return "has no tag, so it means whatever 'latest' is on the day a node pulls it"
+    if tag in forbidden:
+        return f"uses the moving tag '{tag}'"
+    return None
+
+
+def _images(values: Any) -> list[tuple[str, str]]:
+    """(where, image) for every notebook and pre-pulled image in z2jh values."""
+    found: list[tuple[str, str]] = []
+    name, tag = path(values, "singleuser", "image", "name"), path(values, "singleuser", "image", "tag")
+    if name:
+        found.append(("singleuser.image", f"{name}:{tag}" if tag else str(name)))
+    for index, profile in enumerate(path(values, "singleuser", "profileList") or []):
+        image = path(profile, "kubespawner_override", "image")
+        if image:
+            found.append((f"profile '{path(profile, 'slug') or index}'", str(image)))
+    for key, extra in (path(values, "prePuller", "extraImages") or {}).items():
+        name, tag = path(extra, "name"), path(extra, "tag")
+        found.append((f"prePuller.extraImages.{key}", f"{name}:{tag}" if tag else str(name)))
+    return found
+
+
+def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    forbidden = list(setting(args, PINNED_SCHEMA, "forbiddenTags"))
+    for release in releases(args):
+        version = path(release.props, "version")
+        if not version or not EXACT_VERSION.match(str(version)):
+            report_violation(
+                f"Helm release {label(release)} (chart {path(release.props, 'chart')}) has "
+                f"{'no chart version' if not version else f'the version range {version!r}'}: every deployment "
+                "could install a different chart. Fix: pin the exact chart version in config/versions.py.",
+                release.urn,
+            )
+        values = path(release.props, "values")
+        for where, image in _images(values):
+            problem = image_problem(image, forbidden)
+            if problem:
+                report_violation(
+                    f"Helm release {label(release)}: image {image} ({where}) {problem}. Fix: give it an "
+                    "immutable tag or digest in dsaas:hub.profiles[].image (e.g. quay.io/jupyter/"
+                    "scipy-notebook:2025-10-06) or in config/versions.py.",
+                    release.urn,
+                )
+        for trail, value in walk(values):
+            if trail and trail[-1].endswith("ImageTag") and (not str(value) or str(value) in forbidden):
+                report_violation(
+                    f"Helm release {label(release)}: {'.'.join(trail)} is {value!r}. "
+                    "Fix: pin it in config/versions.py.",
+                    release.urn,
+                )
+    for step in steps(args, "kube-vip"):
+        for pod in decoded_documents(script_parameters(step), "KUBE_VIP_MANIFEST_B64"):
+            for container in (pod.get("spec") or {}).get("containers") or []:
+                problem = image_problem(str(container.get("image", "")), forbidden)
+                if problem:
+                    report_violation(
+                        f"{label(step)}: image {container.get('image')} {problem}. "
+                        "Fix: pin KUBE_VIP_IMAGE in config/versions.py.",
+                        step.urn,
+                    )
+    for step in steps(args, "prepare-node"):
+        parameters = script_parameters(step)
+        for key, setting_key in (("KUBERNETES_VERSION", "dsaas:kubernetesVersion"), ("CONTAINERD_VERSION", None)):
+            value = parameters.get(key, "")
+            if not re.fullmatch(r"\d+\.\d+\.\d+", value):
+                where = setting_key or "CONTAINERD_VERSION in config/versions.py"
+                report_violation(
+                    f"{label(step)} installs {key.split('_')[0].lower()} packages at {value or 'no version'!r}: "
+                    f"apt would take whatever is newest. Fix: set {where} to an exact x.y.z release.",
+                    step.urn,
+                )
+
+
+POLICIES = [
+    StackValidationPolicy(
+        name="pinned-versions",
+        description="Charts, notebook and pre-pulled images, and Kubernetes packages are pinned exactly.",
+        validate=pinned_versions,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=PINNED_SCHEMA,
+    ),
+]
