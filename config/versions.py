@@ -50,7 +50,7 @@ EXTERNAL_SNAPSHOTTER_BASE_URL: Final = (
 
 # Zero to JupyterHub: chart 4.4.0's hub image ships jupyterhub 5.5.0, jupyterhub-kubespawner 7.0.0
 # and jupyterhub-ldapauthenticator 2.0.2 (images/hub/requirements.txt at tag 4.4.0); the tests load
-# our hub config into exactly those versions. Its values schema is vendored under ../shared/upstream.
+# our hub config into exactly those versions. Its values schema is vendored under tests/upstream.
 Z2JH_CHART_REPOSITORY: Final = "https://hub.jupyter.org/helm-chart/"
 Z2JH_CHART_VERSION: Final = "4.4.0"
 # What that chart's hub image runs (for the environment manifest; the tests pin the same versions).

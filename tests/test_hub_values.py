@@ -26,7 +26,8 @@ from components import hub_render
 from tests.conftest import ROOT_DIR, STACKS, load_settings
 from tools.mockgraph import Graph, unwrap
 
-CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
+CHART_DIR = ROOT_DIR / "tests" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
+SHARED_CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
 # The classes z2jh 4.4.0's hub image loads `hub.config` into, at the versions it ships.
 CONFIG_CLASSES: dict[str, type[Configurable]] = {
     "JupyterHub": JupyterHub,
@@ -59,6 +60,14 @@ def chart_schema() -> dict[str, Any]:
 def chart_defaults() -> dict[str, Any]:
     defaults: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     return defaults
+
+
+def test_the_vendored_chart_files_are_the_teams_copy() -> None:
+    files = sorted(p.name for p in CHART_DIR.iterdir())
+    assert files == ["Chart.yaml", "LICENSE", "values.schema.yaml", "values.yaml"]
+    if SHARED_CHART_DIR.is_dir():  # next to the team's checkout; a clean CI clone has only the vendored copy
+        for name in files:
+            assert (CHART_DIR / name).read_bytes() == (SHARED_CHART_DIR / name).read_bytes(), name
 
 
 def hub_values(graph: Graph) -> dict[str, Any]:
