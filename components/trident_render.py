@@ -120,6 +120,9 @@ def render_backend_config(settings: Settings, driver: str) -> dict[str, Any]:
         "svm": storage.ontap.svm,
         "storagePrefix": storage.storage_prefix,
         "credentials": {"name": CREDENTIALS_SECRET},
+        # Deleting this object (a renamed backend, a driver switch) must not take Trident's backend,
+        # and with it the management of every user's volume, along: retire backends with tridentctl.
+        "deletionPolicy": "retain",
     }
     if driver == SAN_DRIVER:
         spec["sanType"] = "iscsi"

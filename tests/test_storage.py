@@ -189,6 +189,7 @@ def test_backends_export_only_to_the_node_subnet_over_nfs41(stack: str, graphs: 
     for name, backend in backends.items():
         spec = backend["spec"]
         assert spec["credentials"] == {"name": "ontap-credentials"}
+        assert spec["deletionPolicy"] == "retain"  # removing the object never removes Trident's backend
         assert "{{.volume.Namespace}}" in spec["defaults"]["nameTemplate"]
         assert "{{.volume.RequestName}}" in spec["defaults"]["nameTemplate"]
         if name.endswith("-san"):
