@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import copy
 import socket
@@ -24,6 +23,7 @@ from traitlets.config import Config, Configurable
 
 from components import hub_render
 from tests.conftest import ROOT_DIR, STACKS, load_settings
+from tools.lab.procs import run_coroutine
 from tools.mockgraph import Graph, unwrap
 
 CHART_DIR = ROOT_DIR / "tests" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
@@ -171,17 +171,17 @@ def test_home_volumes_keep_their_names_across_upgrades(stack: str, graphs: dict[
     assert KubeSpawner.class_traits()["pvc_name_template"].default_value != "claim-{username}"
 
 
-def _run_coroutine(coroutine: Any) -> Any:
-    """Its own thread and loop: the browser tests' Playwright keeps a loop running in the main thread."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def _run_admin_hook(values: Mapping[str, Any], groups: list[str]) -> Any:
+def _extra_config(values: Mapping[str, Any]) -> Config:
+    """`hub.extraConfig` executed as the chart does: in order, in a namespace where `c` is the config."""
     namespace: dict[str, Any] = {"c": Config()}
     for _key, code in sorted(values["hub"]["extraConfig"].items()):
         exec(compile(code, "hub.extraConfig", "exec"), namespace)
-    config = namespace["c"]
+    config: Config = namespace["c"]
+    return config
+
+
+def _run_admin_hook(values: Mapping[str, Any], groups: list[str]) -> Any:
+    config = _extra_config(values)
     authenticator = LDAPAuthenticator(
         config=Config(
             {
@@ -234,10 +234,7 @@ def test_binary_logo_goes_as_binary_data(tmp_path: Path) -> None:
 
 
 def _extra_config_authenticator(values: Mapping[str, Any]) -> Any:
-    namespace: dict[str, Any] = {"c": Config()}
-    for _key, code in sorted(values["hub"]["extraConfig"].items()):
-        exec(compile(code, "hub.extraConfig", "exec"), namespace)
-    return namespace["c"].JupyterHub.authenticator_class
+    return _extra_config(values).JupyterHub.authenticator_class
 
 
 def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: dict[str, Graph]) -> None:
@@ -249,12 +246,12 @@ def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: d
     authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
     messages: list[str] = []
     authenticator.log.error = lambda message, *args: messages.append(message % args)
-    result = _run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
+    result = run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
     assert result is None
     assert "127.0.0.1:1" in messages[0] and "LDAPSocketOpenError" in messages[0]
     # Without the extra config, ldapauthenticator itself raises (the hub would show a server error).
     with pytest.raises(Exception, match="socket"):
-        _run_coroutine(
+        run_coroutine(
             LDAPAuthenticator(config=Config({"LDAPAuthenticator": ldap})).authenticate(
                 None, {"username": "alice", "password": "secret"}
             )
@@ -304,7 +301,7 @@ def test_a_slow_directory_does_not_stall_the_hub(graphs: dict[str, Graph]) -> No
         try:
             authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
             authenticator.log.error = lambda *args: None
-            return int(_run_coroutine(login_while_ticking(authenticator)))
+            return int(run_coroutine(login_while_ticking(authenticator)))
         finally:
             thread.join()
 

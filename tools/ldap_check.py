@@ -14,17 +14,13 @@ the directory are broken (each finding says what to fix).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import contextlib
 import os
 import socket
 import ssl
 import sys
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
@@ -36,6 +32,7 @@ from traitlets.config import Config
 from components import hub_render
 from config.services import LdapTlsStrategy
 from config.settings import Settings, SettingsError, parse_settings, project_file
+from tools.lab.procs import run_coroutine
 from tools.lab.stack_hub import point_at_url, stack_settings_values
 from tools.mockgraph import StackFileError
 
@@ -68,11 +65,6 @@ class Report:
     def add(self, ok: bool, step: str, detail: str, fix: str = "") -> bool:
         self.findings.append(Finding(ok, step, detail, fix))
         return ok
-
-
-def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def authenticator_for(settings: Settings, search_password: str | None, ca_file: Path | None) -> LDAPAuthenticator:
@@ -195,7 +187,9 @@ def check_login(
 
     # 4. The user's own password, if given: the real login path, groups included.
     if user_password is not None:
-        authenticated = _run(authenticator.authenticate(None, {"username": username, "password": user_password}))
+        authenticated = run_coroutine(
+            authenticator.authenticate(None, {"username": username, "password": user_password})
+        )
         if authenticated is None:
             report.add(
                 False,
