@@ -12,15 +12,10 @@ import re
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from config import versions
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
+from config.model import SettingsModel
 
 # --- storage -----------------------------------------------------------------------------------
 
@@ -39,7 +34,7 @@ class ReclaimPolicy(StrEnum):
     DELETE = "Delete"
 
 
-class OntapSettings(_Model):
+class OntapSettings(SettingsModel):
     """The ONTAP SVM that serves the platform. Credentials are the secrets dsaas:ontapUsername/Password."""
 
     management_lif: str = Field(min_length=1, description="SVM (or cluster) management LIF: IP address or host name.")
@@ -47,7 +42,7 @@ class OntapSettings(_Model):
     svm: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,47}$", description="Storage virtual machine (vserver) name.")
 
 
-class StorageSettings(_Model):
+class StorageSettings(SettingsModel):
     """Trident backends, storage classes and snapshot class."""
 
     ontap: OntapSettings
@@ -116,7 +111,7 @@ class HubDatabaseKind(StrEnum):
     """An external PostgreSQL; its URL (with password) is the secret dsaas:hubDatabaseUrl."""
 
 
-class LdapSettings(_Model):
+class LdapSettings(SettingsModel):
     """LDAP / Active Directory login through ldapauthenticator."""
 
     server_address: str = Field(min_length=1, description="Directory host name (must match its certificate).")
@@ -161,7 +156,7 @@ class LdapSettings(_Model):
         return 636 if self.tls_strategy is LdapTlsStrategy.ON_CONNECT else 389
 
 
-class ProfileSettings(_Model):
+class ProfileSettings(SettingsModel):
     """One entry of the server profile chooser."""
 
     display_name: str = Field(min_length=1, description="Name shown in the chooser.")
@@ -200,12 +195,12 @@ BUILTIN_PROFILES: tuple[ProfileSettings, ...] = (
 )
 
 
-class CullingSettings(_Model):
+class CullingSettings(SettingsModel):
     enabled: bool = Field(default=True, description="Stop servers nobody uses (their volume stays).")
     timeout_minutes: int = Field(default=60, ge=5, description="Idle time before a server is stopped, minutes.")
 
 
-class BrandingSettings(_Model):
+class BrandingSettings(SettingsModel):
     logo_file: str | None = Field(
         default=None, description="Logo shown on every hub page (SVG or PNG), relative to the project."
     )
@@ -215,12 +210,12 @@ class BrandingSettings(_Model):
     )
 
 
-class HubDatabaseSettings(_Model):
+class HubDatabaseSettings(SettingsModel):
     kind: HubDatabaseKind = Field(default=HubDatabaseKind.BLOCK, description="block (ontap-san) or postgres.")
     capacity_gib: int = Field(default=2, ge=1, le=100, description="Size of the block volume, GiB.")
 
 
-class HubSettings(_Model):
+class HubSettings(SettingsModel):
     """The Zero to JupyterHub deployment."""
 
     hostname: str = Field(

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
 
 from config import versions
+from config.model import SettingsModel
 from config.services import (
     HubSettings,
     LdapTlsStrategy,
@@ -66,16 +66,12 @@ class SettingsError(ValueError):
         return [p.key for p in self.problems]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
 class Role(StrEnum):
     CONTROL_PLANE = "control-plane"
     WORKER = "worker"
 
 
-class VSphereSettings(_Model):
+class VSphereSettings(SettingsModel):
     """Where the VMs go. Names are looked up with the provider's data sources."""
 
     datacenter: str = Field(min_length=1, description="vSphere datacenter name.")
@@ -92,7 +88,7 @@ class VSphereSettings(_Model):
     )
 
 
-class NodePool(_Model):
+class NodePool(SettingsModel):
     """A group of identical VMs, addressed from `firstAddress` on or from an explicit list."""
 
     count: int = Field(ge=0, description="Number of VMs.")
@@ -107,12 +103,12 @@ class NodePool(_Model):
     )
 
 
-class NodesSettings(_Model):
+class NodesSettings(SettingsModel):
     control_plane: NodePool
     workers: NodePool
 
 
-class NetworkSettings(_Model):
+class NetworkSettings(SettingsModel):
     """The node subnet. Every node address, the gateway and the VIP live in it."""
 
     subnet: IPv4Network = Field(description="Node subnet in CIDR notation.")
@@ -127,7 +123,7 @@ class NetworkSettings(_Model):
     ntp_servers: list[str] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
 
 
-class ClusterSettings(_Model):
+class ClusterSettings(SettingsModel):
     cluster_name: str = Field(
         pattern=r"^[a-z]([a-z0-9-]{0,20}[a-z0-9])?$",
         description="Cluster name; prefixes VM and host names.",
@@ -146,7 +142,7 @@ class ClusterSettings(_Model):
         return ".".join(self.kubernetes_version.split(".")[:2])
 
 
-class SshSettings(_Model):
+class SshSettings(SettingsModel):
     user: str = Field(default="dsaas", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Admin user on every VM.")
     authorized_keys: list[str] = Field(
         default_factory=list,
