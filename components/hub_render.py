@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -237,7 +236,3 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         "debug": {"enabled": False},
     }
 
-
-def profile_images(values: Mapping[str, Any]) -> list[str]:
-    """Every image users can start, as the pre-puller will pull them."""
-    return [entry["kubespawner_override"]["image"] for entry in values["singleuser"]["profileList"]]
