@@ -8,7 +8,7 @@ import copy
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from traitlets.config import Config, Configurable
 from components import hub_render
 from tests.conftest import ROOT_DIR, STACKS, load_settings
 from tools.lab.procs import run_coroutine
-from tools.mockgraph import Graph, unwrap
+from tools.mockgraph import Graph, run_program, unwrap
 
 CHART_DIR = ROOT_DIR / "tests" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
 SHARED_CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
@@ -94,6 +94,17 @@ def test_merged_values_validate_against_the_chart_schema(
 ) -> None:
     merged = _merge(chart_defaults, hub_values(graphs[stack]))
     assert _validate(chart_schema, merged) == []
+
+
+def test_an_external_postgres_database_validates_too(
+    stack_values: Callable[[str], dict[str, Any]], chart_schema: dict[str, Any], chart_defaults: dict[str, Any]
+) -> None:
+    values = stack_values("prod")
+    values["dsaas:hub"]["database"] = {"kind": "postgres"}
+    values["dsaas:hubDatabaseUrl"] = {"secure": "AAABAHBvc3RncmVz"}
+    rendered = hub_values(run_program("prod", values))
+    assert rendered["hub"]["db"]["type"] == "postgres"
+    assert _validate(chart_schema, _merge(chart_defaults, rendered)) == []
 
 
 @pytest.mark.parametrize(
