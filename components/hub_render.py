@@ -235,4 +235,3 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         },
         "debug": {"enabled": False},
     }
-
