@@ -3,6 +3,7 @@ reference and the environment manifest, each checked against the program itself.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import yaml
 
 from config import versions
 from tests.conftest import ROOT_DIR, STACKS, load_settings
-from tools import diagram, diff, environment, settings_doc, snapshot
+from tools import diagram, diff, environment, preview, settings_doc, snapshot
 from tools.mockgraph import Graph, run_program
 
 
@@ -182,6 +183,19 @@ def test_the_picture_has_every_component_and_the_layer_arrows(graphs: dict[str, 
         assert title in dot
     assert "Helm: jupyterhub 4.4.0" in dot and "VM ×7" in dot
     assert dot.count(" -> ") >= 4  # nodes → kubernetes → storage → hub, and the provider
+
+
+def test_what_reviewers_see_does_not_depend_on_registration_order(graphs: dict[str, Graph]) -> None:
+    # The engine registers resources concurrently: CI once drew a different picture from the same code.
+    recorded = graphs["prod"]
+    for shuffled in (list(reversed(recorded.resources)), sorted(recorded.resources, key=lambda r: r.urn)):
+        other = dataclasses.replace(recorded, resources=shuffled)
+        assert diagram.render_dot(other) == diagram.render_dot(recorded)
+        assert preview.render_tree(other) == preview.render_tree(recorded)
+    roots = [line.split()[1] for line in preview.render_tree(recorded).splitlines() if line.startswith(("├", "└"))]
+    assert roots.index("dsaas:vsphere:ClusterNodes") < roots.index("dsaas:kubernetes:KubeadmCluster")
+    assert roots.index("dsaas:kubernetes:KubeadmCluster") < roots.index("dsaas:storage:TridentStorage")
+    assert roots.index("dsaas:storage:TridentStorage") < roots.index("dsaas:hub:JupyterHub")
 
 
 def test_the_readme_picture_is_drawn_by_the_current_code(graphs: dict[str, Graph], tmp_path: Path) -> None:

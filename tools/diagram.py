@@ -55,7 +55,7 @@ def render_dot(graph: Graph) -> str:
         if resource.urn in components:
             continue
         members[_component_of(resource, components)].append(resource)
-    order = [urn for urn in components] + ["stack"]
+    order = [r.urn for r in graph.in_dependency_order(list(components.values()))] + ["stack"]
     lines = [
         "digraph dsaas {",
         "  graph [rankdir=LR, fontname=Helvetica, fontsize=12, compound=true, nodesep=0.15, ranksep=0.6,",

@@ -152,8 +152,8 @@ class Graph:
                 stack.extend(index[urn].dependencies)
         return seen
 
-    def depth(self) -> int:
-        """Length of the longest dependency chain: how many steps must run one after another."""
+    def depths(self) -> dict[str, int]:
+        """Each resource's place in the longest dependency chain that ends at it (1 = nothing before it)."""
         index = {r.urn: r for r in self.resources}
         memo: dict[str, int] = {}
 
@@ -164,7 +164,32 @@ class Graph:
                 memo[urn] = 1 + max((depth_of(d) for d in deps), default=0)
             return memo[urn]
 
-        return max((depth_of(r.urn) for r in self.resources if r.custom), default=0)
+        for resource in self.resources:
+            depth_of(resource.urn)
+        return memo
+
+    def depth(self) -> int:
+        """Length of the longest dependency chain: how many steps must run one after another."""
+        depths = self.depths()
+        return max((depths[r.urn] for r in self.resources if r.custom), default=0)
+
+    def in_dependency_order(self, resources: list[RecordedResource]) -> list[RecordedResource]:
+        """Resources ordered by how deep in the dependency chain their work is done, then by name.
+
+        The engine registers resources concurrently, so recording order changes from run to run;
+        what reviewers see (tree, picture) must not. A component is done with its last resource,
+        which puts nodes before kubernetes before storage before the hub.
+        """
+        depths = self.depths()
+        children: dict[str, list[RecordedResource]] = {}
+        for resource in self.resources:
+            children.setdefault(resource.parent, []).append(resource)
+
+        def done(resource: RecordedResource) -> int:
+            own = [depths[resource.urn]] if resource.custom else []
+            return max(own + [done(child) for child in children.get(resource.urn, [])], default=depths[resource.urn])
+
+        return sorted(resources, key=lambda r: (done(r), r.type, r.name))
 
 
 # --- mocks -------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def render_tree(graph: Graph) -> str:
 
     for siblings in children.values():
         siblings.sort(key=lambda r: (r.type.startswith("dsaas:"), r.name))
-    walk(roots, "")
+    walk(graph.in_dependency_order(roots), "")
     lines.append("")
     lines.append("Outputs:")
     for key in sorted(graph.outputs):
