@@ -2,7 +2,9 @@
 
 Order: namespace → operator chart (→ TridentOrchestrator) → wait until the operator has created
 the TridentBackendConfig CRD → credentials Secret + backends (each waits until Bound) → storage
-classes. In parallel: snapshot CRDs → snapshot-controller, and the VolumeSnapshotClass.
+classes. In parallel: snapshot CRDs → snapshot-controller (always: turning snapshots off must not
+delete the CRDs, which would take every VolumeSnapshot in the cluster with them, and Trident's
+csi-snapshotter sidecar expects them), and, with snapshots on, the VolumeSnapshotClass.
 """
 
 from __future__ import annotations
@@ -126,18 +128,18 @@ class TridentStorage(pulumi.ComponentResource):
             )
         self.homes_class = self.storage_classes[render.HOMES_CLASS]
 
+        snapshot_crds = k8s.yaml.v2.ConfigGroup(
+            f"{name}-snapshot-crds",
+            files=render.snapshotter_urls(render.SNAPSHOT_CRD_FILES),
+            opts=with_deps(*args.cluster_ready),
+        )
+        k8s.yaml.v2.ConfigGroup(
+            f"{name}-snapshot-controller",
+            files=render.snapshotter_urls(render.SNAPSHOT_CONTROLLER_FILES),
+            opts=with_deps(snapshot_crds),
+        )
         self.snapshot_class = None
         if settings.storage.snapshots and settings.storage.homes_driver is NasDriver.ONTAP_NAS:
-            snapshot_crds = k8s.yaml.v2.ConfigGroup(
-                f"{name}-snapshot-crds",
-                files=render.snapshotter_urls(render.SNAPSHOT_CRD_FILES),
-                opts=with_deps(*args.cluster_ready),
-            )
-            k8s.yaml.v2.ConfigGroup(
-                f"{name}-snapshot-controller",
-                files=render.snapshotter_urls(render.SNAPSHOT_CONTROLLER_FILES),
-                opts=with_deps(snapshot_crds),
-            )
             self.snapshot_class = k8s.yaml.v2.ConfigGroup(
                 f"{name}-snapshot-class",
                 objs=[render.render_volume_snapshot_class(settings)],

@@ -68,7 +68,7 @@ class StorageSettings(SettingsModel):
     )
     snapshots: bool = Field(
         default=True,
-        description="Install the snapshot controller and a VolumeSnapshotClass (needs homesDriver ontap-nas).",
+        description="Offer CSI snapshots: the dsaas-snapshots VolumeSnapshotClass (needs homesDriver ontap-nas).",
     )
     snapshot_policy: str = Field(
         default="default",

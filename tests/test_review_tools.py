@@ -92,7 +92,9 @@ def test_changing_the_homes_storage_class(
     homes = diffs["storage-class-dsaas-homes"]
     assert homes.action == "replace" and homes.replace_reasons == ["parameters.backendType"]
     assert diffs["storage-backend-ontap-nas-economy"].action == "create"
-    assert {diffs[n].action for n in ("storage-snapshot-class", "storage-snapshot-crds")} == {"delete"}
+    assert diffs["storage-snapshot-class"].action == "delete"
+    # Deleting the CRDs would delete every VolumeSnapshot in the cluster: they stay, with their controller.
+    assert "storage-snapshot-crds" not in diffs and "storage-snapshot-controller" not in diffs
     assert "hub-release" not in diffs  # the class name stays, so the hub is untouched
 
 
@@ -269,5 +271,5 @@ def test_environment_manifest_lists_every_pin_deployed(stack: str, graphs: dict[
     assert pins["chart/jupyterhub"] == versions.Z2JH_CHART_VERSION
     for profile in settings.hub.all_profiles:
         assert pins[f"notebook/{profile.slug}"] == profile.image.rsplit(":", 1)[1]
-    assert ("external-snapshotter" in pins) == settings.storage.snapshots
+    assert pins["external-snapshotter"] == versions.EXTERNAL_SNAPSHOTTER_VERSION  # installed on every stack
     assert all(version and version != "latest" for version in pins.values())

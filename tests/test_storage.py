@@ -205,8 +205,10 @@ def test_economy_homes_have_no_snapshot_class_but_nas_homes_do(graphs: dict[str,
     assert _objects(graphs["dev"], "VolumeSnapshotClass") == {}
     (snapshot_class,) = _objects(graphs["prod"], "VolumeSnapshotClass").values()
     assert snapshot_class["driver"] == "csi.trident.netapp.io"
-    crds = graphs["prod"].by_name("storage-snapshot-crds")
-    assert all("/external-snapshotter/v8.5.0/" in url for url in unwrap(crds.inputs["files"]))
+    for stack in STACKS:  # the CRDs and controller whatever the homes driver: see test_changing_the_homes_storage_class
+        crds = graphs[stack].by_name("storage-snapshot-crds")
+        assert all("/external-snapshotter/v8.5.0/" in url for url in unwrap(crds.inputs["files"]))
+        assert graphs[stack].by_name("storage-snapshot-controller")
 
 
 @pytest.mark.parametrize("stack", STACKS)
