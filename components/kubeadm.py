@@ -18,6 +18,7 @@ import pulumi_random as random
 from pulumi_command import remote
 
 from components import kubeadm_render as render
+from components.trident_render import needs_block_storage
 from config import versions
 from config.settings import NodeSpec, Role, Settings
 
@@ -46,7 +47,8 @@ class KubeadmCluster(pulumi.ComponentResource):
     cni: k8s.helm.v3.Release
     """Calico through the tigera-operator chart."""
     ready: list[pulumi.Resource]
-    """Depend on these to run after every node is registered and the CNI is installed."""
+    """Depend on these to run after every node is registered and the CNI is installed (and, where the
+    hub database is on ontap-san, every node has iSCSI and multipath)."""
     admin_connection: remote.ConnectionArgs
     """SSH to the first control plane, where later layers run readiness checks with admin.conf."""
 
@@ -78,6 +80,21 @@ class KubeadmCluster(pulumi.ComponentResource):
             )
             for node in settings.all_nodes
         }
+        # Only the hub database's ontap-san volume needs these, so nothing in the cluster's own
+        # bring-up waits for them; layers above wait through `ready`.
+        block_storage = (
+            [
+                self._step(
+                    node,
+                    "block-storage",
+                    render.render_script("prepare-block-storage", render.block_storage_parameters(node)),
+                    depends_on=[prepared[node.name]],
+                )
+                for node in settings.all_nodes
+            ]
+            if needs_block_storage(settings)
+            else []
+        )
 
         first_kube_vip = self._step(
             first,
@@ -165,7 +182,7 @@ class KubeadmCluster(pulumi.ComponentResource):
             values=render.render_calico_values(settings),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=self.provider)),
         )
-        self.ready = [self.cni, *memberships]
+        self.ready = [self.cni, *memberships, *block_storage]
         self.admin_connection = self._connection(first)
 
         self.register_outputs(

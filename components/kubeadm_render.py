@@ -17,7 +17,6 @@ from typing import Any
 
 import yaml
 
-from components.trident_render import needs_block_storage
 from config import versions
 from config.settings import NodeSpec, Role, Settings
 
@@ -212,8 +211,21 @@ def prepare_node_parameters(settings: Settings) -> dict[str, str]:
         "KUBERNETES_VERSION": settings.cluster.kubernetes_version,
         "KUBERNETES_MINOR": settings.cluster.kubernetes_minor,
         "CONTAINERD_VERSION": versions.CONTAINERD_VERSION,
-        "BLOCK_STORAGE": "true" if needs_block_storage(settings) else "false",
     }
+
+
+# Ubuntu's own prefix (what its iscsi-iname generates), then the node name instead of random hex:
+# unique within and across stacks (names carry the stack's prefix), and the same after a VM is
+# replaced under its old name, so ONTAP igroups never hold a stale initiator.
+ISCSI_INITIATOR_PREFIX = "iqn.2004-10.com.ubuntu:01:"
+
+
+def iscsi_initiator_name(node: NodeSpec) -> str:
+    return f"{ISCSI_INITIATOR_PREFIX}{node.name}"
+
+
+def block_storage_parameters(node: NodeSpec) -> dict[str, str]:
+    return {"INITIATOR_NAME": iscsi_initiator_name(node)}
 
 
 def kube_vip_parameters(settings: Settings, kubeconfig_path: str) -> dict[str, str]:

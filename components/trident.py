@@ -130,12 +130,12 @@ class TridentStorage(pulumi.ComponentResource):
 
         snapshot_crds = k8s.yaml.v2.ConfigGroup(
             f"{name}-snapshot-crds",
-            files=render.snapshotter_urls(render.SNAPSHOT_CRD_FILES),
+            files=render.snapshotter_urls(render.SNAPSHOT_CRD_FILES, versions.EXTERNAL_SNAPSHOTTER_VERSION),
             opts=with_deps(*args.cluster_ready),
         )
         k8s.yaml.v2.ConfigGroup(
             f"{name}-snapshot-controller",
-            files=render.snapshotter_urls(render.SNAPSHOT_CONTROLLER_FILES),
+            files=render.snapshotter_urls(render.SNAPSHOT_CONTROLLER_FILES, versions.SNAPSHOT_CONTROLLER_MANIFEST_REF),
             opts=with_deps(snapshot_crds),
         )
         self.snapshot_class = None

@@ -35,7 +35,7 @@ TRIDENT_RUNTIME_CRDS: tuple[str, ...] = (
     "tridentbackends.trident.netapp.io",
 )
 
-# external-snapshotter files, applied as they are at the pinned tag (CRDs first, then the controller).
+# external-snapshotter files, applied as they are at their pinned refs (CRDs first, then the controller).
 SNAPSHOT_CRD_FILES: tuple[str, ...] = (
     "client/config/crd/snapshot.storage.k8s.io_volumesnapshotclasses.yaml",
     "client/config/crd/snapshot.storage.k8s.io_volumesnapshotcontents.yaml",
@@ -50,8 +50,8 @@ SNAPSHOT_CONTROLLER_FILES: tuple[str, ...] = (
 )
 
 
-def snapshotter_urls(files: tuple[str, ...]) -> list[str]:
-    return [f"{versions.EXTERNAL_SNAPSHOTTER_BASE_URL}/{path}" for path in files]
+def snapshotter_urls(files: tuple[str, ...], ref: str) -> list[str]:
+    return [f"{versions.EXTERNAL_SNAPSHOTTER_RAW_URL}/{ref}/{path}" for path in files]
 
 
 def render_namespace(name: str, privileged: bool = False) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Final
 # Kubernetes. The lower bound 1.34 comes from Trident 26.06: its csi-snapshotter (v8.4+) watches
 # VolumeGroupSnapshot v1beta2, which the API server serves only from 1.34 (NetApp/trident#1114).
 # The kubeadm config API v1beta4 used below needs kubeadm >= 1.31, and z2jh 4.4.0 needs >= 1.28,
-# so neither narrows the range further. The upper bound is the newest minor released and covered
-# by Trident 26.06's support matrix (1.27 - 1.37) that we have validated manifests against
-# (kubernetes-validate ships schemas up to 1.37). 1.35 is the default: supported upstream until
+# so neither narrows the range further. The upper bound is the newest minor in Trident 26.06's
+# support matrix (1.27 - 1.36: KubernetesVersionMax in its config/config.go; the operator refuses
+# newer clusters). 1.35 is the default: supported upstream until
 # early 2027 and in the middle of both support windows.
 SUPPORTED_KUBERNETES_MINORS: Final[tuple[str, ...]] = ("1.34", "1.35", "1.36")
 DEFAULT_KUBERNETES_VERSION: Final = "1.35.1"
@@ -33,20 +33,25 @@ CALICO_CHART_REPOSITORY: Final = "https://docs.tigera.io/calico/charts"
 CALICO_CHART_VERSION: Final = "v3.31.4"
 
 # NetApp Trident through its operator chart. Chart 100.2606.0 installs Trident 26.06.0, which
-# supports Kubernetes 1.27 - 1.37 (see above). The chart repository is NetApp's own.
+# supports Kubernetes 1.27 - 1.36 (see above). The chart repository is NetApp's own.
 TRIDENT_CHART_REPOSITORY: Final = "https://netapp.github.io/trident-helm-chart"
 TRIDENT_CHART_VERSION: Final = "100.2606.0"
 TRIDENT_VERSION: Final = "26.06.0"
 # The chart truncates the autosupport tag to five characters (26.06).
 TRIDENT_AUTOSUPPORT_TAG: Final = "26.06"
 
-# CSI external-snapshotter: the VolumeSnapshot CRDs and the snapshot-controller, which kubeadm
-# clusters lack. v8.4+ serves VolumeGroupSnapshot v1beta2, matching Trident 26.06's csi-snapshotter.
-# v8.5.0 rather than v8.6.0: the v8.6.0 tag's own controller manifest still runs the v8.5.0 image.
-EXTERNAL_SNAPSHOTTER_VERSION: Final = "v8.5.0"
-EXTERNAL_SNAPSHOTTER_BASE_URL: Final = (
-    f"https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter/{EXTERNAL_SNAPSHOTTER_VERSION}"
-)
+# CSI external-snapshotter: the VolumeSnapshot / VolumeGroupSnapshot CRDs and the snapshot-controller,
+# which kubeadm clusters lack. v8.6.0 because Trident 26.06 runs csi-snapshotter v8.6.0, and for a v8.6+
+# sidecar its operator turns volume group snapshots on only when the CRDs serve VolumeGroupSnapshot v1
+# (GA in v8.6.0; NetApp/trident cli/k8s_client/feature_gate.go, volumeGroupSnapshotRequiredAPIs).
+EXTERNAL_SNAPSHOTTER_VERSION: Final = "v8.6.0"
+EXTERNAL_SNAPSHOTTER_RAW_URL: Final = "https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter"
+# The v8.6.0 tag's controller manifest still runs the v8.5.0 image (release tags lag their deploy/
+# manifests by one). Upstream's next change to it, commit 1d996ef "deploy: update sidecar image
+# versions", changes only that image line to v8.6.0; the controller files are applied from that
+# immutable commit so CRDs, controller and Trident's sidecar are one release.
+SNAPSHOT_CONTROLLER_MANIFEST_REF: Final = "1d996efb33c8a2ec38d4dabf85aa59f611aa9d22"
+SNAPSHOT_CONTROLLER_IMAGE: Final = "registry.k8s.io/sig-storage/snapshot-controller:v8.6.0"
 
 # Zero to JupyterHub: chart 4.4.0's hub image ships jupyterhub 5.5.0, jupyterhub-kubespawner 7.0.0
 # and jupyterhub-ldapauthenticator 2.0.2 (images/hub/requirements.txt at tag 4.4.0); the tests load

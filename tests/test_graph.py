@@ -163,6 +163,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
         for prefix, suffix in [
             ("nodes-", ""),
             ("kubernetes-", "-prepare"),
+            ("kubernetes-", "-block-storage"),  # the hub database is on ontap-san in prod
             ("kubernetes-", "-kubeadm-join"),
             ("kubernetes-", "-membership"),
         ]

@@ -64,6 +64,7 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
     diffs = _by_name(_diff(graphs["prod"], run_program("prod", values)))
     created = sorted(name for name, d in diffs.items() if d.action == "create")
     assert created == [
+        "kubernetes-dsaas-prod-worker-5-block-storage",
         "kubernetes-dsaas-prod-worker-5-kubeadm-join",
         "kubernetes-dsaas-prod-worker-5-membership",
         "kubernetes-dsaas-prod-worker-5-prepare",
@@ -73,7 +74,7 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
     assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {
         "kubernetes-dsaas-prod-cp-1-join-credentials": "replace"
     }
-    assert diff.summary(list(diffs.values())) == "Resources: 4 to create, 1 to replace"
+    assert diff.summary(list(diffs.values())) == "Resources: 5 to create, 1 to replace"
 
 
 def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
@@ -150,7 +151,7 @@ def test_preview_diff_command_against_a_snapshot_file(
     assert result.returncode == 0, result.stderr
     assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
     assert "~ triggers[1]: …rod-worker-4 => …rod-worker-4,dsaas-prod-worker-5" in result.stdout
-    assert result.stdout.rstrip().endswith("Resources: 4 to create, 1 to replace")
+    assert result.stdout.rstrip().endswith("Resources: 5 to create, 1 to replace")
 
 
 def test_a_git_ref_is_read_from_history_and_a_bad_one_is_explained() -> None:
@@ -271,5 +272,6 @@ def test_environment_manifest_lists_every_pin_deployed(stack: str, graphs: dict[
     assert pins["chart/jupyterhub"] == versions.Z2JH_CHART_VERSION
     for profile in settings.hub.all_profiles:
         assert pins[f"notebook/{profile.slug}"] == profile.image.rsplit(":", 1)[1]
-    assert pins["external-snapshotter"] == versions.EXTERNAL_SNAPSHOTTER_VERSION  # installed on every stack
+    assert pins["external-snapshotter-crds"] == versions.EXTERNAL_SNAPSHOTTER_VERSION  # installed on every stack
+    assert pins["snapshot-controller"] == versions.SNAPSHOT_CONTROLLER_IMAGE.rsplit(":", 1)[1]
     assert all(version and version != "latest" for version in pins.values())

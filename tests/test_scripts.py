@@ -83,6 +83,12 @@ case "$(basename "$0") $1" in
     echo "$config" > "$STUB_STATE/config-path"
     [ "$2" = "--config" ] || exit 3
     mkdir -p /etc/kubernetes && echo joined > /etc/kubernetes/kubelet.conf ;;
+  "apt-get install")
+    # What open-iscsi's package leaves behind on a clone of a template that once started iscsid.
+    mkdir -p /etc/iscsi
+    [ -e /etc/iscsi/iscsid.conf ] || printf 'node.startup = manual\nnode.session.scan = auto\n' > /etc/iscsi/iscsid.conf
+    names=/etc/iscsi/initiatorname.iscsi
+    [ -e $names ] || echo 'InitiatorName=iqn.2004-10.com.ubuntu:01:0a1b2c3d4e5f' > $names ;;
 esac
 exit 0
 """
@@ -102,7 +108,7 @@ class Sandbox:
         (self.state / "calls").touch()
         self.bin = root / "bin"
         self.bin.mkdir()
-        for tool in ("kubectl", "kubeadm"):
+        for tool in ("kubectl", "kubeadm", "apt-get", "systemctl"):
             stub = self.bin / tool
             stub.write_text(STUB)
             stub.chmod(0o755)
@@ -214,6 +220,28 @@ def test_init_is_skipped_on_an_initialised_node(sandbox: Sandbox) -> None:
     assert result.returncode == 0, result.stderr
     assert not [c for c in sandbox.calls() if c.startswith("kubeadm")]
     assert f"path: {render.ADMIN_CONF}" in result.stdout and "control plane ready" in result.stdout
+
+
+def test_block_storage_gives_the_node_its_own_initiator_and_a_second_run_changes_nothing(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    node = settings.workers[0]
+    script = render.render_script("prepare-block-storage", render.block_storage_parameters(node))
+    result = sandbox.run(
+        "", script, script, "cat /etc/iscsi/initiatorname.iscsi /etc/iscsi/iscsid.conf /etc/multipath.conf"
+    )
+    assert result.returncode == 0, result.stderr
+    runs = result.stdout.split("--- run ")
+    assert "iscsi changed: true, multipath changed: true" in runs[1]
+    assert "iscsi changed: false, multipath changed: false" in runs[2]
+    files = runs[3]
+    assert f"InitiatorName={render.iscsi_initiator_name(node)}\n" in files and "0a1b2c3d4e5f" not in files
+    assert "node.session.scan = manual" in files and "node.session.scan = auto" not in files
+    assert "find_multipaths no" in files and 'vendor "VMware"' in files
+    calls = sandbox.calls()
+    restarts = [c for c in calls if c.startswith("systemctl restart")]
+    assert restarts == ["systemctl restart multipathd.service", "systemctl restart iscsid.service"]  # first run only
+    # multipath-tools.service is an alias: `systemctl enable` refuses it once multipathd is enabled.
+    assert not [c for c in calls if "multipath-tools.service" in c]
 
 
 def test_sandbox_is_available() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from components import kubeadm_render, trident_render
+from config import versions
 from tests.conftest import STACKS, load_settings
 from tools.mockgraph import Graph, RecordedResource, is_secret, kubernetes_objects, run_program, unwrap
 from tools.preview import ARTIFACT_SECRET_MARK, scrub
@@ -207,8 +209,13 @@ def test_economy_homes_have_no_snapshot_class_but_nas_homes_do(graphs: dict[str,
     assert snapshot_class["driver"] == "csi.trident.netapp.io"
     for stack in STACKS:  # the CRDs and controller whatever the homes driver: see test_changing_the_homes_storage_class
         crds = graphs[stack].by_name("storage-snapshot-crds")
-        assert all("/external-snapshotter/v8.5.0/" in url for url in unwrap(crds.inputs["files"]))
-        assert graphs[stack].by_name("storage-snapshot-controller")
+        assert all("/external-snapshotter/v8.6.0/client/config/crd/" in url for url in unwrap(crds.inputs["files"]))
+        controller = graphs[stack].by_name("storage-snapshot-controller")
+        # An immutable commit (its manifest runs the v8.6.0 image), never a branch.
+        ref = versions.SNAPSHOT_CONTROLLER_MANIFEST_REF
+        assert len(ref) == 40 and all(
+            f"/external-snapshotter/{ref}/" in url for url in unwrap(controller.inputs["files"])
+        )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -263,14 +270,23 @@ def test_ontap_ldap_and_hub_secrets_are_secret(stack: str, graphs: dict[str, Gra
 
 def test_block_hub_database_prepares_iscsi_and_postgres_does_not(stack_values: Callable[[str], dict[str, Any]]) -> None:
     prod = run_program("prod")
-    prepare = unwrap(prod.by_name("kubernetes-dsaas-prod-worker-1-prepare").inputs["stdin"])
-    assert kubeadm_render.parse_rendered_script(prepare)[0]["BLOCK_STORAGE"] == "true"
+    settings = load_settings("prod")
+    operator = prod.by_name("storage-operator")
+    initiators = set()
+    for node in settings.all_nodes:
+        step = prod.by_name(f"kubernetes-{node.name}-block-storage")
+        parameters = kubeadm_render.parse_rendered_script(unwrap(step.inputs["stdin"]))[0]
+        initiators.add(parameters["INITIATOR_NAME"])
+        # RFC 3720 iqn. form, and Trident (through the cluster's readiness) waits for every node.
+        assert re.fullmatch(r"iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[a-z0-9.:-]+)?", parameters["INITIATOR_NAME"])
+        assert step.urn in prod.ancestors(operator)
+    assert len(initiators) == len(settings.all_nodes)  # one initiator per node, never shared
+
     values = stack_values("prod")
     values["dsaas:hub"]["database"] = {"kind": "postgres"}
     values["dsaas:hubDatabaseUrl"] = {"secure": "AAABAHBvc3RncmVz"}
     external = run_program("prod", values)
-    prepare = unwrap(external.by_name("kubernetes-dsaas-prod-worker-1-prepare").inputs["stdin"])
-    assert kubeadm_render.parse_rendered_script(prepare)[0]["BLOCK_STORAGE"] == "false"
+    assert not [r.name for r in external.resources if r.name.endswith("-block-storage")]
     hub_values = external.by_name("hub-release").inputs["values"]
     shown = yaml.safe_load(scrub(yaml.safe_dump(unwrap(hub_values)), external.secret_values))
     assert shown["hub"]["db"] == {"type": "postgres", "url": ARTIFACT_SECRET_MARK}

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from components import kubeadm_render
+from components import kubeadm_render, trident_render
 from config import versions
 from tools.mockgraph import Graph, RecordedResource, unwrap
 
@@ -85,14 +85,15 @@ def build_environment(graph: Graph) -> dict[str, Any]:
                 )
         elif resource.type == "kubernetes:yaml/v2:ConfigGroup":
             for url in unwrap(resource.inputs.get("files") or []):
-                if "/external-snapshotter/" in url:
-                    tag = url.split("/external-snapshotter/", 1)[1].split("/", 1)[0]
-                    add(
-                        "external-snapshotter",
-                        tag,
-                        "manifests",
-                        "https://github.com/kubernetes-csi/external-snapshotter",
-                    )
+                if not url.startswith(versions.EXTERNAL_SNAPSHOTTER_RAW_URL):
+                    continue
+                ref, path = url.removeprefix(versions.EXTERNAL_SNAPSHOTTER_RAW_URL + "/").split("/", 1)
+                source = f"https://github.com/kubernetes-csi/external-snapshotter ({ref})"
+                if path in trident_render.SNAPSHOT_CRD_FILES:
+                    add("external-snapshotter-crds", ref, "manifests", source)
+                elif path in trident_render.SNAPSHOT_CONTROLLER_FILES:
+                    name, _, tag = versions.SNAPSHOT_CONTROLLER_IMAGE.rpartition(":")
+                    add("snapshot-controller", tag, "image", name, manifests=source)
     add("kubeadm-config-api", versions.KUBEADM_CONFIG_API, "api", "kubeadm")
     return {
         "schemaVersion": SCHEMA_VERSION,

@@ -4,7 +4,7 @@
 # Idempotent: every step checks before it changes, so a second run changes nothing.
 set -euo pipefail
 
-: "${KUBERNETES_VERSION:?}" "${KUBERNETES_MINOR:?}" "${CONTAINERD_VERSION:?}" "${BLOCK_STORAGE:?}"
+: "${KUBERNETES_VERSION:?}" "${KUBERNETES_MINOR:?}" "${CONTAINERD_VERSION:?}"
 export DEBIAN_FRONTEND=noninteractive
 
 # cloud-init installs the base packages; apt must not race it.
@@ -98,27 +98,5 @@ rm -f /tmp/dsaas-containerd.toml
 systemctl enable --now containerd >/dev/null
 systemctl enable kubelet >/dev/null
 
-# iSCSI and multipath for Trident's ontap-san volumes (the hub database), as NetApp's node
-# preparation asks: manual session scans, find_multipaths off, both daemons enabled.
-if [ "$BLOCK_STORAGE" = "true" ]; then
-  apt-get install -y -qq open-iscsi lsscsi sg3-utils multipath-tools scsitools >/dev/null
-  if ! grep -q '^node.session.scan = manual' /etc/iscsi/iscsid.conf; then
-    sed -ri 's/^#?\s*node\.session\.scan\s*=.*$/node.session.scan = manual/' /etc/iscsi/iscsid.conf
-    grep -q '^node.session.scan = manual' /etc/iscsi/iscsid.conf || echo 'node.session.scan = manual' >>/etc/iscsi/iscsid.conf
-  fi
-  cat >/tmp/dsaas-multipath.conf <<'MULTIPATH'
-defaults {
-    user_friendly_names yes
-    find_multipaths no
-}
-MULTIPATH
-  if ! cmp -s /tmp/dsaas-multipath.conf /etc/multipath.conf; then
-    install -m 0644 /tmp/dsaas-multipath.conf /etc/multipath.conf
-    systemctl restart multipath-tools.service 2>/dev/null || true
-  fi
-  rm -f /tmp/dsaas-multipath.conf
-  systemctl enable --now multipath-tools.service >/dev/null
-  systemctl enable --now open-iscsi.service >/dev/null
-  systemctl enable --now iscsid.service >/dev/null
-fi
+# iSCSI and multipath, where the stack needs block storage, are prepare-block-storage.sh's job.
 echo "dsaas: node prepared (containerd ${CONTAINERD_VERSION}, Kubernetes ${KUBERNETES_VERSION})"
