@@ -103,7 +103,8 @@ def render_ldap_config(settings: Settings, search_password: Any = None) -> dict[
             lookup_dn_search_password=search_password,
             lookup_dn_user_dn_attribute=ldap.user_attribute,
             user_search_base=ldap.user_search_base,
-            # Keep the name the user typed (AD's cn is a display name, not a login).
+            # The hub user is the login name the user typed (lower-cased), never an attribute the
+            # directory returns: a rename in the directory must not move anyone to another home.
             use_lookup_dn_username=False,
         )
     return config
@@ -220,7 +221,18 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         "scheduling": {
             "userScheduler": {"enabled": True},
             "podPriority": {"enabled": hub.user_placeholders > 0},
-            "userPlaceholder": {"enabled": hub.user_placeholders > 0, "replicas": hub.user_placeholders},
+            "userPlaceholder": {
+                "enabled": hub.user_placeholders > 0,
+                "replicas": hub.user_placeholders,
+                # Each placeholder holds the room of one default server. Left empty, the chart copies
+                # singleuser.memory.guarantee ("1G": GiB to KubeSpawner, 10^9 bytes to Kubernetes).
+                "resources": {
+                    "requests": {
+                        "cpu": default_profile.cpu_guarantee,
+                        "memory": f"{default_profile.memory_guarantee_gib:g}Gi",
+                    }
+                },
+            },
         },
         "prePuller": {
             "hook": {"enabled": hub.prepull_images},

@@ -169,6 +169,38 @@ def test_profiles_override_only_real_kubespawner_traits(stack: str, graphs: dict
     assert sum(bool(p.get("default")) for p in profiles) == 1
 
 
+# Kubernetes resource quantities (binary and decimal suffixes) as the API server reads them.
+_QUANTITY_FACTORS = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
+
+
+def _kubernetes_bytes(quantity: str) -> float:
+    for suffix in sorted(_QUANTITY_FACTORS, key=len, reverse=True):
+        if quantity.endswith(suffix):
+            return float(quantity.removesuffix(suffix)) * _QUANTITY_FACTORS[suffix]
+    return float(quantity)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_user_placeholder_holds_the_room_of_one_default_server(stack: str, graphs: dict[str, Graph]) -> None:
+    values = hub_values(graphs[stack])
+    # What z2jh hands KubeSpawner (c.KubeSpawner.mem_guarantee = singleuser.memory.guarantee), parsed by it.
+    spawner = _kubespawner(Config({"KubeSpawner": {"mem_guarantee": values["singleuser"]["memory"]["guarantee"]}}))
+    requests = values["scheduling"]["userPlaceholder"]["resources"]["requests"]
+    assert _kubernetes_bytes(requests["memory"]) == spawner.mem_guarantee
+    assert requests["cpu"] == values["singleuser"]["cpu"]["guarantee"]
+    # The chart's fallback (the same "1G" string read by Kubernetes) would hold 7 % less.
+    assert _kubernetes_bytes(values["singleuser"]["memory"]["guarantee"]) < spawner.mem_guarantee
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_home_volumes_keep_their_names_across_upgrades(stack: str, graphs: dict[str, Graph]) -> None:
     values = hub_values(graphs[stack])

@@ -111,6 +111,8 @@ def check_login(
     ca_file: Path | None = None,
 ) -> Report:
     """Walk through what the hub does at login, stopping at the first step that cannot work."""
+    # As the hub's extra config does (templates/hub/ldap_authenticator.py): "JDoe" logs in as jdoe.
+    username = username.lower()
     report = Report(username)
     ldap = settings.hub.ldap
     authenticator = authenticator_for(settings, search_password, ca_file)

@@ -50,6 +50,12 @@ def test_decisions_for_each_kind_of_user(tls_strategy: str, lookup_dn: bool, lda
     assert "Decision: ALLOWED" in render_report(alice, settings) and "Admin: yes" in render_report(carol, settings)
 
 
+def test_a_name_typed_with_capitals_is_checked_as_the_hub_sees_it(ldap_directory: DirectoryInfo) -> None:
+    settings = lab_settings(ldap_directory, lookup_dn=True)
+    report = check_login(settings, "Carol", search_password=ldap_directory.search_password)
+    assert (report.username, report.allowed, report.admin) == ("carol", True, True)
+
+
 def test_an_unknown_user_is_explained(ldap_directory: DirectoryInfo) -> None:
     settings = lab_settings(ldap_directory, lookup_dn=True)
     report = check_login(settings, "mallory", search_password=ldap_directory.search_password)

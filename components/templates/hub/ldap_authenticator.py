@@ -5,6 +5,9 @@
 # 2. A directory that is down, or whose certificate the hub does not trust, makes it raise, and the user
 #    gets a server error page. Refuse the login the normal way ("Invalid username or password") and log
 #    the cause for the operator.
+# 3. It checks the name as typed against a lower-case pattern before anything else, so "JDoe" (as
+#    Windows shows it) is refused. Directories match login names case-insensitively and the hub
+#    lower-cases user names after login anyway: the name is lower-cased first.
 # Everything else, including the admin-group hook, is configured on LDAPAuthenticator and applies to this
 # subclass unchanged. Runs inside jupyterhub_config.py, where `c` is the config.
 # ruff: noqa: F821
@@ -20,6 +23,7 @@ _DSAAS_LDAP_THREADS = _DsaasThreadPool(max_workers=16, thread_name_prefix="ldap-
 
 class DsaasLDAPAuthenticator(_DsaasLDAPAuthenticator):
     async def authenticate(self, handler, data):
+        data = {**data, "username": (data.get("username") or "").lower()}
         blocking_login = super().authenticate
         loop = _dsaas_asyncio.get_running_loop()
         try:
