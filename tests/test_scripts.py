@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,12 @@ class Sandbox:
                 f"mount -t overlay overlay -o lowerdir={directory},upperdir={upper},workdir={work} {directory}"
             )
 
+    def stub(self, text: str, *tools: str) -> None:
+        for tool in tools:
+            path = self.bin / tool
+            path.write_text(text)
+            path.chmod(0o755)
+
     def run(self, setup: str, *scripts: str) -> subprocess.CompletedProcess[str]:
         """Run `setup`, then each script in turn with `bash -s`, all in one private namespace."""
         steps = []
@@ -197,6 +204,8 @@ def test_drain_cordons_drains_and_deletes_an_existing_node(sandbox: Sandbox) -> 
     assert result.returncode == 0, result.stderr
     verbs = [c.split()[1] for c in sandbox.calls() if c.startswith("kubectl")]
     assert verbs == ["get", "cordon", "drain", "delete"]
+    (drain,) = [c for c in sandbox.calls() if c.startswith("kubectl drain")]
+    assert "--force" in drain.split()  # notebook servers are bare pods (no controller)
 
 
 def test_reset_does_nothing_on_a_node_that_never_joined(sandbox: Sandbox) -> None:
@@ -242,6 +251,124 @@ def test_block_storage_gives_the_node_its_own_initiator_and_a_second_run_changes
     assert restarts == ["systemctl restart multipathd.service", "systemctl restart iscsid.service"]  # first run only
     # multipath-tools.service is an alias: `systemctl enable` refuses it once multipathd is enabled.
     assert not [c for c in calls if "multipath-tools.service" in c]
+
+
+# What a fresh Ubuntu node's tools answer, for running prepare-node.sh end to end: packages are
+# "installed" into $STUB_STATE, containerd prints the default config the test chose, and the Docker
+# package leaves its own /etc/containerd/config.toml (CRI disabled), as the real one does.
+NODE_STUB = """#!/usr/bin/env bash
+tool="$(basename "$0")"
+echo "$tool $*" >> "$STUB_STATE/calls"
+output_file() { local previous="" argument; for argument in "$@"; do
+  [ "$previous" = "-o" ] && echo "$argument"; previous="$argument"; done; }
+case "$tool" in
+  apt-cache)
+    case "$2" in
+      containerd.io) echo " containerd.io | ${CONTAINERD_VERSION}-1~ubuntu.24.04~noble | https://download.docker.com" ;;
+      *) echo " $2 | ${KUBERNETES_VERSION}-1.1 | https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb" ;;
+    esac ;;
+  dpkg-query) package="${*: -1}"; [ -e "$STUB_STATE/pkg-$package" ] || exit 1; cat "$STUB_STATE/pkg-$package" ;;
+  dpkg) echo amd64 ;;
+  apt-get)
+    [ "$1" = install ] || exit 0
+    for argument in "$@"; do
+      case "$argument" in *=*)
+        printf '%s' "${argument#*=}" > "$STUB_STATE/pkg-${argument%%=*}"
+        if [ "${argument%%=*}" = containerd.io ]; then
+          mkdir -p /etc/containerd && echo 'disabled_plugins = ["cri"]' > /etc/containerd/config.toml
+        fi ;;
+      esac
+    done ;;
+  containerd) cat "$STUB_STATE/containerd-default" ;;
+  curl) file="$(output_file "$@")"; if [ -n "$file" ]; then echo key > "$file"; else echo key; fi ;;
+  gpg) cat > "$(output_file "$@")" ;;
+esac
+exit 0
+"""
+NODE_TOOLS = (
+    "apt-cache",
+    "apt-get",
+    "apt-mark",
+    "dpkg",
+    "dpkg-query",
+    "containerd",
+    "curl",
+    "gpg",
+    "cloud-init",
+    "swapon",
+    "swapoff",
+    "modprobe",
+    "sysctl",
+    "systemctl",
+)
+
+# The CRI runc options table of `containerd config default`, as far as it matters here. containerd
+# v2.1.4's DefaultRuntimeConfig has no SystemdCgroup key; v2.1.5 added it (upstream commit 56cde7d).
+_RUNC_TABLES = """version = 3
+
+[plugins]
+  [plugins.'io.containerd.cri.v1.runtime']
+    enable_selinux = false
+
+    [plugins.'io.containerd.cri.v1.runtime'.containerd]
+      default_runtime_name = 'runc'
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes]
+        [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+          runtime_type = 'io.containerd.runc.v2'
+
+          [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+            BinaryName = ''
+            CriuImagePath = ''
+            CriuWorkPath = ''
+            IoGid = 0
+            IoUid = 0
+            NoNewKeyring = false
+            Root = ''
+            ShimCgroup = ''
+{extra}
+  [plugins.'io.containerd.grpc.v1.cri']
+    disable_tcp_service = true
+"""
+CONTAINERD_DEFAULTS = {
+    "2.1.4": _RUNC_TABLES.format(extra=""),
+    "2.1.5": _RUNC_TABLES.format(extra="            SystemdCgroup = false\n"),
+}
+
+
+@pytest.mark.parametrize("containerd", sorted(CONTAINERD_DEFAULTS))
+def test_prepare_node_runs_end_to_end_sets_systemd_cgroups_and_a_second_run_changes_nothing(
+    containerd: str, sandbox: Sandbox
+) -> None:
+    sandbox.stub(NODE_STUB, *NODE_TOOLS)
+    (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS[containerd])
+    settings = load_settings("prod")
+    script = render.render_script("prepare-node", render.prepare_node_parameters(settings))
+    result = sandbox.run("", script, script, "cat /etc/containerd/config.toml")
+    assert result.returncode == 0, result.stderr
+    config = tomllib.loads(result.stdout.split("--- run 2\n", 1)[1])
+    runc = config["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["runc"]
+    assert runc["options"]["SystemdCgroup"] is True
+    assert "disabled_plugins" not in config  # the package's CRI-less config is replaced
+
+    calls = sandbox.calls()
+    installs = [c for c in calls if c.startswith("apt-get install")]
+    assert len(installs) == 4, installs  # containerd.io, kubelet, kubeadm, kubectl: once each
+    assert f"kubeadm={settings.cluster.kubernetes_version}-1.1" in " ".join(installs)
+    assert calls.count("systemctl restart containerd") == 1  # the second run restarts nothing
+    holds = [c for c in calls if c.startswith("apt-mark hold")]
+    assert len(holds) == 8  # every run keeps all four packages held
+
+
+def test_prepare_node_refuses_a_version_the_repositories_do_not_have(sandbox: Sandbox) -> None:
+    sandbox.stub(NODE_STUB.replace("containerd.io | ${CONTAINERD_VERSION}-1", "containerd.io | 9.9.9-1"), *NODE_TOOLS)
+    (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS["2.1.5"])
+    result = sandbox.run(
+        "", render.render_script("prepare-node", render.prepare_node_parameters(load_settings("prod")))
+    )
+    assert result.returncode != 0
+    assert "no containerd.io package for version" in result.stderr
+    assert not [c for c in sandbox.calls() if c.startswith("apt-get install")]  # stopped before installing
 
 
 def test_sandbox_is_available() -> None:

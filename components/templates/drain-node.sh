@@ -10,6 +10,8 @@ if ! kubectl get node "$NODE_NAME" >/dev/null 2>&1; then
   exit 0
 fi
 kubectl cordon "$NODE_NAME"
-kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout=10m
+# --force: KubeSpawner runs notebook servers as bare pods, which drain refuses without it. They
+# stop (the hub sees them gone; homes are volumes and stay); users start again on another node.
+kubectl drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --force --timeout=10m
 kubectl delete node "$NODE_NAME" --wait=true
 echo "dsaas: ${NODE_NAME} drained and removed"

@@ -70,8 +70,10 @@ install_pinned() {
   apt-mark hold "$package" >/dev/null
 }
 
-install_pinned containerd.io "$(package_version containerd.io "$CONTAINERD_VERSION")"
+# Assignments, not arguments: set -e stops on a failed substitution only in an assignment.
+containerd_version="$(package_version containerd.io "$CONTAINERD_VERSION")"
 kube_version="$(package_version kubeadm "$KUBERNETES_VERSION")"
+install_pinned containerd.io "$containerd_version"
 # Swapping packages under a running node would break the version-skew rules: a node that has
 # joined is upgraded with `kubeadm upgrade`, one control plane at a time, never by this script.
 installed_kubeadm="$(dpkg-query -W -f='${Version}' kubeadm 2>/dev/null || true)"
@@ -83,13 +85,22 @@ for package in kubelet kubeadm kubectl; do
   install_pinned "$package" "$kube_version"
 done
 
-# containerd: CRI enabled, systemd cgroup driver (what kubelet is told to use).
+# containerd: CRI enabled, systemd cgroup driver (what kubelet is told to use). The default
+# config of containerd 2.1.4 has no SystemdCgroup key at all (2.1.5+ prints it as false), so the
+# key is set in the runc options table either way, and the result is checked.
+runc_options="[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]"
 containerd config default >/tmp/dsaas-containerd.toml
-if ! grep -q 'SystemdCgroup' /tmp/dsaas-containerd.toml; then
-  echo "dsaas: containerd ${CONTAINERD_VERSION} default config has no SystemdCgroup option" >&2
+if grep -q 'SystemdCgroup' /tmp/dsaas-containerd.toml; then
+  sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /tmp/dsaas-containerd.toml
+else
+  awk -v table="$runc_options" '{ print } $1 == table { print "  SystemdCgroup = true" }' \
+    /tmp/dsaas-containerd.toml >/tmp/dsaas-containerd.toml.new
+  mv /tmp/dsaas-containerd.toml.new /tmp/dsaas-containerd.toml
+fi
+if [ "$(grep -c 'SystemdCgroup = true' /tmp/dsaas-containerd.toml)" != 1 ]; then
+  echo "dsaas: could not set SystemdCgroup in ${runc_options} of containerd ${CONTAINERD_VERSION}'s config" >&2
   exit 1
 fi
-sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /tmp/dsaas-containerd.toml
 if ! cmp -s /tmp/dsaas-containerd.toml /etc/containerd/config.toml; then
   install -m 0644 /tmp/dsaas-containerd.toml /etc/containerd/config.toml
   systemctl restart containerd
