@@ -126,13 +126,17 @@ class KubeadmCluster(pulumi.ComponentResource):
                 {"BOOTSTRAP_TOKEN": secrets[0], "CERTIFICATE_KEY": secrets[1], "TOKEN_TTL": "2h"},
             )
         )
-        # Re-run whenever the node set changes: a node added later finds a live token and certs.
+        # Re-run whenever a node is added or a VM replaced (a new VM ID): a node that joins later
+        # finds a live token and certificates, both of which expire after two hours.
         credentials = self._step(
             first,
             "join-credentials",
             pulumi.Output.secret(credentials_script),
             depends_on=[self.init],
-            triggers=[",".join(node.name for node in settings.all_nodes)],
+            triggers=[
+                ",".join(node.name for node in settings.all_nodes),
+                *(self._args.vms[node.name].id for node in settings.all_nodes if node is not first),
+            ],
         )
 
         kubeconfig_step = self._step(

@@ -10,7 +10,7 @@ import pulumi_tls as tls
 import pulumi_vsphere as vsphere
 
 from components import cloud_init
-from config.settings import NodeSpec, Settings
+from config.settings import NodeSpec, Role, Settings
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class ClusterNodes(pulumi.ComponentResource):
         )
 
         self.vms = {}
+        previous_control_plane: vsphere.VirtualMachine | None = None
         for node in settings.all_nodes:
             extra_config = authorized_keys.apply(_guestinfo_for(node, settings))
             self.vms[node.name] = vsphere.VirtualMachine(
@@ -115,12 +116,24 @@ class ClusterNodes(pulumi.ComponentResource):
                 extra_config=extra_config,
                 # The guest configures its own static address; wait for it to be routable.
                 wait_for_guest_net_routable=True,
+                # The guest data is read once, by cloud-init at first boot: a later change (new keys,
+                # NTP) must not power-cycle every VM at once for nothing.
+                extra_config_reboot_required=False,
                 opts=pulumi.ResourceOptions.merge(
                     vsphere_child,
-                    # A replacement VM reuses the name and address: the old one must go first.
-                    pulumi.ResourceOptions(delete_before_replace=True),
+                    pulumi.ResourceOptions(
+                        # A replacement VM reuses the name and address: the old one must go first.
+                        delete_before_replace=True,
+                        # Control planes one after another: with hot-add off a new CPU or memory size
+                        # powers the VM off, and in parallel that would take all of etcd down at once.
+                        depends_on=[previous_control_plane]
+                        if node.role is Role.CONTROL_PLANE and previous_control_plane
+                        else [],
+                    ),
                 ),
             )
+            if node.role is Role.CONTROL_PLANE:
+                previous_control_plane = self.vms[node.name]
 
         control_planes = [self.vms[n.name] for n in settings.control_planes]
         self.control_plane_anti_affinity = None

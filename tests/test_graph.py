@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import STACKS
+from tests.conftest import STACKS, load_settings
 from tools.mockgraph import Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
 
 VM = "vsphere:index/virtualMachine:VirtualMachine"
@@ -65,7 +66,9 @@ def test_worker_joins_run_in_parallel_after_init(graphs: dict[str, Graph]) -> No
         ancestors = graph.ancestors(join)
         assert init.urn in ancestors
         own = join.name.removesuffix("-kubeadm-join").removeprefix("kubernetes-")
-        other_workers = [a for a in ancestors if "-worker-" in a and own not in a]
+        # Other workers' VMs are ancestors through the join credentials (refreshed when any VM is
+        # replaced); VMs are cloned in parallel long before init is done. Their steps never are.
+        other_workers = [a for a in ancestors if "-worker-" in a and own not in a and "VirtualMachine" not in a]
         assert other_workers == [], f"{join.name} waits for {other_workers}"
 
 
@@ -124,6 +127,31 @@ def test_join_material_travels_only_as_secrets(stack: str, graphs: dict[str, Gra
     for suffix in ("-kubeadm-init", "-kubeadm-join", "-join-credentials"):
         for command in commands(graph, suffix):
             assert is_secret(command.inputs["stdin"]), command.name
+
+
+def test_a_replaced_vm_gets_fresh_join_credentials_before_it_joins(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    settings = load_settings("prod")
+    credentials = graph.by_name("kubernetes-dsaas-prod-cp-1-join-credentials")
+    # The mock gives each VM its uuid as ID, as vSphere does.
+    vm_ids = [unwrap(graph.by_name(f"nodes-{node.name}").outputs["uuid"]) for node in settings.all_nodes]
+    # Every VM's ID is a trigger: a replacement (new ID) refreshes the 2-hour token and certificates.
+    assert set(vm_ids) <= set(unwrap(credentials.inputs["triggers"]))
+    for node in settings.all_nodes[1:]:
+        assert credentials.urn in graph.by_name(f"kubernetes-{node.name}-kubeadm-join").dependencies
+
+
+def test_control_plane_vms_change_one_at_a_time_and_never_reboot_for_guest_data(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    settings = load_settings("prod")
+    vms = {node.name: graph.by_name(f"nodes-{node.name}") for node in settings.all_nodes}
+    control_planes = [vms[node.name] for node in settings.control_planes]
+    for previous, current in itertools.pairwise(control_planes):
+        assert previous.urn in current.dependencies
+    vm_urns = {vm.urn for vm in vms.values()}
+    for node in settings.workers:  # workers stay parallel
+        assert not vm_urns & set(vms[node.name].dependencies)
+    assert all(vm.inputs["extraConfigRebootRequired"] is False for vm in vms.values())
 
 
 def test_the_leak_check_can_fail(stack_values: Callable[[str], dict[str, Any]]) -> None:
