@@ -243,6 +243,10 @@ def render_calico_values(settings: Settings) -> dict[str, Any]:
             "cni": {"type": "Calico"},
             "calicoNetwork": {
                 "bgp": "Disabled",
+                # The node's own address, never firstFound: kube-vip adds the control-plane VIP and
+                # the hub's service address to the interface of whichever node leads, and a node
+                # that took one of those as its VXLAN endpoint loses its pods' traffic when it moves.
+                "nodeAddressAutodetectionV4": {"kubernetes": "NodeInternalIP"},
                 "ipPools": [
                     {
                         "name": "default-ipv4-ippool",

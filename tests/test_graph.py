@@ -109,6 +109,8 @@ def test_kubernetes_provider_is_built_from_the_secret_kubeconfig(stack: str, gra
     calico = graph.by_name("kubernetes-calico")
     assert calico.provider.startswith(provider.urn)
     assert calico.inputs["version"] and calico.inputs["chart"] == "tigera-operator"
+    network = unwrap(calico.inputs["values"])["installation"]["calicoNetwork"]
+    assert network["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}  # never a kube-vip address
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -9,8 +9,10 @@ set -euo pipefail
 
 : "${INITIATOR_NAME:?}"
 export DEBIAN_FRONTEND=noninteractive
+# unattended-upgrades and apt-daily often hold the dpkg lock just after first boot: wait for it.
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
 
-apt-get install -y -qq open-iscsi lsscsi sg3-utils multipath-tools scsitools >/dev/null
+apt-get "${APT_WAIT[@]}" install -y -qq open-iscsi lsscsi sg3-utils multipath-tools scsitools >/dev/null
 
 iscsi_changed=false
 if ! grep -q '^node.session.scan = manual$' /etc/iscsi/iscsid.conf; then

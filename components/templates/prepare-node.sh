@@ -6,6 +6,8 @@ set -euo pipefail
 
 : "${KUBERNETES_VERSION:?}" "${KUBERNETES_MINOR:?}" "${CONTAINERD_VERSION:?}"
 export DEBIAN_FRONTEND=noninteractive
+# unattended-upgrades and apt-daily often hold the dpkg lock just after first boot: wait for it.
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
 
 # cloud-init installs the base packages; apt must not race it.
 cloud-init status --wait >/dev/null || true
@@ -47,7 +49,7 @@ echo "deb [arch=${arch} signed-by=/etc/apt/keyrings/docker.asc] https://download
   >/etc/apt/sources.list.d/docker.list
 echo "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/ /" \
   >/etc/apt/sources.list.d/kubernetes.list
-apt-get update -qq
+apt-get "${APT_WAIT[@]}" update -qq
 
 # The exact package revision for an upstream version, or a clear failure.
 package_version() {
@@ -65,7 +67,7 @@ install_pinned() {
   installed="$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null || true)"
   if [ "$installed" != "$version" ]; then
     apt-mark unhold "$package" >/dev/null 2>&1 || true
-    apt-get install -y -qq --allow-change-held-packages "${package}=${version}"
+    apt-get "${APT_WAIT[@]}" install -y -qq --allow-change-held-packages "${package}=${version}"
   fi
   apt-mark hold "$package" >/dev/null
 }
