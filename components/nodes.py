@@ -109,7 +109,9 @@ class ClusterNodes(pulumi.ComponentResource):
                     vsphere.VirtualMachineDiskArgs(
                         label="disk0",
                         size=node.disk_gib,
+                        # Clones keep the template's provisioning; both flags follow it.
                         thin_provisioned=template.disks[0].thin_provisioned,
+                        eagerly_scrub=template.disks[0].eagerly_scrub,
                     )
                 ],
                 clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.id),
