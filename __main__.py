@@ -25,7 +25,12 @@ vsphere_provider = vsphere.Provider(
 nodes = ClusterNodes("nodes", ClusterNodesArgs(settings=settings, provider=vsphere_provider))
 cluster = KubeadmCluster(
     "kubernetes",
-    KubeadmClusterArgs(settings=settings, vms=nodes.vms, ssh_private_key=nodes.ssh_private_key),
+    KubeadmClusterArgs(
+        settings=settings,
+        vms=nodes.vms,
+        ssh_private_key=nodes.ssh_private_key,
+        authorized_keys=nodes.authorized_keys,
+    ),
 )
 storage = TridentStorage(
     "storage",

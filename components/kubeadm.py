@@ -31,6 +31,8 @@ class KubeadmClusterArgs:
     vms: Mapping[str, pulumi.CustomResource]
     """Node VMs by node name (from `ClusterNodes`)."""
     ssh_private_key: pulumi.Output[str]
+    authorized_keys: pulumi.Output[list[str]]
+    """The admin user's SSH keys, kept exactly so on every node (from `ClusterNodes`)."""
 
 
 class KubeadmCluster(pulumi.ComponentResource):
@@ -80,6 +82,18 @@ class KubeadmCluster(pulumi.ComponentResource):
             )
             for node in settings.all_nodes
         }
+        # cloud-init installs the keys at first boot only; adding or removing an operator's key must
+        # reach existing nodes too (the generated key stays first, so this connection never breaks).
+        for node in settings.all_nodes:
+            self._step(
+                node,
+                "ssh-keys",
+                args.authorized_keys.apply(
+                    lambda keys: render.render_script(
+                        "authorized-keys", {"ADMIN_USER": settings.ssh.user, "AUTHORIZED_KEYS": "\n".join(keys)}
+                    )
+                ),
+            )
         # Only the hub database's ontap-san volume needs these, so nothing in the cluster's own
         # bring-up waits for them; layers above wait through `ready`.
         block_storage = (

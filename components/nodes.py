@@ -48,6 +48,8 @@ class ClusterNodes(pulumi.ComponentResource):
     """OpenSSH private key the kubeadm layer connects with (secret)."""
     ssh_public_key: pulumi.Output[str]
     """Matching public key, installed for the admin user on every VM."""
+    authorized_keys: pulumi.Output[list[str]]
+    """The admin user's keys: the generated one first, then the operators' (`dsaas:ssh.authorizedKeys`)."""
 
     def __init__(self, name: str, args: ClusterNodesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dsaas:vsphere:ClusterNodes", name, None, opts)
@@ -78,6 +80,7 @@ class ClusterNodes(pulumi.ComponentResource):
         authorized_keys = self.ssh_public_key.apply(
             lambda generated: [generated.strip(), *settings.ssh.authorized_keys]
         )
+        self.authorized_keys = authorized_keys
 
         self.vms = {}
         previous_control_plane: vsphere.VirtualMachine | None = None

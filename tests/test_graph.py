@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components import kubeadm_render
 from tests.conftest import STACKS, load_settings
 from tools.mockgraph import Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
 
@@ -55,6 +56,10 @@ def test_vms_are_clones_with_guestinfo_and_visible_roles(stack: str, graphs: dic
         role = "control-plane" if "-cp-" in vm.name else "worker"
         assert f"Kubernetes {role} node" in vm.inputs["annotation"]
         assert vm.delete_before_replace, "a replacement VM reuses the name and address"
+
+
+def render_parameters(command: RecordedResource) -> dict[str, str]:
+    return kubeadm_render.parse_rendered_script(unwrap(command.inputs["stdin"]))[0]
 
 
 def test_worker_joins_run_in_parallel_after_init(graphs: dict[str, Graph]) -> None:
@@ -143,6 +148,21 @@ def test_a_replaced_vm_gets_fresh_join_credentials_before_it_joins(graphs: dict[
         assert credentials.urn in graph.by_name(f"kubernetes-{node.name}-kubeadm-join").dependencies
 
 
+def test_removing_an_operator_key_reaches_every_existing_node(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    values = stack_values("prod")
+    before = run_program("prod", values)
+    removed = values["dsaas:ssh"]["authorizedKeys"].pop(0)
+    after = run_program("prod", values)
+    settings = load_settings("prod")
+    for node in settings.all_nodes:
+        name = f"kubernetes-{node.name}-ssh-keys"
+        old_keys = render_parameters(before.by_name(name))["AUTHORIZED_KEYS"].splitlines()
+        new_keys = render_parameters(after.by_name(name))["AUTHORIZED_KEYS"].splitlines()
+        assert removed in old_keys and removed not in new_keys
+        assert new_keys[0] == old_keys[0] and new_keys[0].startswith("ssh-ed25519 ")  # the stack's own key first
+        assert {r.name for r in after.resources} == {r.name for r in before.resources}  # no VM replaced
+
+
 def test_control_plane_vms_change_one_at_a_time_and_never_reboot_for_guest_data(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod"]
     settings = load_settings("prod")
@@ -194,6 +214,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
             ("nodes-", ""),
             ("kubernetes-", "-prepare"),
             ("kubernetes-", "-block-storage"),  # the hub database is on ontap-san in prod
+            ("kubernetes-", "-ssh-keys"),
             ("kubernetes-", "-kubeadm-join"),
             ("kubernetes-", "-membership"),
         ]

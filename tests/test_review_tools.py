@@ -68,13 +68,14 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
         "kubernetes-dsaas-prod-worker-5-kubeadm-join",
         "kubernetes-dsaas-prod-worker-5-membership",
         "kubernetes-dsaas-prod-worker-5-prepare",
+        "kubernetes-dsaas-prod-worker-5-ssh-keys",
         "nodes-dsaas-prod-worker-5",
     ]
     # Fresh join credentials for the new node; nothing existing changes otherwise.
     assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {
         "kubernetes-dsaas-prod-cp-1-join-credentials": "replace"
     }
-    assert diff.summary(list(diffs.values())) == "Resources: 5 to create, 1 to replace"
+    assert diff.summary(list(diffs.values())) == "Resources: 6 to create, 1 to replace"
 
 
 def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
@@ -151,7 +152,7 @@ def test_preview_diff_command_against_a_snapshot_file(
     assert result.returncode == 0, result.stderr
     assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
     assert "~ triggers[1]: …rod-worker-4 => …rod-worker-4,dsaas-prod-worker-5" in result.stdout
-    assert result.stdout.rstrip().endswith("Resources: 5 to create, 1 to replace")
+    assert result.stdout.rstrip().endswith("Resources: 6 to create, 1 to replace")
 
 
 def test_a_git_ref_is_read_from_history_and_a_bad_one_is_explained() -> None:

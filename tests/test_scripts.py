@@ -115,7 +115,7 @@ class Sandbox:
             stub.write_text(STUB)
             stub.chmod(0o755)
         self.overlays = []
-        for directory in ("/etc", "/root", "/var/log"):
+        for directory in ("/etc", "/root", "/var/log", "/home"):
             name = directory.strip("/").replace("/", "-")
             upper, work = root / f"{name}-upper", root / f"{name}-work"
             upper.mkdir()
@@ -373,6 +373,39 @@ def test_prepare_node_refuses_a_version_the_repositories_do_not_have(sandbox: Sa
     assert result.returncode != 0
     assert "no containerd.io package for version" in result.stderr
     assert not [c for c in sandbox.calls() if c.startswith("apt-get") and "install" in c.split()]
+
+
+def test_ssh_keys_are_set_exactly_and_a_removed_key_is_gone(sandbox: Sandbox) -> None:
+    generated, alice, bob = (f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{name} {name}" for name in ("gen", "alice", "bob"))
+
+    def keys_script(*keys: str) -> str:
+        return render.render_script("authorized-keys", {"ADMIN_USER": "dsaasadmin", "AUTHORIZED_KEYS": "\n".join(keys)})
+
+    keys_file = "/home/dsaasadmin/.ssh/authorized_keys"
+    show = f"stat -c '%a %U' /home/dsaasadmin/.ssh {keys_file}; cat {keys_file}"
+    result = sandbox.run(
+        # cloud-init's first-boot state: the user with the keys of that time.
+        "useradd -m dsaasadmin && install -d -m 0700 -o dsaasadmin -g dsaasadmin /home/dsaasadmin/.ssh"
+        f" && printf '%s\\n%s\\n' '{generated}' '{alice}' > /home/dsaasadmin/.ssh/authorized_keys",
+        keys_script(generated, alice),
+        keys_script(generated, bob),  # alice's key removed from the stack, bob's added
+        keys_script(generated, bob),
+        show,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = result.stdout.split("--- run ")
+    assert "unchanged" in runs[1] and "set (2 keys)" in runs[2] and "unchanged" in runs[3]
+    listing = runs[4].splitlines()[1:]
+    assert listing[:2] == ["700 dsaasadmin", "600 dsaasadmin"]
+    assert listing[2:] == [generated, bob]
+
+
+def test_ssh_keys_refuse_a_user_that_does_not_exist(sandbox: Sandbox) -> None:
+    script = render.render_script(
+        "authorized-keys", {"ADMIN_USER": "nobody-here", "AUTHORIZED_KEYS": "ssh-ed25519 AAAA x"}
+    )
+    result = sandbox.run("", script)
+    assert result.returncode != 0 and "there is no user nobody-here" in result.stderr
 
 
 def test_sandbox_is_available() -> None:
