@@ -130,11 +130,14 @@ def validate_object(document: dict[str, Any], kubernetes_version: str) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_object_the_program_applies_is_valid(stack: str, graphs: dict[str, Graph]) -> None:
-    version = load_settings(stack).cluster.kubernetes_version
+    # For every Kubernetes minor the settings accept, not only the one the stack runs today.
+    minors = [f"{minor}.0" for minor in versions.SUPPORTED_KUBERNETES_MINORS]
+    assert load_settings(stack).cluster.kubernetes_minor in versions.SUPPORTED_KUBERNETES_MINORS
     kinds = []
     for resource in kubernetes_resources(graphs[stack]):
         for document in kubernetes_objects(resource):
-            validate_object(document, version)
+            for version in minors:
+                validate_object(document, version)
             kinds.append(document["kind"])
     assert {"Namespace", "Secret", "StorageClass", "TridentBackendConfig"} <= set(kinds)
     assert ("VolumeSnapshotClass" in kinds) == (stack == "prod")
