@@ -23,6 +23,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from config import versions as versions_config
 from dsaas_guardrails import POLICIES, cluster, hub, secrecy, secrets, storage, versions
 from tools.mockgraph import Graph, RecordedResource, is_secret
 from tools.policy_runner import _struct
@@ -207,6 +208,21 @@ def test_prepulled_image_and_forbidden_tags_from_config(prod: list[RecordedResou
     assert violations(versions.pinned_versions, prod) == []
     ((message, _),) = violations(versions.pinned_versions, prod, forbiddenTags=["nightly"])
     assert "prePuller.extraImages.tools" in message and "moving tag 'nightly'" in message
+
+
+def test_manifests_from_a_branch(prod: list[RecordedResource]) -> None:
+    controller = named(prod, "storage-snapshot-controller")
+    files = list(controller.inputs["files"])
+    pinned = files[0]
+    files[0] = pinned.replace(versions_config.SNAPSHOT_CONTROLLER_MANIFEST_REF, "master")
+    controller.inputs["files"] = files
+    ((message, urn),) = violations(versions.pinned_versions, prod)
+    assert "storage-snapshot-controller (ConfigGroup)" in message and "git ref 'master'" in message
+    assert urn == controller.urn
+    assert versions.manifest_url_problem(pinned) is None
+    tagged = pinned.replace(versions_config.SNAPSHOT_CONTROLLER_MANIFEST_REF, "v8.6.0")
+    assert versions.manifest_url_problem(tagged) is None
+    assert "git ref 'refs'" in str(versions.manifest_url_problem(tagged.replace("v8.6.0", "refs/heads/main")))
 
 
 def test_unpinned_kubernetes_packages(prod: list[RecordedResource]) -> None:

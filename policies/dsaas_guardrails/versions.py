@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .common import config as setting
-from .common import decoded_documents, label, path, releases, schema, script_parameters, steps, walk
+from .common import decoded_documents, label, of_type, path, releases, schema, script_parameters, steps, walk
 
 PINNED_SCHEMA = schema(
     {
@@ -33,6 +33,22 @@ def image_problem(image: str, forbidden: list[str]) -> str | None:
     if tag in forbidden:
         return f"uses the moving tag '{tag}'"
     return None
+
+
+RAW_GITHUB = "https://raw.githubusercontent.com/"
+IMMUTABLE_REF = re.compile(r"^(v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?|[0-9a-f]{40})$")
+
+
+def manifest_url_problem(url: str) -> str | None:
+    """Why a manifest URL on GitHub can change under the same program, or None (a release tag or a commit)."""
+    if not url.startswith(RAW_GITHUB):
+        return None
+    parts = url.removeprefix(RAW_GITHUB).split("/")
+    if len(parts) < 4:
+        return "names no git ref"
+    if IMMUTABLE_REF.match(parts[2]):
+        return None
+    return f"is read from the git ref '{parts[2]}', which can move (a branch, not a release tag or commit)"
 
 
 def _images(values: Any) -> list[tuple[str, str]]:
@@ -79,6 +95,15 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
                     "Fix: pin it in config/versions.py.",
                     release.urn,
                 )
+    for group in of_type(args, "kubernetes:yaml/v2:ConfigGroup"):
+        for url in path(group.props, "files") or []:
+            problem = manifest_url_problem(str(url))
+            if problem:
+                report_violation(
+                    f"{label(group)}: manifest {url} {problem}. Fix: pin a release tag or a commit in "
+                    "config/versions.py.",
+                    group.urn,
+                )
     for step in steps(args, "kube-vip"):
         for pod in decoded_documents(script_parameters(step), "KUBE_VIP_MANIFEST_B64"):
             for container in (pod.get("spec") or {}).get("containers") or []:
@@ -105,7 +130,7 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
 POLICIES = [
     StackValidationPolicy(
         name="pinned-versions",
-        description="Charts, notebook and pre-pulled images, and Kubernetes packages are pinned exactly.",
+        description="Charts, images, manifests from GitHub and Kubernetes packages are pinned exactly.",
         validate=pinned_versions,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=PINNED_SCHEMA,
