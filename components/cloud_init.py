@@ -76,7 +76,21 @@ def render_user_data(node: NodeSpec, settings: Settings, authorized_keys: Sequen
     return "#cloud-config\n" + _dump(document)
 
 
-def render_network_config(node: NodeSpec, settings: Settings) -> dict[str, Any]:
+# vSphere network adapter type → the guest kernel driver netplan matches on.
+NIC_DRIVERS: dict[str, str] = {"vmxnet3": "vmxnet3", "e1000e": "e1000e", "e1000": "e1000"}
+PRIMARY_NIC = "primary"
+
+
+def nic_driver(adapter_type: str) -> str:
+    if adapter_type not in NIC_DRIVERS:
+        raise ValueError(
+            f"the template's network adapter type {adapter_type!r} is not one dsaas configures "
+            f"({', '.join(NIC_DRIVERS)}): give the template a vmxnet3 adapter"
+        )
+    return NIC_DRIVERS[adapter_type]
+
+
+def render_network_config(node: NodeSpec, settings: Settings, adapter_type: str) -> dict[str, Any]:
     """A netplan v2 document giving the node its static address."""
     network = settings.network
     nameservers: dict[str, Any] = {"addresses": [str(a) for a in network.dns_servers]}
@@ -85,7 +99,11 @@ def render_network_config(node: NodeSpec, settings: Settings) -> dict[str, Any]:
     return {
         "version": 2,
         "ethernets": {
-            network.interface: {
+            PRIMARY_NIC: {
+                # Matched by driver and renamed: the kernel's name depends on the virtual hardware's PCI
+                # slot (ens160, ens192, ...), and kube-vip must know the name to announce the VIP on it.
+                "match": {"driver": nic_driver(adapter_type)},
+                "set-name": network.interface,
                 "dhcp4": False,
                 "dhcp6": False,
                 "addresses": [f"{node.address}/{network.subnet.prefixlen}"],
@@ -96,13 +114,13 @@ def render_network_config(node: NodeSpec, settings: Settings) -> dict[str, Any]:
     }
 
 
-def render_metadata(node: NodeSpec, settings: Settings) -> str:
+def render_metadata(node: NodeSpec, settings: Settings, adapter_type: str) -> str:
     """The VMware datasource metadata: identity and network."""
     return _dump(
         {
             "instance-id": node.name,
             "local-hostname": node.name,
-            "network": render_network_config(node, settings),
+            "network": render_network_config(node, settings, adapter_type),
         }
     )
 

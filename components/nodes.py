@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_tls as tls
@@ -27,11 +28,13 @@ def vm_annotation(settings: Settings, node: NodeSpec) -> str:
     )
 
 
-def _guestinfo_for(node: NodeSpec, settings: Settings) -> Callable[[list[str]], dict[str, str]]:
-    """Renders a node's guestinfo once its authorized keys (including the generated one) are known."""
-    metadata = cloud_init.render_metadata(node, settings)
+def _guestinfo_for(node: NodeSpec, settings: Settings) -> Callable[[list[Any]], dict[str, str]]:
+    """Renders a node's guestinfo once its authorized keys (including the generated one) and the
+    template's network adapter type are known."""
 
-    def render(keys: list[str]) -> dict[str, str]:
+    def render(known: list[Any]) -> dict[str, str]:
+        keys, adapter_types = known
+        metadata = cloud_init.render_metadata(node, settings, adapter_types[0])
         return cloud_init.guestinfo(metadata, cloud_init.render_user_data(node, settings, keys))
 
     return render
@@ -85,7 +88,9 @@ class ClusterNodes(pulumi.ComponentResource):
         self.vms = {}
         previous_control_plane: vsphere.VirtualMachine | None = None
         for node in settings.all_nodes:
-            extra_config = authorized_keys.apply(_guestinfo_for(node, settings))
+            extra_config = pulumi.Output.all(authorized_keys, template.network_interface_types).apply(
+                _guestinfo_for(node, settings)
+            )
             self.vms[node.name] = vsphere.VirtualMachine(
                 f"{name}-{node.name}",
                 name=node.name,

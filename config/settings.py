@@ -118,7 +118,7 @@ class NetworkSettings(SettingsModel):
     interface: str = Field(
         default="ens192",
         pattern=r"^[a-z][a-z0-9]{1,14}$",
-        description="Guest NIC name (vmxnet3 on Ubuntu: ens192); kube-vip binds the VIP to it.",
+        description="Name the node's NIC is given (matched by its driver, then renamed); kube-vip binds the VIP to it.",
     )
     ntp_servers: list[str] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
 

@@ -100,10 +100,14 @@ def test_every_vm_boots_with_valid_cloud_init(
         root = tmp_path / name / "root"
         generated = netplan_generate(seen["network"], root)
         assert generated.returncode == 0, generated.stderr
-        networkd = (root / "run/systemd/network" / f"10-netplan-{settings.network.interface}.network").read_text()
+        generated_dir = root / "run/systemd/network"
+        networkd = (generated_dir / f"10-netplan-{cloud_init.PRIMARY_NIC}.network").read_text()
         node = addresses[name]
         assert f"Address={node.address}/{settings.network.subnet.prefixlen}" in networkd
         assert f"Gateway={settings.network.gateway}" in networkd
+        # Whatever the kernel calls the template's vmxnet3 NIC, udev renames it to the name kube-vip uses.
+        link = (generated_dir / f"10-netplan-{cloud_init.PRIMARY_NIC}.link").read_text()
+        assert "Driver=vmxnet3" in link and f"Name={settings.network.interface}" in link
 
 
 def test_the_validators_reject_broken_documents(tmp_path: Path) -> None:
@@ -116,13 +120,19 @@ def test_the_validators_reject_broken_documents(tmp_path: Path) -> None:
     path.write_text("#cloud-config\n" + yaml.safe_dump(broken))
     assert cloud_init_schema(path).returncode != 0
 
-    network = cloud_init.render_network_config(node, settings)
-    network["ethernets"][settings.network.interface]["addresses"] = ["10.20.30.11/99"]
+    network = cloud_init.render_network_config(node, settings, "vmxnet3")
+    network["ethernets"][cloud_init.PRIMARY_NIC]["addresses"] = ["10.20.30.11/99"]
     assert netplan_generate(network, tmp_path / "root").returncode != 0
 
 
 def test_encoding_is_deterministic_and_reversible() -> None:
     settings = load_settings("prod")
-    text = cloud_init.render_metadata(settings.all_nodes[0], settings)
+    text = cloud_init.render_metadata(settings.all_nodes[0], settings, "vmxnet3")
     assert cloud_init.encode(text) == cloud_init.encode(text)
     assert cloud_init.decode(cloud_init.encode(text)) == text
+
+
+def test_a_template_nic_dsaas_cannot_match_is_named_with_the_fix() -> None:
+    settings = load_settings("prod")
+    with pytest.raises(ValueError, match=r"adapter type 'sriov' is not one dsaas configures.*vmxnet3"):
+        cloud_init.render_network_config(settings.all_nodes[0], settings, "sriov")
