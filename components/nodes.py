@@ -80,15 +80,14 @@ class ClusterNodes(pulumi.ComponentResource):
         network = vsphere.get_network_output(name=placement.network, datacenter_id=datacenter.id, opts=invoke)
         template = vsphere.get_virtual_machine_output(name=placement.template, datacenter_id=datacenter.id, opts=invoke)
 
-        authorized_keys = self.ssh_public_key.apply(
+        self.authorized_keys = self.ssh_public_key.apply(
             lambda generated: [generated.strip(), *settings.ssh.authorized_keys]
         )
-        self.authorized_keys = authorized_keys
 
         self.vms = {}
         previous_control_plane: vsphere.VirtualMachine | None = None
         for node in settings.all_nodes:
-            extra_config = pulumi.Output.all(authorized_keys, template.network_interface_types).apply(
+            extra_config = pulumi.Output.all(self.authorized_keys, template.network_interface_types).apply(
                 _guestinfo_for(node, settings)
             )
             self.vms[node.name] = vsphere.VirtualMachine(
