@@ -1,8 +1,16 @@
 """Fixtures for end-to-end tests against real software on 127.0.0.1 (see tools/lab/).
 
-- `ldap_directory` (session): the seeded OpenLDAP directory's `DirectoryInfo`. Never stop it in a test.
-- `ldap_directory_factory` (function): `factory(trusted_ca=True) -> LdapDirectory`, a private directory a
-  test may stop (`.stop()`, "directory is down") or start with a server certificate from a foreign CA.
+- `ldap_directory` (session): the seeded OpenLDAP directory's `DirectoryInfo`, RFC2307 shape (posixGroup,
+  `memberUid`). Never stop or change it in a test.
+- `ldap_directories` (session): `{DirectoryShape: DirectoryInfo}`, one started directory of each shape (the
+  RFC2307 one is `ldap_directory`'s). Read-only, as `ldap_directory`.
+- `shaped_directory` (session, parametrized over `DirectoryShape`, ids `rfc2307`, `active-directory`,
+  `unique-member`): that shape's `DirectoryInfo` from `ldap_directories`. Read-only: a test that changes
+  memberships or accounts takes a private directory from `ldap_directory_factory(shape=...)` instead.
+- `ldap_directory_factory` (function): `factory(*, trusted_ca=True, shape=DirectoryShape.RFC2307) ->
+  LdapDirectory`, a started private directory a test may stop (`.stop()`, "directory is down"), start with
+  a server certificate from a foreign CA, or change live (`add_member`, `remove_member`,
+  `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
 - `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config, *, extra_config=None,
   profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`, started; all are
@@ -27,7 +35,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tools.lab import browser as lab_browser
-from tools.lab.directory import DirectoryInfo, LdapDirectory
+from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
 from tools.lab.hub import HubWorkspace, LocalHub
 
 
@@ -57,18 +65,56 @@ def artifacts_for(request: pytest.FixtureRequest) -> Path:
 
 # -- LDAP --------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def ldap_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DirectoryInfo]:
-    directory = LdapDirectory(tmp_path_factory.mktemp("ldap"))
-    with directory:
-        yield directory.info
+def _session_directories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[DirectoryShape, LdapDirectory]]:
+    """The session's shared directories, started on first use of each shape."""
+    started: dict[DirectoryShape, LdapDirectory] = {}
+    yield started
+    for directory in started.values():
+        directory.close()
+
+
+def _shared(
+    started: dict[DirectoryShape, LdapDirectory], shape: DirectoryShape, tmp_path_factory: pytest.TempPathFactory
+) -> DirectoryInfo:
+    if shape not in started:
+        directory = LdapDirectory(tmp_path_factory.mktemp(f"ldap-{shape}"), shape=shape)
+        started[shape] = directory
+        directory.start()
+    return started[shape].info
+
+
+@pytest.fixture(scope="session")
+def ldap_directory(
+    _session_directories: dict[DirectoryShape, LdapDirectory], tmp_path_factory: pytest.TempPathFactory
+) -> DirectoryInfo:
+    return _shared(_session_directories, DirectoryShape.RFC2307, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def ldap_directories(
+    _session_directories: dict[DirectoryShape, LdapDirectory], tmp_path_factory: pytest.TempPathFactory
+) -> dict[DirectoryShape, DirectoryInfo]:
+    return {shape: _shared(_session_directories, shape, tmp_path_factory) for shape in DirectoryShape}
+
+
+@pytest.fixture(scope="session", params=list(DirectoryShape), ids=str)
+def shaped_directory(
+    request: pytest.FixtureRequest, ldap_directories: dict[DirectoryShape, DirectoryInfo]
+) -> DirectoryInfo:
+    shape: DirectoryShape = request.param
+    return ldap_directories[shape]
+
+
+class LdapDirectoryFactory(Protocol):
+    def __call__(self, *, trusted_ca: bool = True, shape: DirectoryShape = DirectoryShape.RFC2307) -> LdapDirectory: ...
 
 
 @pytest.fixture
-def ldap_directory_factory(tmp_path: Path) -> Iterator[Callable[..., LdapDirectory]]:
+def ldap_directory_factory(tmp_path: Path) -> Iterator[LdapDirectoryFactory]:
     started: list[LdapDirectory] = []
 
-    def factory(*, trusted_ca: bool = True) -> LdapDirectory:
-        directory = LdapDirectory(tmp_path / f"ldap-{len(started) + 1}", trusted_ca=trusted_ca)
+    def factory(*, trusted_ca: bool = True, shape: DirectoryShape = DirectoryShape.RFC2307) -> LdapDirectory:
+        directory = LdapDirectory(tmp_path / f"ldap-{len(started) + 1}", trusted_ca=trusted_ca, shape=shape)
         started.append(directory)
         directory.start()
         return directory
