@@ -8,13 +8,12 @@ shows every other value in clear and only those as secrets.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from components.trident_render import HOMES_CLASS, HUB_DATABASE_CLASS
-from config.services import HubDatabaseKind, HubTlsMode, LdapTlsStrategy, ProfileSettings
+from config.services import DirectoryKind, HubDatabaseKind, HubTlsMode, LdapTlsStrategy, ProfileSettings
 from config.settings import Settings, project_file
 
 HUB_NAMESPACE = "jupyterhub"
@@ -32,9 +31,10 @@ PVC_NAME_TEMPLATE = "claim-{username}"
 VOLUME_NAME_TEMPLATE = "volume-{username}"
 SLUG_SCHEME = "safe"
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
-ADMIN_GROUPS_TEMPLATE = HUB_TEMPLATES / "admin_groups.py"
-LDAP_AUTHENTICATOR_CONFIG = HUB_TEMPLATES / "ldap_authenticator.py"
-ADMIN_GROUPS_PLACEHOLDER = "__DSAAS_ADMIN_GROUPS__"
+# The hub's authenticator, shipped as source: it runs in the hub image, which has no dsaas code.
+LDAP_AUTHENTICATOR_SOURCE = HUB_TEMPLATES / "ldap_authenticator.py"
+LDAP_AUTHENTICATOR_CLASS = "DsaasLDAPAuthenticator"
+LDAP_AUTHENTICATOR_EXTRA_CONFIG = "05-dsaas-ldap-authenticator"
 # ldap3's TLS object does not verify certificates unless told to (ssl.CERT_REQUIRED == 2).
 SSL_CERT_REQUIRED = 2
 
@@ -49,12 +49,10 @@ class HubSecrets:
     database_url: Any = None
 
 
-def render_admin_groups_config(admin_groups: list[str]) -> str:
-    """The hub extra config that maps admin LDAP groups to hub admins."""
-    template = ADMIN_GROUPS_TEMPLATE.read_text()
-    if template.count(ADMIN_GROUPS_PLACEHOLDER) != 1:
-        raise ValueError(f"{ADMIN_GROUPS_TEMPLATE} must name {ADMIN_GROUPS_PLACEHOLDER} exactly once")
-    return template.replace(ADMIN_GROUPS_PLACEHOLDER, json.dumps(sorted(admin_groups)))
+def render_authenticator_config() -> str:
+    """`hub.extraConfig` that defines the dsaas authenticator and makes it the hub's."""
+    source = LDAP_AUTHENTICATOR_SOURCE.read_text()
+    return f"{source}\n\nc.JupyterHub.authenticator_class = {LDAP_AUTHENTICATOR_CLASS}  # noqa: F821\n"
 
 
 def _extra_file(mount_path: PurePosixPath, source: Path) -> dict[str, Any]:
@@ -81,13 +79,13 @@ def hub_extra_files(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def render_ldap_config(settings: Settings, search_password: Any = None) -> dict[str, Any]:
-    """`hub.config.LDAPAuthenticator`: traits of ldapauthenticator 2.0.2."""
+    """`hub.config.LDAPAuthenticator`: traits of ldapauthenticator 2.0.2 (the dsaas class inherits them)."""
     ldap = settings.hub.ldap
     config: dict[str, Any] = {
         "server_address": ldap.server_address,
         "server_port": ldap.port,
         "tls_strategy": ldap.tls_strategy.value,
-        # Admin groups are listed too: their members may log in, and the admin hook sees them.
+        # Admin groups are listed too: their members may log in.
         "allowed_groups": list(dict.fromkeys([*ldap.allowed_groups, *ldap.admin_groups])),
         "user_attribute": ldap.user_attribute,
     }
@@ -96,11 +94,12 @@ def render_ldap_config(settings: Settings, search_password: Any = None) -> dict[
         config["tls_kwargs"] = {"ca_certs_file": str(ca), "validate": SSL_CERT_REQUIRED}
     if ldap.bind_dn_templates:
         config["bind_dn_template"] = list(ldap.bind_dn_templates)
+    if ldap.search_user:
+        # The search account finds users (lookupDn) and re-checks sessions (either way).
+        config.update(lookup_dn_search_user=ldap.search_user, lookup_dn_search_password=search_password)
     if ldap.lookup_dn:
         config.update(
             lookup_dn=True,
-            lookup_dn_search_user=ldap.search_user,
-            lookup_dn_search_password=search_password,
             lookup_dn_user_dn_attribute=ldap.user_attribute,
             user_search_base=ldap.user_search_base,
             # The hub user is the login name the user typed (lower-cased), never an attribute the
@@ -108,6 +107,17 @@ def render_ldap_config(settings: Settings, search_password: Any = None) -> dict[
             use_lookup_dn_username=False,
         )
     return config
+
+
+def render_dsaas_ldap_config(settings: Settings) -> dict[str, Any]:
+    """`hub.config.DsaasLDAPAuthenticator`: what ldapauthenticator has no setting for."""
+    ldap = settings.hub.ldap
+    return {
+        "membership": ldap.membership.value,
+        "admin_groups": list(ldap.admin_groups),
+        "login_domains": list(ldap.domains),
+        "active_directory": ldap.directory is DirectoryKind.ACTIVE_DIRECTORY,
+    }
 
 
 def _gib(value: float) -> str:
@@ -136,7 +146,12 @@ def render_profile(profile: ProfileSettings) -> dict[str, Any]:
 def render_hub_config(settings: Settings, secrets: HubSecrets) -> dict[str, dict[str, Any]]:
     """`hub.config`: class name → traits, loaded by the chart into JupyterHub's config."""
     hub = settings.hub
-    jupyterhub: dict[str, Any] = {"authenticator_class": "ldapauthenticator.LDAPAuthenticator"}
+    jupyterhub: dict[str, Any] = {
+        # The dsaas subclass replaces it in hub.extraConfig (it is defined there).
+        "authenticator_class": "ldapauthenticator.LDAPAuthenticator",
+        # The login cookie's lifetime, checked by the hub on every request (not only by the browser).
+        "cookie_max_age_days": hub.session_hours / 24,
+    }
     if hub.branding.logo_file:
         jupyterhub["logo_file"] = str(BRANDING_DIR / f"logo{Path(hub.branding.logo_file).suffix}")
     if hub.branding.login_template_file:
@@ -146,8 +161,12 @@ def render_hub_config(settings: Settings, secrets: HubSecrets) -> dict[str, dict
         "Authenticator": {
             # Admins come from LDAP groups only; a static list would outlive a revoked membership.
             "admin_users": [],
+            # Groups and admin are re-read while a session lives, and always before a server starts.
+            "auth_refresh_age": hub.ldap.refresh_minutes * 60,
+            "refresh_pre_spawn": True,
         },
         "LDAPAuthenticator": render_ldap_config(settings, secrets.ldap_search_password),
+        LDAP_AUTHENTICATOR_CLASS: render_dsaas_ldap_config(settings),
         "KubeSpawner": {"slug_scheme": SLUG_SCHEME},
     }
 
@@ -174,9 +193,7 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         https = {"enabled": True, "type": "secret", "hosts": [hub.hostname], "secret": {"name": TLS_SECRET}}
     else:
         https = {"enabled": False}
-    extra_config: dict[str, str] = {"05-dsaas-ldap-authenticator": LDAP_AUTHENTICATOR_CONFIG.read_text()}
-    if hub.ldap.admin_groups:
-        extra_config["10-dsaas-admin-groups"] = render_admin_groups_config(hub.ldap.admin_groups)
+    extra_config = {LDAP_AUTHENTICATOR_EXTRA_CONFIG: render_authenticator_config()}
     return {
         "hub": {
             "cookieSecret": secrets.cookie_secret,

@@ -68,7 +68,7 @@ def required_secrets(settings: Settings | None) -> tuple[SecretSpec, ...]:
     specs = list(REQUIRED_SECRETS)
     if settings is None:
         return tuple(specs)
-    if settings.hub.ldap.lookup_dn:
+    if settings.hub.ldap.search_user:
         specs.append(LDAP_SEARCH_PASSWORD)
     if settings.hub.tls is HubTlsMode.SECRET:
         specs.extend((HUB_TLS_CERTIFICATE, HUB_TLS_KEY))

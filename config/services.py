@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from config import versions
 from config.model import SettingsModel
@@ -97,6 +98,36 @@ class LdapTlsStrategy(StrEnum):
     """No TLS: passwords cross the network in clear. The policy pack refuses it."""
 
 
+class DirectoryKind(StrEnum):
+    """What kind of directory the hub logs in against: chooses sound defaults for the rest."""
+
+    GENERIC = "generic"
+    """OpenLDAP, 389 Directory Server, FreeIPA, ...: defaults userAttribute uid, membership auto."""
+    ACTIVE_DIRECTORY = "active-directory"
+    """Microsoft Active Directory: defaults userAttribute sAMAccountName, lookupDn true (a search
+    account finds users in any OU), membership nestedMemberOf, and disabled accounts are refused."""
+
+
+class GroupMembership(StrEnum):
+    """How the hub reads whether a user is in a group. Never a filter naming an attribute the
+    directory may lack (ldapauthenticator's default names memberUid, which a directory without the
+    nis schema rejects for everyone)."""
+
+    AUTO = "auto"
+    """Each listed group is read once and checked by the attribute its own class defines:
+    groupOfNames and AD group → member, groupOfUniqueNames → uniqueMember, posixGroup → memberUid."""
+    MEMBER = "member"
+    """groupOfNames / AD groups list member DNs."""
+    UNIQUE_MEMBER = "uniqueMember"
+    """groupOfUniqueNames lists uniqueMember DNs."""
+    MEMBER_UID = "memberUid"
+    """posixGroup (RFC 2307) lists login names."""
+    MEMBER_OF = "memberOf"
+    """The user's own entry lists its groups (AD; OpenLDAP with the memberof overlay)."""
+    NESTED_MEMBER_OF = "nestedMemberOf"
+    """memberOf followed upwards: members of a group inside an allowed group are let in."""
+
+
 class HubTlsMode(StrEnum):
     SECRET = "secret"
     """The proxy serves HTTPS with the certificate in dsaas:hubTlsCertificate / dsaas:hubTlsKey."""
@@ -112,8 +143,12 @@ class HubDatabaseKind(StrEnum):
 
 
 class LdapSettings(SettingsModel):
-    """LDAP / Active Directory login through ldapauthenticator."""
+    """LDAP / Active Directory login through ldapauthenticator (with the dsaas authenticator on top)."""
 
+    directory: DirectoryKind = Field(
+        default=DirectoryKind.GENERIC,
+        description="generic or active-directory: the defaults of userAttribute, lookupDn and membership.",
+    )
     server_address: str = Field(min_length=1, description="Directory host name (must match its certificate).")
     server_port: int | None = Field(
         default=None, ge=1, le=65535, description="Port; default 389 for before_bind/insecure, 636 for on_connect."
@@ -131,16 +166,25 @@ class LdapSettings(SettingsModel):
         description="DN templates with {username}, e.g. uid={username},ou=people,dc=example,dc=org.",
     )
     lookup_dn: bool = Field(
-        default=False, description="Look the user's DN up with a search account instead of a template."
+        default=False,
+        description="Look the user's DN up with the search account instead of a template "
+        "(default true for active-directory).",
     )
     search_user: str | None = Field(
-        default=None, description="DN of the search account (password: secret dsaas:ldapSearchPassword)."
+        default=None,
+        description="DN of the search account (password: secret dsaas:ldapSearchPassword); needed by lookupDn, "
+        "and lets the hub re-check groups while sessions live.",
     )
     user_search_base: str | None = Field(default=None, description="Where users are searched (lookupDn).")
     user_attribute: str = Field(
         default="uid",
         pattern=r"^[A-Za-z][A-Za-z0-9-]*$",
-        description="Attribute holding the login name (AD: sAMAccountName).",
+        description="Attribute holding the login name (default uid; sAMAccountName for active-directory).",
+    )
+    membership: GroupMembership = Field(
+        default=GroupMembership.AUTO,
+        description="How group membership is read: auto, member, uniqueMember, memberUid, memberOf, "
+        "nestedMemberOf (default auto; nestedMemberOf for active-directory).",
     )
     allowed_groups: list[str] = Field(
         min_length=1, description="Group DNs whose members may log in (JupyterHub 5 admits nobody otherwise)."
@@ -148,6 +192,36 @@ class LdapSettings(SettingsModel):
     admin_groups: list[str] = Field(
         default_factory=list, description="Group DNs whose members become hub admins (and may log in)."
     )
+    domains: list[str] = Field(
+        default_factory=list,
+        description="Domains users may type with their name, as DOMAIN\\name or name@domain (NetBIOS or DNS "
+        "names); each becomes the plain name. Other domains are refused.",
+    )
+    refresh_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=1440,
+        description="How often a session's groups and admin are re-checked through the search account; "
+        "without one, how long a login lasts before the next login re-checks.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _directory_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("directory") != DirectoryKind.ACTIVE_DIRECTORY.value:
+            return data
+        filled = dict(data)
+
+        def absent(*names: str) -> bool:
+            return not any(name in filled for name in names)
+
+        if absent("userAttribute", "user_attribute"):
+            filled["userAttribute"] = "sAMAccountName"
+        if absent("membership"):
+            filled["membership"] = GroupMembership.NESTED_MEMBER_OF.value
+        if absent("lookupDn", "lookup_dn") and absent("bindDnTemplates", "bind_dn_templates"):
+            filled["lookupDn"] = True
+        return filled
 
     @property
     def port(self) -> int:
@@ -239,6 +313,12 @@ class HubSettings(SettingsModel):
     network_policy: bool = Field(default=True, description="Limit user servers' network traffic (z2jh policy).")
     prepull_images: bool = Field(default=True, description="Pull profile images onto every node ahead of time.")
     branding: BrandingSettings = Field(default_factory=BrandingSettings)
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=720,
+        description="How long a login cookie is valid, hours (a working day by default); then the user logs in again.",
+    )
     database: HubDatabaseSettings = Field(default_factory=HubDatabaseSettings)
 
     @property
@@ -267,6 +347,8 @@ __all__ = [
     "BUILTIN_PROFILES",
     "BrandingSettings",
     "CullingSettings",
+    "DirectoryKind",
+    "GroupMembership",
     "HubDatabaseKind",
     "HubDatabaseSettings",
     "HubSettings",

@@ -340,7 +340,7 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dsaas:hub.address",), "a free host address of the node subnet: not a node, the VIP or the gateway."),
     (
         ("dsaas:hub.ldap.bindDnTemplates", "dsaas:hub.ldap.lookupDn"),
-        "templates contain {username}; without templates, lookupDn with searchUser and userSearchBase.",
+        "templates contain {username}; without templates, lookupDn with searchUser and userSearchBase; not both.",
     ),
     (("dsaas:hub.ldap.caFile",), "not combined with tlsStrategy insecure."),
     (
@@ -659,6 +659,9 @@ def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
     return []
 
 
+_LOGIN_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
 def _check_ldap(settings: Settings) -> list[SettingsProblem]:
     ldap = settings.hub.ldap
     problems = []
@@ -678,6 +681,24 @@ def _check_ldap(settings: Settings) -> list[SettingsProblem]:
                     key=_key("hub", "ldap", "bindDnTemplates", i),
                     problem=f"'{template}' has no {{username}} placeholder, so every user would bind as one DN.",
                     fix="put {username} where the login name goes.",
+                )
+            )
+    if ldap.lookup_dn and ldap.bind_dn_templates:
+        problems.append(
+            SettingsProblem(
+                key=_key("hub", "ldap", "lookupDn"),
+                problem="both lookupDn and bindDnTemplates are set, so it is unclear which finds the user's DN.",
+                fix="keep one: bindDnTemplates where the login name is in the DN, lookupDn (with searchUser and "
+                "userSearchBase) where it is not, as in Active Directory.",
+            )
+        )
+    for i, domain in enumerate(ldap.domains):
+        if not _LOGIN_DOMAIN.match(domain):
+            problems.append(
+                SettingsProblem(
+                    key=_key("hub", "ldap", "domains", i),
+                    problem=f"'{domain}' is not a NetBIOS or DNS domain name.",
+                    fix="list names like EXAMPLE or example.org, as users type them before a backslash or after an @.",
                 )
             )
     if ldap.lookup_dn:

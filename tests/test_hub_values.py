@@ -28,11 +28,22 @@ from tools.mockgraph import Graph, run_program, unwrap
 
 CHART_DIR = ROOT_DIR / "tests" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
 SHARED_CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
+
+
 # The classes z2jh 4.4.0's hub image loads `hub.config` into, at the versions it ships.
+def _rendered_authenticator_class() -> Any:
+    """The dsaas authenticator as the hub gets it: the rendered extraConfig, executed."""
+    namespace: dict[str, Any] = {"c": Config()}
+    exec(compile(hub_render.render_authenticator_config(), "hub.extraConfig", "exec"), namespace)
+    return namespace["c"].JupyterHub.authenticator_class
+
+
+DSAAS_AUTHENTICATOR = _rendered_authenticator_class()
 CONFIG_CLASSES: dict[str, type[Configurable]] = {
     "JupyterHub": JupyterHub,
     "Authenticator": Authenticator,
     "LDAPAuthenticator": LDAPAuthenticator,
+    hub_render.LDAP_AUTHENTICATOR_CLASS: DSAAS_AUTHENTICATOR,
     "KubeSpawner": KubeSpawner,
 }
 
@@ -143,15 +154,22 @@ def test_every_hub_config_key_is_a_real_configurable_trait(stack: str, graphs: d
 def test_the_real_classes_accept_the_values(stack: str, graphs: dict[str, Graph]) -> None:
     """Loading the config into the classes runs their type checks and validators."""
     config = Config(hub_values(graphs[stack])["hub"]["config"])
-    authenticator = LDAPAuthenticator(config=config)
+    settings = load_settings(stack).hub
+    authenticator = DSAAS_AUTHENTICATOR(config=config)
     ldap = config["LDAPAuthenticator"]
     assert authenticator.tls_strategy.name == ldap["tls_strategy"]
     assert authenticator.allowed_groups == ldap["allowed_groups"]
     assert authenticator.admin_users == set()
+    assert authenticator.membership == settings.ldap.membership.value
+    assert authenticator.admin_groups == settings.ldap.admin_groups
+    assert authenticator.auth_refresh_age == settings.ldap.refresh_minutes * 60
+    assert authenticator.refresh_pre_spawn is True
+    assert authenticator.search_user == settings.ldap.search_user
     spawner = _kubespawner(config)
     assert spawner.slug_scheme == "safe"
     hub = JupyterHub(config=config)
-    assert hub.authenticator_class is LDAPAuthenticator
+    assert hub.authenticator_class is LDAPAuthenticator  # until hub.extraConfig replaces it
+    assert hub.cookie_max_age_days == settings.session_hours / 24
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -223,31 +241,22 @@ def _extra_config(values: Mapping[str, Any]) -> Config:
     return config
 
 
-def _run_admin_hook(values: Mapping[str, Any], groups: list[str]) -> Any:
-    config = _extra_config(values)
-    authenticator = LDAPAuthenticator(
-        config=Config(
-            {
-                **config,
-                "LDAPAuthenticator": {**config["LDAPAuthenticator"], **values["hub"]["config"]["LDAPAuthenticator"]},
-            }
-        )
-    )
-    authentication = {"name": "alice", "auth_state": {"ldap_groups": groups, "user_attributes": {}}}
-    return authenticator.post_auth_hook(authenticator, None, authentication)
-
-
 def test_admin_group_members_become_admins_and_others_do_not(graphs: dict[str, Graph]) -> None:
     values = hub_values(graphs["prod"])
+    authenticator = _extra_config(values).JupyterHub.authenticator_class(config=Config(values["hub"]["config"]))
     admins = load_settings("prod").hub.ldap.admin_groups
     users = load_settings("prod").hub.ldap.allowed_groups
-    assert _run_admin_hook(values, [users[0], admins[0]])["admin"] is True
-    # AD returns DNs in its own case; membership still counts.
-    assert _run_admin_hook(values, [admins[0].upper()])["admin"] is True
-    assert _run_admin_hook(values, [users[0]])["admin"] is False
-    assert _run_admin_hook(values, [])["admin"] is False
-    # The admin groups must be searched by ldapauthenticator, or the hook never sees them.
-    assert set(admins) <= set(values["hub"]["config"]["LDAPAuthenticator"]["allowed_groups"])
+
+    def verdict(groups: list[str]) -> tuple[bool, bool]:
+        decided = authenticator.verdict("alice", "CN=Alice,OU=People,DC=dc,DC=example,DC=org", groups)
+        return decided.allowed, decided.admin
+
+    assert verdict([users[0], admins[0]]) == (True, True)
+    # AD returns DNs in its own case and spacing; membership still counts.
+    assert verdict([admins[0].upper().replace(",", ", ")]) == (True, True)
+    assert verdict([users[0]]) == (True, False)
+    assert verdict(["CN=Finance,OU=Groups,DC=dc,DC=example,DC=org"]) == (False, False)
+    assert verdict([]) == (False, False)
 
 
 def test_ldap_certificates_are_always_verified(graphs: dict[str, Graph]) -> None:

@@ -131,6 +131,26 @@ BAD_INPUTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda v: v["dsaas:hub"]["ldap"].update(lookupDn=False, bindDnTemplates=["cn=admin,dc=example,dc=org"]),
         "dsaas:hub.ldap.bindDnTemplates[0]",
     ),
+    "ldap-lookup-and-templates": (
+        lambda v: v["dsaas:hub"]["ldap"].update(lookupDn=True, bindDnTemplates=["uid={username},o=x"]),
+        "dsaas:hub.ldap.lookupDn",
+    ),
+    "ldap-bad-domain": (
+        lambda v: v["dsaas:hub"]["ldap"].update(domains=["DC", "dc example"]),
+        "dsaas:hub.ldap.domains[1]",
+    ),
+    "ldap-unknown-membership": (
+        lambda v: v["dsaas:hub"]["ldap"].update(membership="groupMembership"),
+        "dsaas:hub.ldap.membership",
+    ),
+    "ldap-unknown-directory": (
+        lambda v: v["dsaas:hub"]["ldap"].update(directory="eDirectory"),
+        "dsaas:hub.ldap.directory",
+    ),
+    "ldap-refresh-zero": (
+        lambda v: v["dsaas:hub"]["ldap"].update(refreshMinutes=0),
+        "dsaas:hub.ldap.refreshMinutes",
+    ),
     "ldap-lookup-without-search-user": (
         lambda v: v["dsaas:hub"]["ldap"].pop("searchUser"),
         "dsaas:hub.ldap.searchUser",

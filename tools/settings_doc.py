@@ -148,7 +148,7 @@ def render() -> str:
     ]
     lines += ["| key | meaning | needed when |", "|---|---|---|"]
     conditions = {
-        "dsaas:ldapSearchPassword": "`dsaas:hub.ldap.lookupDn` is true",
+        "dsaas:ldapSearchPassword": "`dsaas:hub.ldap.searchUser` is set (always with `lookupDn`)",
         "dsaas:hubTlsCertificate": "`dsaas:hub.tls` is `secret`",
         "dsaas:hubTlsKey": "`dsaas:hub.tls` is `secret`",
         "dsaas:hubDatabaseUrl": "`dsaas:hub.database.kind` is `postgres`",

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from components import cloud_init, kubeadm_render
+from components import cloud_init, hub_render, kubeadm_render
 from tools.mockgraph import ROOT, SECRET_MARK, Graph, RecordedResource, is_secret, unwrap
 
 SNAPSHOT_DIR = ROOT / "snapshots"
@@ -67,6 +67,24 @@ def _decode_script(text: str) -> Any:
     return {"template": f"components/templates/{step}.sh", "templateSha256": digest, "parameters": decoded}
 
 
+def _hub_extra_config(values: Any) -> Any:
+    """Hub values with the shipped authenticator source as its file and digest, like node scripts."""
+    extra = values.get("hub", {}).get("extraConfig") if isinstance(values, dict) else None
+    if not isinstance(extra, dict) or extra.get(hub_render.LDAP_AUTHENTICATOR_EXTRA_CONFIG) is None:
+        return values
+    text = extra[hub_render.LDAP_AUTHENTICATOR_EXTRA_CONFIG]
+    if text != hub_render.render_authenticator_config():
+        return values  # not the shipped file: show it whole
+    source = hub_render.LDAP_AUTHENTICATOR_SOURCE
+    summary = {
+        "template": source.relative_to(ROOT).as_posix(),
+        "templateSha256": hashlib.sha256(source.read_bytes()).hexdigest()[:16],
+        "authenticatorClass": hub_render.LDAP_AUTHENTICATOR_CLASS,
+    }
+    hub = {**values["hub"], "extraConfig": {**extra, hub_render.LDAP_AUTHENTICATOR_EXTRA_CONFIG: summary}}
+    return {**values, "hub": hub}
+
+
 def _readable(resource: RecordedResource, key: str, value: Any) -> Any:
     """Inputs in the form a reviewer reads: decoded payloads, scripts as their parameters."""
     if resource.type == "vsphere:index/virtualMachine:VirtualMachine" and key == "extraConfig":
@@ -78,6 +96,8 @@ def _readable(resource: RecordedResource, key: str, value: Any) -> Any:
     if resource.type == "command:remote:Command" and key in ("stdin", "delete") and isinstance(value, str):
         body = value.split("\n", 1)[1] if value.startswith("sudo bash -s <<") else value
         return _decode_script(body)
+    if resource.type == "kubernetes:helm.sh/v3:Release" and key == "values":
+        return _hub_extra_config(value)
     return value
 
 

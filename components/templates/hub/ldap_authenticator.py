@@ -1,46 +1,763 @@
-# dsaas hub extra config: LDAPAuthenticator, made safe for a busy hub.
-# 1. ldapauthenticator 2.0.2 talks to the directory with blocking ldap3 calls on the hub's event loop:
-#    a burst of logins (a lecture starting) queues every request to the hub behind them. The login runs
-#    on a worker thread instead, with its own event loop.
-# 2. A directory that is down, or whose certificate the hub does not trust, makes it raise, and the user
-#    gets a server error page. Refuse the login the normal way ("Invalid username or password") and log
-#    the cause for the operator.
-# 3. It checks the name as typed against a lower-case pattern before anything else, so "JDoe" (as
-#    Windows shows it) is refused. Directories match login names case-insensitively and the hub
-#    lower-cases user names after login anyway: the name is lower-cased first.
-# Everything else, including the admin-group hook, is configured on LDAPAuthenticator and applies to this
-# subclass unchanged. Runs inside jupyterhub_config.py, where `c` is the config.
-# ruff: noqa: F821
+"""dsaas hub authenticator: LDAP and Active Directory logins that fit the directory and follow it.
 
-import asyncio as _dsaas_asyncio
-from concurrent.futures import ThreadPoolExecutor as _DsaasThreadPool
+Shipped verbatim as the z2jh value `hub.extraConfig`, so it runs inside the hub image of z2jh 4.4.0
+(JupyterHub 5.5, ldapauthenticator 2.0.2, ldap3 2.9.1) and may import nothing else; the chart values
+add the line that makes `DsaasLDAPAuthenticator` the hub's authenticator. It keeps ldapauthenticator's
+settings (server, TLS, DN templates, lookup, allowed groups) and replaces what does not fit a real site:
 
-from ldap3.core.exceptions import LDAPException as _DsaasLDAPException
-from ldapauthenticator import LDAPAuthenticator as _DsaasLDAPAuthenticator
+1. Group membership fits the directory (`membership`): `member` (groupOfNames, AD groups),
+   `uniqueMember` (groupOfUniqueNames), `memberUid` (posixGroup), `memberOf` on the user's own entry,
+   `nestedMemberOf` (memberOf followed upwards through nested groups, AD and OpenLDAP's memberof
+   overlay), and `auto`: each allowed group is read once and checked by the attribute its own object
+   class defines. No filter ever names an attribute the directory may lack; ldapauthenticator's default
+   names `memberUid`, which a directory without the nis schema rejects for everyone.
+2. Errors say what they are: a setting the directory refuses (a group or base that isn't there, an
+   attribute its schema lacks, a search account that can't read) is logged as a configuration error
+   that names the stack setting and the fix; only an unreachable server or an untrusted certificate
+   makes "the directory unusable". Either way the user gets the normal refusal, never a server error.
+3. Access follows the directory: `refresh_user` re-reads membership and admin through the search
+   account every `auth_refresh_age`; a removed member is sent back to the login page, a removed
+   admin loses admin. Without a search account nothing can be re-read, so a session ends after
+   `auth_refresh_age` and the next login re-checks (the safe choice).
+4. Logins cost what a login must: connections are opened once and reused (a pool per role, one thread
+   per connection at a time), the server schema is never downloaded per connection (ldap3 does it on
+   every bind unless told not to), TLS stays on. The blocking ldap3 calls run on worker threads, so a
+   burst of logins never stalls the hub's event loop.
+5. Names as people type them: lower-cased, and `DOMAIN\\name` or `name@domain.example` become `name`
+   for the domains the stack lists; any other domain is refused with a logged reason.
+"""
 
-_DSAAS_LDAP_THREADS = _DsaasThreadPool(max_workers=16, thread_name_prefix="ldap-login")
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import ldap3
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn, parse_dn
+from ldapauthenticator.ldapauthenticator import LDAPAuthenticator, TlsStrategy
+from traitlets import Bool, Int, List, Unicode, validate
+
+T = TypeVar("T")
+
+MEMBERSHIP_STRATEGIES = ("auto", "member", "uniqueMember", "memberUid", "memberOf", "nestedMemberOf")
+# Which membership attribute each group object class defines (RFC 4519, RFC 2307, AD's `group`).
+GROUP_CLASS_ATTRIBUTE = {
+    "groupofnames": "member",
+    "group": "member",
+    "groupofuniquenames": "uniqueMember",
+    "posixgroup": "memberUid",
+}
+# The attribute a strategy's filter or read names, for the schema check.
+STRATEGY_ATTRIBUTE = {
+    "member": "member",
+    "uniqueMember": "uniqueMember",
+    "memberUid": "memberUid",
+    "memberOf": "memberOf",
+    "nestedMemberOf": "memberOf",
+}
+# LDAP result codes (RFC 4511) that mean "this configuration does not fit the directory".
+RESULT_CODE_MEANING = {
+    16: "noSuchAttribute",
+    17: "undefinedAttributeType",
+    18: "inappropriateMatching",
+    32: "noSuchObject",
+    34: "invalidDNSyntax",
+    50: "insufficientAccessRights",
+    87: "filterError",
+}
+INVALID_CREDENTIALS = 49
+AD_ACCOUNT_DISABLED = 0x2
+NESTING_DEPTH_LIMIT = 16
+NESTING_GROUPS_LIMIT = 2000
+SCHEMA_ATTRIBUTE_NAMES = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
+LOGIN_WORKERS = 16
+
+_LOGIN_THREADS = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="ldap-login")
 
 
-class DsaasLDAPAuthenticator(_DsaasLDAPAuthenticator):
-    async def authenticate(self, handler, data):
-        data = {**data, "username": (data.get("username") or "").lower()}
-        blocking_login = super().authenticate
-        loop = _dsaas_asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(
-                _DSAAS_LDAP_THREADS, lambda: _dsaas_asyncio.run(blocking_login(handler, data))
-            )
-        except _DsaasLDAPException as error:
-            self.log.error(
-                "dsaas: login of %r refused: the LDAP directory %s:%s (tls_strategy %s) is unusable: %s: %s",
-                data.get("username"),
+class DirectoryUnusableError(Exception):
+    """The server can't be reached, or its TLS can't be trusted: nothing about the user is known."""
+
+
+class ConfigurationError(Exception):
+    """The directory answers, but a setting does not fit it. The message names the setting and the fix."""
+
+
+def dn_key(dn: str) -> str:
+    """A DN in a form two spellings of the same DN share (LDAP compares DNs case-insensitively)."""
+    try:
+        parts = parse_dn(dn, escape=False, strip=True)
+    except LDAPException:
+        return dn.strip().lower()
+    return ",".join(f"{attr.strip().lower()}={value.strip().lower()}" for attr, value, _sep in parts)
+
+
+def schema_attribute_names(attribute_types: Sequence[str]) -> frozenset[str]:
+    """Every name (and alias) of the subschema's `attributeTypes` values, lower-cased."""
+    names: set[str] = set()
+    for definition in attribute_types:
+        for match in SCHEMA_ATTRIBUTE_NAMES.finditer(definition):
+            single, several = match.groups()
+            for name in [single] if single else re.findall(r"'([^']+)'", several or ""):
+                names.add(name.lower())
+    return frozenset(names)
+
+
+@dataclass
+class LoginVerdict:
+    """What the directory says about one person."""
+
+    username: str
+    user_dn: str | None = None
+    groups: list[str] = field(default_factory=list)
+    """The configured group DNs (allowed and admin) the user belongs to, as configured."""
+    allowed: bool = False
+    admin: bool = False
+    reason: str = ""
+
+
+class ConnectionPool:
+    """Bound, open ldap3 connections of one role, reused across logins. Thread-safe.
+
+    A connection is used by one thread at a time; `size` of them are kept between uses. A connection
+    that fails while reused (the server restarted, an idle timeout closed it) is dropped and the work
+    is tried once more on a fresh one.
+    """
+
+    def __init__(self, opener: Callable[[], ldap3.Connection], size: int) -> None:
+        self._opener = opener
+        self._idle: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
+        self._size = size
+
+    def run(self, work: Callable[[ldap3.Connection], T]) -> T:
+        for attempt in (1, 2):
+            reused = True
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn, reused = self._opener(), False
+            try:
+                result = work(conn)
+            except (LDAPException, OSError):
+                _close(conn)
+                if reused and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                self._release(conn)  # the directory answered: the connection is fine
+                raise
+            self._release(conn)
+            return result
+        raise AssertionError("unreachable")
+
+    def _release(self, conn: ldap3.Connection) -> None:
+        if self._idle.qsize() < self._size:
+            self._idle.put(conn)
+        else:
+            _close(conn)
+
+    def clear(self) -> None:
+        while True:
+            try:
+                _close(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _close(conn: ldap3.Connection) -> None:
+    with contextlib.suppress(LDAPException, OSError):
+        conn.unbind()
+
+
+class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
+    """LDAPAuthenticator that fits the directory's shape, re-checks sessions and reuses connections."""
+
+    membership = Unicode(
+        "auto",
+        config=True,
+        help="How group membership is read: " + ", ".join(MEMBERSHIP_STRATEGIES) + ".",
+    )
+    admin_groups = List(Unicode(), config=True, help="Group DNs whose members are hub admins.")
+    login_domains = List(
+        Unicode(),
+        config=True,
+        help="Domains users may type before or after their name (DOMAIN\\name, name@domain): NetBIOS or DNS.",
+    )
+    search_connections = Int(8, config=True, help="Search-account connections kept open for reuse.")
+    bind_connections = Int(8, config=True, help="Connections kept open for checking users' passwords.")
+    directory_cache_seconds = Int(
+        60, config=True, help="How long group facts (object classes, nested parents) are remembered."
+    )
+    active_directory = Bool(
+        False, config=True, help="Active Directory: refuse accounts disabled in userAccountControl."
+    )
+    outage_grace_seconds = Int(
+        900,
+        config=True,
+        help="While the directory is unreachable, sessions confirmed within this time continue.",
+    )
+    setting_prefix = Unicode(
+        "dsaas:hub.ldap", config=True, help="Where the stack keeps these settings, for error messages."
+    )
+
+    @validate("membership")
+    def _valid_membership(self, proposal: Any) -> str:
+        value = str(proposal["value"])
+        if value not in MEMBERSHIP_STRATEGIES:
+            raise ValueError(f"membership {value!r}: expected one of {', '.join(MEMBERSHIP_STRATEGIES)}")
+        return value
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._server: ldap3.Server | None = None
+        self._search_pool = ConnectionPool(self._open_search_connection, self.search_connections)
+        self._bind_pool = ConnectionPool(self._open_anonymous_connection, self.bind_connections)
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
+        self._confirmed_at: dict[str, float] = {}
+
+    # -- settings as the operator knows them -----------------------------------------------------
+    def setting(self, name: str) -> str:
+        return f"{self.setting_prefix}.{name}"
+
+    @property
+    def search_user(self) -> str | None:
+        return self.lookup_dn_search_user or None
+
+    @property
+    def configured_groups(self) -> list[str]:
+        """Allowed and admin groups, each once, as configured."""
+        seen: dict[str, str] = {}
+        for group in [*(self.allowed_groups or []), *self.admin_groups]:
+            seen.setdefault(dn_key(group), group)
+        return list(seen.values())
+
+    def describe_server(self) -> str:
+        return f"{self.server_address}:{self.server_port} (tls_strategy {self.tls_strategy.name})"
+
+    # -- connections ------------------------------------------------------------------------------
+    @property
+    def server(self) -> ldap3.Server:
+        if self._server is None:
+            self._server = ldap3.Server(
                 self.server_address,
-                self.server_port,
-                self.tls_strategy.name,
-                type(error).__name__,
-                error,
+                port=self.server_port,
+                use_ssl=self.tls_strategy is TlsStrategy.on_connect,
+                tls=ldap3.Tls(**self.tls_kwargs),
+                # The schema is read once, by `directory_schema`, not on every bind.
+                get_info=ldap3.NONE,
+                connect_timeout=5,
             )
+        return self._server
+
+    def _open(self) -> ldap3.Connection:
+        conn = ldap3.Connection(self.server, receive_timeout=10, read_only=True, raise_exceptions=False)
+        try:
+            conn.open(read_server_info=False)
+            if self.tls_strategy is TlsStrategy.before_bind and not conn.start_tls(read_server_info=False):
+                raise DirectoryUnusableError(f"StartTLS refused: {conn.result}")
+        except LDAPException as error:
+            _close(conn)
+            raise DirectoryUnusableError(f"{type(error).__name__}: {error}") from error
+        except OSError as error:
+            _close(conn)
+            raise DirectoryUnusableError(f"{type(error).__name__}: {error}") from error
+        return conn
+
+    def _open_anonymous_connection(self) -> ldap3.Connection:
+        return self._open()
+
+    def _open_search_connection(self) -> ldap3.Connection:
+        conn = self._open()
+        if not conn.rebind(self.search_user, self.lookup_dn_search_password, read_server_info=False):
+            result = conn.result or {}
+            _close(conn)
+            if result.get("result") == INVALID_CREDENTIALS:
+                raise ConfigurationError(
+                    f"the directory refused the search account {self.search_user!r} "
+                    f"({result.get('description')}). Fix: check {self.setting('searchUser')} (a full DN) "
+                    "and the secret dsaas:ldapSearchPassword."
+                )
+            raise ConfigurationError(
+                f"binding the search account {self.search_user!r} failed: {result.get('description')} "
+                f"{result.get('message', '')}. Fix: check {self.setting('searchUser')} and dsaas:ldapSearchPassword."
+            )
+        conn.password = None
+        return conn
+
+    def with_search(self, work: Callable[[ldap3.Connection], T]) -> T:
+        return self._run(self._search_pool, work)
+
+    def _run(self, pool: ConnectionPool, work: Callable[[ldap3.Connection], T]) -> T:
+        try:
+            return pool.run(work)
+        except (DirectoryUnusableError, ConfigurationError):
+            raise
+        except (LDAPException, OSError) as error:
+            raise DirectoryUnusableError(f"{type(error).__name__}: {error}") from error
+
+    def close_connections(self) -> None:
+        self._search_pool.clear()
+        self._bind_pool.clear()
+
+    # -- small cache for facts about groups --------------------------------------------------------
+    def _cached(self, kind: str, key: str, compute: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get((kind, key))
+            if hit is not None and now - hit[0] < self.directory_cache_seconds:
+                return hit[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self._cache_lock:
+            self._cache[(kind, key)] = (now, value)
+        return value
+
+    # -- reading the directory -------------------------------------------------------------------
+    def _search(
+        self,
+        conn: ldap3.Connection,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        *,
+        scope: str = ldap3.BASE,
+        setting: str,
+        what: str,
+    ) -> list[dict[str, Any]]:
+        """Entries as dicts {dn, attributes}; an answer that means "misconfigured" raises ConfigurationError."""
+        conn.search(
+            search_base=base,
+            search_filter=search_filter,
+            search_scope=scope,
+            attributes=list(attributes) or ["1.1"],
+            size_limit=0 if scope == ldap3.BASE else 2,
+        )
+        result = conn.result or {}
+        code = result.get("result", 0)
+        if code in (0, 4):  # success, sizeLimitExceeded (a lookup that matched more than one entry)
+            return [
+                {"dn": entry["dn"], "attributes": entry.get("attributes", {})}
+                for entry in conn.response or []
+                if entry.get("type") == "searchResEntry"
+            ]
+        if code == 32 and scope == ldap3.BASE and what == "the user's entry":
+            return []
+        meaning = RESULT_CODE_MEANING.get(code, result.get("description", str(code)))
+        if code == 32:
+            problem = f"{what} {base!r} does not exist, or {self._reader()} may not read it"
+            fix = f"check the DN in {setting}, and that {self._reader()} can read it"
+        elif code == 50:
+            problem = f"{self._reader()} may not read {what} {base!r}"
+            fix = f"grant {self._reader()} read access there, or change {setting}"
+        elif code in (16, 17, 18, 87):
+            problem = f"the directory rejects the filter {search_filter} on {what} ({meaning})"
+            fix = f"set {self.setting('membership')} to what the directory's groups use (auto finds it)"
+        else:
+            problem = f"searching {what} {base!r} failed: {meaning} {result.get('message', '')}".strip()
+            fix = f"check {setting}"
+        raise ConfigurationError(f"{problem}. Fix: {fix}.")
+
+    def _reader(self) -> str:
+        return f"the search account {self.search_user!r}" if self.search_user else "a user (own login)"
+
+    def directory_schema(self, conn: ldap3.Connection) -> frozenset[str] | None:
+        """The attribute names the directory's schema defines (None if unreadable), read once a cache age."""
+
+        def read() -> frozenset[str] | None:
+            conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["subschemaSubentry"])
+            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            subentry = _first(entries[0]["attributes"].get("subschemaSubentry")) if entries else None
+            if not subentry:
+                return None
+            conn.search(subentry, "(objectClass=subschema)", search_scope=ldap3.BASE, attributes=["attributeTypes"])
+            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            types = entries[0]["attributes"].get("attributeTypes") or [] if entries else []
+            names = schema_attribute_names([t if isinstance(t, str) else t.decode() for t in types])
+            return names or None
+
+        return self._cached("schema", "", read)
+
+    def check_schema(self, conn: ldap3.Connection) -> None:
+        """Refuse, with the fix, a strategy or user attribute whose attribute the directory's schema lacks."""
+        names = self.directory_schema(conn)
+        if names is None:
+            return
+        needed = {self.setting("userAttribute"): self.user_attribute} if self.lookup_dn else {}
+        if self.membership in STRATEGY_ATTRIBUTE:
+            needed[self.setting("membership")] = STRATEGY_ATTRIBUTE[self.membership]
+        for setting, attribute in needed.items():
+            if attribute.lower() not in names:
+                hint = (
+                    "auto (reads each group's own class)"
+                    if setting.endswith("membership")
+                    else "the attribute that holds login names"
+                )
+                raise ConfigurationError(
+                    f"the directory's schema has no attribute {attribute!r}, which {setting} "
+                    f"{self.membership if setting.endswith('membership') else attribute!r} needs. Fix: set {setting} "
+                    f"to {hint}; python -m tools.ldap_check shows what the directory offers."
+                )
+
+    def lookup_user(self, conn: ldap3.Connection, username: str) -> tuple[str, dict[str, Any]] | None:
+        """The user's DN and attributes, through the search account; None if no such (enabled) user."""
+        attributes = [self.user_attribute, *self._user_entry_attributes()]
+        entries = self._search(
+            conn,
+            self.user_search_base,
+            f"({self.user_attribute}={escape_filter_chars(username)})",
+            attributes,
+            scope=ldap3.SUBTREE,
+            setting=self.setting("userSearchBase"),
+            what="the user search base",
+        )
+        if len(entries) != 1:
+            if len(entries) > 1:
+                self.log.error(
+                    "dsaas: configuration error: %d entries under %s have %s=%s; a login name must be unique. "
+                    "Fix: narrow %s, or use an attribute that is unique.",
+                    len(entries),
+                    self.user_search_base,
+                    self.user_attribute,
+                    username,
+                    self.setting("userSearchBase"),
+                )
+            return None
+        return entries[0]["dn"], entries[0]["attributes"]
+
+    def read_user_entry(self, conn: ldap3.Connection, user_dn: str) -> dict[str, Any] | None:
+        entries = self._search(
+            conn,
+            user_dn,
+            "(objectClass=*)",
+            self._user_entry_attributes(),
+            setting=self.setting("bindDnTemplates"),
+            what="the user's entry",
+        )
+        return entries[0]["attributes"] if entries else None
+
+    def _user_entry_attributes(self) -> list[str]:
+        wanted = []
+        if self.membership in ("memberOf", "nestedMemberOf"):
+            wanted.append("memberOf")
+        if self.active_directory:
+            wanted.append("userAccountControl")
+        return wanted
+
+    def account_disabled(self, attributes: dict[str, Any]) -> bool:
+        if not self.active_directory:
+            return False
+        flags = _first(attributes.get("userAccountControl"))
+        try:
+            return bool(int(flags or 0) & AD_ACCOUNT_DISABLED)
+        except (TypeError, ValueError):
+            return False
+
+    def group_membership_attribute(self, conn: ldap3.Connection, group: str) -> list[str]:
+        """`auto`: the membership attribute(s) the group's own object classes define."""
+
+        def read() -> list[str]:
+            entries = self._search(
+                conn,
+                group,
+                "(objectClass=*)",
+                ["objectClass"],
+                setting=self._group_setting(group),
+                what="the group",
+            )
+            if not entries:
+                raise ConfigurationError(
+                    f"the group {group!r} does not exist, or {self._reader()} may not read it. "
+                    f"Fix: check the DN in {self._group_setting(group)}."
+                )
+            classes = [str(c).lower() for c in entries[0]["attributes"].get("objectClass", [])]
+            attributes = sorted({GROUP_CLASS_ATTRIBUTE[c] for c in classes if c in GROUP_CLASS_ATTRIBUTE})
+            if not attributes:
+                raise ConfigurationError(
+                    f"the group {group!r} is of class {', '.join(classes) or '(unreadable)'}, which holds no "
+                    f"members auto knows (groupOfNames, group, groupOfUniqueNames, posixGroup). Fix: set "
+                    f"{self.setting('membership')} to the attribute its members are listed in."
+                )
+            return attributes
+
+        return self._cached("group-attribute", dn_key(group), read)
+
+    def _group_setting(self, group: str) -> str:
+        in_admin = any(dn_key(group) == dn_key(g) for g in self.admin_groups)
+        return self.setting("adminGroups" if in_admin else "allowedGroups")
+
+    def _member_of_groups(self, conn: ldap3.Connection, user_dn: str, username: str) -> list[str]:
+        """Filter strategies: a base search on each configured group for the user."""
+        found = []
+        for group in self.configured_groups:
+            if self.membership == "auto":
+                attributes = self.group_membership_attribute(conn, group)
+            else:
+                attributes = [self.membership]
+            clauses = [
+                f"({attr}={escape_filter_chars(username if attr == 'memberUid' else user_dn)})" for attr in attributes
+            ]
+            search_filter = clauses[0] if len(clauses) == 1 else f"(|{''.join(clauses)})"
+            entries = self._search(conn, group, search_filter, [], setting=self._group_setting(group), what="the group")
+            if entries:
+                found.append(group)
+        return found
+
+    def _parents(self, conn: ldap3.Connection, group_dn: str) -> list[str]:
+        def read() -> list[str]:
+            entries = self._search(
+                conn,
+                group_dn,
+                "(objectClass=*)",
+                ["memberOf"],
+                setting=self.setting("membership"),
+                what="the nested group",
+            )
+            return [str(v) for v in (entries[0]["attributes"].get("memberOf") or [])] if entries else []
+
+        return self._cached("parents", dn_key(group_dn), read)
+
+    def _memberof_groups(self, conn: ldap3.Connection, direct: Sequence[str]) -> list[str]:
+        """memberOf strategies: the user's own groups (and, nested, their parents) against the configured ones."""
+        wanted = {dn_key(g): g for g in self.configured_groups}
+        seen = {dn_key(g) for g in direct}
+        frontier = list(direct)
+        if self.membership == "nestedMemberOf":
+            depth = 0
+            while frontier and depth < NESTING_DEPTH_LIMIT and len(seen) < NESTING_GROUPS_LIMIT:
+                if all(key in seen for key in wanted):
+                    break
+                next_frontier = []
+                for group in frontier:
+                    for parent in self._parents(conn, group):
+                        if dn_key(parent) not in seen:
+                            seen.add(dn_key(parent))
+                            next_frontier.append(parent)
+                frontier, depth = next_frontier, depth + 1
+        return [group for key, group in wanted.items() if key in seen]
+
+    def membership_of(
+        self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
+    ) -> list[str]:
+        """The configured groups the user is in, read through `conn`."""
+        if self.membership in ("memberOf", "nestedMemberOf"):
+            if user_attributes is None or "memberOf" not in user_attributes:
+                user_attributes = self.read_user_entry(conn, user_dn) or {}
+            direct = [str(v) for v in (user_attributes.get("memberOf") or [])]
+            return self._memberof_groups(conn, direct)
+        return self._member_of_groups(conn, user_dn, username)
+
+    def verdict(self, username: str, user_dn: str, groups: list[str]) -> LoginVerdict:
+        keys = {dn_key(g) for g in groups}
+        allowed_keys = {dn_key(g) for g in [*(self.allowed_groups or []), *self.admin_groups]}
+        admin_keys = {dn_key(g) for g in self.admin_groups}
+        return LoginVerdict(
+            username=username,
+            user_dn=user_dn,
+            groups=groups,
+            allowed=bool(keys & allowed_keys),
+            admin=bool(keys & admin_keys),
+        )
+
+    # -- names ------------------------------------------------------------------------------------
+    def login_name(self, typed: str) -> tuple[str | None, str]:
+        """The hub user for what was typed, or (None, why not)."""
+        name = (typed or "").strip().lower()
+        domains = {d.strip().lower() for d in self.login_domains}
+        domain = None
+        if "\\" in name:
+            domain, _, name = name.partition("\\")
+        elif "@" in name:
+            name, _, domain = name.rpartition("@")
+        if domain is not None and domain not in domains:
+            listed = ", ".join(sorted(domains)) or "none"
+            return None, (
+                f"the domain {domain!r} is not one this hub accepts (listed: {listed}; "
+                f"setting {self.setting('domains')})"
+            )
+        if not re.match(self.valid_username_regex, name):
+            return None, f"Illegal characters in username, must match regex {self.valid_username_regex}"
+        return name, ""
+
+    # -- the login, on a worker thread --------------------------------------------------------------
+    def _bind_as(self, user_dn: str, password: str) -> Callable[[ldap3.Connection], bool]:
+        def bind(conn: ldap3.Connection) -> bool:
+            ok = bool(conn.rebind(user_dn, password, read_server_info=False))
+            conn.password = None
+            if not ok and (conn.result or {}).get("result") not in (INVALID_CREDENTIALS, None):
+                # e.g. a template that builds an invalid DN: says something about the settings
+                self.log.warning("dsaas: bind as %r failed: %s", user_dn, (conn.result or {}).get("description"))
+            return ok
+
+        return bind
+
+    def login(self, typed: str, password: str) -> LoginVerdict:
+        """Blocking: the whole login against the directory. Raises DirectoryUnusableError or ConfigurationError."""
+        username, why = self.login_name(typed)
+        if username is None:
+            return LoginVerdict(username=typed, reason=why)
+        if not password or not password.strip():
+            return LoginVerdict(username=username, reason="Login denied for blank password")
+
+        user_attributes: dict[str, Any] | None = None
+        if self.lookup_dn:
+
+            def lookup(conn: ldap3.Connection) -> tuple[str, dict[str, Any]] | None:
+                self.check_schema(conn)
+                return self.lookup_user(conn, username)
+
+            found = self.with_search(lookup)
+            if found is None:
+                return LoginVerdict(username=username, reason="no such user under the user search base")
+            candidates = [found[0]]
+            user_attributes = found[1]
+            if self.account_disabled(user_attributes):
+                return LoginVerdict(username=username, user_dn=found[0], reason="the account is disabled")
+        else:
+            candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
+
+        def check_password(conn: ldap3.Connection) -> LoginVerdict:
+            for user_dn in candidates:
+                if not self._bind_as(user_dn, password)(conn):
+                    continue
+                if self.search_user:
+                    return LoginVerdict(username=username, user_dn=user_dn)
+                # No search account: the user's own connection reads the groups, right after the bind.
+                self.check_schema(conn)
+                return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
+            return LoginVerdict(username=username, reason="invalid credentials")
+
+        checked = self._run(self._bind_pool, check_password)
+        if checked.user_dn is None or checked.reason or not self.search_user:
+            return checked
+        user_dn = checked.user_dn
+
+        def read_groups(conn: ldap3.Connection) -> LoginVerdict:
+            return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
+
+        return self.with_search(read_groups)
+
+    def recheck(self, username: str, user_dn: str | None) -> LoginVerdict | None:
+        """Blocking: membership now, through the search account; None if there is no search account."""
+        if not self.search_user:
             return None
 
+        def read(conn: ldap3.Connection) -> LoginVerdict:
+            self.check_schema(conn)
+            attributes: dict[str, Any] | None
+            if self.lookup_dn:
+                found = self.lookup_user(conn, username)
+                if found is None:
+                    return LoginVerdict(username=username, reason="the account is gone from the directory")
+                dn, attributes = found
+            else:
+                dn = user_dn or self.bind_dn_template[0].format(username=escape_rdn(username))
+                attributes = self.read_user_entry(conn, dn)
+                if attributes is None:
+                    return LoginVerdict(username=username, reason="the account is gone from the directory")
+            if self.account_disabled(attributes):
+                return LoginVerdict(username=username, user_dn=dn, reason="the account is disabled")
+            return self.verdict(username, dn, self.membership_of(conn, dn, username, attributes))
 
-c.JupyterHub.authenticator_class = DsaasLDAPAuthenticator
+        return self.with_search(read)
+
+    # -- JupyterHub's interface ---------------------------------------------------------------------
+    def _log_failure(self, action: str, username: str, error: Exception) -> None:
+        if isinstance(error, ConfigurationError):
+            self.log.error("dsaas: %s of %r refused: configuration error: %s", action, username, error)
+        else:
+            self.log.error(
+                "dsaas: %s of %r refused: the LDAP directory %s is unusable: %s",
+                action,
+                username,
+                self.describe_server(),
+                error,
+            )
+
+    async def authenticate(self, handler: Any, data: dict[str, Any]) -> dict[str, Any] | None:
+        typed = str(data.get("username") or "")
+        password = str(data.get("password") or "")
+        loop = asyncio.get_running_loop()
+        try:
+            verdict = await loop.run_in_executor(_LOGIN_THREADS, self.login, typed, password)
+        except (DirectoryUnusableError, ConfigurationError) as error:
+            self._log_failure("login", typed.strip().lower(), error)
+            return None
+        if verdict.user_dn is None or verdict.reason:
+            self.log.warning("dsaas: login of %r refused: %s", verdict.username, verdict.reason or "unknown user")
+            return None
+        if not verdict.allowed:
+            self.log.warning(
+                "dsaas: login of %r refused: not a member of any allowed group (%s)",
+                verdict.username,
+                "; ".join(self.configured_groups),
+            )
+            return None
+        self._confirmed_at[verdict.username] = time.monotonic()
+        return self._auth_model(verdict)
+
+    def _auth_model(self, verdict: LoginVerdict) -> dict[str, Any]:
+        return {
+            "name": verdict.username,
+            "admin": verdict.admin,
+            "auth_state": {"ldap_groups": verdict.groups, "user_dn": verdict.user_dn},
+        }
+
+    async def check_allowed(self, username: str, auth_model: dict[str, Any] | None = None) -> bool:
+        groups = ((auth_model or {}).get("auth_state") or {}).get("ldap_groups") or []
+        allowed_keys = {dn_key(g) for g in [*(self.allowed_groups or []), *self.admin_groups]}
+        return any(dn_key(g) in allowed_keys for g in groups)
+
+    async def refresh_user(self, user: Any, handler: Any = None) -> bool | dict[str, Any]:
+        name = str(user.name)
+        now = time.monotonic()
+        confirmed = self._confirmed_at.get(name)
+        if not self.search_user:
+            # Nothing can be re-read without the user's password: the session lasts one refresh age.
+            if confirmed is not None and now - confirmed < self.auth_refresh_age:
+                return True
+            self.log.info("dsaas: %r must log in again: without a search account groups are checked at login", name)
+            return False
+        auth_state = await user.get_auth_state() if self.enable_auth_state else None
+        user_dn = (auth_state or {}).get("user_dn")
+        loop = asyncio.get_running_loop()
+        try:
+            verdict = await loop.run_in_executor(_LOGIN_THREADS, self.recheck, name, user_dn)
+        except DirectoryUnusableError as error:
+            if confirmed is not None and now - confirmed < self.outage_grace_seconds:
+                self.log.warning(
+                    "dsaas: access of %r kept for now: the LDAP directory %s is unusable: %s",
+                    name,
+                    self.describe_server(),
+                    error,
+                )
+                return True
+            self._log_failure("session", name, error)
+            return False
+        except ConfigurationError as error:
+            self._log_failure("session", name, error)
+            return False
+        if verdict is None or verdict.reason or not verdict.allowed:
+            why = verdict.reason if verdict and verdict.reason else "no longer a member of any allowed group"
+            self.log.warning("dsaas: access of %r ended: %s", name, why)
+            self._confirmed_at.pop(name, None)
+            return False
+        self._confirmed_at[name] = now
+        if user.admin != verdict.admin:
+            self.log.info("dsaas: admin of %r is now %s (directory groups)", name, verdict.admin)
+        return self._auth_model(verdict)
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return value[0] if value else None
+    return value
