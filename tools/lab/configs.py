@@ -33,8 +33,8 @@ def ldap_hub_config(
             "lookup_dn_search_user": directory.search_bind_dn,
             "lookup_dn_search_password": directory.search_password,
             "user_search_base": directory.people_base,
-            "user_attribute": "uid",
-            "lookup_dn_user_dn_attribute": "uid",
+            "user_attribute": directory.user_attribute,
+            "lookup_dn_user_dn_attribute": directory.user_attribute,
             "allowed_groups": list(allowed_groups if allowed_groups is not None else [directory.users_group_dn]),
         },
     }

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from components import hub_render
 from config.settings import PROJECT_ROOT, Settings, parse_settings
-from tools.lab.directory import DirectoryInfo, LdapDirectory
+from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
 from tools.lab.hub import HubWorkspace, LocalHub, map_paths
 from tools.mockgraph import project_defaults, read_stack_values
 
@@ -48,31 +48,72 @@ def project_copy(source: Path, name: str) -> str:
     return target.relative_to(PROJECT_ROOT).as_posix()
 
 
+# What a stack says about behaviour (kept when pointing at another directory); the rest is site data.
+BEHAVIOUR_KEYS = ("directory", "membership", "domains", "refreshMinutes")
+
+
+def shape_for(values: dict[str, Any]) -> DirectoryShape:
+    """The lab directory shape a stack's LDAP settings are written for."""
+    ldap = values["dsaas:hub"]["ldap"]
+    if ldap.get("directory") == "active-directory" or ldap.get("membership") in ("memberOf", "nestedMemberOf"):
+        return DirectoryShape.ACTIVE_DIRECTORY
+    if ldap.get("membership") == "uniqueMember":
+        return DirectoryShape.UNIQUE_MEMBER
+    return DirectoryShape.RFC2307
+
+
 def point_at_directory(
     values: dict[str, Any],
     directory: DirectoryInfo,
     *,
-    tls_strategy: str = "before_bind",
-    lookup_dn: bool = False,
+    tls_strategy: str | None = None,
+    lookup_dn: bool | None = None,
+    search_account: bool | None = None,
+    membership: str | None = None,
 ) -> dict[str, Any]:
-    """The stack's hub settings with LDAP pointed at the lab directory and its groups."""
-    ldap: dict[str, Any] = {
-        "serverAddress": directory.host,
-        "serverPort": directory.ldaps_port if tls_strategy == "on_connect" else directory.ldap_port,
-        "tlsStrategy": tls_strategy,
-        "allowedGroups": [directory.users_group_dn],
-        "adminGroups": [directory.admins_group_dn],
-        "userAttribute": "uid",
-    }
-    if tls_strategy != "insecure":
+    """The stack's hub settings with its site data (server, DNs, groups) replaced by the lab directory's.
+
+    Behaviour settings (directory kind, membership, domains, refresh) stay the stack's unless given.
+    `lookup_dn` defaults to the stack's way of finding DNs, and is forced where the directory has no DN
+    template (the Active Directory shape); `search_account` defaults to whether the stack has one.
+    """
+    stack_ldap = values["dsaas:hub"]["ldap"]
+    strategy = tls_strategy or stack_ldap.get("tlsStrategy", "before_bind")
+    stack_looks_up = bool(stack_ldap.get("lookupDn")) or (
+        stack_ldap.get("directory") == "active-directory" and not stack_ldap.get("bindDnTemplates")
+    )
+    use_lookup = stack_looks_up if lookup_dn is None else lookup_dn
+    if directory.dn_template is None:
+        use_lookup = True
+    with_search = bool(stack_ldap.get("searchUser")) if search_account is None else search_account
+    ldap: dict[str, Any] = {key: stack_ldap[key] for key in BEHAVIOUR_KEYS if key in stack_ldap}
+    ldap.update(
+        serverAddress=directory.host,
+        serverPort=directory.ldaps_port if strategy == "on_connect" else directory.ldap_port,
+        tlsStrategy=strategy,
+        allowedGroups=[directory.users_group_dn],
+        adminGroups=[directory.admins_group_dn],
+        userAttribute=directory.user_attribute,
+        lookupDn=use_lookup,
+    )
+    if membership is not None:
+        ldap["membership"] = membership
+    if strategy != "insecure":
         ldap["caFile"] = project_copy(directory.ca_cert_path, "ca.pem")
-    if lookup_dn:
-        ldap.update(lookupDn=True, searchUser=directory.search_bind_dn, userSearchBase=directory.people_base)
+    if use_lookup:
+        ldap.update(searchUser=directory.search_bind_dn, userSearchBase=directory.people_base)
     else:
-        ldap["bindDnTemplates"] = [f"uid={{username}},{directory.people_base}"]
+        ldap["bindDnTemplates"] = [directory.dn_template]
+        if with_search:
+            ldap["searchUser"] = directory.search_bind_dn
     edited = copy.deepcopy(values)
     edited["dsaas:hub"]["ldap"] = ldap
     return edited
+
+
+def search_password_for(settings: Settings, directory: DirectoryInfo) -> str | None:
+    """The lab search account's password, where the settings use a search account."""
+    return directory.search_password if settings.hub.ldap.search_user else None
 
 
 def point_at_url(values: dict[str, Any], ldap_url: str) -> dict[str, Any]:
@@ -145,18 +186,23 @@ def running_stack_hub(
     search_password: str | None = None,
     config_dir: Path | None = None,
     log_level: str = "INFO",
+    directory: DirectoryInfo | None = None,
 ) -> Iterator[tuple[LocalHub, DirectoryInfo | None]]:
-    """A local hub from `stack`'s rendered values: against a throwaway directory, or `ldap_url`."""
+    """A local hub from `stack`'s rendered values: against a throwaway directory, or `ldap_url`.
+
+    The throwaway directory (in the stack's shape) is started here and stopped with the hub, unless
+    `directory` names one already running (of any shape), which the hub then uses and leaves running.
+    """
+    if ldap_url is not None and directory is not None:
+        raise ValueError("running_stack_hub: give ldap_url or directory, not both")
     values = stack_settings_values(stack, config_dir)
     with contextlib.ExitStack() as stack_of_things:
-        directory: DirectoryInfo | None = None
         if ldap_url is None:
-            lab_directory = stack_of_things.enter_context(LdapDirectory(workdir / "ldap"))
-            directory = lab_directory.info
-            lookup_dn = bool(values["dsaas:hub"]["ldap"].get("lookupDn"))
-            strategy = values["dsaas:hub"]["ldap"].get("tlsStrategy", "before_bind")
-            values = point_at_directory(values, directory, tls_strategy=strategy, lookup_dn=lookup_dn)
-            search_password = directory.search_password if lookup_dn else None
+            if directory is None:
+                lab_directory = LdapDirectory(workdir / "ldap", shape=shape_for(values))
+                directory = stack_of_things.enter_context(lab_directory).info
+            values = point_at_directory(values, directory)
+            search_password = search_password_for(parse_settings(values), directory)
         else:
             values = point_at_url(values, ldap_url)
         settings = parse_settings(values)
