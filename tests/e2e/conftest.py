@@ -5,8 +5,8 @@
 - `ldap_directories` (session): `{DirectoryShape: DirectoryInfo}`, one started directory of each shape (the
   RFC2307 one is `ldap_directory`'s). Read-only, as `ldap_directory`.
 - `shaped_directory` (session, parametrized over `DirectoryShape`, ids `rfc2307`, `active-directory`,
-  `unique-member`): that shape's `DirectoryInfo` from `ldap_directories`. Read-only: a test that changes
-  memberships or accounts takes a private directory from `ldap_directory_factory(shape=...)` instead.
+  `unique-member`, `openldap`): that shape's `DirectoryInfo` from `ldap_directories`. Read-only: a test
+  that changes memberships or accounts takes a private directory from `ldap_directory_factory(shape=...)`.
 - `ldap_directory_factory` (function): `factory(*, trusted_ca=True, shape=DirectoryShape.RFC2307) ->
   LdapDirectory`, a started private directory a test may stop (`.stop()`, "directory is down"), start with
   a server certificate from a foreign CA, or change live (`add_member`, `remove_member`,

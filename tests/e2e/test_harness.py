@@ -95,12 +95,12 @@ def read_group(conn: ldap3.Connection, directory: DirectoryInfo, group_dn: str) 
 
 
 def assert_directory_matches(conn: ldap3.Connection, directory: DirectoryInfo) -> None:
-    """Every group's members, and in the AD shape every memberOf, as `directory` (the truth) says."""
+    """Every group's members, and where the memberof overlay runs every memberOf, as `directory` (the truth) says."""
     for group_dn in directory.group_dns:
         logins, subgroups = read_group(conn, directory, group_dn)
         assert logins == set(directory.members(group_dn)), group_dn
         assert same_dns(subgroups, directory.subgroups.get(group_dn, ())), group_dn
-    if directory.shape is not DirectoryShape.ACTIVE_DIRECTORY:
+    if not directory.has_memberof:
         return
     for login, user in directory.users.items():
         conn.search(user.dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["memberOf"])
@@ -278,13 +278,16 @@ def test_schema_matches_the_shape(shaped_directory: DirectoryInfo) -> None:
     assert schema is not None
     attributes, classes = schema.attribute_types, schema.object_classes
     is_ad = directory.shape is DirectoryShape.ACTIVE_DIRECTORY
-    is_posix = directory.shape is DirectoryShape.RFC2307
-    assert ("memberUid" in attributes) is is_posix
-    assert ("posixGroup" in classes) is is_posix
+    has_nis = directory.shape in (DirectoryShape.RFC2307, DirectoryShape.OPENLDAP)
+    assert has_nis is ("nis" in directory.schemas)
+    assert ("memberUid" in attributes) is has_nis
+    assert ("posixGroup" in classes) is has_nis
     assert ("sAMAccountName" in attributes) is is_ad
     assert ("userAccountControl" in attributes) is is_ad
     assert ("dsaasAdUser" in classes) is is_ad
-    assert ("memberOf" in attributes) is is_ad  # the memberof overlay defines it
+    has_memberof = directory.shape in (DirectoryShape.ACTIVE_DIRECTORY, DirectoryShape.OPENLDAP)
+    assert has_memberof is directory.has_memberof
+    assert ("memberOf" in attributes) is has_memberof  # the memberof overlay defines it
     if is_ad:
         assert attributes["sAMAccountName"].single_value
         assert attributes["sAMAccountName"].equality == ["caseIgnoreMatch"]
@@ -312,6 +315,32 @@ def test_a_dn_with_an_escaped_comma_binds(shaped_directory: DirectoryInfo) -> No
     starttls_connection(directory, entry.entry_dn, picard.password).unbind()
     with pytest.raises(ldap3.core.exceptions.LDAPBindError):
         starttls_connection(directory, entry.entry_dn, "not-his-password")
+
+
+@pytest.mark.slow
+def test_openldap_shape_is_the_stock_install(ldap_directories: dict[DirectoryShape, DirectoryInfo]) -> None:
+    directory = ldap_directories[DirectoryShape.OPENLDAP]
+    users, nested = directory.users_group_dn, directory.nested_group_dn
+    assert directory.dn_template == f"uid={{username}},{directory.people_base}"
+    assert (directory.user_attribute, directory.membership_attribute) == ("uid", "member")
+    assert directory.subgroups == {users: (nested,)}
+    conn = search_connection(directory)
+    conn.search(directory.people_base, "(objectClass=inetOrgPerson)", attributes=["objectClass"])
+    assert same_dns((e.entry_dn for e in conn.entries), (u.dn for u in directory.users.values()))
+    assert all("posixAccount" not in e.objectClass.values for e in conn.entries)
+    conn.search(directory.groups_base, "(objectClass=groupOfNames)")
+    assert same_dns((e.entry_dn for e in conn.entries), directory.group_dns)
+    # The memberof overlay: frank is a direct member of research-team only; research-team of the users group.
+    conn.search(directory.user("frank").dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["memberOf"])
+    assert same_dns(conn.entries[0].memberOf.values, [nested])
+    conn.search(nested, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["memberOf"])
+    assert same_dns(conn.entries[0].memberOf.values, [users])
+    assert directory.is_member("frank", users, nested=True)
+    assert not directory.is_member("frank", users, nested=False)
+    # nis is loaded: a filter naming memberUid is valid (it matches nobody: every group lists DNs in member).
+    assert conn.search(users, "(memberUid=alice)", search_scope=ldap3.BASE) is False
+    assert conn.result["result"] == 0
+    conn.unbind()
 
 
 @pytest.mark.slow

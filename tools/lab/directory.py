@@ -46,6 +46,17 @@ so no `memberUid`/`posixAccount`)::
 
   No memberof overlay.
 
+`DirectoryShape.OPENLDAP` (schemas core, cosine, nis, inetorgperson; the common stock OpenLDAP install)::
+
+    ou=people    uid=<login>: inetOrgPerson (a DN template builds every user's DN)
+    ou=groups    groupOfNames (member: <user DN>); cn=research-team (member: frank) is a member of
+                 cn=dsaas-hub-users
+    ou=services  cn=hub-search
+
+  The memberof overlay keeps `memberOf` on users and on the nested group (research-team carries
+  memberOf: dsaas-hub-users), direct memberships only. nis is loaded (no entry uses it), so filters naming
+  `memberUid` are valid here, as ldapauthenticator's default group filter is.
+
 ACLs (every shape): the root DSE and cn=Subschema are public; anonymous binds may authenticate but read no
 entry; the search account reads people and groups (never passwords); a bound user reads their own entry and
 the groups (ldapauthenticator searches the groups with the user's own connection). ldapauthenticator 2.0.2's
@@ -104,6 +115,8 @@ class DirectoryShape(StrEnum):
     """cn=<Full Name> in several OUs, sAMAccountName; groupOfNames with member: <DN>, memberOf, nesting."""
     UNIQUE_MEMBER = "unique-member"
     """uid=<login>,ou=people; groupOfUniqueNames with uniqueMember: <DN>, nesting."""
+    OPENLDAP = "openldap"
+    """uid=<login>,ou=people (nis loaded); groupOfNames with member: <DN>, memberOf overlay, nesting."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,16 @@ TRAITS: Mapping[DirectoryShape, _Traits] = MappingProxyType(
             can_nest=True,
             memberof=False,
             indexes=("uid", "uniqueMember"),
+        ),
+        DirectoryShape.OPENLDAP: _Traits(
+            schemas=("core", "cosine", "nis", "inetorgperson"),
+            people_ou="people",
+            user_attribute="uid",
+            membership_attribute="member",
+            group_class="groupOfNames",
+            can_nest=True,
+            memberof=True,
+            indexes=("uid", "member"),
         ),
     }
 )
@@ -242,6 +265,16 @@ class DirectoryInfo:
 
     def user(self, name: str) -> LdapUser:
         return self.users[name]
+
+    @property
+    def has_memberof(self) -> bool:
+        """Whether the memberof overlay keeps `memberOf` on users and nested groups (AD and OpenLDAP shapes)."""
+        return TRAITS[self.shape].memberof
+
+    @property
+    def schemas(self) -> tuple[str, ...]:
+        """The OpenLDAP schema files loaded (the AD shape also loads the lab's ad-lite.schema)."""
+        return TRAITS[self.shape].schemas
 
     @property
     def group_dns(self) -> tuple[str, ...]:
