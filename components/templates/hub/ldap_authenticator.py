@@ -193,8 +193,8 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         config=True,
         help="Domains users may type before or after their name (DOMAIN\\name, name@domain): NetBIOS or DNS.",
     )
-    search_connections = Int(8, config=True, help="Search-account connections kept open for reuse.")
-    bind_connections = Int(8, config=True, help="Connections kept open for checking users' passwords.")
+    search_connections = Int(LOGIN_WORKERS, config=True, help="Search-account connections kept open for reuse.")
+    bind_connections = Int(LOGIN_WORKERS, config=True, help="Connections kept open for checking users' passwords.")
     directory_cache_seconds = Int(
         60, config=True, help="How long group facts (object classes, nested parents) are remembered."
     )
