@@ -15,16 +15,10 @@ from components import hub_render
 from config.services import DirectoryKind, GroupMembership
 from config.settings import SettingsError, parse_settings
 from tests.conftest import settings_values
+from tools.ldap_check import hub_authenticator_class, hub_module
 
-
-def _authenticator_class() -> Any:
-    namespace: dict[str, Any] = {"c": Config()}
-    exec(compile(hub_render.render_authenticator_config(), "hub.extraConfig", "exec"), namespace)
-    return namespace["c"].JupyterHub.authenticator_class
-
-
-AUTHENTICATOR = _authenticator_class()
-MODULE = AUTHENTICATOR.__init__.__globals__
+AUTHENTICATOR = hub_authenticator_class()
+MODULE = hub_module()
 
 
 def _ldap(**overrides: Any) -> dict[str, Any]:

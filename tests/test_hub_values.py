@@ -24,6 +24,7 @@ from traitlets.config import Config, Configurable
 from components import hub_render
 from tests.conftest import ROOT_DIR, STACKS, load_settings
 from tools.lab.procs import run_coroutine
+from tools.ldap_check import hub_authenticator_class
 from tools.mockgraph import Graph, run_program, unwrap
 
 CHART_DIR = ROOT_DIR / "tests" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
@@ -31,14 +32,7 @@ SHARED_CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub
 
 
 # The classes z2jh 4.4.0's hub image loads `hub.config` into, at the versions it ships.
-def _rendered_authenticator_class() -> Any:
-    """The dsaas authenticator as the hub gets it: the rendered extraConfig, executed."""
-    namespace: dict[str, Any] = {"c": Config()}
-    exec(compile(hub_render.render_authenticator_config(), "hub.extraConfig", "exec"), namespace)
-    return namespace["c"].JupyterHub.authenticator_class
-
-
-DSAAS_AUTHENTICATOR = _rendered_authenticator_class()
+DSAAS_AUTHENTICATOR = hub_authenticator_class()
 CONFIG_CLASSES: dict[str, type[Configurable]] = {
     "JupyterHub": JupyterHub,
     "Authenticator": Authenticator,

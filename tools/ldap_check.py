@@ -152,26 +152,32 @@ def survey_directory(authenticator: Any, conn: ldap3.Connection, user_dn: str | 
     """Read, without changing anything, what the directory offers for group membership."""
     survey = DirectorySurvey(schema=authenticator.directory_schema(conn))
     member_classes = hub_module()["GROUP_CLASS_ATTRIBUTE"]
+
+    def read(dn: str, attributes: list[str]) -> dict[str, Any] | None:
+        conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=attributes)
+        entries = hub_module()["result_entries"](conn)
+        return entries[0]["attributes"] if entries else None
+
+    def is_group(classes: list[Any]) -> bool:
+        return any(str(c).lower() in member_classes for c in classes)
+
     for group in authenticator.configured_groups:
-        conn.search(group, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["objectClass", "member"])
-        entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
-        if not entries:
+        entry = read(group, ["objectClass", "member"])
+        if entry is None:
             continue
-        classes = [str(c) for c in entries[0]["attributes"].get("objectClass", [])]
+        classes = [str(c) for c in entry.get("objectClass", [])]
         survey.group_classes[group] = classes
         survey.group_attributes[group] = sorted(
             {member_classes[c.lower()] for c in classes if c.lower() in member_classes}
         )
-        for member in entries[0]["attributes"].get("member") or []:
-            conn.search(str(member), "(objectClass=*)", search_scope=ldap3.BASE, attributes=["objectClass"])
-            found = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
-            if found and any(str(c).lower() in member_classes for c in found[0]["attributes"].get("objectClass", [])):
+        for member in entry.get("member") or []:
+            found = read(str(member), ["objectClass"])
+            if found is not None and is_group(found.get("objectClass", [])):
                 survey.nested_groups = True
     if user_dn and survey.has("memberOf") is not False:
-        conn.search(user_dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["memberOf"])
-        entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
-        if entries and "memberOf" in entries[0]["attributes"]:
-            survey.user_member_of = [str(v) for v in entries[0]["attributes"]["memberOf"]]
+        entry = read(user_dn, ["memberOf"])
+        if entry is not None and "memberOf" in entry:
+            survey.user_member_of = [str(v) for v in entry["memberOf"]]
     return survey
 
 

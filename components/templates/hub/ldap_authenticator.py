@@ -174,6 +174,15 @@ class ConnectionPool:
                 return
 
 
+def result_entries(conn: ldap3.Connection) -> list[dict[str, Any]]:
+    """The entries of the connection's last search, as dicts {dn, attributes}."""
+    return [
+        {"dn": entry["dn"], "attributes": entry.get("attributes", {})}
+        for entry in conn.response or []
+        if entry.get("type") == "searchResEntry"
+    ]
+
+
 def _close(conn: ldap3.Connection) -> None:
     with contextlib.suppress(LDAPException, OSError):
         conn.unbind()
@@ -333,6 +342,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         scope: str = ldap3.BASE,
         setting: str,
         what: str,
+        missing_ok: bool = False,
     ) -> list[dict[str, Any]]:
         """Entries as dicts {dn, attributes}; an answer that means "misconfigured" raises ConfigurationError."""
         conn.search(
@@ -345,12 +355,8 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         result = conn.result or {}
         code = result.get("result", 0)
         if code in (0, 4):  # success, sizeLimitExceeded (a lookup that matched more than one entry)
-            return [
-                {"dn": entry["dn"], "attributes": entry.get("attributes", {})}
-                for entry in conn.response or []
-                if entry.get("type") == "searchResEntry"
-            ]
-        if code == 32 and scope == ldap3.BASE and what == "the user's entry":
+            return result_entries(conn)
+        if code == 32 and missing_ok:
             return []
         meaning = RESULT_CODE_MEANING.get(code, result.get("description", str(code)))
         if code == 32:
@@ -375,12 +381,12 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
         def read() -> frozenset[str] | None:
             conn.search("", "(objectClass=*)", search_scope=ldap3.BASE, attributes=["subschemaSubentry"])
-            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            entries = result_entries(conn)
             subentry = _first(entries[0]["attributes"].get("subschemaSubentry")) if entries else None
             if not subentry:
                 return None
             conn.search(subentry, "(objectClass=subschema)", search_scope=ldap3.BASE, attributes=["attributeTypes"])
-            entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            entries = result_entries(conn)
             types = entries[0]["attributes"].get("attributeTypes") or [] if entries else []
             names = schema_attribute_names([t if isinstance(t, str) else t.decode() for t in types])
             return names or None
@@ -434,16 +440,26 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return None
         return entries[0]["dn"], entries[0]["attributes"]
 
-    def read_user_entry(self, conn: ldap3.Connection, user_dn: str) -> dict[str, Any] | None:
+    def _read_entry(
+        self,
+        conn: ldap3.Connection,
+        dn: str,
+        attributes: Sequence[str],
+        *,
+        setting: str,
+        what: str,
+        missing_ok: bool = True,
+    ) -> dict[str, Any] | None:
+        """The attributes of one entry; None if it does not exist (or may not be read)."""
         entries = self._search(
-            conn,
-            user_dn,
-            "(objectClass=*)",
-            self._user_entry_attributes(),
-            setting=self.setting("bindDnTemplates"),
-            what="the user's entry",
+            conn, dn, "(objectClass=*)", attributes, setting=setting, what=what, missing_ok=missing_ok
         )
         return entries[0]["attributes"] if entries else None
+
+    def read_user_entry(self, conn: ldap3.Connection, user_dn: str) -> dict[str, Any] | None:
+        return self._read_entry(
+            conn, user_dn, self._user_entry_attributes(), setting=self.setting("bindDnTemplates"), what="the user"
+        )
 
     def _user_entry_attributes(self) -> list[str]:
         wanted = []
@@ -466,20 +482,14 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         """`auto`: the membership attribute(s) the group's own object classes define."""
 
         def read() -> list[str]:
-            entries = self._search(
-                conn,
-                group,
-                "(objectClass=*)",
-                ["objectClass"],
-                setting=self._group_setting(group),
-                what="the group",
-            )
-            if not entries:
+            setting = self._group_setting(group)
+            entry = self._read_entry(conn, group, ["objectClass"], setting=setting, what="the group")
+            if entry is None:
                 raise ConfigurationError(
                     f"the group {group!r} does not exist, or {self._reader()} may not read it. "
-                    f"Fix: check the DN in {self._group_setting(group)}."
+                    f"Fix: check the DN in {setting}."
                 )
-            classes = [str(c).lower() for c in entries[0]["attributes"].get("objectClass", [])]
+            classes = [str(c).lower() for c in entry.get("objectClass", [])]
             attributes = sorted({GROUP_CLASS_ATTRIBUTE[c] for c in classes if c in GROUP_CLASS_ATTRIBUTE})
             if not attributes:
                 raise ConfigurationError(
@@ -514,15 +524,15 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
     def _parents(self, conn: ldap3.Connection, group_dn: str) -> list[str]:
         def read() -> list[str]:
-            entries = self._search(
+            entry = self._read_entry(
                 conn,
                 group_dn,
-                "(objectClass=*)",
                 ["memberOf"],
                 setting=self.setting("membership"),
                 what="the nested group",
+                missing_ok=False,
             )
-            return [str(v) for v in (entries[0]["attributes"].get("memberOf") or [])] if entries else []
+            return [str(v) for v in (entry or {}).get("memberOf") or []]
 
         return self._cached("parents", dn_key(group_dn), read)
 
@@ -589,16 +599,14 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         return name, ""
 
     # -- the login, on a worker thread --------------------------------------------------------------
-    def _bind_as(self, user_dn: str, password: str) -> Callable[[ldap3.Connection], bool]:
-        def bind(conn: ldap3.Connection) -> bool:
-            ok = bool(conn.rebind(user_dn, password, read_server_info=False))
-            conn.password = None
-            if not ok and (conn.result or {}).get("result") not in (INVALID_CREDENTIALS, None):
-                # e.g. a template that builds an invalid DN: says something about the settings
-                self.log.warning("dsaas: bind as %r failed: %s", user_dn, (conn.result or {}).get("description"))
-            return ok
-
-        return bind
+    def _bind(self, conn: ldap3.Connection, user_dn: str, password: str) -> bool:
+        """Check a password by binding this connection as the user."""
+        ok = bool(conn.rebind(user_dn, password, read_server_info=False))
+        conn.password = None
+        if not ok and (conn.result or {}).get("result") not in (INVALID_CREDENTIALS, None):
+            # e.g. a template that builds an invalid DN: says something about the settings
+            self.log.warning("dsaas: bind as %r failed: %s", user_dn, (conn.result or {}).get("description"))
+        return ok
 
     def login(self, typed: str, password: str) -> LoginVerdict:
         """Blocking: the whole login against the directory. Raises DirectoryUnusableError or ConfigurationError."""
@@ -627,7 +635,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
         def check_password(conn: ldap3.Connection) -> LoginVerdict:
             for user_dn in candidates:
-                if not self._bind_as(user_dn, password)(conn):
+                if not self._bind(conn, user_dn, password):
                     continue
                 if self.search_user:
                     return LoginVerdict(username=username, user_dn=user_dn)
