@@ -51,9 +51,10 @@ class JupyterHub(pulumi.ComponentResource):
             metadata=render_namespace(render.HUB_NAMESPACE)["metadata"],
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(args.storage_ready))),
         )
-        secret_id = pulumi.ResourceOptions(parent=self, additional_secret_outputs=["hex", "b64_std", "b64_url", "dec"])
-        cookie_secret = random.RandomId(f"{name}-cookie-secret", byte_length=32, opts=secret_id)
-        proxy_token = random.RandomId(f"{name}-proxy-token", byte_length=32, opts=secret_id)
+        # RandomBytes, not RandomId: a RandomId's ID is its value (base64url), and Pulumi keeps every
+        # ID in clear in the state; RandomBytes's ID is "none" and its values are secret outputs.
+        cookie_secret = random.RandomBytes(f"{name}-cookie-secret", length=32, opts=pulumi.ResourceOptions(parent=self))
+        proxy_token = random.RandomBytes(f"{name}-proxy-token", length=32, opts=pulumi.ResourceOptions(parent=self))
 
         release_dependencies: list[pulumi.Resource] = [namespace, *args.storage_ready]
         if settings.hub.tls is HubTlsMode.SECRET:

@@ -1,10 +1,12 @@
 """`KubeadmCluster`: Kubernetes on the node VMs, driven over SSH with pulumi-command.
 
-Order on the first control plane: prepare → kube-vip (super-admin.conf) → kubeadm init →
-CA hash, join credentials, admin kubeconfig → Calico. Further control planes join one after
-another (etcd grows one member at a time); workers join in parallel, each depending only on its
-own preparation and the join credentials. Every joined node has a membership step on the first
-control plane whose `delete` drains the node and removes it before its VM goes.
+Order on the first control plane: prepare → kube-vip (super-admin.conf) → kubeadm init (then
+admin.conf, super-admin.conf removed) → CA hash, admin kubeconfig → Calico. Every other node joins
+with credentials of its own, made on the first control plane by kubeadm as soon as init is done
+and that node is prepared: workers in parallel, each waiting for nothing but its own VM and the
+control plane; further control planes one after another (etcd grows one member at a time). Every
+joined node has a membership step on the first control plane that deletes its join token once it
+has registered, and whose `delete` drains the node and removes it before its VM goes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 from pulumi_command import remote
 
 from components import kubeadm_render as render
@@ -62,20 +63,6 @@ class KubeadmCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         first, *other_control_planes = settings.control_planes
 
-        token_id = random.RandomString(f"{name}-token-id", length=6, special=False, upper=False, opts=child)
-        token_secret = random.RandomPassword(f"{name}-token-secret", length=16, special=False, upper=False, opts=child)
-        certificate_key = random.RandomId(
-            f"{name}-certificate-key",
-            byte_length=32,
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(additional_secret_outputs=["hex", "b64_std", "b64_url", "dec", "id"])
-            ),
-        )
-        token: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.concat(token_id.result, ".", token_secret.result)
-        )
-        cert_key: pulumi.Output[str] = pulumi.Output.secret(certificate_key.hex)
-
         prepared = {
             node.name: self._step(
                 node, "prepare", render.render_script("prepare-node", render.prepare_node_parameters(settings))
@@ -116,42 +103,20 @@ class KubeadmCluster(pulumi.ComponentResource):
             render.render_script("kube-vip", render.kube_vip_parameters(settings, render.SUPER_ADMIN_CONF)),
             depends_on=[prepared[first.name]],
         )
-        init_script = pulumi.Output.all(token, cert_key).apply(
-            lambda secrets: render.render_script(
-                "kubeadm-init",
-                {
-                    "KUBEADM_CONFIG_B64": render.b64(
-                        render.render_init_config(settings, first, secrets[0], secrets[1])
-                    ),
-                    "API_ENDPOINT": settings.api_endpoint,
-                },
-            )
+        init_script = render.render_script(
+            "kubeadm-init",
+            {
+                "KUBEADM_CONFIG_B64": render.b64(render.render_init_config(settings, first)),
+                "API_ENDPOINT": settings.api_endpoint,
+                "NODE_NAME": first.name,
+            },
         )
-        self.init = self._step(first, "kubeadm-init", pulumi.Output.secret(init_script), depends_on=[first_kube_vip])
+        self.init = self._step(first, "kubeadm-init", init_script, depends_on=[first_kube_vip])
 
         ca_cert_hash_step = self._step(
             first, "ca-cert-hash", render.render_script("ca-cert-hash", {}), depends_on=[self.init]
         )
         ca_cert_hash = ca_cert_hash_step.stdout.apply(lambda out: out.strip())
-
-        credentials_script = pulumi.Output.all(token, cert_key).apply(
-            lambda secrets: render.render_script(
-                "join-credentials",
-                {"BOOTSTRAP_TOKEN": secrets[0], "CERTIFICATE_KEY": secrets[1], "TOKEN_TTL": "2h"},
-            )
-        )
-        # Re-run whenever a node is added or a VM replaced (a new VM ID): a node that joins later
-        # finds a live token and certificates, both of which expire after two hours.
-        credentials = self._step(
-            first,
-            "join-credentials",
-            pulumi.Output.secret(credentials_script),
-            depends_on=[self.init],
-            triggers=[
-                ",".join(node.name for node in settings.all_nodes),
-                *(self._args.vms[node.name].id for node in settings.all_nodes if node is not first),
-            ],
-        )
 
         kubeconfig_step = self._step(
             first,
@@ -171,10 +136,10 @@ class KubeadmCluster(pulumi.ComponentResource):
         self.joins = {}
         memberships: list[pulumi.Resource] = []
         previous: pulumi.Resource = self.init
+        # etcd grows one member at a time, and each control plane's certificate upload replaces the
+        # previous one: a control plane's credentials are made only after the one before has joined.
         for node in other_control_planes:
-            join = self._join(
-                node, token, ca_cert_hash, cert_key, depends_on=[prepared[node.name], credentials, previous]
-            )
+            join = self._join(node, first, ca_cert_hash, depends_on=[prepared[node.name], previous])
             self._step(
                 node,
                 "kube-vip",
@@ -184,7 +149,7 @@ class KubeadmCluster(pulumi.ComponentResource):
             memberships.append(self._membership(node, first, join))
             previous = join
         for node in settings.workers:
-            join = self._join(node, token, ca_cert_hash, cert_key, depends_on=[prepared[node.name], credentials])
+            join = self._join(node, first, ca_cert_hash, depends_on=[prepared[node.name]])
             memberships.append(self._membership(node, first, join))
 
         self.cni = k8s.helm.v3.Release(
@@ -257,20 +222,37 @@ class KubeadmCluster(pulumi.ComponentResource):
     def _join(
         self,
         node: NodeSpec,
-        token: pulumi.Output[str],
+        first: NodeSpec,
         ca_cert_hash: pulumi.Output[str],
-        cert_key: pulumi.Output[str],
         depends_on: Sequence[pulumi.Resource],
     ) -> remote.Command:
+        """This node's own credentials, made on the first control plane just before it joins, then the join.
+
+        The credentials step runs as soon as `kubeadm init` is done and this node is prepared (and,
+        being a step of this node, again when its VM is replaced): no node waits for any other VM,
+        and every run makes a new token and certificate key.
+        """
         settings = self._args.settings
-        script = pulumi.Output.all(token, ca_cert_hash, cert_key).apply(
+        credentials = self._step(
+            node,
+            "join-credentials",
+            render.render_script("join-credentials", render.join_credentials_parameters(node)),
+            depends_on=[self.init, *depends_on],
+            secret_stdout=True,
+            on=first,
+        )
+        script = pulumi.Output.all(credentials.stdout, ca_cert_hash, credentials.urn).apply(
             lambda values: render.render_script(
                 "kubeadm-join",
                 {
                     "KUBEADM_CONFIG_B64": render.b64(
-                        render.render_join_config(settings, node, values[0], values[1], values[2])
+                        render.render_join_config(
+                            settings, node, render.parse_join_credentials(values[0], node), values[1]
+                        )
                     ),
                     "NODE_NAME": node.name,
+                    "NODE_ROLE": node.role.value,
+                    "CREDENTIALS_URN": values[2],
                 },
             )
         )
@@ -279,7 +261,9 @@ class KubeadmCluster(pulumi.ComponentResource):
             if node.role is Role.CONTROL_PLANE
             else None
         )
-        join = self._step(node, "kubeadm-join", pulumi.Output.secret(script), depends_on=depends_on, delete=reset)
+        join = self._step(
+            node, "kubeadm-join", pulumi.Output.secret(script), depends_on=[credentials, *depends_on], delete=reset
+        )
         self.joins[node.name] = join
         return join
 

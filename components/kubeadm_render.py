@@ -9,9 +9,11 @@ ever travel that way, never on a command line, and the commands carrying them ar
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,42 @@ TEMPLATES = Path(__file__).parent / "templates"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 SUPER_ADMIN_CONF = "/etc/kubernetes/super-admin.conf"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
-# Uploaded control-plane certificates expire after two hours; the token lives as long.
-BOOTSTRAP_TOKEN_TTL = "2h0m0s"
+# Each node's join credentials (join-credentials.sh) live this long at most: kubeadm deletes uploaded
+# control-plane certificates after two hours, and a bootstrap token is no use for longer.
+JOIN_CREDENTIALS_TTL = "2h"
+# `kubeadm init` always makes a bootstrap token; no join uses it and init deletes it at once.
+INIT_TOKEN_TTL = "15m0s"
+
+
+@dataclass(frozen=True)
+class JoinCredentials:
+    """What join-credentials.sh made for one node (secret)."""
+
+    token: str
+    certificate_key: str
+    """Empty for a worker."""
+
+
+_BOOTSTRAP_TOKEN = re.compile(r"[a-z0-9]{6}\.[a-z0-9]{16}")
+_CERTIFICATE_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_join_credentials(stdout: str, node: NodeSpec) -> JoinCredentials:
+    """The JSON line join-credentials.sh prints, checked so a malformed one never reaches a join."""
+    try:
+        document = json.loads(stdout.strip().splitlines()[-1])
+        token, key = str(document["token"]), str(document["certificateKey"])
+    except (ValueError, IndexError, KeyError, TypeError) as error:
+        raise ValueError(f"join-credentials of {node.name} printed no credentials") from error
+    if not _BOOTSTRAP_TOKEN.fullmatch(token):
+        raise ValueError(f"join-credentials of {node.name} printed no bootstrap token")
+    if node.role is Role.CONTROL_PLANE and not _CERTIFICATE_KEY.fullmatch(key):
+        raise ValueError(f"join-credentials of {node.name} printed no certificate key")
+    return JoinCredentials(token=token, certificate_key=key)
+
+
+def join_credentials_parameters(node: NodeSpec) -> dict[str, str]:
+    return {"NODE_NAME": node.name, "NODE_ROLE": node.role.value, "TOKEN_TTL": JOIN_CREDENTIALS_TTL}
 
 
 def _dump_all(documents: list[dict[str, Any]]) -> str:
@@ -48,22 +84,23 @@ def _node_registration(node: NodeSpec) -> dict[str, Any]:
     return registration
 
 
-def render_init_config(settings: Settings, first: NodeSpec, token: str, certificate_key: str) -> str:
-    """InitConfiguration + ClusterConfiguration + KubeletConfiguration for the first node."""
+def render_init_config(settings: Settings, first: NodeSpec) -> str:
+    """InitConfiguration + ClusterConfiguration + KubeletConfiguration for the first node.
+
+    Holds no secret: kubeadm generates init's own token, and certificates are uploaded per control
+    plane just before it joins, under a key kubeadm generates then (join-credentials.sh)."""
     cluster = settings.cluster
     init = {
         "apiVersion": versions.KUBEADM_CONFIG_API,
         "kind": "InitConfiguration",
         "bootstrapTokens": [
             {
-                "token": token,
-                "description": "dsaas node joins (refreshed by the join-credentials step)",
-                "ttl": BOOTSTRAP_TOKEN_TTL,
+                "description": "made by kubeadm init, deleted right after it (dsaas joins use their own)",
+                "ttl": INIT_TOKEN_TTL,
                 "usages": ["signing", "authentication"],
                 "groups": ["system:bootstrappers:kubeadm:default-node-token"],
             }
         ],
-        "certificateKey": certificate_key,
         "localAPIEndpoint": {"advertiseAddress": str(first.address), "bindPort": cluster.api_server_port},
         "nodeRegistration": _node_registration(first),
     }
@@ -91,7 +128,7 @@ def render_init_config(settings: Settings, first: NodeSpec, token: str, certific
     return _dump_all([init, cluster_config, kubelet])
 
 
-def render_join_config(settings: Settings, node: NodeSpec, token: str, ca_cert_hash: str, certificate_key: str) -> str:
+def render_join_config(settings: Settings, node: NodeSpec, credentials: JoinCredentials, ca_cert_hash: str) -> str:
     """JoinConfiguration for a worker, or for a further control plane (with the certificate key)."""
     join: dict[str, Any] = {
         "apiVersion": versions.KUBEADM_CONFIG_API,
@@ -99,7 +136,7 @@ def render_join_config(settings: Settings, node: NodeSpec, token: str, ca_cert_h
         "discovery": {
             "bootstrapToken": {
                 "apiServerEndpoint": settings.api_endpoint,
-                "token": token,
+                "token": credentials.token,
                 "caCertHashes": [ca_cert_hash],
             }
         },
@@ -111,7 +148,7 @@ def render_join_config(settings: Settings, node: NodeSpec, token: str, ca_cert_h
                 "advertiseAddress": str(node.address),
                 "bindPort": settings.cluster.api_server_port,
             },
-            "certificateKey": certificate_key,
+            "certificateKey": credentials.certificate_key,
         }
     return _dump_all([join])
 
@@ -182,6 +219,8 @@ def render_script(name: str, parameters: Mapping[str, str]) -> str:
     for key in sorted(parameters):
         if not _ENV_NAME.match(key):
             raise ValueError(f"script parameter {key!r} is not an environment variable name")
+        if "$" in parameters[key]:
+            lines.append("# shellcheck disable=SC2016  # a literal $ (a Pulumi URN), never expanded")
         lines.append(f"export {key}={shlex.quote(parameters[key])}")
     lines.append(_HEADER_END)
     return "\n".join(lines) + "\n" + body

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from components import kubeadm_render
+from config.settings import Role
 from tests.conftest import STACKS, load_settings
-from tools.mockgraph import Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
+from tools.mockgraph import DsaasMocks, Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
+from tools.redaction import find_leaks
 
 VM = "vsphere:index/virtualMachine:VirtualMachine"
 RULE = "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule"
@@ -131,21 +136,110 @@ def test_no_recorded_input_holds_a_secret_in_clear_text(stack: str, graphs: dict
 @pytest.mark.parametrize("stack", STACKS)
 def test_join_material_travels_only_as_secrets(stack: str, graphs: dict[str, Graph]) -> None:
     graph = graphs[stack]
-    for suffix in ("-kubeadm-init", "-kubeadm-join", "-join-credentials"):
-        for command in commands(graph, suffix):
-            assert is_secret(command.inputs["stdin"]), command.name
+    for join in commands(graph, "-kubeadm-join"):
+        assert is_secret(join.inputs["stdin"]), join.name
+    for credentials in commands(graph, "-join-credentials"):
+        # The credentials are made on the node by kubeadm and leave it only as secret output.
+        assert "stdout" in credentials.additional_secret_outputs and credentials.inputs["logging"] == "none"
 
 
-def test_a_replaced_vm_gets_fresh_join_credentials_before_it_joins(graphs: dict[str, Graph]) -> None:
+@pytest.mark.parametrize("stack", STACKS)
+def test_init_and_the_credential_steps_carry_no_secret_to_reuse(stack: str, graphs: dict[str, Graph]) -> None:
+    """Nothing kept in the state feeds a token or a key: every run of these steps makes new ones."""
+    graph = graphs[stack]
+    for step in [*commands(graph, "-kubeadm-init"), *commands(graph, "-join-credentials")]:
+        script = unwrap(step.inputs["stdin"])
+        assert not is_secret(step.inputs["stdin"]), step.name
+        assert not find_leaks(script, graph.secret_values), step.name
+    (init,) = commands(graph, "-kubeadm-init")
+    parameters, _ = kubeadm_render.parse_rendered_script(unwrap(init.inputs["stdin"]))
+    (init_configuration, *_) = yaml.safe_load_all(base64.b64decode(parameters["KUBEADM_CONFIG_B64"]))
+    assert "certificateKey" not in init_configuration
+    assert all("token" not in entry for entry in init_configuration["bootstrapTokens"])
+
+
+def test_each_node_joins_as_soon_as_it_and_the_control_plane_are_ready(graphs: dict[str, Graph]) -> None:
+    """Own credentials per node, triggered by its own VM: no join waits for another VM to exist."""
     graph = graphs["prod"]
     settings = load_settings("prod")
-    credentials = graph.by_name("kubernetes-dsaas-prod-cp-1-join-credentials")
-    # The mock gives each VM its uuid as ID, as vSphere does.
-    vm_ids = [unwrap(graph.by_name(f"nodes-{node.name}").outputs["uuid"]) for node in settings.all_nodes]
-    # Every VM's ID is a trigger: a replacement (new ID) refreshes the 2-hour token and certificates.
-    assert set(vm_ids) <= set(unwrap(credentials.inputs["triggers"]))
+    first = settings.control_planes[0]
+    vm_urns = {node.name: graph.by_name(f"nodes-{node.name}").urn for node in settings.all_nodes}
+    init = graph.by_name(f"kubernetes-{first.name}-kubeadm-init")
     for node in settings.all_nodes[1:]:
-        assert credentials.urn in graph.by_name(f"kubernetes-{node.name}-kubeadm-join").dependencies
+        credentials = graph.by_name(f"kubernetes-{node.name}-join-credentials")
+        join = graph.by_name(f"kubernetes-{node.name}-kubeadm-join")
+        assert unwrap(credentials.inputs["connection"])["host"] == str(first.address)
+        vm = graph.by_name(f"nodes-{node.name}")
+        assert unwrap(credentials.inputs["triggers"]) == [unwrap(vm.outputs["uuid"])]
+        assert init.urn in graph.ancestors(credentials) and credentials.urn in join.dependencies
+        waits_for = {name for name, urn in vm_urns.items() if urn in graph.ancestors(join)}
+        expected = {first.name, node.name}
+        if node.role is Role.CONTROL_PLANE:  # etcd grows one member at a time
+            expected |= {cp.name for cp in settings.control_planes[: settings.control_planes.index(node)]}
+        assert waits_for == expected, (node.name, sorted(waits_for))
+
+
+def test_every_node_gets_different_credentials(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    tokens = [unwrap(c.outputs["stdout"]) for c in commands(graph, "-join-credentials")]
+    assert len(tokens) == len(set(tokens)) == len(load_settings("prod").all_nodes) - 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_equals_or_is_derived_from_a_resource_id(stack: str, graphs: dict[str, Graph]) -> None:
+    """Pulumi stores every resource ID in clear in the state (an ID cannot be made secret)."""
+    graph = graphs[stack]
+    assert secrets_in_ids(graph) == []
+
+
+def test_a_secret_in_an_id_is_caught(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    """The check above can fail: a RandomId (ID = its bytes in base64url) is caught whichever encoding is used."""
+    graph = run_program("dev", stack_values("dev"))
+    mocks = DsaasMocks("dev")
+    state: dict[str, Any] = {"byteLength": 32}
+    resource_id = mocks._random("random:index/randomId:RandomId", "leaky", state)
+    graph.resources.append(
+        RecordedResource(
+            urn="urn:leaky",
+            type="random:index/randomId:RandomId",
+            name="leaky",
+            parent="",
+            custom=True,
+            provider="",
+            dependencies=[],
+            inputs={},
+            id=resource_id,
+        )
+    )
+    for encoding in ("hex", "b64Std", "dec"):
+        leaky = Graph(graph.stack, graph.resources, graph.outputs, graph.secret_values | {f"x{state[encoding]}x"})
+        assert secrets_in_ids(leaky), encoding
+
+
+def secrets_in_ids(graph: Graph) -> list[str]:
+    found = []
+    for resource in graph.resources:
+        if resource.custom and len(resource.id) >= 6:
+            derived = id_encodings(resource.id)
+            found += [
+                f"{resource.name}: a secret holds its ID"
+                for secret in graph.secret_values
+                if any(form in secret for form in derived)
+            ]
+    return found
+
+
+def id_encodings(resource_id: str) -> set[str]:
+    """The ID and what it decodes to, in the encodings a secret is usually written in."""
+    forms = {resource_id}
+    for decode in (base64.urlsafe_b64decode, base64.b64decode):
+        try:
+            data = decode(resource_id + "=" * (-len(resource_id) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if len(data) >= 4:
+            forms |= {data.hex(), base64.b64encode(data).decode(), str(int.from_bytes(data, "big"))}
+    return forms
 
 
 def test_removing_an_operator_key_reaches_every_existing_node(stack_values: Callable[[str], dict[str, Any]]) -> None:
@@ -206,7 +300,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
     old = {r.name: unwrap(r.inputs) for r in before.resources}
     new = {r.name: unwrap(r.inputs) for r in after.resources}
     changed = sorted(name for name in old if name in new and old[name] != new[name])
-    assert changed == ["kubernetes-dsaas-prod-cp-1-join-credentials"], changed
+    assert changed == [], changed
     added = sorted(set(new) - set(old))
     assert added == sorted(
         f"{prefix}dsaas-prod-worker-5{suffix}"
@@ -215,6 +309,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
             ("kubernetes-", "-prepare"),
             ("kubernetes-", "-block-storage"),  # the hub database is on ontap-san in prod
             ("kubernetes-", "-ssh-keys"),
+            ("kubernetes-", "-join-credentials"),
             ("kubernetes-", "-kubeadm-join"),
             ("kubernetes-", "-membership"),
         ]

@@ -42,7 +42,7 @@ def test_the_validator_rejects_an_unknown_field() -> None:
 def test_kubeadm_configs_use_v1beta4_and_the_virtual_ip(stack: str) -> None:
     settings = load_settings(stack)
     first = settings.control_planes[0]
-    init = list(yaml.safe_load_all(render.render_init_config(settings, first, "abcdef.0123456789abcdef", "0" * 64)))
+    init = list(yaml.safe_load_all(render.render_init_config(settings, first)))
     kinds = {doc["kind"]: doc for doc in init}
     assert {doc["apiVersion"] for doc in init if "kubeadm" in doc["apiVersion"]} == {"kubeadm.k8s.io/v1beta4"}
     cluster = kinds["ClusterConfiguration"]
@@ -55,6 +55,8 @@ def test_kubeadm_configs_use_v1beta4_and_the_virtual_ip(stack: str) -> None:
         {"name": "node-ip", "value": str(first.address)}
     ]
     for node in settings.all_nodes[1:]:
-        (join,) = yaml.safe_load_all(render.render_join_config(settings, node, "t.t", "sha256:x", "k"))
+        (join,) = yaml.safe_load_all(
+            render.render_join_config(settings, node, render.JoinCredentials("t.t", "k"), "sha256:x")
+        )
         assert join["discovery"]["bootstrapToken"]["apiServerEndpoint"] == settings.api_endpoint
         assert ("controlPlane" in join) == (node.role.value == "control-plane")

@@ -164,7 +164,7 @@ def test_endpoint_on_a_node_address(prod: list[RecordedResource]) -> None:
 
 def test_endpoint_must_be_the_address_kube_vip_announces(prod: list[RecordedResource]) -> None:
     init = named(prod, "kubernetes-dsaas-prod-cp-1-kubeadm-init")
-    text = init.inputs["stdin"]["value"]
+    text = init.inputs["stdin"]  # the init config holds no secret: a reviewer sees it
     encoded = text.split("export KUBEADM_CONFIG_B64=", 1)[1].split("\n", 1)[0].strip("'")
     config = (
         base64.b64decode(encoded)
@@ -329,6 +329,24 @@ def test_kubeconfig_printed_without_secret_stdout(prod: list[RecordedResource]) 
     named(prod, "kubernetes-dsaas-prod-cp-1-admin-kubeconfig").additional_secret_outputs = []
     ((message, _),) = violations(secrets.secrets_are_secret, prod)
     assert "stdout (prints the admin kubeconfig" in message
+
+
+def test_join_credentials_printed_without_secret_stdout(prod: list[RecordedResource]) -> None:
+    named(prod, "kubernetes-dsaas-prod-worker-3-join-credentials").additional_secret_outputs = []
+    ((message, _),) = violations(secrets.secrets_are_secret, prod)
+    assert "stdout (prints a bootstrap token and certificate key" in message
+
+
+def test_a_token_inside_an_encoded_config_needs_a_secret_script(prod: list[RecordedResource]) -> None:
+    """The init config is plain because it holds no token; one that did would be caught."""
+    init = named(prod, "kubernetes-dsaas-prod-cp-1-kubeadm-init")
+    assert violations(secrets.secrets_are_secret, prod) == []
+    text = init.inputs["stdin"]
+    encoded = text.split("export KUBEADM_CONFIG_B64=", 1)[1].split("\n", 1)[0].strip("'")
+    config = base64.b64decode(encoded).decode().replace("ttl: 15m0s", "ttl: 15m0s\n    token: abcdef.0123456789abcdef")
+    set_param(init, "KUBEADM_CONFIG_B64", base64.b64encode(config.encode()).decode())
+    ((message, urn),) = violations(secrets.secrets_are_secret, prod)
+    assert "stdin (script parameters KUBEADM_CONFIG_B64)" in message and urn == init.urn
 
 
 def test_a_secret_leaf_key_in_chart_values(prod: list[RecordedResource]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -9,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components import kubeadm_render
 from tests.conftest import ROOT_DIR, STACKS
 from tools.mockgraph import read_stack_values, run_program
+from tools.redaction import find_leaks, scrub
 
 
 def preview(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,12 +42,15 @@ def test_prod_preview_lists_the_whole_kubeadm_layer(tmp_path: Path) -> None:
     assert "manifests/kubernetes-dsaas-prod-cp-1-kube-vip.kube-vip-manifest.yaml" in written
     assert "scripts/kubernetes-dsaas-prod-worker-1-membership.on-delete.sh" in written
     assert "helm/kubernetes-calico.values.yaml" in written
-    init_config = list(
-        yaml.safe_load_all(
-            (tmp_path / "manifests/kubernetes-dsaas-prod-cp-1-kubeadm-init.kubeadm-config.yaml").read_text()
-        )
+    join_config = yaml.safe_load(
+        (tmp_path / "manifests/kubernetes-dsaas-prod-cp-2-kubeadm-join.kubeadm-config.yaml").read_text()
     )
-    assert init_config[0]["certificateKey"] == "SECRET-REDACTED"
+    assert join_config["controlPlane"]["certificateKey"] == "SECRET-REDACTED"
+    assert join_config["discovery"]["bootstrapToken"]["token"] == "SECRET-REDACTED"
+    # The script itself still carries the config, redacted inside its base64, for a reviewer to decode.
+    join_script = (tmp_path / "scripts/kubernetes-dsaas-prod-cp-2-kubeadm-join.sh").read_text()
+    parameters, _ = kubeadm_render.parse_rendered_script(join_script)
+    assert yaml.safe_load(base64.b64decode(parameters["KUBEADM_CONFIG_B64"])) == join_config
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -51,10 +58,25 @@ def test_artifacts_never_contain_secret_values(stack: str, tmp_path: Path) -> No
     result = preview(stack, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     secrets = run_program(stack).secret_values
+    checked = 0
     for path in tmp_path.rglob("*"):
         if path.is_file():
-            text = path.read_text()
-            assert not [s for s in secrets if s in text], path
+            # Plain, base64 of the secret, and inside any decoded base64 (or gzip) payload.
+            assert find_leaks(path.read_text(), secrets) == [], path
+            checked += 1
+    assert checked > 40
+
+
+def test_the_leak_check_sees_secrets_inside_encoded_payloads() -> None:
+    secret = "abcdef.0123456789abcdef"
+    config = f"discovery:\n  bootstrapToken:\n    token: {secret}\n"
+    script = f"export KUBEADM_CONFIG_B64={base64.b64encode(config.encode()).decode()}\n"
+    nested = base64.b64encode(gzip.compress(script.encode())).decode()
+    for text in (script, nested, base64.b64encode(secret.encode()).decode(), f"x{secret}x"):
+        assert find_leaks(text, {secret}) == [secret], text
+        assert find_leaks(scrub(text, {secret}), {secret}) == []
+    redacted = scrub(script, {secret})
+    assert base64.b64decode(redacted.split("=", 1)[1]).decode() == config.replace(secret, "SECRET-REDACTED")
 
 
 def test_a_bad_stack_file_fails_with_its_key(tmp_path: Path) -> None:

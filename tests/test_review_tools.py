@@ -65,17 +65,16 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
     created = sorted(name for name, d in diffs.items() if d.action == "create")
     assert created == [
         "kubernetes-dsaas-prod-worker-5-block-storage",
+        "kubernetes-dsaas-prod-worker-5-join-credentials",
         "kubernetes-dsaas-prod-worker-5-kubeadm-join",
         "kubernetes-dsaas-prod-worker-5-membership",
         "kubernetes-dsaas-prod-worker-5-prepare",
         "kubernetes-dsaas-prod-worker-5-ssh-keys",
         "nodes-dsaas-prod-worker-5",
     ]
-    # Fresh join credentials for the new node; nothing existing changes otherwise.
-    assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {
-        "kubernetes-dsaas-prod-cp-1-join-credentials": "replace"
-    }
-    assert diff.summary(list(diffs.values())) == "Resources: 6 to create, 1 to replace"
+    # The new node brings its own join credentials: nothing that exists changes.
+    assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {}
+    assert diff.summary(list(diffs.values())) == "Resources: 7 to create"
 
 
 def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
@@ -151,8 +150,9 @@ def test_preview_diff_command_against_a_snapshot_file(
     )
     assert result.returncode == 0, result.stderr
     assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
-    assert "~ triggers[1]: …rod-worker-4 => …rod-worker-4,dsaas-prod-worker-5" in result.stdout
-    assert result.stdout.rstrip().endswith("Resources: 6 to create, 1 to replace")
+    assert "  + command:remote:Command  kubernetes-dsaas-prod-worker-5-join-credentials  create" in result.stdout
+    assert "Resources: 7 to create\n" in result.stdout  # no existing resource changes
+    assert result.stdout.rstrip().endswith("Resources: 7 to create")
 
 
 def test_a_git_ref_is_read_from_history_and_a_bad_one_is_explained() -> None:

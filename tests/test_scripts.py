@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import kubeadm_render as render
+from config.settings import NodeSpec, Role, Settings
 from tests.conftest import STACKS, load_settings, require_tool
 from tools.mockgraph import Graph, unwrap
 
@@ -176,11 +177,28 @@ def test_kube_vip_install_is_idempotent_and_drops_super_admin_after_init(sandbox
     assert render.SUPER_ADMIN_CONF not in after_init.stdout
 
 
+TOKEN = "abcdef.0123456789abcdef"
+CERTIFICATE_KEY = "f" * 64
+CREDENTIALS_URN = "urn:pulumi:prod::dsaas::dsaas:kubernetes:KubeadmCluster$command:remote:Command::x-join-credentials"
+
+
+def _join_script(settings: Settings, node: NodeSpec) -> tuple[str, str]:
+    credentials = render.JoinCredentials(
+        token=TOKEN, certificate_key=CERTIFICATE_KEY if node.role is Role.CONTROL_PLANE else ""
+    )
+    config = render.render_join_config(settings, node, credentials, "sha256:" + "0" * 64)
+    parameters = {
+        "KUBEADM_CONFIG_B64": render.b64(config),
+        "NODE_NAME": node.name,
+        "NODE_ROLE": node.role.value,
+        "CREDENTIALS_URN": CREDENTIALS_URN,
+    }
+    return config, render.render_script("kubeadm-join", parameters)
+
+
 def test_join_runs_once_with_a_private_config_that_is_removed(sandbox: Sandbox) -> None:
     settings = load_settings("prod")
-    worker = settings.workers[0]
-    config = render.render_join_config(settings, worker, "abcdef.0123456789abcdef", "sha256:" + "0" * 64, "f" * 64)
-    script = render.render_script("kubeadm-join", {"KUBEADM_CONFIG_B64": render.b64(config), "NODE_NAME": worker.name})
+    config, script = _join_script(settings, settings.workers[0])
     result = sandbox.run("", script, script)
     assert result.returncode == 0, result.stderr
     joins = [c for c in sandbox.calls() if c.startswith("kubeadm join")]
@@ -190,6 +208,144 @@ def test_join_runs_once_with_a_private_config_that_is_removed(sandbox: Sandbox) 
     assert (sandbox.state / "config-mode").read_text().strip() == "600"
     left_behind = sandbox.run("", f"test ! -e {(sandbox.state / 'config-path').read_text().strip()}")
     assert left_behind.returncode == 0, "the config with the token must be removed after the join"
+
+
+def test_a_joined_control_plane_deletes_the_uploaded_certificates(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    _, script = _join_script(settings, settings.control_planes[1])
+    result = sandbox.run("", script)
+    assert result.returncode == 0, result.stderr
+    assert any("delete secret kubeadm-certs" in call for call in sandbox.calls()), sandbox.calls()
+
+
+def test_a_failed_join_keeps_no_token_in_its_log_and_says_how_to_renew_the_credentials(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    _, script = _join_script(settings, settings.workers[0])
+    sandbox.stub(
+        f"""#!/usr/bin/env bash
+echo "[discovery] token {TOKEN}: could not find a JWS signature in the cluster-info ConfigMap"
+echo "[ERROR] couldn't validate the identity of the API Server"
+exit 1
+""",
+        "kubeadm",
+    )
+    result = sandbox.run("", script)
+    assert result.returncode != 0
+    assert f"pulumi up --replace '{CREDENTIALS_URN}'" in result.stderr
+    assert TOKEN not in result.stderr + result.stdout
+    log = sandbox.run("", "cat /var/log/dsaas-kubeadm-join.log").stdout  # the overlays keep what runs wrote
+    assert "JWS signature" in log and TOKEN not in log
+
+
+JOIN_CREDENTIALS_STUB = """#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$STUB_STATE/calls"
+case "$*" in
+  "token create"*) printf '%s.%s\\n' "$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \\n')" \
+                   "$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \\n')" ;;
+  "init phase upload-certs --upload-certs")
+    echo '[upload-certs] Storing the certificates in Secret "kubeadm-certs" in the "kube-system" Namespace'
+    echo '[upload-certs] Using certificate key:'
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("role", [Role.CONTROL_PLANE, Role.WORKER])
+def test_join_credentials_are_new_on_every_run_and_never_on_a_command_line(sandbox: Sandbox, role: Role) -> None:
+    settings = load_settings("prod")
+    node = settings.control_planes[1] if role is Role.CONTROL_PLANE else settings.workers[0]
+    sandbox.stub(JOIN_CREDENTIALS_STUB, "kubeadm")
+    script = render.render_script("join-credentials", render.join_credentials_parameters(node))
+    first, second = (sandbox.run("", script) for _ in range(2))
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    issued = [render.parse_join_credentials(run.stdout.split("--- run 0\n")[1], node) for run in (first, second)]
+    assert issued[0].token != issued[1].token
+    if role is Role.CONTROL_PLANE:
+        assert issued[0].certificate_key != issued[1].certificate_key
+        assert any("upload-certs" in call for call in sandbox.calls())
+    else:
+        assert issued[0].certificate_key == "" and not any("upload-certs" in call for call in sandbox.calls())
+    command_lines = "\n".join(sandbox.calls())
+    for credentials in issued:
+        assert credentials.token not in command_lines and credentials.token.split(".")[1] not in command_lines
+        assert not credentials.certificate_key or credentials.certificate_key not in command_lines
+    assert f"--description dsaas join of {node.name}" in command_lines
+
+
+def test_join_credentials_output_is_checked_before_a_join_uses_it() -> None:
+    settings = load_settings("prod")
+    control_plane, worker = settings.control_planes[1], settings.workers[0]
+    good = '{"token": "abcdef.0123456789abcdef", "certificateKey": "%s"}' % ("a" * 64)
+    assert render.parse_join_credentials(good, control_plane).certificate_key == "a" * 64
+    for bad in ("", "not json", '{"token": "short"}', '{"token": "abcdef.0123456789abcdef", "certificateKey": ""}'):
+        with pytest.raises(ValueError, match=control_plane.name) as raised:
+            render.parse_join_credentials(bad, control_plane)
+        assert "0123456789abcdef" not in str(raised.value)
+    assert render.parse_join_credentials('{"token": "abcdef.0123456789abcdef", "certificateKey": ""}', worker)
+
+
+def test_membership_deletes_only_the_join_token_of_its_node(sandbox: Sandbox) -> None:
+    node = load_settings("prod").workers[0]
+    sandbox.stub(
+        f"""#!/usr/bin/env bash
+echo "kubectl $*" >> "$STUB_STATE/calls"
+case "$*" in
+  *"get secrets"*) printf 'bootstrap-token-abcdef\\tdsaas join of {node.name}\\n'
+                   printf 'bootstrap-token-zzzzzz\\tdsaas join of dsaas-prod-worker-2\\n'
+                   printf 'bootstrap-token-yyyyyy\\t\\n' ;;
+esac
+""",
+        "kubectl",
+    )
+    result = sandbox.run("", render.render_script("node-membership", render.node_label_parameters(node)))
+    assert result.returncode == 0, result.stderr
+    deletes = [c for c in sandbox.calls() if " delete " in f" {c} "]
+    assert deletes == ["kubectl -n kube-system delete secret bootstrap-token-abcdef"], sandbox.calls()
+
+
+def test_init_keeps_no_join_secret_in_its_log_deletes_its_token_and_removes_super_admin(sandbox: Sandbox) -> None:
+    settings = load_settings("prod")
+    first = settings.control_planes[0]
+    script = render.render_script(
+        "kubeadm-init",
+        {
+            "KUBEADM_CONFIG_B64": render.b64(render.render_init_config(settings, first)),
+            "API_ENDPOINT": settings.api_endpoint,
+            "NODE_NAME": first.name,
+        },
+    )
+    sandbox.stub(
+        f"""#!/usr/bin/env bash
+echo "kubeadm $*" >> "$STUB_STATE/calls"
+mkdir -p /etc/kubernetes && echo admin > /etc/kubernetes/admin.conf && echo super > {render.SUPER_ADMIN_CONF}
+echo "  kubeadm join {settings.api_endpoint} --token {TOKEN} \\\\"
+echo "    --discovery-token-ca-cert-hash sha256:{"0" * 64} --control-plane --certificate-key {CERTIFICATE_KEY}"
+""",
+        "kubeadm",
+    )
+    sandbox.stub(
+        """#!/usr/bin/env bash
+echo "kubectl $*" >> "$STUB_STATE/calls"
+case "$*" in *"get pod kube-vip-"*) echo /etc/kubernetes/admin.conf ;; esac
+""",
+        "kubectl",
+    )
+    setup = (
+        "mkdir -p /etc/kubernetes/manifests && "
+        f"printf '    path: {render.SUPER_ADMIN_CONF}\\n' > /etc/kubernetes/manifests/kube-vip.yaml"
+    )
+    result = sandbox.run(
+        setup,
+        script,
+        f"cat /var/log/dsaas-kubeadm-init.log; test ! -e {render.SUPER_ADMIN_CONF} && echo super-admin-removed",
+    )
+    assert result.returncode == 0, result.stderr
+    log = result.stdout.split("--- run 1")[1]
+    assert "--token <bootstrap token redacted>" in log
+    assert TOKEN not in log and CERTIFICATE_KEY not in log
+    assert "super-admin-removed" in log
+    token_cleanup = "kubectl -n kube-system delete secrets --field-selector type=bootstrap.kubernetes.io/token"
+    assert token_cleanup in sandbox.calls()
 
 
 def test_drain_is_a_no_op_for_a_node_already_gone(sandbox: Sandbox) -> None:
@@ -218,9 +374,10 @@ def test_reset_does_nothing_on_a_node_that_never_joined(sandbox: Sandbox) -> Non
 def test_init_is_skipped_on_an_initialised_node(sandbox: Sandbox) -> None:
     settings = load_settings("prod")
     first = settings.control_planes[0]
-    config = render.render_init_config(settings, first, "abcdef.0123456789abcdef", "f" * 64)
+    config = render.render_init_config(settings, first)
     script = render.render_script(
-        "kubeadm-init", {"KUBEADM_CONFIG_B64": render.b64(config), "API_ENDPOINT": settings.api_endpoint}
+        "kubeadm-init",
+        {"KUBEADM_CONFIG_B64": render.b64(config), "API_ENDPOINT": settings.api_endpoint, "NODE_NAME": first.name},
     )
     setup = (
         "mkdir -p /etc/kubernetes/manifests && echo x > /etc/kubernetes/admin.conf && "

@@ -23,7 +23,7 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     # pulumi-vsphere: the template, datastore and disk controller shape are fixed at clone time.
     "vsphere:index/virtualMachine:VirtualMachine": ("clone.templateUuid", "datastoreId", "resourcePoolId", "guestId"),
     "tls:index/privateKey:PrivateKey": ("algorithm", "ecdsaCurve", "rsaBits"),
-    "random:index/randomId:RandomId": ("byteLength", "keepers", "prefix"),
+    "random:index/randomBytes:RandomBytes": ("length", "keepers"),
     "random:index/randomPassword:RandomPassword": ("length", "special", "upper", "lower", "numeric", "keepers"),
     "random:index/randomString:RandomString": ("length", "special", "upper", "lower", "numeric", "keepers"),
     # pulumi-command: a change of triggers or of the connection re-creates the command.

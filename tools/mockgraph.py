@@ -8,6 +8,7 @@ dependencies, inputs with their secretness). Shared by `tools.preview`, the test
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import runpy
@@ -46,6 +47,8 @@ class RecordedResource:
     additional_secret_outputs: list[str] = field(default_factory=list)
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     """Which resources each input property depends on (as the engine passes them to policies)."""
+    id: str = ""
+    """The provider's ID for a custom resource: stored in clear in the state, never a secret."""
 
 
 def is_secret(value: Any) -> bool:
@@ -287,19 +290,8 @@ class DsaasMocks(pulumi_mocks.Mocks):
                 private_key_pem=self._secret(key.replace("OPENSSH", "PRIVATE")),
                 public_key_openssh=f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5{_digest(name, length=43)} \n",
             )
-        elif typ == "random:index/randomString:RandomString":
-            state["result"] = _alnum(name, int(state.get("length", 8)))
-        elif typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = self._secret(_alnum(name, int(state.get("length", 16))))
-        elif typ == "random:index/randomId:RandomId":
-            hex_value = self._secret(_digest(name, length=int(state.get("byteLength", 8)) * 2))
-            state.update(
-                hex=hex_value,
-                b64Std=self._secret("bW9jaw=="),
-                b64Url=self._secret("bW9jaw"),
-                dec=self._secret(str(int(hex_value, 16))),
-            )
-            resource_id = self._secret(hex_value)
+        elif typ.startswith("random:"):
+            resource_id = self._random(typ, name, state)
         elif typ == "vsphere:index/virtualMachine:VirtualMachine":
             resource_id = "4211" + _digest(name, length=28)
             state.update(uuid=resource_id, moid=f"vm-{int(_digest(name, length=6), 16) % 100000}")
@@ -307,8 +299,44 @@ class DsaasMocks(pulumi_mocks.Mocks):
             state.update(stdout=self._command_stdout(name, state), stderr="")
         return resource_id, state
 
+    def _random(self, typ: str, name: str, state: dict[str, Any]) -> str:
+        """The values pulumi-random (terraform-provider-random 3.x) returns, with the IDs it gives.
+
+        The ID is what the provider puts there, and Pulumi stores every ID in clear in the state:
+        RandomId's is its bytes in base64url, RandomString's is the string itself; RandomPassword's
+        and RandomBytes's is the constant "none". Every generated value counts as a secret here
+        whatever the program marks, so a graph test sees a secret that equals or is derived from an ID.
+        """
+        if typ == "random:index/randomString:RandomString":
+            result = self._secret(_alnum(name, int(state.get("length", 8))))
+            state["result"] = result
+            return result
+        if typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = self._secret(_alnum(name, int(state.get("length", 16))))
+            return "none"
+        data = bytes.fromhex(_digest(name, length=2 * int(state.get("byteLength", state.get("length", 8)))))
+        encodings = {
+            "hex": data.hex(),
+            "b64Std": base64.b64encode(data).decode(),
+            "b64Url": base64.urlsafe_b64encode(data).decode().rstrip("="),
+            "dec": str(int.from_bytes(data, "big")),
+        }
+        if typ == "random:index/randomId:RandomId":
+            state.update({key: self._secret(value) for key, value in encodings.items()})
+            return encodings["b64Url"]
+        if typ == "random:index/randomBytes:RandomBytes":
+            state.update(hex=self._secret(encodings["hex"]), base64=self._secret(encodings["b64Std"]))
+            return "none"
+        raise NotImplementedError(f"the mocks do not model {typ}")
+
     def _command_stdout(self, name: str, state: Mapping[str, Any]) -> str:
         script = unwrap(state.get("stdin") or "")
+        if "# dsaas step: join-credentials" in script:
+            # As kubeadm makes them: a bootstrap token, and a certificate key for a control plane.
+            role = script.split("NODE_ROLE=", 1)[1].split("\n", 1)[0].strip("'")
+            token = self._secret(f"{_alnum(name + 'id', 6)}.{_alnum(name + 'secret', 16)}")
+            key = self._secret(_digest("certificate-key", name)) if role == "control-plane" else ""
+            return self._secret(json.dumps({"token": token, "certificateKey": key}))
         if "# dsaas step: ca-cert-hash" in script:
             return "sha256:" + _digest("ca", self.stack)
         if "# dsaas step: read-kubeconfig" in script:
@@ -354,6 +382,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 property_dependencies={
                     key: sorted(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
                 },
+                id=str(response.id or ""),
             )
         )
         return response

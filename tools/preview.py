@@ -39,6 +39,7 @@ from tools.mockgraph import (
     stack_file,
     unwrap,
 )
+from tools.redaction import scrub
 from tools.snapshot import build_snapshot, write_snapshot
 
 # Inputs worth a reviewer's eye, per resource type (everything else is in --out).
@@ -53,7 +54,7 @@ KEY_INPUTS: dict[str, tuple[str, ...]] = {
     "tls:index/privateKey:PrivateKey": ("algorithm",),
     "random:index/randomString:RandomString": ("length",),
     "random:index/randomPassword:RandomPassword": ("length",),
-    "random:index/randomId:RandomId": ("byteLength",),
+    "random:index/randomBytes:RandomBytes": ("length",),
     "pulumi:providers:kubernetes": ("kubeconfig",),
     "kubernetes:helm.sh/v3:Release": ("chart", "version", "namespace"),
     "kubernetes:core/v1:Namespace": ("metadata.name",),
@@ -157,18 +158,6 @@ def _output_text(value: Any) -> Any:
     if not hasattr(value, "apply"):
         return redact(value)
     return SECRET_MARK if _sync_await(value.is_secret()) else "(computed)"
-
-
-# In files the marker must stay a plain scalar in YAML and a plain word in shell.
-ARTIFACT_SECRET_MARK = "SECRET-REDACTED"
-
-
-def scrub(text: str, secrets: set[str]) -> str:
-    """Rendered artifacts are written with every secret value replaced by a marker."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, ARTIFACT_SECRET_MARK)
-    return text
 
 
 def write_artifacts(graph: Graph, out: Path) -> list[Path]:

@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# Refreshes what a joining node needs, on the first control plane: the bootstrap token (2 h TTL)
-# and the uploaded control-plane certificates (which kubeadm deletes after 2 h). Runs again
-# whenever the set of nodes changes, so a node added months later still finds valid credentials.
-# Prints nothing secret.
+# On the first control plane, just before one node joins: fresh credentials for that node only.
+# A bootstrap token of its own (deleted by the node's membership step once it has registered, else
+# expired after TOKEN_TTL) and, for a control plane, the control-plane certificates uploaded again
+# under a new certificate key (kubeadm deletes them after two hours; the joined control plane
+# deletes them at once). kubeadm generates both: nothing secret is on a command line or in a file,
+# and they are printed once, as JSON, to the calling command's secret standard output.
 set -euo pipefail
 
-: "${BOOTSTRAP_TOKEN:?}" "${CERTIFICATE_KEY:?}" "${TOKEN_TTL:?}"
+: "${NODE_NAME:?}" "${NODE_ROLE:?}" "${TOKEN_TTL:?}"
 export KUBECONFIG=/etc/kubernetes/admin.conf
-kubeadm token delete "${BOOTSTRAP_TOKEN%%.*}" >/dev/null 2>&1 || true
-kubeadm token create "$BOOTSTRAP_TOKEN" --ttl "$TOKEN_TTL" \
-  --description "dsaas node joins" >/dev/null
-kubeadm init phase upload-certs --upload-certs --certificate-key "$CERTIFICATE_KEY" >/dev/null
-echo "dsaas: join credentials valid for ${TOKEN_TTL}"
+umask 077
+
+token="$(kubeadm token create --ttl "$TOKEN_TTL" --description "dsaas join of ${NODE_NAME}" \
+  --usages signing,authentication --groups system:bootstrappers:kubeadm:default-node-token)"
+if ! [[ "$token" =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]]; then
+  echo "dsaas: kubeadm token create did not print a bootstrap token" >&2
+  exit 1
+fi
+
+certificate_key=""
+if [ "$NODE_ROLE" = "control-plane" ]; then
+  # The key is the last line kubeadm prints ("[upload-certs] Using certificate key:" then the key).
+  certificate_key="$(kubeadm init phase upload-certs --upload-certs 2>/dev/null | tail -n 1)"
+  if ! [[ "$certificate_key" =~ ^[0-9a-f]{64}$ ]]; then
+    echo "dsaas: kubeadm init phase upload-certs did not print a certificate key" >&2
+    exit 1
+  fi
+fi
+
+printf '{"token": "%s", "certificateKey": "%s"}\n' "$token" "$certificate_key"

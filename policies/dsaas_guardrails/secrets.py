@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import re
 
+import yaml
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .common import COMMAND, K8S_SECRET, label, path, script_parameters, step_of, walk
+from .common import COMMAND, K8S_SECRET, decoded_documents, label, path, script_parameters, step_of, walk
 from .secrecy import is_secret
 
 SENSITIVE_KEY = re.compile(
     r"(password|passwd|private_?key|secret_?token|cookie_?secret|kubeconfig|token|certificate_?key|api_?key)$",
     re.IGNORECASE,
 )
-SENSITIVE_PARAMETER = re.compile(r"(^|_)(TOKEN|PASSWORD|SECRET)$|CERTIFICATE_KEY$|^KUBEADM_CONFIG_B64$")
+SENSITIVE_PARAMETER = re.compile(r"(^|_)(TOKEN|PASSWORD|SECRET)$|CERTIFICATE_KEY$")
 # Properties that carry a secret whatever their key is called.
 KNOWN: dict[str, tuple[tuple[str, ...], ...]] = {
     "pulumi:providers:vsphere": (("password",),),
     "pulumi:providers:kubernetes": (("kubeconfig",),),
     COMMAND: (("connection", "privateKey"), ("connection", "password")),
 }
-# Steps whose standard output is a credential (the admin kubeconfig).
-SECRET_STDOUT_STEPS = ("read-kubeconfig",)
+# Steps whose standard output is a credential (the admin kubeconfig, a node's join credentials).
+SECRET_STDOUT_STEPS = {
+    "read-kubeconfig": "prints the admin kubeconfig",
+    "join-credentials": "prints a bootstrap token and certificate key",
+}
 FIX = (
     "Fix: pass it as a secret (pulumi config set --secret for stack values; pulumi.Output.secret or "
     "additional_secret_outputs in the program), never as plain text."
@@ -47,17 +51,34 @@ def _leaks(resource: PolicyResource) -> list[str]:
                 if isinstance(value, str) and value and not is_secret(value)
             )
     if resource.resource_type == COMMAND:
-        sensitive = sorted(k for k in script_parameters(resource) if SENSITIVE_PARAMETER.search(k))
+        parameters = script_parameters(resource)
+        sensitive = sorted(k for k in parameters if SENSITIVE_PARAMETER.search(k) or _carries_secret(parameters, k))
         if sensitive and not is_secret(path(resource.props, "stdin")):
             leaks.append(f"stdin (script parameters {', '.join(sensitive)})")
-        if step_of(resource) in SECRET_STDOUT_STEPS and "stdout" not in (resource.opts.additional_secret_outputs or []):
-            leaks.append("stdout (prints the admin kubeconfig; add it to additional_secret_outputs)")
+        printed = SECRET_STDOUT_STEPS.get(step_of(resource) or "")
+        if printed and "stdout" not in (resource.opts.additional_secret_outputs or []):
+            leaks.append(f"stdout ({printed}; add it to additional_secret_outputs)")
     for trail, value in walk(resource.props):
         if trail and SENSITIVE_KEY.search(trail[-1]) and isinstance(value, str) and value and not is_secret(value):
             leak = ".".join(trail)
             if leak not in leaks:
                 leaks.append(leak)
     return leaks
+
+
+def _carries_secret(parameters: dict[str, str], key: str) -> bool:
+    """A file sent base64-encoded (`*_B64`) that holds a token, key or password in any field."""
+    if not key.endswith("_B64"):
+        return False
+    try:
+        documents = decoded_documents(parameters, key)
+    except (ValueError, yaml.YAMLError):
+        return True  # not readable here: only a secret may carry it
+    return any(
+        trail and SENSITIVE_KEY.search(trail[-1]) and isinstance(value, str) and value
+        for document in documents
+        for trail, value in walk(document)
+    )
 
 
 def secrets_are_secret(args: StackValidationArgs, report_violation: ReportViolation) -> None:

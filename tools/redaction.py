@@ -1,0 +1,100 @@
+"""Secrets out of every artifact a reviewer reads, including secrets inside encoded payloads.
+
+Node scripts carry files as base64 (`KUBEADM_CONFIG_B64=...`), and those files can hold a join
+token or a key: replacing a secret's plain text is not enough. `scrub` also rewrites every base64
+blob whose decoded text holds a secret; `find_leaks` is the independent check the tests run over
+every artifact: each secret plain, as base64 of its own, and inside any decoded base64 (or gzip)
+blob, however deeply nested.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import re
+from collections.abc import Callable, Iterable
+
+ARTIFACT_SECRET_MARK = "SECRET-REDACTED"
+"""In files the marker must stay a plain scalar in YAML and a plain word in shell."""
+
+# Long enough that ordinary words and short IDs are not taken for encoded payloads.
+_BASE64_BLOB = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_MIN_SECRET = 6
+
+
+def _encodings(secret: str) -> set[str]:
+    raw = secret.encode()
+    return {
+        secret,
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
+
+
+def _decode_blob(blob: str) -> tuple[str, bool] | None:
+    """The text a base64 blob holds and whether it was urlsafe, or None when it holds no text."""
+    urlsafe = "-" in blob or "_" in blob
+    padded = blob + "=" * (-len(blob) % 4)
+    try:
+        data = base64.urlsafe_b64decode(padded) if urlsafe else base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError):
+            return None
+    try:
+        return data.decode("utf-8"), urlsafe
+    except UnicodeDecodeError:
+        return None
+
+
+def _secrets(secrets: Iterable[str]) -> list[str]:
+    return sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by the marker, also inside base64 payloads (re-encoded)."""
+    ordered = _secrets(secrets)
+    return _scrub(text, ordered, depth=0)
+
+
+def _scrub(text: str, secrets: list[str], depth: int) -> str:
+    # Payloads first: a secret's own base64 can happen to line up inside a larger blob, and
+    # replacing it there would leave the rest of the blob undecodable for a reviewer.
+    if depth < 4:
+        text = _BASE64_BLOB.sub(lambda match: _rewrite_blob(match.group(0), secrets, depth), text)
+    for secret in secrets:
+        for encoded in sorted(_encodings(secret), key=len, reverse=True):
+            text = text.replace(encoded, ARTIFACT_SECRET_MARK)
+    return text
+
+
+def _rewrite_blob(blob: str, secrets: list[str], depth: int) -> str:
+    decoded = _decode_blob(blob)
+    if decoded is None:
+        return blob
+    inner, urlsafe = decoded
+    cleaned = _scrub(inner, secrets, depth + 1)
+    if cleaned == inner:
+        return blob
+    encode: Callable[[bytes], bytes] = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    return encode(cleaned.encode()).decode()
+
+
+def find_leaks(text: str, secrets: Iterable[str]) -> list[str]:
+    """Every secret found in `text`: plain, base64-encoded, or inside a decoded payload."""
+    return sorted(_find(text, _secrets(secrets), depth=0))
+
+
+def _find(text: str, secrets: list[str], depth: int) -> set[str]:
+    found = {secret for secret in secrets if any(encoded in text for encoded in _encodings(secret))}
+    if depth < 4:
+        for match in _BASE64_BLOB.finditer(text):
+            decoded = _decode_blob(match.group(0))
+            if decoded is not None:
+                found |= _find(decoded[0], secrets, depth + 1)
+    return found
