@@ -301,3 +301,24 @@ def test_bad_settings_fail_before_any_resource(
     with pytest.raises(SettingsError):
         run_program("prod", values)
     assert registered == []
+
+
+@pytest.mark.parametrize("key", ["dsaas:hubTlsKey", "dsaas:hubTlsCertificate", "dsaas:ldapSearchPassword"])
+def test_an_unused_secret_in_clear_text_is_refused_too(key: str, stack_values: Callable[[str], dict[str, Any]]) -> None:
+    """dev offloads TLS and binds with templates, so it uses none of these; in clear they still leak."""
+    values = stack_values("dev")
+    values[key] = "-----BEGIN PRIVATE KEY-----hunter2"
+    with pytest.raises(SettingsError) as caught:
+        run_program("dev", values)
+    assert caught.value.keys == [key]
+    message = str(caught.value)
+    assert "clear text" in message and f"pulumi config set --secret {key}" in message
+    assert "hunter2" not in message
+
+
+def test_every_secret_key_has_its_command() -> None:
+    from config import loader
+    from config.settings import SECRET_KEYS
+
+    specs = {spec.key for spec in loader.known_secrets()}
+    assert SECRET_KEYS | {"vsphere:password"} <= specs
