@@ -112,6 +112,16 @@ def test_password_in_clear(graphs: dict[str, Graph]) -> None:
     assert_only(run_pack(graph), "secrets-are-secret", "receives password as plain text")
 
 
+def test_plain_http_open_to_everyone() -> None:
+    """The settings refuse offload without dsaas:hub.frontProxyCidrs; strip the ranges from the recorded
+    dev graph, as if someone removed them from the renderer."""
+    graph = run_program("dev")
+    values = graph.by_name("hub-release").inputs["values"]["value"]
+    del values["proxy"]["service"]["loadBalancerSourceRanges"]
+    result = run_pack(graph, policy_config=DEV_CONFIG)
+    assert_only(result, "offload-source-ranges", "admits every address on the network")
+
+
 def test_culling_off_is_only_advisory() -> None:
     result = run_pack(variant_graph(lambda v: v["dsaas:hub"]["culling"].update(enabled=False)))
     assert not result.has_mandatory and result.fired() == {"idle-culling"}
