@@ -97,18 +97,22 @@ ALL_VALIDATORS: list[Validator] = [
 
 def test_the_pack_lists_every_rule_with_a_kebab_name_and_one_line_description() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 13
+    assert len(names) == len(set(names)) == 14
     for policy in POLICIES:
         assert policy.name == policy.name.lower() and " " not in policy.name
         assert "\n" not in policy.description and policy.description.endswith(".")
         assert policy.enforcement_level is not None
 
 
+# What config/policy-pack.dev.json downgrades: the lab's single control plane and its self-signed vCenter.
+LAB_DOWNGRADES = {("dev", "control-plane-ha"), ("dev", "vcenter-certificate-verified")}
+
+
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_the_real_stacks_pass_every_rule_but_the_labs_quorum(stack: str, graphs: dict[str, Graph]) -> None:
     for policy in POLICIES:
         found = violations(policy._StackValidationPolicy__validate, graphs[stack].resources)  # type: ignore[attr-defined]
-        expected = 1 if (stack, policy.name) == ("dev", "control-plane-ha") else 0
+        expected = 1 if (stack, policy.name) in LAB_DOWNGRADES else 0
         assert len(found) == expected, (policy.name, found)
 
 
@@ -401,3 +405,19 @@ def test_source_range_width_comes_from_the_config(dev: list[RecordedResource]) -
     set_hub_values(dev, lambda v: v["proxy"]["service"].update(loadBalancerSourceRanges=["10.20.0.0/22"]))
     assert len(violations(hub.offload_source_ranges, dev)) == 1
     assert violations(hub.offload_source_ranges, dev, minPrefixLength=22) == []
+
+
+@pytest.mark.parametrize("value", ["true", True, "True"])
+def test_vcenter_certificate_not_verified(prod: list[RecordedResource], value: Any) -> None:
+    assert violations(secrets.vcenter_certificate_verified, prod) == []
+    provider = named(prod, "vsphere")
+    provider.inputs["allowUnverifiedSsl"] = value
+    ((message, urn),) = violations(secrets.vcenter_certificate_verified, prod)
+    assert "vsphere (vsphere): allowUnverifiedSsl is true" in message and "vCenter password" in message
+    assert "dsaas:vsphere.allowUnverifiedSsl" in message and '{"vcenter-certificate-verified": "advisory"}' in message
+    assert urn == provider.urn
+
+
+def test_the_lab_skips_vcenter_certificate_checks(dev: list[RecordedResource]) -> None:
+    ((message, _),) = violations(secrets.vcenter_certificate_verified, dev)
+    assert "vcenter.lab.example.org" in message
