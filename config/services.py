@@ -82,6 +82,11 @@ class StorageSettings(SettingsModel):
     unix_permissions: str = Field(
         default="0770", pattern=r"^0[0-7]{3}$", description="Mode of each new volume's root directory."
     )
+    autosupport: bool = Field(
+        default=False,
+        description="Let Trident's AutoSupport send support bundles to NetApp periodically; false silences it "
+        "(one bundle can still be sent on purpose).",
+    )
 
 
 # --- hub ---------------------------------------------------------------------------------------
