@@ -188,11 +188,23 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         }
     else:
         hub_db = {"type": "postgres", "url": secrets.database_url}
+    service: dict[str, Any] = {
+        "type": "LoadBalancer",
+        # kube-vip announces this address (its service load balancer is enabled).
+        "annotations": {"kube-vip.io/loadbalancerIPs": str(hub.address)},
+    }
     https: dict[str, Any]
     if hub.tls is HubTlsMode.SECRET:
         https = {"enabled": True, "type": "secret", "hosts": [hub.hostname], "secret": {"name": TLS_SECRET}}
     else:
         https = {"enabled": False}
+        # Plain HTTP: only the TLS-terminating front proxy may connect. kube-vip (v1.0.4) ignores this
+        # field; kube-proxy enforces it (iptables mode: a KUBE-FW chain in nat PREROUTING matches the
+        # client's own address before any masquerade, then KUBE-PROXY-FIREWALL drops the rest), so
+        # externalTrafficPolicy stays Cluster. Local would drop everything: kube-vip announces the
+        # address from the control-plane leader, where no proxy pod runs. kube-proxy never applies the
+        # ranges to the service's NodePorts, which z2jh 4.4.0 cannot turn off (see the README).
+        service["loadBalancerSourceRanges"] = [str(cidr) for cidr in hub.front_proxy_cidrs or []]
     extra_config = {LDAP_AUTHENTICATOR_EXTRA_CONFIG: render_authenticator_config()}
     return {
         "hub": {
@@ -205,11 +217,7 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         },
         "proxy": {
             "secretToken": secrets.proxy_secret_token,
-            "service": {
-                "type": "LoadBalancer",
-                # kube-vip announces this address (its service load balancer is enabled).
-                "annotations": {"kube-vip.io/loadbalancerIPs": str(hub.address)},
-            },
+            "service": service,
             "https": https,
         },
         "singleuser": {

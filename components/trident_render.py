@@ -81,6 +81,13 @@ def render_trident_values(settings: Settings) -> dict[str, Any]:
         "operatorDebug": False,
         "tridentLogFormat": "json",
         "imagePullPolicy": "IfNotPresent",
+        # Trident's autosupport container sends bundles to NetApp on its own unless silenced. Chart value
+        # tridentSilenceAutosupport (helm/trident-operator/values.yaml at NetApp/trident v26.06.0: "allows
+        # disabling Trident's periodic Autosupport reporting") → TridentOrchestrator spec.silenceAutosupport
+        # → the container's --trident-silence-collector (tridentctl's own flag: "Don't send autosupport
+        # bundles to NetApp automatically"). The container stays (tridentExcludeAutosupport would remove
+        # it), so a support case can still send one bundle on purpose: tridentctl send autosupport.
+        "tridentSilenceAutosupport": not settings.storage.autosupport,
     }
 
 

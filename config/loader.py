@@ -63,6 +63,14 @@ PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
 )
 
 
+def known_secrets() -> tuple[SecretSpec, ...]:
+    """Every key that holds a secret, whether this stack's settings use it or not."""
+    specs = {spec.key: spec for spec in (*REQUIRED_SECRETS, *PLATFORM_SECRETS)}
+    for key in sorted(SECRET_KEYS - specs.keys()):
+        specs[key] = SecretSpec(key, "secret", "'<value>'")
+    return tuple(specs.values())
+
+
 def required_secrets(settings: Settings | None) -> tuple[SecretSpec, ...]:
     """The secrets this stack needs: always vCenter and ONTAP, the rest as its settings ask."""
     specs = list(REQUIRED_SECRETS)
@@ -130,18 +138,22 @@ def read_raw_settings() -> dict[str, Any]:
 
 
 def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
-    """Required secrets exist and are stored encrypted (`secure:`), never in clear text."""
+    """Required secrets exist, and every secret key present, used or not, is encrypted (`secure:`)."""
     problems = []
     config = _all_config()
-    for spec in required_secrets(settings):
+    required = {spec.key for spec in required_secrets(settings)}
+    for spec in known_secrets():
         if spec.key not in config:
-            problems.append(SettingsProblem(key=spec.key, problem=f"the {spec.meaning} is not set.", fix=spec.fix))
+            if spec.key in required:
+                problems.append(SettingsProblem(key=spec.key, problem=f"the {spec.meaning} is not set.", fix=spec.fix))
         elif not runtime_config.is_config_secret(spec.key):
+            # Unused or not, a clear-text value sits in the stack file and its history for all to read.
+            unused = "" if spec.key in required else " (these settings do not use it, but anyone can read it there)"
             problems.append(
                 SettingsProblem(
                     key=spec.key,
-                    problem=f"the {spec.meaning} is stored in clear text in the stack file.",
-                    fix=f"remove it and {spec.fix}",
+                    problem=f"the {spec.meaning} is stored in clear text in the stack file{unused}.",
+                    fix=f"remove it, treat it as exposed (rotate it), and {spec.fix}",
                 )
             )
     for setting in (VSPHERE_SERVER, VSPHERE_USER):

@@ -82,6 +82,11 @@ class StorageSettings(SettingsModel):
     unix_permissions: str = Field(
         default="0770", pattern=r"^0[0-7]{3}$", description="Mode of each new volume's root directory."
     )
+    autosupport: bool = Field(
+        default=False,
+        description="Let Trident's AutoSupport send support bundles to NetApp periodically; false silences it "
+        "(one bundle can still be sent on purpose).",
+    )
 
 
 # --- hub ---------------------------------------------------------------------------------------
@@ -132,7 +137,8 @@ class HubTlsMode(StrEnum):
     SECRET = "secret"
     """The proxy serves HTTPS with the certificate in dsaas:hubTlsCertificate / dsaas:hubTlsKey."""
     OFFLOAD = "offload"
-    """A front proxy or load balancer terminates TLS and forwards plain HTTP to the hub's address."""
+    """A front proxy or load balancer terminates TLS and forwards plain HTTP to the hub's address,
+    which then admits only that proxy (dsaas:hub.frontProxyCidrs)."""
 
 
 class HubDatabaseKind(StrEnum):
@@ -301,6 +307,11 @@ class HubSettings(SettingsModel):
         description="Address of the hub's proxy service, announced by kube-vip inside the node subnet."
     )
     tls: HubTlsMode = Field(default=HubTlsMode.SECRET, description="secret (certificate in the stack) or offload.")
+    front_proxy_cidrs: list[IPv4Network] | None = Field(
+        default=None,
+        description="With tls offload (required then): addresses of the TLS-terminating front proxy, the only "
+        "clients the hub's plain-HTTP address admits (single addresses or CIDRs).",
+    )
     ldap: LdapSettings
     profiles: list[ProfileSettings] = Field(
         default_factory=list, description="Profiles added after the built-in Basic and Data Science."

@@ -20,6 +20,7 @@ from config import versions
 from config.model import SettingsModel
 from config.services import (
     HubSettings,
+    HubTlsMode,
     LdapTlsStrategy,
     NasDriver,
     StorageSettings,
@@ -339,6 +340,10 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dsaas:storage.snapshots", "dsaas:storage.homesDriver"), "snapshots need homesDriver ontap-nas."),
     (("dsaas:hub.address",), "a free host address of the node subnet: not a node, the VIP or the gateway."),
     (
+        ("dsaas:hub.frontProxyCidrs", "dsaas:hub.tls"),
+        "required with tls offload (the hub then serves plain HTTP), never 0.0.0.0/0; only with offload.",
+    ),
+    (
         ("dsaas:hub.ldap.bindDnTemplates", "dsaas:hub.ldap.lookupDn"),
         "templates contain {username}; without templates, lookupDn with searchUser and userSearchBase; not both.",
     ),
@@ -365,6 +370,7 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
         *_check_endpoint_and_gateway(settings),
         *_check_storage(settings),
         *_check_hub_address(settings),
+        *_check_front_proxy(settings),
         *_check_ldap(settings),
         *_check_profiles(settings),
         *_check_project_files(settings),
@@ -657,6 +663,43 @@ def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
             )
         ]
     return []
+
+
+def _check_front_proxy(settings: Settings) -> list[SettingsProblem]:
+    """Offloaded TLS leaves the proxy serving plain HTTP (passwords in clear): only the front proxy may reach it."""
+    hub = settings.hub
+    key = _key("hub", "frontProxyCidrs")
+    if hub.tls is not HubTlsMode.OFFLOAD:
+        if hub.front_proxy_cidrs is None:
+            return []
+        return [
+            SettingsProblem(
+                key=key,
+                problem="is used only with dsaas:hub.tls offload; with tls secret the hub serves HTTPS itself "
+                "and this list would restrict nothing.",
+                fix="remove it, or set dsaas:hub.tls to offload if a front proxy terminates TLS.",
+            )
+        ]
+    if not hub.front_proxy_cidrs:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"with dsaas:hub.tls offload the hub serves plain HTTP on {hub.address}, so every "
+                "password crosses the network in clear; without the front proxy's addresses anyone could "
+                "connect there directly.",
+                fix="list the addresses of the proxy that terminates TLS, e.g. frontProxyCidrs: [10.0.0.80/32], "
+                "or set dsaas:hub.tls to secret.",
+            )
+        ]
+    return [
+        SettingsProblem(
+            key=_key("hub", "frontProxyCidrs", i),
+            problem=f"{cidr} would admit the whole network to the hub's plain HTTP.",
+            fix="list only the front proxy's own addresses.",
+        )
+        for i, cidr in enumerate(hub.front_proxy_cidrs)
+        if cidr.prefixlen == 0
+    ]
 
 
 _LOGIN_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")

@@ -356,3 +356,14 @@ def test_a_slow_directory_does_not_stall_the_hub(graphs: dict[str, Graph]) -> No
         assert ticks_during_login(LDAPAuthenticator) < 10  # upstream blocks the loop for the whole second
     finally:
         listener.close()
+
+
+def test_offloaded_tls_admits_only_the_front_proxy(graphs: dict[str, Graph]) -> None:
+    """dev offloads TLS: the proxy's plain HTTP admits the front proxy's addresses only (kube-proxy drops the rest)."""
+    dev = hub_values(graphs["dev"])
+    assert dev["proxy"]["https"] == {"enabled": False}
+    expected = [str(cidr) for cidr in load_settings("dev").hub.front_proxy_cidrs or []]
+    assert expected and dev["proxy"]["service"]["loadBalancerSourceRanges"] == expected
+    prod = hub_values(graphs["prod"])
+    assert prod["proxy"]["https"]["enabled"] is True
+    assert "loadBalancerSourceRanges" not in prod["proxy"]["service"]

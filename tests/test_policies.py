@@ -97,18 +97,22 @@ ALL_VALIDATORS: list[Validator] = [
 
 def test_the_pack_lists_every_rule_with_a_kebab_name_and_one_line_description() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 14
     for policy in POLICIES:
         assert policy.name == policy.name.lower() and " " not in policy.name
         assert "\n" not in policy.description and policy.description.endswith(".")
         assert policy.enforcement_level is not None
 
 
+# What config/policy-pack.dev.json downgrades: the lab's single control plane and its self-signed vCenter.
+LAB_DOWNGRADES = {("dev", "control-plane-ha"), ("dev", "vcenter-certificate-verified")}
+
+
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_the_real_stacks_pass_every_rule_but_the_labs_quorum(stack: str, graphs: dict[str, Graph]) -> None:
     for policy in POLICIES:
         found = violations(policy._StackValidationPolicy__validate, graphs[stack].resources)  # type: ignore[attr-defined]
-        expected = 1 if (stack, policy.name) == ("dev", "control-plane-ha") else 0
+        expected = 1 if (stack, policy.name) in LAB_DOWNGRADES else 0
         assert len(found) == expected, (policy.name, found)
 
 
@@ -368,3 +372,70 @@ def test_unknown_values_are_skipped_not_fatal(prod: list[RecordedResource]) -> N
             resource.inputs["extraConfig"] = unknown
     for validator in ALL_VALIDATORS:
         assert violations(validator, prod) == []
+
+
+# --- issue 11: plain HTTP behind a front proxy, vCenter certificate --------------------------------
+
+
+@pytest.fixture
+def dev(graphs: dict[str, Graph]) -> list[RecordedResource]:
+    return copy.deepcopy(graphs["dev"].resources)
+
+
+def set_hub_values(resources: list[RecordedResource], edit: Callable[[dict[str, Any]], None]) -> None:
+    values = hub_values(resources)
+    edit(values)
+    named(resources, "hub-release").inputs["values"]["value"] = values
+
+
+@pytest.mark.parametrize(
+    ("ranges", "expected"),
+    [
+        (None, "admits every address"),
+        ([], "admits every address"),
+        (["10.20.0.80/32", "0.0.0.0/0"], "0.0.0.0/0 is wider than /24"),
+        (["10.0.0.0/8"], "10.0.0.0/8 is wider than /24"),
+    ],
+)
+def test_offloaded_tls_without_source_ranges(dev: list[RecordedResource], ranges: Any, expected: str) -> None:
+    assert violations(hub.offload_source_ranges, dev) == []
+
+    def edit(values: dict[str, Any]) -> None:
+        service = values["proxy"]["service"]
+        service.pop("loadBalancerSourceRanges", None)
+        if ranges is not None:
+            service["loadBalancerSourceRanges"] = ranges
+
+    set_hub_values(dev, edit)
+    ((message, urn),) = violations(hub.offload_source_ranges, dev)
+    assert "plain HTTP" in message and expected in message and "dsaas:hub.frontProxyCidrs" in message
+    assert urn.endswith("hub-release")
+
+
+def test_https_at_the_proxy_needs_no_source_ranges(prod: list[RecordedResource]) -> None:
+    assert violations(hub.offload_source_ranges, prod) == []
+    set_hub_values(prod, lambda v: v["proxy"]["https"].update(type="offload"))
+    ((message, _),) = violations(hub.offload_source_ranges, prod)
+    assert "admits every address" in message
+
+
+def test_source_range_width_comes_from_the_config(dev: list[RecordedResource]) -> None:
+    set_hub_values(dev, lambda v: v["proxy"]["service"].update(loadBalancerSourceRanges=["10.20.0.0/22"]))
+    assert len(violations(hub.offload_source_ranges, dev)) == 1
+    assert violations(hub.offload_source_ranges, dev, minPrefixLength=22) == []
+
+
+@pytest.mark.parametrize("value", ["true", True, "True"])
+def test_vcenter_certificate_not_verified(prod: list[RecordedResource], value: Any) -> None:
+    assert violations(secrets.vcenter_certificate_verified, prod) == []
+    provider = named(prod, "vsphere")
+    provider.inputs["allowUnverifiedSsl"] = value
+    ((message, urn),) = violations(secrets.vcenter_certificate_verified, prod)
+    assert "vsphere (vsphere): allowUnverifiedSsl is true" in message and "vCenter password" in message
+    assert "dsaas:vsphere.allowUnverifiedSsl" in message and '{"vcenter-certificate-verified": "advisory"}' in message
+    assert urn == provider.urn
+
+
+def test_the_lab_skips_vcenter_certificate_checks(dev: list[RecordedResource]) -> None:
+    ((message, _),) = violations(secrets.vcenter_certificate_verified, dev)
+    assert "vcenter.lab.example.org" in message

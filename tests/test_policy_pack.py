@@ -37,6 +37,11 @@ def profile_image(image: str) -> Callable[[dict[str, Any]], None]:
 
 # variant → (stack file edit, policy it must fire, words its message must contain)
 VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
+    "vcenter-unverified": (
+        lambda v: v["dsaas:vsphere"].update(allowUnverifiedSsl=True),
+        "vcenter-certificate-verified",
+        "allowUnverifiedSsl is true",
+    ),
     "2-masters": (lab_control_planes(2), "control-plane-ha", "2 control-plane VM(s)"),
     "4-masters": (lab_control_planes(4), "control-plane-ha", "tolerates no more failures than 3"),
     "image-latest": (
@@ -82,13 +87,21 @@ def test_prod_has_no_violation(graphs: dict[str, Graph]) -> None:
     }
 
 
+LAB_DOWNGRADED = {"control-plane-ha", "vcenter-certificate-verified"}
+
+
 def test_dev_is_a_lab_only_through_the_pack_config(graphs: dict[str, Graph]) -> None:
     strict = run_pack(graphs["dev"])
-    assert_only(strict, "control-plane-ha", "1 control-plane VM(s)")
+    assert strict.fired("mandatory") == LAB_DOWNGRADED, strict.violations
+    (quorum,) = [v for v in strict.violations if v.policy == "control-plane-ha"]
+    assert "1 control-plane VM(s)" in quorum.detail
+    (tls,) = [v for v in strict.violations if v.policy == "vcenter-certificate-verified"]
+    assert "allowUnverifiedSsl is true" in tls.detail and tls.urn.endswith("::vsphere")
     lab = run_pack(graphs["dev"], policy_config=DEV_CONFIG)
     assert not lab.has_mandatory
-    assert lab.fired("advisory") == {"control-plane-ha"}  # downgraded, still reported
-    assert lab.levels["control-plane-ha"] == "advisory" and lab.defaults["control-plane-ha"] == "mandatory"
+    assert lab.fired("advisory") == LAB_DOWNGRADED  # downgraded, still reported
+    for name in LAB_DOWNGRADED:
+        assert lab.levels[name] == "advisory" and lab.defaults[name] == "mandatory"
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -110,6 +123,16 @@ def test_password_in_clear(graphs: dict[str, Graph]) -> None:
     provider = graph.by_name("vsphere")
     provider.inputs["password"] = provider.inputs["password"]["value"]
     assert_only(run_pack(graph), "secrets-are-secret", "receives password as plain text")
+
+
+def test_plain_http_open_to_everyone() -> None:
+    """The settings refuse offload without dsaas:hub.frontProxyCidrs; strip the ranges from the recorded
+    dev graph, as if someone removed them from the renderer."""
+    graph = run_program("dev")
+    values = graph.by_name("hub-release").inputs["values"]["value"]
+    del values["proxy"]["service"]["loadBalancerSourceRanges"]
+    result = run_pack(graph, policy_config=DEV_CONFIG)
+    assert_only(result, "offload-source-ranges", "admits every address on the network")
 
 
 def test_culling_off_is_only_advisory() -> None:
@@ -156,5 +179,6 @@ def test_preview_with_the_pack_stops_a_mandatory_violation(tmp_path: Path) -> No
 def test_preview_with_the_lab_config_announces_the_downgrade() -> None:
     result = preview("dev", "--policy-pack", "policies", "--policy-pack-config", "config/policy-pack.dev.json")
     assert result.returncode == 0, result.stderr
-    assert "note: policy control-plane-ha is advisory by the policy pack config" in result.stdout
-    assert "[advisory]  dsaas-guardrails v1.0.0  control-plane-ha" in result.stdout
+    for name in LAB_DOWNGRADED:
+        assert f"note: policy {name} is advisory by the policy pack config (the pack says mandatory)" in result.stdout
+        assert f"[advisory]  dsaas-guardrails v1.0.0  {name}" in result.stdout

@@ -92,3 +92,14 @@ def test_a_bad_stack_file_fails_with_its_key(tmp_path: Path) -> None:
 def test_an_unknown_stack_is_reported() -> None:
     result = preview("nosuchstack")
     assert result.returncode == 2 and "no stack file" in result.stderr
+
+
+def test_an_unused_secret_in_clear_text_fails_with_the_command_that_fixes_it(tmp_path: Path) -> None:
+    values = read_stack_values("dev")
+    values["dsaas:hubTlsKey"] = "not-so-secret-key"
+    (tmp_path / "Pulumi.leaky.yaml").write_text(yaml.safe_dump({"config": values}))
+    result = preview("leaky", "--config-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "dsaas:hubTlsKey" in result.stderr and "pulumi config set --secret dsaas:hubTlsKey" in result.stderr
+    assert "not-so-secret-key" not in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""

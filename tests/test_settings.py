@@ -301,3 +301,53 @@ def test_bad_settings_fail_before_any_resource(
     with pytest.raises(SettingsError):
         run_program("prod", values)
     assert registered == []
+
+
+@pytest.mark.parametrize("key", ["dsaas:hubTlsKey", "dsaas:hubTlsCertificate", "dsaas:ldapSearchPassword"])
+def test_an_unused_secret_in_clear_text_is_refused_too(key: str, stack_values: Callable[[str], dict[str, Any]]) -> None:
+    """dev offloads TLS and binds with templates, so it uses none of these; in clear they still leak."""
+    values = stack_values("dev")
+    values[key] = "-----BEGIN PRIVATE KEY-----hunter2"
+    with pytest.raises(SettingsError) as caught:
+        run_program("dev", values)
+    assert caught.value.keys == [key]
+    message = str(caught.value)
+    assert "clear text" in message and f"pulumi config set --secret {key}" in message
+    assert "hunter2" not in message
+
+
+def test_every_secret_key_has_its_command() -> None:
+    from config import loader
+    from config.settings import SECRET_KEYS
+
+    specs = {spec.key for spec in loader.known_secrets()}
+    assert SECRET_KEYS | {"vsphere:password"} <= specs
+
+
+def _dev_hub(edit: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    def apply(values: dict[str, Any]) -> None:
+        edit(values["dsaas:hub"])
+
+    return _edit("dev", apply)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "words"),
+    [
+        (lambda hub: hub.pop("frontProxyCidrs", None), "dsaas:hub.frontProxyCidrs", "plain HTTP"),
+        (lambda hub: hub.update(frontProxyCidrs=[]), "dsaas:hub.frontProxyCidrs", "plain HTTP"),
+        (lambda hub: hub.update(frontProxyCidrs=["0.0.0.0/0"]), "dsaas:hub.frontProxyCidrs[0]", "whole network"),
+        (lambda hub: hub.update(tls="secret"), "dsaas:hub.frontProxyCidrs", "only with dsaas:hub.tls offload"),
+    ],
+)
+def test_offloaded_tls_must_name_the_front_proxy(edit: Callable[[dict[str, Any]], Any], key: str, words: str) -> None:
+    """With TLS at a front proxy the hub serves plain HTTP: only that proxy may reach it."""
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(_dev_hub(edit))
+    assert caught.value.keys == [key]
+    assert words in str(caught.value) and "Fix:" in str(caught.value)
+
+
+def test_the_front_proxy_may_be_one_address_or_a_few_networks() -> None:
+    settings = parse_settings(_dev_hub(lambda hub: hub.update(frontProxyCidrs=["10.20.0.80", "10.20.1.0/28"])))
+    assert [str(c) for c in settings.hub.front_proxy_cidrs or []] == ["10.20.0.80/32", "10.20.1.0/28"]

@@ -294,3 +294,79 @@ def test_block_hub_database_prepares_iscsi_and_postgres_does_not(stack_values: C
     shown = yaml.safe_load(scrub(yaml.safe_dump(unwrap(hub_values)), external.secret_values))
     assert shown["hub"]["db"] == {"type": "postgres", "url": ARTIFACT_SECRET_MARK}
     assert "storage-class-dsaas-hub-db" not in {r.name for r in external.resources}
+
+
+# Top-level keys of the trident-operator chart 100.2606.0 (helm/trident-operator/values.yaml at NetApp/trident
+# tag v26.06.0). The chart has no values schema, so Helm would silently ignore a misspelt key.
+TRIDENT_CHART_KEYS = frozenset(
+    [
+        "acpImage",
+        "affinity",
+        "anfConfigurator",
+        "cloudIdentity",
+        "cloudProvider",
+        "configuratorReconcileInterval",
+        "deploymentAnnotations",
+        "enableACP",
+        "enableConcurrency",
+        "enableForceDetach",
+        "forceInstallRancherClusterRoles",
+        "helmHookImage",
+        "hostNetwork",
+        "httpsMetrics",
+        "imagePullPolicy",
+        "imagePullSecrets",
+        "imageRegistry",
+        "iscsiSelfHealingInterval",
+        "iscsiSelfHealingWaitTime",
+        "k8sAPIQPS",
+        "kubeletDir",
+        "nodePrep",
+        "nodeSelector",
+        "ontapConfigurator",
+        "operatorDebug",
+        "operatorImage",
+        "operatorImageTag",
+        "podAnnotations",
+        "resources",
+        "tolerations",
+        "tridentAutosupportImage",
+        "tridentAutosupportImageTag",
+        "tridentAutosupportInsecure",
+        "tridentAutosupportProxy",
+        "tridentDebug",
+        "tridentDisableAuditLog",
+        "tridentEnableNodePrep",
+        "tridentExcludeAutosupport",
+        "tridentHttpRequestTimeout",
+        "tridentIPv6",
+        "tridentImage",
+        "tridentImageTag",
+        "tridentK8sTimeout",
+        "tridentLogFormat",
+        "tridentLogLayers",
+        "tridentLogWorkflows",
+        "tridentProbePort",
+        "tridentSilenceAutosupport",
+        "tridentSkipK8sVersionCheck",
+        "windows",
+    ]
+)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_trident_sends_nothing_to_netapp_unless_chosen(stack: str, graphs: dict[str, Graph]) -> None:
+    """Trident 26.06 uploads an AutoSupport bundle to NetApp daily unless silenced."""
+    (release,) = [r for r in graphs[stack].of_type("kubernetes:helm.sh/v3:Release") if r.name == "storage-operator"]
+    values = unwrap(release.inputs["values"])
+    assert set(values) <= TRIDENT_CHART_KEYS, set(values) - TRIDENT_CHART_KEYS
+    assert values.get("tridentSilenceAutosupport") is True
+    assert load_settings(stack).storage.autosupport is False
+
+
+def test_autosupport_is_a_knowing_choice(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    values = stack_values("prod")
+    values["dsaas:storage"]["autosupport"] = True
+    graph = run_program("prod", values)
+    rendered = unwrap(graph.by_name("storage-operator").inputs["values"])
+    assert rendered["tridentSilenceAutosupport"] is False

@@ -143,7 +143,8 @@ def render() -> str:
         "",
         "## Secrets",
         "",
-        "Set with `pulumi config set --secret KEY VALUE`; refused when missing or stored in clear text.",
+        "Set with `pulumi config set --secret KEY VALUE`; refused when needed and missing, and in clear text"
+        " even where unused.",
         "",
     ]
     lines += ["| key | meaning | needed when |", "|---|---|---|"]

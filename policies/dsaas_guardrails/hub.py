@@ -1,6 +1,9 @@
-"""JupyterHub rules: LDAP over TLS, the hub database off NFS, and the advisory z2jh features."""
+"""JupyterHub rules: LDAP over TLS, plain HTTP only from the front proxy, the hub database off NFS, and the
+advisory z2jh features."""
 
 from __future__ import annotations
+
+import ipaddress
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
@@ -38,6 +41,50 @@ def no_sqlite_on_nfs(args: StackValidationArgs, report_violation: ReportViolatio
             f"{path(cls.props, 'metadata', 'name')} ({backend}, fsType {fs_type}), which is NFS: SQLite's "
             "locking is unreliable there and the database can be corrupted. Fix: set "
             "dsaas:hub.database.kind to block (ontap-san) or postgres.",
+            release.urn,
+        )
+
+
+SOURCE_RANGES_SCHEMA = schema({"minPrefixLength": {"type": "integer", "minimum": 1, "maximum": 32, "default": 24}})
+
+
+def offload_source_ranges(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """With TLS offloaded the proxy serves plain HTTP: only the front proxy's addresses may reach it."""
+    release = hub_release(args)
+    if not release:
+        return
+    https = path(release.props, "values", "proxy", "https")
+    if https is None or (path(https, "enabled") is True and path(https, "type") != "offload"):
+        return  # HTTPS at the proxy (or unknown during preview)
+    if (path(release.props, "values", "proxy", "service", "type") or "LoadBalancer") != "LoadBalancer":
+        return
+    minimum = int(setting(args, SOURCE_RANGES_SCHEMA, "minPrefixLength"))
+    ranges = path(release.props, "values", "proxy", "service", "loadBalancerSourceRanges")
+    fix = (
+        "Fix: set dsaas:hub.frontProxyCidrs to the addresses of the proxy that terminates TLS, "
+        "or dsaas:hub.tls to secret."
+    )
+    if not ranges:
+        report_violation(
+            f"Helm release {label(release)}: TLS is offloaded, so the hub's proxy serves plain HTTP (passwords "
+            "in clear) and proxy.service.loadBalancerSourceRanges is empty: its address admits every address "
+            f"on the network, not only the front proxy. {fix}",
+            release.urn,
+        )
+        return
+    wide = []
+    for cidr in ranges:
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=False)
+        except ValueError:
+            wide.append(f"{cidr!r} is not a network")
+            continue
+        if network.prefixlen < (minimum if network.version == 4 else 1):
+            wide.append(f"{cidr} is wider than /{minimum}")
+    if wide:
+        report_violation(
+            f"Helm release {label(release)}: TLS is offloaded, so the hub's proxy serves plain HTTP (passwords "
+            f"in clear), and its loadBalancerSourceRanges go beyond a front proxy: {'; '.join(wide)}. {fix}",
             release.urn,
         )
 
@@ -105,6 +152,13 @@ POLICIES = [
         description="The hub's SQLite database does not live on an NFS storage class.",
         validate=no_sqlite_on_nfs,
         enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="offload-source-ranges",
+        description="With TLS offloaded, the hub's plain-HTTP proxy admits only the front proxy's addresses.",
+        validate=offload_source_ranges,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=SOURCE_RANGES_SCHEMA,
     ),
     StackValidationPolicy(
         name="idle-culling",

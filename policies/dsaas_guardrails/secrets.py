@@ -3,6 +3,7 @@
 Secretness comes from the engine's secret markers, kept visible by `secrecy.install()`. A value is
 secret-bearing when its property is known to carry one (provider credentials, SSH keys, Secret
 data, scripts whose parameters hold join tokens) or when its key says so (password, token, …).
+The vSphere provider must also check vCenter's certificate, or its password goes to whoever answers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import yaml
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .common import COMMAND, K8S_SECRET, decoded_documents, label, path, script_parameters, step_of, walk
+from .common import COMMAND, K8S_SECRET, decoded_documents, label, of_type, path, script_parameters, step_of, walk
 from .secrecy import is_secret
 
 SENSITIVE_KEY = re.compile(
@@ -92,11 +93,38 @@ def secrets_are_secret(args: StackValidationArgs, report_violation: ReportViolat
             )
 
 
+VSPHERE_PROVIDER = "pulumi:providers:vsphere"
+
+
+def vcenter_certificate_verified(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """The provider signs in to vCenter with its password: only after checking vCenter's certificate."""
+    for provider in of_type(args, VSPHERE_PROVIDER):
+        # Provider inputs reach the engine JSON-encoded ("true"); accept a plain boolean too.
+        if str(path(provider.props, "allowUnverifiedSsl")).lower() != "true":
+            continue
+        server = path(provider.props, "vsphereServer") or "vCenter"
+        report_violation(
+            f"{label(provider)}: allowUnverifiedSsl is true, so the provider accepts any certificate from "
+            f"{server} and sends it the vCenter password: a man in the middle gets the password and "
+            "the whole vSphere inventory. Fix: set dsaas:vsphere.allowUnverifiedSsl to false and give vCenter "
+            "a certificate the deploying machine trusts (its CA in the system store). A lab stack may accept "
+            "this only by setting this rule to advisory in the pack's config (--policy-pack-config, "
+            '{"vcenter-certificate-verified": "advisory"}).',
+            provider.urn,
+        )
+
+
 POLICIES = [
     StackValidationPolicy(
         name="secrets-are-secret",
         description="Passwords, private keys, tokens and kubeconfigs reach resources only as secrets.",
         validate=secrets_are_secret,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="vcenter-certificate-verified",
+        description="The vSphere provider verifies vCenter's certificate before sending its password.",
+        validate=vcenter_certificate_verified,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
 ]
