@@ -29,6 +29,7 @@ ADMIN_CONF = "/etc/kubernetes/admin.conf"
 # Each node's join credentials (join-credentials.sh) live this long at most: kubeadm deletes uploaded
 # control-plane certificates after two hours, and a bootstrap token is no use for longer.
 JOIN_CREDENTIALS_TTL = "2h"
+NODE_PORT_ADDRESSES = "127.0.0.0/8"
 # `kubeadm init` always makes a bootstrap token; no join uses it and init deletes it at once.
 INIT_TOKEN_TTL = "15m0s"
 
@@ -125,7 +126,16 @@ def render_init_config(settings: Settings, first: NodeSpec) -> str:
         "cgroupDriver": "systemd",
         "serverTLSBootstrap": False,
     }
-    return _dump_all([init, cluster_config, kubelet])
+    # Services reach users through kube-vip's LoadBalancer addresses only. kube-proxy applies a
+    # Service's loadBalancerSourceRanges to that address but never to its NodePorts, which z2jh 4.4.0
+    # cannot turn off (allocateLoadBalancerNodePorts): with TLS offloaded, the proxy's plain HTTP would
+    # stay open on port 30000-32767 of every node. NodePorts answer on loopback only.
+    kube_proxy = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "nodePortAddresses": [NODE_PORT_ADDRESSES],
+    }
+    return _dump_all([init, cluster_config, kubelet, kube_proxy])
 
 
 def render_join_config(settings: Settings, node: NodeSpec, credentials: JoinCredentials, ca_cert_hash: str) -> str:

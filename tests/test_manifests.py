@@ -50,6 +50,8 @@ def test_kubeadm_configs_use_v1beta4_and_the_virtual_ip(stack: str) -> None:
     assert cluster["kubernetesVersion"] == f"v{settings.cluster.kubernetes_version}"
     assert cluster["networking"]["podSubnet"] == str(settings.cluster.pod_cidr)
     assert kinds["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+    # loadBalancerSourceRanges never covers NodePorts: none answer beyond the node itself.
+    assert kinds["KubeProxyConfiguration"]["nodePortAddresses"] == ["127.0.0.0/8"]
     # v1beta4 takes extra args as a list of name/value pairs, not a map.
     assert kinds["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"] == [
         {"name": "node-ip", "value": str(first.address)}
