@@ -1,0 +1,254 @@
+"""The bring-up model: the simulator on hand-made graphs with known answers, its bounds on random graphs,
+and the stack's graph taken exactly as the offline preview records it."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import json
+import math
+import random
+from typing import Any
+
+import pytest
+
+from config.settings import parse_settings
+from tests.conftest import ROOT_DIR
+from tools import bringup
+from tools.bringup_sim import (
+    PARALLEL_QUEUE,
+    ModelError,
+    Step,
+    Task,
+    critical_path,
+    longest_path,
+    simulate,
+    total_work,
+    waits_on,
+)
+from tools.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
+from tools.mockgraph import Graph, RecordedResource, project_defaults
+
+
+def task(name: str, seconds: float, deps: tuple[str, ...] = (), pools: tuple[str, ...] = ()) -> Task:
+    return Task(name, deps, (Step(name, (seconds,), pools),))
+
+
+# --- known answers -----------------------------------------------------------------------------
+
+
+def test_a_chain_takes_the_sum_of_its_steps() -> None:
+    tasks = [task("a", 10), task("b", 20, ("a",)), task("c", 5, ("b",))]
+    schedule = simulate(tasks, {})
+    assert schedule.makespan == 35
+    path = critical_path(tasks, schedule)
+    assert [entry.task for entry in path] == ["a", "b", "c"]
+    assert waits_on(path) == {"b": 20, "a": 10, "c": 5}
+
+
+def test_a_fan_out_takes_its_longest_branch() -> None:
+    tasks = [task("root", 10), *(task(f"leaf-{i}", i, ("root",)) for i in range(1, 6)), task("join", 1, ("leaf-2",))]
+    schedule = simulate(tasks, {})
+    assert schedule.makespan == 15
+    assert [entry.task for entry in critical_path(tasks, schedule)] == ["root", "leaf-5"]
+
+
+def test_twenty_clones_on_one_host_queue_in_waves_of_eight() -> None:
+    clones = [task(f"vm-{i}", 60, pools=("esxi-1", "vcenter")) for i in range(20)]
+    schedule = simulate(clones, {"esxi-1": 8, "vcenter": 640})
+    assert schedule.makespan == math.ceil(20 / 8) * 60 == 180
+    last = critical_path(clones, schedule)[-1]
+    assert last.task == "vm-16" and dict(last.attribution) == {"vm-16": 60, "esxi-1 queue": 120}
+
+
+def test_clones_spread_over_hosts_queue_per_host_and_on_vcenter() -> None:
+    clones = [task(f"vm-{i}", 60, pools=(f"esxi-{i % 2 + 1}", "vcenter")) for i in range(20)]
+    assert simulate(clones, {"esxi-1": 8, "esxi-2": 8, "vcenter": 640}).makespan == 120  # 10 per host
+    assert simulate(clones, {"esxi-1": 8, "esxi-2": 8, "vcenter": 5}).makespan == 240  # vCenter binds
+
+
+def test_one_step_of_many_jobs_runs_in_waves() -> None:
+    pull = Task("hub", (), (Step("image pulls", (30.0,) * 20, ("uplink",), "uplink queue"), Step("helm", (10.0,))))
+    schedule = simulate([pull], {"uplink": 8})
+    assert schedule.makespan == 3 * 30 + 10
+    assert dict(critical_path([pull], schedule)[0].attribution) == {"image pulls": 30, "uplink queue": 60, "helm": 10}
+
+
+def test_parallel_bounds_operations_at_once() -> None:
+    tasks = [task(f"t{i}", 10) for i in range(10)]
+    assert simulate(tasks, {}).makespan == 10
+    schedule = simulate(tasks, {}, parallel=3)
+    assert schedule.makespan == math.ceil(10 / 3) * 10 == 40
+    assert dict(critical_path(tasks, schedule)[-1].attribution)[PARALLEL_QUEUE] == 30
+
+
+def test_an_operation_holds_its_parallel_slot_while_vcenter_queues_it() -> None:
+    tasks = [task("vm-1", 60, pools=("esxi-1",)), task("vm-2", 60, pools=("esxi-1",)), task("other", 100)]
+    # Two slots: vm-2 holds one while it queues behind vm-1 on the host, so "other" starts only at 60.
+    assert simulate(tasks, {"esxi-1": 1}, parallel=2).makespan == 160
+    assert simulate(tasks, {"esxi-1": 1}).makespan == 120
+
+
+def test_bad_graphs_are_refused() -> None:
+    with pytest.raises(ModelError, match="cycle"):
+        simulate([task("a", 1, ("b",)), task("b", 1, ("a",))], {})
+    with pytest.raises(ModelError, match="unknown tasks"):
+        simulate([task("a", 1, ("nope",))], {})
+    with pytest.raises(ModelError, match="unknown pools"):
+        simulate([task("a", 1, pools=("nope",))], {})
+
+
+# --- bounds on any graph -----------------------------------------------------------------------
+
+
+def random_graph(rng: random.Random) -> tuple[list[Task], dict[str, int], int | None]:
+    pools = {f"p{i}": rng.randint(1, 4) for i in range(rng.randint(0, 3))}
+    tasks: list[Task] = []
+    for i in range(rng.randint(1, 40)):
+        earlier = [t.id for t in tasks]
+        deps = tuple(rng.sample(earlier, rng.randint(0, min(3, len(earlier)))))
+        steps: list[Step] = []
+        for _ in range(rng.randint(0, 3)):
+            jobs = tuple(rng.choice([0.0, rng.uniform(0, 100)]) for _ in range(rng.choice([0, 1, 1, 1, 3])))
+            needed = tuple(rng.sample(sorted(pools), rng.randint(0, len(pools)))) if pools else ()
+            steps.append(Step(f"s{len(steps)}", jobs, needed))
+        tasks.append(Task(f"t{i}", deps, tuple(steps)))
+    rng.shuffle(tasks)
+    return tasks, pools, rng.choice([None, 1, 2, 5])
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_makespan_lies_between_the_critical_path_and_all_work(seed: int) -> None:
+    # hypothesis is not in the virtualenv: seeded random graphs instead, 300 of them.
+    tasks, pools, parallel = random_graph(random.Random(seed))
+    schedule = simulate(tasks, pools, parallel)
+    assert longest_path(tasks) - 1e-6 <= schedule.makespan <= total_work(tasks) + 1e-6
+    path = critical_path(tasks, schedule)
+    by_id = {t.id: t for t in tasks}
+    assert all(a.task in by_id[b.task].deps for a, b in itertools.pairwise(path))
+    assert path[-1].end == schedule.makespan
+    assert sum(waits_on(path).values()) == pytest.approx(schedule.makespan)
+    for t in tasks:
+        timing = schedule.timings[t.id]
+        assert timing.ready == max((schedule.timings[d].end for d in t.deps), default=0.0)
+        assert timing.ready <= timing.start <= timing.end
+
+
+# --- the stack's graph -------------------------------------------------------------------------
+
+
+def test_the_model_runs_on_the_graph_the_preview_records(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    plan = bringup.plan_from_graph(graph.resources, bringup.Assumptions())
+    components = {r.urn for r in graph.resources if r.type.startswith("dsaas:")}
+    assert {t.id for t in plan.tasks} == {r.urn for r in graph.resources} - components
+    assert {t.name for t in plan.tasks} == {r.name for r in graph.resources if r.urn not in components}
+    assert {r.urn for r in bringup.record("prod")} == {r.urn for r in graph.resources}
+    kinds = {t.name: t.kind for t in plan.tasks}
+    assert kinds["nodes-dsaas-prod-cp-1"] == "vm"
+    assert kinds["kubernetes-dsaas-prod-cp-1-kubeadm-init"] == "kubeadm-init"
+    assert kinds["kubernetes-dsaas-prod-cp-2-kubeadm-join"] == "join-control-plane"
+    assert kinds["kubernetes-dsaas-prod-worker-1-kubeadm-join"] == "join-worker"
+    assert kinds["kubernetes-dsaas-prod-worker-1-prepare"] == "prepare"
+    assert kinds["hub-release"] == "helm-jupyterhub"
+    assert kinds["storage-snapshot-crds"] == "manifests"
+    assert "other" not in kinds.values()
+    assert (plan.control_planes, plan.workers, plan.clone) == (3, 4, CloneKind.VAAI_COPY)
+
+
+def test_dependencies_are_the_recorded_ones(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    plan = {t.name: t for t in bringup.plan_from_graph(graph.resources, bringup.Assumptions()).tasks}
+    for resource in graph.resources:
+        if resource.name in plan:
+            # Components have no dependencies here, so each operation waits for exactly what it recorded.
+            assert set(plan[resource.name].deps) == set(resource.dependencies), resource.name
+    hub = plan["hub-release"]
+    assert hub.steps[0].label == bringup.IMAGE_PULLS and hub.steps[0].jobs == 4  # one pull per worker
+
+
+def resource(name: str, deps: tuple[str, ...] = (), parent: str = "", custom: bool = True, typ: str = "") -> Any:
+    return RecordedResource(
+        urn=name, type=typ or "random:index/randomString:RandomString", name=name, parent=parent,
+        custom=custom, provider="", dependencies=list(deps), inputs={},
+    )  # fmt: skip
+
+
+def test_parents_and_components_order_operations_as_the_sdk_does() -> None:
+    resources = [
+        resource("x"),
+        resource("group", ("x",), custom=False, typ="dsaas:test:Group"),
+        resource("a", parent="group"),
+        resource("b", parent="a"),
+        resource("outer", custom=False, typ="dsaas:test:Outer"),
+        resource("inner", parent="outer", custom=False, typ="dsaas:test:Inner"),
+        resource("c", parent="inner"),
+        resource("d", ("outer",)),
+        resource("crds", ("c",), custom=False, typ="kubernetes:yaml/v2:ConfigGroup"),
+    ]
+    deps = bringup.operation_dependencies(resources)
+    assert set(deps) == {"x", "a", "b", "c", "d", "crds"}
+    assert deps["a"] == ("x",)  # a component's depends_on holds its children back
+    assert deps["b"] == ("a",)  # a custom parent must exist before its child registers
+    assert deps["d"] == ("c",)  # depending on a component is depending on every operation under it
+    assert deps["crds"] == ("c",)  # a provider-built component is an operation of its own
+
+
+def test_a_worker_count_override_keeps_the_stack_valid() -> None:
+    def settings(values: dict[str, Any]) -> Any:
+        merged = {**project_defaults(), **values}
+        return parse_settings({k: v for k, v in merged.items() if k.startswith("dsaas:")})
+
+    small = bringup.values_with_workers("prod", 150)
+    assert small["dsaas:network"]["subnet"] == "10.40.0.0/24"
+    assert len(settings(small).workers) == 150
+    large = bringup.values_with_workers("prod", 500)
+    parsed = settings(large)
+    addresses = [node.address for node in parsed.all_nodes]
+    assert len(parsed.workers) == 500 and len(set(addresses)) == 503
+    subnet = ipaddress.IPv4Network(large["dsaas:network"]["subnet"])
+    assert subnet.supernet_of(ipaddress.IPv4Network("10.40.0.0/24")) and all(a in subnet for a in addresses)
+
+
+def test_the_command_is_reproducible_and_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["prod", "--workers", "3", "--hosts", "4", "16", "--runs", "3", "--seed", "7", "--json"]
+    assert bringup.main(argv) == 0
+    first = capsys.readouterr().out
+    assert bringup.main(argv) == 0
+    assert capsys.readouterr().out == first
+    results = json.loads(first)
+    assert [(r["workers"], r["hosts"]) for r in results] == [(3, 4), (3, 16)]
+    result = results[0]
+    assert result["makespan_p90_min"] >= result["makespan_min"] > 0
+    assert result["critical_path"][-1]["resource"] == "hub-release"
+    assert result["critical_path"][-1]["end_min"] == result["median_run_makespan_min"]
+    assert sum(result["waits_on_min"].values()) == pytest.approx(result["median_run_makespan_min"], abs=0.2)
+    assert bringup.main(["prod", "--workers", "3", "--runs", "1"]) == 0
+    assert "makespan: median" in capsys.readouterr().out
+
+
+def test_the_what_ifs_shorten_the_bring_up(graphs: dict[str, Graph]) -> None:
+    def median(**assumptions: Any) -> float:
+        plan = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions(**assumptions))
+        return bringup.simulate_plan("prod", plan, bringup.Assumptions(**assumptions), 3, 1).median
+
+    base = median()
+    assert median(clone=CloneKind.LINKED) < base
+    assert median(baked_template=True) < base
+    assert median(clone=CloneKind.HOST_COPY) > base
+
+
+# --- the duration table ------------------------------------------------------------------------
+
+
+def test_every_figure_says_where_it_comes_from() -> None:
+    for figure in [*CLONE.values(), *STEP.values()]:
+        assert figure.what and (figure.sources or figure.estimate), figure
+    assert set(CLONE) == set(CloneKind)
+    assert set(bringup.LABELS) == set(STEP)
+    assert image_gb_per_node(["quay.io/jupyter/minimal-notebook:x", "quay.io/jupyter/r-notebook:y"]) == (1.2, 3.2)
+
+
+def test_the_doc_shows_the_current_table() -> None:
+    doc = (ROOT_DIR / "docs" / "bringup.md").read_text()
+    assert render_table() in doc, "docs/bringup.md is stale: paste `python -m tools.bringup --table` into it"
