@@ -8,7 +8,6 @@ requires them as Pulumi secrets when these settings ask for them.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -236,7 +235,7 @@ class ProfileSettings(SettingsModel):
     display_name: str = Field(min_length=1, description="Name shown in the chooser.")
     slug: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", description="Stable identifier.")
     description: str = Field(default="", description="One line under the name.")
-    image: str = Field(description="Container image with an explicit tag or digest.")
+    image: str = Field(description="Container image pinned by a build date or commit tag or a digest (config/pins.py).")
     cpu_guarantee: float = Field(gt=0, description="CPUs reserved for the server.")
     cpu_limit: float = Field(gt=0, description="CPUs the server may use at most.")
     memory_guarantee_gib: float = Field(gt=0, description="Memory reserved for the server, GiB.")
@@ -330,19 +329,6 @@ class HubSettings(SettingsModel):
         return f"https://{self.hostname}/"
 
 
-_IMAGE = re.compile(
-    r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+)?[a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$"
-)
-
-
-def image_has_tag(image: str) -> bool:
-    """`registry/name:tag` or `name@sha256:...`; a registry port alone is not a tag."""
-    if "@sha256:" in image:
-        return bool(_IMAGE.match(image))
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and bool(_IMAGE.match(image))
-
-
 __all__ = [
     "BUILTIN_PROFILES",
     "BrandingSettings",
@@ -360,5 +346,4 @@ __all__ = [
     "ProfileSettings",
     "ReclaimPolicy",
     "StorageSettings",
-    "image_has_tag",
 ]

@@ -16,14 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from config import versions
+from config import pins, versions
 from config.model import SettingsModel
 from config.services import (
     HubSettings,
     LdapTlsStrategy,
     NasDriver,
     StorageSettings,
-    image_has_tag,
 )
 
 NAMESPACE = "dsaas"
@@ -345,7 +344,8 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dsaas:hub.ldap.caFile",), "not combined with tlsStrategy insecure."),
     (
         ("dsaas:hub.profiles",),
-        "slugs and names unique (Basic and Data Science built in); image with a tag or digest; "
+        "slugs and names unique (Basic and Data Science built in); image pinned by a build date or commit tag "
+        "or a digest (config/pins.py); "
         "guarantees not above limits; only Basic is the default.",
     ),
     (
@@ -747,12 +747,13 @@ def _check_profiles(settings: Settings) -> list[SettingsProblem]:
                 )
             )
         seen_names.setdefault(profile.display_name, key)
-        if not image_has_tag(profile.image):
+        image_problem = pins.image_problem(profile.image, pins.NOTEBOOK)
+        if image_problem:
             problems.append(
                 SettingsProblem(
                     key=f"{key}.image",
-                    problem=f"'{profile.image}' names no tag or digest, so what users get would drift.",
-                    fix="pin a tag (quay.io/jupyter/scipy-notebook:2025-10-06) or a digest (@sha256:...).",
+                    problem=f"{profile.image!r} {image_problem}, so what users get would drift.",
+                    fix=f"pin {pins.EXAMPLES[pins.NOTEBOOK]}.",
                 )
             )
         if profile.cpu_guarantee > profile.cpu_limit:

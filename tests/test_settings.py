@@ -171,6 +171,14 @@ BAD_INPUTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda v: v["dsaas:hub"]["profiles"][0].update(image="registry.example.org:5000/r-notebook"),
         "dsaas:hub.profiles[0].image",
     ),
+    "profile-moving-docker-stacks-tag": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(image="quay.io/jupyter/r-notebook:python-3.12"),
+        "dsaas:hub.profiles[0].image",
+    ),
+    "profile-tag-with-a-newline": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(image="quay.io/jupyter/r-notebook:latest\n"),
+        "dsaas:hub.profiles[0].image",
+    ),
     "profile-slug-taken": (lambda v: v["dsaas:hub"]["profiles"][0].update(slug="basic"), "dsaas:hub.profiles[0].slug"),
     "profile-guarantee-above-limit": (
         lambda v: v["dsaas:hub"]["profiles"][0].update(memoryGuaranteeGib=32),

@@ -92,24 +92,24 @@ def plain_strings(value: Any) -> Iterator[str]:
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
 
 
-def _whole_numbers(value: Any) -> Any:
+def whole_numbers(value: Any) -> Any:
     """Protobuf carries every number as a double; Kubernetes wants integers where they are whole."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
+        return [whole_numbers(v) for v in value]
     return value
 
 
 def kubernetes_objects(resource: RecordedResource) -> list[dict[str, Any]]:
     """The Kubernetes objects a recorded resource applies (plain values; secrets unwrapped)."""
     if resource.type == "kubernetes:yaml/v2:ConfigGroup":
-        return [dict(_whole_numbers(obj)) for obj in unwrap(resource.inputs.get("objs") or [])]
+        return [dict(whole_numbers(obj)) for obj in unwrap(resource.inputs.get("objs") or [])]
     if not resource.type.startswith("kubernetes:") or resource.type.startswith(_NOT_OBJECTS):
         return []
-    document = _whole_numbers(unwrap(resource.inputs))
+    document = whole_numbers(unwrap(resource.inputs))
     ordered = {key: document[key] for key in ("apiVersion", "kind", "metadata") if key in document}
     ordered.update({key: value for key, value in document.items() if key not in ordered})
     return [ordered]
