@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,25 @@ def test_a_bad_stack_file_fails_with_its_key(tmp_path: Path) -> None:
 def test_an_unknown_stack_is_reported() -> None:
     result = preview("nosuchstack")
     assert result.returncode == 2 and "no stack file" in result.stderr
+
+
+WHOLE_FLOAT = re.compile(r"(:|^\s*-)\s+-?[0-9]+\.0$")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_artifacts_show_numbers_as_they_are_deployed(stack: str, tmp_path: Path) -> None:
+    """The engine carries every number as a double; a reviewer must read `server_port: 389`, as the
+    chart receives it, not `389.0`."""
+    result = preview(stack, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    floats = [
+        f"{path.relative_to(tmp_path)}: {line.strip()}"
+        for path in sorted(tmp_path.rglob("*.yaml"))
+        for line in path.read_text().splitlines()
+        if WHOLE_FLOAT.search(line)
+    ]
+    assert floats == []
+    hub = yaml.safe_load((tmp_path / "helm" / "hub-release.values.yaml").read_text())
+    ldap = hub["hub"]["config"]["LDAPAuthenticator"]
+    assert ldap["server_port"] in (389, 636) and isinstance(ldap["server_port"], int)
+    assert isinstance(hub["cull"]["timeout"], int)
