@@ -7,6 +7,7 @@ naming the stack key and the fix. Pulumi secrets are read separately by `config.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config import pins, versions
-from config.model import SettingsModel
+from config.model import HostName, OneLine, SettingsModel, SshPublicKey
 from config.services import (
     HubSettings,
     LdapTlsStrategy,
@@ -52,13 +53,21 @@ class SettingsProblem(BaseModel):
         return f"{self.key}: {self.problem} Fix: {self.fix}"
 
 
+MAX_PROBLEMS_SHOWN = 50
+
+
 class SettingsError(ValueError):
-    """The stack file is wrong; raised before any resource is registered."""
+    """The stack file is wrong; raised before any resource is registered.
+
+    The message lists the first `MAX_PROBLEMS_SHOWN` problems and counts the rest (all stay in `problems`).
+    """
 
     def __init__(self, problems: list[SettingsProblem]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the stack settings are invalid:\n{lines}")
+        lines = [f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
+        super().__init__("the stack settings are invalid:\n" + "\n".join(lines))
 
     @property
     def keys(self) -> list[str]:
@@ -73,12 +82,12 @@ class Role(StrEnum):
 class VSphereSettings(SettingsModel):
     """Where the VMs go. Names are looked up with the provider's data sources."""
 
-    datacenter: str = Field(min_length=1, description="vSphere datacenter name.")
-    compute_cluster: str = Field(min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs.")
-    datastore: str = Field(min_length=1, description="Datastore for the VM disks.")
-    network: str = Field(min_length=1, description="Port group the node NIC attaches to.")
-    folder: str = Field(min_length=1, description="VM folder, relative to the datacenter.")
-    template: str = Field(
+    datacenter: OneLine = Field(min_length=1, description="vSphere datacenter name.")
+    compute_cluster: OneLine = Field(min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs.")
+    datastore: OneLine = Field(min_length=1, description="Datastore for the VM disks.")
+    network: OneLine = Field(min_length=1, description="Port group the node NIC attaches to.")
+    folder: OneLine = Field(min_length=1, description="VM folder, relative to the datacenter.")
+    template: OneLine = Field(
         min_length=1,
         description="Template VM to clone: Ubuntu 24.04 cloud image with cloud-init and open-vm-tools.",
     )
@@ -87,23 +96,36 @@ class VSphereSettings(SettingsModel):
     )
 
 
+MAX_POOL_NODES = 1000
+MAX_CONTROL_PLANES = 7
+
+
 class NodePool(SettingsModel):
     """A group of identical VMs, addressed from `firstAddress` on or from an explicit list."""
 
-    count: int = Field(ge=0, description="Number of VMs.")
+    count: int = Field(ge=0, le=MAX_POOL_NODES, description="Number of VMs.")
     cpus: int = Field(ge=2, le=128, description="vCPUs per VM (kubeadm needs 2).")
-    memory_mib: int = Field(ge=2048, description="Memory per VM in MiB.")
-    disk_gib: int = Field(ge=20, description="System disk per VM in GiB (at least the template's).")
+    # 4 TiB and 62 TiB: far above any node here, below vSphere's limits (24 TB memory, 62 TB VMDK).
+    memory_mib: int = Field(ge=2048, le=4 * 1024 * 1024, description="Memory per VM in MiB.")
+    disk_gib: int = Field(ge=20, le=62 * 1024, description="System disk per VM in GiB (at least the template's).")
     first_address: IPv4Address | None = Field(
         default=None, description="First static address; the pool counts up from it."
     )
     addresses: list[IPv4Address] | None = Field(
-        default=None, description="Explicit static addresses, one per VM (instead of firstAddress)."
+        default=None,
+        max_length=MAX_POOL_NODES,
+        description="Explicit static addresses, one per VM (instead of firstAddress).",
     )
 
 
+class ControlPlanePool(NodePool):
+    """The control-plane VMs: each is an etcd member, and etcd advises at most 7."""
+
+    count: int = Field(ge=0, le=MAX_CONTROL_PLANES, description="Number of VMs (etcd members).")
+
+
 class NodesSettings(SettingsModel):
-    control_plane: NodePool
+    control_plane: ControlPlanePool
     workers: NodePool
 
 
@@ -113,13 +135,13 @@ class NetworkSettings(SettingsModel):
     subnet: IPv4Network = Field(description="Node subnet in CIDR notation.")
     gateway: IPv4Address = Field(description="Default gateway of the node subnet.")
     dns_servers: list[IPv4Address] = Field(min_length=1, description="DNS resolvers for the nodes.")
-    search_domains: list[str] = Field(default_factory=list, description="DNS search domains.")
+    search_domains: list[HostName] = Field(default_factory=list, description="DNS search domains.")
     interface: str = Field(
         default="ens192",
         pattern=r"^[a-z][a-z0-9]{1,14}$",
         description="Name the node's NIC is given (matched by its driver, then renamed); kube-vip binds the VIP to it.",
     )
-    ntp_servers: list[str] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
+    ntp_servers: list[HostName] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
 
 
 class ClusterSettings(SettingsModel):
@@ -143,7 +165,7 @@ class ClusterSettings(SettingsModel):
 
 class SshSettings(SettingsModel):
     user: str = Field(default="dsaas", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Admin user on every VM.")
-    authorized_keys: list[str] = Field(
+    authorized_keys: list[SshPublicKey] = Field(
         default_factory=list,
         description="Operator public keys added next to the key the stack generates.",
     )
@@ -214,10 +236,13 @@ def _pool(settings_nodes: NodesSettings, role: Role) -> NodePool:
 
 
 def _pool_addresses(pool: NodePool) -> list[IPv4Address]:
+    """The pool's addresses; none while it has neither firstAddress nor addresses (`_check_pools` says so)."""
     if pool.addresses is not None:
         return list(pool.addresses[: pool.count])
-    assert pool.first_address is not None
-    return [pool.first_address + i for i in range(pool.count)]
+    if pool.first_address is None:
+        return []
+    last = min(pool.count, int(IPv4Address("255.255.255.255")) - int(pool.first_address) + 1)
+    return [pool.first_address + i for i in range(last)]
 
 
 def _pool_nodes(settings: Settings, role: Role) -> list[NodeSpec]:
@@ -237,15 +262,24 @@ def _pool_nodes(settings: Settings, role: Role) -> list[NodeSpec]:
     ]
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
 def _key(*parts: str | int) -> str:
-    """The stack key of a setting, e.g. `dsaas:nodes.controlPlane.count` or `dsaas:podCidr`."""
+    """The stack key of a setting, e.g. `dsaas:nodes.controlPlane.count` or `dsaas:podCidr`.
+
+    A key the stack file invented with odd characters is quoted (`dsaas:hub["a b"]`), so a message stays one line.
+    """
     section, *rest = parts
     if section == CLUSTER_SECTION and rest:
         # Cluster-wide scalars are top-level keys, so Pulumi.yaml can declare their types.
         section, *rest = rest
     path = f"{NAMESPACE}:{section}"
     for part in rest:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if _PLAIN_KEY.fullmatch(str(part)) else f"[{json.dumps(str(part))}]"
     return path
 
 
@@ -275,7 +309,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
         if namespace == NAMESPACE and key not in known and key not in SECRET_KEYS:
             problems.append(
                 SettingsProblem(
-                    key=key,
+                    key=key if key.isprintable() else f"{NAMESPACE}:[{json.dumps(_name)}]",
                     problem="is not a known setting.",
                     fix=f"remove it or correct its spelling; known keys: {', '.join(known)}.",
                 )
@@ -371,17 +405,17 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
     ]
 
 
-_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
 def _check_kubernetes_version(cluster: ClusterSettings) -> list[SettingsProblem]:
     key = _key("cluster", "kubernetesVersion")
     supported = ", ".join(f"{m}.x" for m in versions.SUPPORTED_KUBERNETES_MINORS)
-    if not _VERSION.match(cluster.kubernetes_version):
+    if not _VERSION.fullmatch(cluster.kubernetes_version):
         return [
             SettingsProblem(
                 key=key,
-                problem=f"'{cluster.kubernetes_version}' is not an exact version like "
+                problem=f"{cluster.kubernetes_version!r} is not an exact version like "
                 f"{versions.DEFAULT_KUBERNETES_VERSION} (no 'v', no ranges: the point is reproducibility).",
                 fix=f"pin an exact patch release of {supported}.",
             )
@@ -476,9 +510,18 @@ def _check_pools(settings: Settings) -> list[SettingsProblem]:
             candidates = [(_key("nodes", pool_key, "addresses", i), a) for i, a in enumerate(pool.addresses)]
         else:
             assert pool.first_address is not None
+            if pool.first_address not in subnet:
+                problems.append(
+                    SettingsProblem(
+                        key=_key("nodes", pool_key, "firstAddress"),
+                        problem=f"{pool.first_address} is not a host address of the node subnet {subnet}.",
+                        fix=f"use an address inside {subnet} (dsaas:network.subnet).",
+                    )
+                )
+                continue
             last = int(subnet.broadcast_address) - 1
             available = max(0, last - int(pool.first_address) + 1)
-            if pool.first_address in subnet and available < pool.count:
+            if available < pool.count:
                 problems.append(
                     SettingsProblem(
                         key=_key("nodes", pool_key, "firstAddress"),
@@ -659,7 +702,7 @@ def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
     return []
 
 
-_LOGIN_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_LOGIN_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 def _check_ldap(settings: Settings) -> list[SettingsProblem]:
@@ -693,11 +736,11 @@ def _check_ldap(settings: Settings) -> list[SettingsProblem]:
             )
         )
     for i, domain in enumerate(ldap.domains):
-        if not _LOGIN_DOMAIN.match(domain):
+        if not _LOGIN_DOMAIN.fullmatch(domain):
             problems.append(
                 SettingsProblem(
                     key=_key("hub", "ldap", "domains", i),
-                    problem=f"'{domain}' is not a NetBIOS or DNS domain name.",
+                    problem=f"{domain!r} is not a NetBIOS or DNS domain name.",
                     fix="list names like EXAMPLE or example.org, as users type them before a backslash or after an @.",
                 )
             )
@@ -795,15 +838,26 @@ def _check_project_files(settings: Settings) -> list[SettingsProblem]:
         if relative is None:
             continue
         path = project_file(relative)
+        try:
+            exists = path.is_file()
+        except (OSError, ValueError) as error:  # e.g. a name longer than the file system allows
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem=f"{relative!r} cannot be read: {getattr(error, 'strerror', None) or error}.",
+                    fix="name a file inside the project, relative to its root (e.g. config/branding/logo.svg).",
+                )
+            )
+            continue
         if Path(relative).is_absolute() or ".." in Path(relative).parts:
             problems.append(
                 SettingsProblem(
                     key=key,
-                    problem=f"'{relative}' must be a path inside the project, so every operator deploys the same file.",
+                    problem=f"{relative!r} must be a path inside the project, so every operator deploys the same file.",
                     fix="commit the file (e.g. under config/branding/) and name it relative to the project root.",
                 )
             )
-        elif not path.is_file():
+        elif not exists:
             problems.append(
                 SettingsProblem(
                     key=key,
