@@ -7,8 +7,10 @@ naming the stack key and the fix. Pulumi secrets are read separately by `config.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import typing
 from collections.abc import Mapping
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
@@ -283,15 +285,49 @@ def _key(*parts: str | int) -> str:
     return path
 
 
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside `Model`, `Model | None`, `list[Model]` or `list[Model] | None`."""
+    pending = [annotation]
+    while pending:
+        candidate = pending.pop()
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        pending.extend(typing.get_args(candidate))
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the key at `loc` (list positions skipped), or None."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
+        current = _nested_model(field.annotation) if field is not None else None
+    return current
+
+
+def _spelling_fix(name: str, known: list[str]) -> str:
+    """Point a misspelt key at the closest known one, else list the known keys."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    listed = ", ".join(known)
+    if close:
+        return f"did you mean `{close[0]}`? Otherwise remove it (known keys here: {listed})."
+    return f"remove it or correct its spelling; known keys here: {listed}."
+
+
 def _pydantic_problems(section: str, error: ValidationError) -> list[SettingsProblem]:
     problems = []
+    section_model = ClusterSettings if section == CLUSTER_SECTION else _SECTIONS[section]
     for item in error.errors():
         key = _key(section, *item["loc"])
         kind = item["type"]
         if kind == "missing":
             fix = f"add `{key}` to the stack file (see the settings table in the README)."
         elif kind == "extra_forbidden":
-            fix = "remove it or correct its spelling (keys are camelCase, e.g. memoryMib)."
+            model = _model_at(section_model, item["loc"][:-1])
+            known = [field.alias or name for name, field in model.model_fields.items()] if model else []
+            fix = _spelling_fix(str(item["loc"][-1]), known)
         else:
             fix = "set a value of the expected form."
         problems.append(SettingsProblem(key=key, problem=f"{item['msg']}.", fix=fix))
@@ -311,7 +347,7 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
                 SettingsProblem(
                     key=key if key.isprintable() else f"{NAMESPACE}:[{json.dumps(_name)}]",
                     problem="is not a known setting.",
-                    fix=f"remove it or correct its spelling; known keys: {', '.join(known)}.",
+                    fix=_spelling_fix(key, known),
                 )
             )
     try:
@@ -446,24 +482,42 @@ def _check_control_plane_count(settings: Settings) -> list[SettingsProblem]:
         ]
     # A lab stack (highAvailability false) may run an even count; the policy pack's mandatory
     # `control-plane-ha` rule stops it unless the pack's config downgrades that rule on purpose.
-    if settings.cluster.high_availability and count % 2 == 0:
+    if not settings.cluster.high_availability:
+        return []
+    options = " or ".join(str(n) for n in quorum_counts(count, minimum=3, maximum=MAX_CONTROL_PLANES))
+    if count % 2 == 0:
         return [
             SettingsProblem(
                 key=key,
-                problem=f"{count} control-plane nodes: an even etcd membership tolerates no more "
-                f"failures than {count - 1} and risks split votes, and dsaas:highAvailability is true.",
-                fix=f"set it to an odd number ({count - 1} or {count + 1}).",
+                problem=f"{count} control-plane nodes, and dsaas:highAvailability is true: etcd needs "
+                f"{count // 2 + 1} of {count} members for a quorum, so {count} members tolerate "
+                f"{_failures(count)}, the same as {count - 1}, with one more member that can fail.",
+                fix=f"set it to {options}.",
             )
         ]
-    if settings.cluster.high_availability and count < 3:
+    if count < 3:
         return [
             SettingsProblem(
                 key=key,
-                problem=f"{count} control-plane node(s), but dsaas:highAvailability is true.",
-                fix="set it to 3 or 5, or set dsaas:highAvailability to false for a lab.",
+                problem=f"{count} control-plane node(s) tolerate {_failures(count)}, "
+                "but dsaas:highAvailability is true.",
+                fix=f"set it to {options}, or set dsaas:highAvailability to false for a lab.",
             )
         ]
     return []
+
+
+def _failures(members: int) -> str:
+    """How many etcd members may fail with a quorum (a majority) left."""
+    tolerated = (members - 1) // 2
+    return f"{tolerated} failure{'' if tolerated == 1 else 's'}"
+
+
+def quorum_counts(count: int, minimum: int, maximum: int) -> list[int]:
+    """The odd member counts from `minimum` to `maximum` nearest to `count`: what a fix may suggest."""
+    odd = [n for n in range(minimum, maximum + 1) if n % 2 == 1]
+    nearest = min(abs(n - count) for n in odd)
+    return [n for n in odd if abs(n - count) == nearest]
 
 
 def _check_pools(settings: Settings) -> list[SettingsProblem]:

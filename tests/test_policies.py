@@ -117,7 +117,7 @@ def test_the_real_stacks_pass_every_rule_but_the_labs_quorum(stack: str, graphs:
 
 def test_ha_two_control_planes_is_even_and_too_few(prod: list[RecordedResource]) -> None:
     ((message, urn),) = violations(cluster.control_plane_ha, without(prod, "nodes-dsaas-prod-cp-3"))
-    assert message.startswith("2 control-plane VM(s)") and "at least 3" in message and "even etcd" in message
+    assert message.startswith("2 control-plane VM(s)") and "at least 3" in message and "for a quorum" in message
     assert "dsaas:nodes.controlPlane.count" in message and urn.endswith("nodes-dsaas-prod-cp-1")
 
 
@@ -130,7 +130,15 @@ def test_ha_four_control_planes_is_even(prod: list[RecordedResource]) -> None:
     extra = copy.deepcopy(named(prod, "nodes-dsaas-prod-cp-3"))
     extra.urn, extra.name, extra.inputs["name"] = extra.urn + "4", "nodes-dsaas-prod-cp-4", "dsaas-prod-cp-4"
     ((message, _),) = violations(cluster.control_plane_ha, [*prod, extra])
-    assert message.startswith("4 control-plane VM(s)") and "tolerates no more failures than 3" in message
+    assert message.startswith("4 control-plane VM(s)") and "4 members tolerate 1 failure, the same as 3" in message
+    assert "count to 3 or 5 (" in message
+
+
+def test_ha_fix_suggests_only_counts_the_rule_accepts(prod: list[RecordedResource]) -> None:
+    ((message, _),) = violations(cluster.control_plane_ha, without(prod, "nodes-dsaas-prod-cp-3"))
+    assert "2 members tolerate 0 failures, the same as 1" in message and "count to 3 (" in message
+    ((message, _),) = violations(cluster.control_plane_ha, prod, minControlPlanes=5)
+    assert "at least 5 are needed (they tolerate 2 failures)" in message and "count to 5 (" in message
 
 
 def test_anti_affinity_missing(prod: list[RecordedResource]) -> None:

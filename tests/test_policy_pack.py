@@ -34,7 +34,7 @@ def lab_control_planes(count: int) -> Callable[[dict[str, Any]], None]:
 # variant → (stack file edit, policy it must fire, words its message must contain)
 VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "2-masters": (lab_control_planes(2), "control-plane-ha", "2 control-plane VM(s)"),
-    "4-masters": (lab_control_planes(4), "control-plane-ha", "tolerates no more failures than 3"),
+    "4-masters": (lab_control_planes(4), "control-plane-ha", "4 members tolerate 1 failure, the same as 3"),
     "ldap-insecure": (
         lambda v: v["dsaas:hub"]["ldap"].update(tlsStrategy="insecure"),
         "ldap-over-tls",
