@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
@@ -31,7 +32,7 @@ from config.loader import _decode
 from config.settings import SECRET_KEYS, parse_settings
 from tests.conftest import ROOT_DIR
 from tools import preview
-from tools.mockgraph import load_stack_config, project_defaults, read_stack_values
+from tools.mockgraph import load_stack_config, project_defaults, read_stack_values, run_program
 
 STACK_DOCUMENTS = {
     stack: yaml.safe_load((ROOT_DIR / "config" / f"Pulumi.{stack}.yaml").read_text()) for stack in ("dev", "prod")
@@ -433,3 +434,13 @@ def test_generated_stack_files_exit_0_or_2_naming_every_key(
         assert lines and len(lines) <= settings_module.MAX_PROBLEMS_SHOWN
         for line in body:
             assert PROBLEM_LINE.fullmatch(line) or re.fullmatch(r"  \.\.\. and [0-9]+ more problems", line), line
+
+
+def test_pulumi_up_prints_the_problems_without_a_traceback() -> None:
+    """The CLI's language host prints a `pulumi.RunError` as its message alone."""
+    values = read_stack_values("prod")
+    _drop_addresses(values)
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program("prod", values)
+    assert isinstance(caught.value, settings_module.SettingsError)
+    assert "dsaas:nodes.controlPlane.firstAddress: the pool has no addresses." in str(caught.value)
