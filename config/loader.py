@@ -16,6 +16,11 @@ from config.services import HubDatabaseKind, HubTlsMode
 from config.settings import NAMESPACE, SECRET_KEYS, Settings, SettingsError, SettingsProblem, parse_settings
 
 
+class StackSettingsError(SettingsError, pulumi.RunError):
+    """A `SettingsError` that `pulumi up` prints as its message alone: a `RunError` ends the program
+    without the traceback and source listing the CLI shows for other exceptions."""
+
+
 @dataclass(frozen=True)
 class SecretSpec:
     """A secret the stack must carry, and the command that sets it."""
@@ -173,10 +178,10 @@ def load_stack_inputs() -> StackInputs:
     try:
         settings = parse_settings(read_raw_settings())
     except SettingsError as error:
-        raise SettingsError(error.problems + check_secrets()) from None
+        raise StackSettingsError(error.problems + check_secrets()) from None
     problems = check_secrets(settings)
     if problems:
-        raise SettingsError(problems)
+        raise StackSettingsError(problems)
     vsphere_config = pulumi.Config("vsphere")
     dsaas_config = pulumi.Config(NAMESPACE)
     needed = {spec.key for spec in required_secrets(settings)}

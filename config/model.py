@@ -1,10 +1,79 @@
-"""The one base class of every settings model: frozen, unknown keys refused, camelCase stack keys."""
+"""The one base class of every settings model (frozen, unknown keys refused, camelCase stack keys), and
+the string types settings use: every string a setting holds ends up in a file on a node (cloud-init,
+netplan, sshd, kubeadm, the hub's config), where a newline starts a new directive."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
 
 class SettingsModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+def _one_line(value: str) -> str:
+    # Cc: control characters (newline, tab, NUL, ESC); Zl/Zp: Unicode line and paragraph separators.
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value):
+        raise ValueError("must be one line of printable text (no newline, tab or other control character)")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _distinguished_name(value: str) -> str:
+    if "=" not in value:
+        raise ValueError("must be an LDAP DN like cn=users,ou=groups,dc=example,dc=org")
+    return value
+
+
+def _project_path(value: str) -> str:
+    if any(len(part.encode()) > 255 for part in value.split("/")):
+        raise ValueError("has a path component longer than 255 bytes, which no file system allows")
+    return value
+
+
+_HOST_NAME = re.compile(
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", re.ASCII
+)
+_SSH_PUBLIC_KEY = re.compile(
+    r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}( .*)?",
+    re.ASCII | re.DOTALL,
+)
+
+
+def _host_name(value: str) -> str:
+    if len(value) > 253 or not _HOST_NAME.fullmatch(value):
+        raise ValueError("must be a DNS name like ldap.example.org or an IPv4 address")
+    return value
+
+
+def _ssh_public_key(value: str) -> str:
+    if len(value) > 16384 or not _SSH_PUBLIC_KEY.fullmatch(value):
+        raise ValueError("must be one OpenSSH public key line: type (e.g. ssh-ed25519), base64 key, optional comment")
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+"""Any one line of printable text (names, descriptions)."""
+DistinguishedName = Annotated[
+    str, AfterValidator(_one_line), AfterValidator(_not_blank), AfterValidator(_distinguished_name)
+]
+"""An LDAP DN (or DN template): one line, not empty, with at least one attribute=value."""
+HostName = Annotated[str, AfterValidator(_one_line), AfterValidator(_host_name)]
+"""A DNS name or an IPv4 address in dotted form (ASCII letters, digits, hyphens, dots)."""
+ProjectPath = Annotated[
+    str, StringConstraints(max_length=1024), AfterValidator(_one_line), AfterValidator(_project_path)
+]
+"""A file inside the project, named relative to its root."""
+SshPublicKey = Annotated[str, AfterValidator(_one_line), AfterValidator(_ssh_public_key)]
+"""One OpenSSH public key line: key type, base64 key, optional comment."""

@@ -8,7 +8,6 @@ requires them as Pulumi secrets when these settings ask for them.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from config import versions
-from config.model import SettingsModel
+from config.model import DistinguishedName, HostName, OneLine, ProjectPath, SettingsModel
 
 # --- storage -----------------------------------------------------------------------------------
 
@@ -38,7 +37,9 @@ class ReclaimPolicy(StrEnum):
 class OntapSettings(SettingsModel):
     """The ONTAP SVM that serves the platform. Credentials are the secrets dsaas:ontapUsername/Password."""
 
-    management_lif: str = Field(min_length=1, description="SVM (or cluster) management LIF: IP address or host name.")
+    management_lif: HostName = Field(
+        min_length=1, description="SVM (or cluster) management LIF: IP address or host name."
+    )
     data_lif: IPv4Address = Field(description="NFS data LIF of the SVM, reachable from the node subnet.")
     svm: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,47}$", description="Storage virtual machine (vserver) name.")
 
@@ -155,19 +156,19 @@ class LdapSettings(SettingsModel):
         default=DirectoryKind.GENERIC,
         description="generic or active-directory: the defaults of userAttribute, lookupDn and membership.",
     )
-    server_address: str = Field(min_length=1, description="Directory host name (must match its certificate).")
+    server_address: HostName = Field(min_length=1, description="Directory host name (must match its certificate).")
     server_port: int | None = Field(
         default=None, ge=1, le=65535, description="Port; default 389 for before_bind/insecure, 636 for on_connect."
     )
     tls_strategy: LdapTlsStrategy = Field(
         default=LdapTlsStrategy.BEFORE_BIND, description="before_bind (StartTLS), on_connect (LDAPS) or insecure."
     )
-    ca_file: str | None = Field(
+    ca_file: ProjectPath | None = Field(
         default=None,
         description="PEM bundle of the CA that signed the directory's certificate, relative to the project; "
         "default: the hub image's system CAs.",
     )
-    bind_dn_templates: list[str] = Field(
+    bind_dn_templates: list[DistinguishedName] = Field(
         default_factory=list,
         description="DN templates with {username}, e.g. uid={username},ou=people,dc=example,dc=org.",
     )
@@ -176,12 +177,12 @@ class LdapSettings(SettingsModel):
         description="Look the user's DN up with the search account instead of a template "
         "(default true for active-directory).",
     )
-    search_user: str | None = Field(
+    search_user: DistinguishedName | None = Field(
         default=None,
         description="DN of the search account (password: secret dsaas:ldapSearchPassword); needed by lookupDn, "
         "and lets the hub re-check groups while sessions live.",
     )
-    user_search_base: str | None = Field(default=None, description="Where users are searched (lookupDn).")
+    user_search_base: DistinguishedName | None = Field(default=None, description="Where users are searched (lookupDn).")
     user_attribute: str = Field(
         default="uid",
         pattern=r"^[A-Za-z][A-Za-z0-9-]*$",
@@ -192,10 +193,10 @@ class LdapSettings(SettingsModel):
         description="How group membership is read: auto, member, uniqueMember, memberUid, memberOf, "
         "nestedMemberOf (default auto; nestedMemberOf for active-directory).",
     )
-    allowed_groups: list[str] = Field(
+    allowed_groups: list[DistinguishedName] = Field(
         min_length=1, description="Group DNs whose members may log in (JupyterHub 5 admits nobody otherwise)."
     )
-    admin_groups: list[str] = Field(
+    admin_groups: list[DistinguishedName] = Field(
         default_factory=list, description="Group DNs whose members become hub admins (and may log in)."
     )
     domains: list[str] = Field(
@@ -239,14 +240,19 @@ class LdapSettings(SettingsModel):
 class ProfileSettings(SettingsModel):
     """One entry of the server profile chooser."""
 
-    display_name: str = Field(min_length=1, description="Name shown in the chooser.")
+    display_name: OneLine = Field(min_length=1, description="Name shown in the chooser.")
     slug: str = Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", description="Stable identifier.")
-    description: str = Field(default="", description="One line under the name.")
-    image: str = Field(description="Container image with an explicit tag or digest.")
-    cpu_guarantee: float = Field(gt=0, description="CPUs reserved for the server.")
-    cpu_limit: float = Field(gt=0, description="CPUs the server may use at most.")
-    memory_guarantee_gib: float = Field(gt=0, description="Memory reserved for the server, GiB.")
-    memory_limit_gib: float = Field(gt=0, description="Memory the server may use at most, GiB.")
+    description: OneLine = Field(default="", description="One line under the name.")
+    image: str = Field(description="Container image pinned by a build date or commit tag or a digest (config/pins.py).")
+    # Bounded by the largest node (dsaas:nodes.*.cpus ≤ 128, memoryMib ≤ 4 TiB); finite numbers only.
+    cpu_guarantee: float = Field(gt=0, le=128, allow_inf_nan=False, description="CPUs reserved for the server.")
+    cpu_limit: float = Field(gt=0, le=128, allow_inf_nan=False, description="CPUs the server may use at most.")
+    memory_guarantee_gib: float = Field(
+        gt=0, le=4096, allow_inf_nan=False, description="Memory reserved for the server, GiB."
+    )
+    memory_limit_gib: float = Field(
+        gt=0, le=4096, allow_inf_nan=False, description="Memory the server may use at most, GiB."
+    )
     default: bool = Field(default=False, description="Preselected in the chooser.")
 
 
@@ -277,14 +283,16 @@ BUILTIN_PROFILES: tuple[ProfileSettings, ...] = (
 
 class CullingSettings(SettingsModel):
     enabled: bool = Field(default=True, description="Stop servers nobody uses (their volume stays).")
-    timeout_minutes: int = Field(default=60, ge=5, description="Idle time before a server is stopped, minutes.")
+    timeout_minutes: int = Field(
+        default=60, ge=5, le=7 * 24 * 60, description="Idle time before a server is stopped, minutes (at most a week)."
+    )
 
 
 class BrandingSettings(SettingsModel):
-    logo_file: str | None = Field(
+    logo_file: ProjectPath | None = Field(
         default=None, description="Logo shown on every hub page (SVG or PNG), relative to the project."
     )
-    login_template_file: str | None = Field(
+    login_template_file: ProjectPath | None = Field(
         default=None,
         description="Jinja login template extending templates/login.html, relative to the project.",
     )
@@ -341,19 +349,6 @@ class HubSettings(SettingsModel):
         return f"https://{self.hostname}/"
 
 
-_IMAGE = re.compile(
-    r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+)?[a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$"
-)
-
-
-def image_has_tag(image: str) -> bool:
-    """`registry/name:tag` or `name@sha256:...`; a registry port alone is not a tag."""
-    if "@sha256:" in image:
-        return bool(_IMAGE.match(image))
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and bool(_IMAGE.match(image))
-
-
 __all__ = [
     "BUILTIN_PROFILES",
     "BrandingSettings",
@@ -371,5 +366,4 @@ __all__ = [
     "ProfileSettings",
     "ReclaimPolicy",
     "StorageSettings",
-    "image_has_tag",
 ]

@@ -7,7 +7,10 @@ naming the stack key and the fix. Pulumi secrets are read separately by `config.
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
+import typing
 from collections.abc import Mapping
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
@@ -16,15 +19,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from config import versions
-from config.model import SettingsModel
+from config import pins, versions
+from config.model import HostName, OneLine, SettingsModel, SshPublicKey
 from config.services import (
     HubSettings,
     HubTlsMode,
     LdapTlsStrategy,
     NasDriver,
     StorageSettings,
-    image_has_tag,
 )
 
 NAMESPACE = "dsaas"
@@ -54,13 +56,21 @@ class SettingsProblem(BaseModel):
         return f"{self.key}: {self.problem} Fix: {self.fix}"
 
 
+MAX_PROBLEMS_SHOWN = 50
+
+
 class SettingsError(ValueError):
-    """The stack file is wrong; raised before any resource is registered."""
+    """The stack file is wrong; raised before any resource is registered.
+
+    The message lists the first `MAX_PROBLEMS_SHOWN` problems and counts the rest (all stay in `problems`).
+    """
 
     def __init__(self, problems: list[SettingsProblem]) -> None:
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the stack settings are invalid:\n{lines}")
+        lines = [f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            lines.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
+        super().__init__("the stack settings are invalid:\n" + "\n".join(lines))
 
     @property
     def keys(self) -> list[str]:
@@ -75,12 +85,12 @@ class Role(StrEnum):
 class VSphereSettings(SettingsModel):
     """Where the VMs go. Names are looked up with the provider's data sources."""
 
-    datacenter: str = Field(min_length=1, description="vSphere datacenter name.")
-    compute_cluster: str = Field(min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs.")
-    datastore: str = Field(min_length=1, description="Datastore for the VM disks.")
-    network: str = Field(min_length=1, description="Port group the node NIC attaches to.")
-    folder: str = Field(min_length=1, description="VM folder, relative to the datacenter.")
-    template: str = Field(
+    datacenter: OneLine = Field(min_length=1, description="vSphere datacenter name.")
+    compute_cluster: OneLine = Field(min_length=1, description="Compute cluster (DRS enabled) that hosts the VMs.")
+    datastore: OneLine = Field(min_length=1, description="Datastore for the VM disks.")
+    network: OneLine = Field(min_length=1, description="Port group the node NIC attaches to.")
+    folder: OneLine = Field(min_length=1, description="VM folder, relative to the datacenter.")
+    template: OneLine = Field(
         min_length=1,
         description="Template VM to clone: Ubuntu 24.04 cloud image with cloud-init and open-vm-tools.",
     )
@@ -89,23 +99,36 @@ class VSphereSettings(SettingsModel):
     )
 
 
+MAX_POOL_NODES = 1000
+MAX_CONTROL_PLANES = 7
+
+
 class NodePool(SettingsModel):
     """A group of identical VMs, addressed from `firstAddress` on or from an explicit list."""
 
-    count: int = Field(ge=0, description="Number of VMs.")
+    count: int = Field(ge=0, le=MAX_POOL_NODES, description="Number of VMs.")
     cpus: int = Field(ge=2, le=128, description="vCPUs per VM (kubeadm needs 2).")
-    memory_mib: int = Field(ge=2048, description="Memory per VM in MiB.")
-    disk_gib: int = Field(ge=20, description="System disk per VM in GiB (at least the template's).")
+    # 4 TiB and 62 TiB: far above any node here, below vSphere's limits (24 TB memory, 62 TB VMDK).
+    memory_mib: int = Field(ge=2048, le=4 * 1024 * 1024, description="Memory per VM in MiB.")
+    disk_gib: int = Field(ge=20, le=62 * 1024, description="System disk per VM in GiB (at least the template's).")
     first_address: IPv4Address | None = Field(
         default=None, description="First static address; the pool counts up from it."
     )
     addresses: list[IPv4Address] | None = Field(
-        default=None, description="Explicit static addresses, one per VM (instead of firstAddress)."
+        default=None,
+        max_length=MAX_POOL_NODES,
+        description="Explicit static addresses, one per VM (instead of firstAddress).",
     )
 
 
+class ControlPlanePool(NodePool):
+    """The control-plane VMs: each is an etcd member, and etcd advises at most 7."""
+
+    count: int = Field(ge=0, le=MAX_CONTROL_PLANES, description="Number of VMs (etcd members).")
+
+
 class NodesSettings(SettingsModel):
-    control_plane: NodePool
+    control_plane: ControlPlanePool
     workers: NodePool
 
 
@@ -115,13 +138,13 @@ class NetworkSettings(SettingsModel):
     subnet: IPv4Network = Field(description="Node subnet in CIDR notation.")
     gateway: IPv4Address = Field(description="Default gateway of the node subnet.")
     dns_servers: list[IPv4Address] = Field(min_length=1, description="DNS resolvers for the nodes.")
-    search_domains: list[str] = Field(default_factory=list, description="DNS search domains.")
+    search_domains: list[HostName] = Field(default_factory=list, description="DNS search domains.")
     interface: str = Field(
         default="ens192",
         pattern=r"^[a-z][a-z0-9]{1,14}$",
         description="Name the node's NIC is given (matched by its driver, then renamed); kube-vip binds the VIP to it.",
     )
-    ntp_servers: list[str] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
+    ntp_servers: list[HostName] = Field(default_factory=list, description="NTP servers (etcd needs sane clocks).")
 
 
 class ClusterSettings(SettingsModel):
@@ -145,7 +168,7 @@ class ClusterSettings(SettingsModel):
 
 class SshSettings(SettingsModel):
     user: str = Field(default="dsaas", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="Admin user on every VM.")
-    authorized_keys: list[str] = Field(
+    authorized_keys: list[SshPublicKey] = Field(
         default_factory=list,
         description="Operator public keys added next to the key the stack generates.",
     )
@@ -216,10 +239,13 @@ def _pool(settings_nodes: NodesSettings, role: Role) -> NodePool:
 
 
 def _pool_addresses(pool: NodePool) -> list[IPv4Address]:
+    """The pool's addresses; none while it has neither firstAddress nor addresses (`_check_pools` says so)."""
     if pool.addresses is not None:
         return list(pool.addresses[: pool.count])
-    assert pool.first_address is not None
-    return [pool.first_address + i for i in range(pool.count)]
+    if pool.first_address is None:
+        return []
+    last = min(pool.count, int(IPv4Address("255.255.255.255")) - int(pool.first_address) + 1)
+    return [pool.first_address + i for i in range(last)]
 
 
 def _pool_nodes(settings: Settings, role: Role) -> list[NodeSpec]:
@@ -239,27 +265,70 @@ def _pool_nodes(settings: Settings, role: Role) -> list[NodeSpec]:
     ]
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
 def _key(*parts: str | int) -> str:
-    """The stack key of a setting, e.g. `dsaas:nodes.controlPlane.count` or `dsaas:podCidr`."""
+    """The stack key of a setting, e.g. `dsaas:nodes.controlPlane.count` or `dsaas:podCidr`.
+
+    A key the stack file invented with odd characters is quoted (`dsaas:hub["a b"]`), so a message stays one line.
+    """
     section, *rest = parts
     if section == CLUSTER_SECTION and rest:
         # Cluster-wide scalars are top-level keys, so Pulumi.yaml can declare their types.
         section, *rest = rest
     path = f"{NAMESPACE}:{section}"
     for part in rest:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if _PLAIN_KEY.fullmatch(str(part)) else f"[{json.dumps(str(part))}]"
     return path
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The model inside `Model`, `Model | None`, `list[Model]` or `list[Model] | None`."""
+    pending = [annotation]
+    while pending:
+        candidate = pending.pop()
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        pending.extend(typing.get_args(candidate))
+    return None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The settings model that holds the key at `loc` (list positions skipped), or None."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
+        current = _nested_model(field.annotation) if field is not None else None
+    return current
+
+
+def _spelling_fix(name: str, known: list[str]) -> str:
+    """Point a misspelt key at the closest known one, else list the known keys."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    listed = ", ".join(known)
+    if close:
+        return f"did you mean `{close[0]}`? Otherwise remove it (known keys here: {listed})."
+    return f"remove it or correct its spelling; known keys here: {listed}."
 
 
 def _pydantic_problems(section: str, error: ValidationError) -> list[SettingsProblem]:
     problems = []
+    section_model = ClusterSettings if section == CLUSTER_SECTION else _SECTIONS[section]
     for item in error.errors():
         key = _key(section, *item["loc"])
         kind = item["type"]
         if kind == "missing":
             fix = f"add `{key}` to the stack file (see the settings table in the README)."
         elif kind == "extra_forbidden":
-            fix = "remove it or correct its spelling (keys are camelCase, e.g. memoryMib)."
+            model = _model_at(section_model, item["loc"][:-1])
+            known = [field.alias or name for name, field in model.model_fields.items()] if model else []
+            fix = _spelling_fix(str(item["loc"][-1]), known)
         else:
             fix = "set a value of the expected form."
         problems.append(SettingsProblem(key=key, problem=f"{item['msg']}.", fix=fix))
@@ -277,9 +346,9 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
         if namespace == NAMESPACE and key not in known and key not in SECRET_KEYS:
             problems.append(
                 SettingsProblem(
-                    key=key,
+                    key=key if key.isprintable() else f"{NAMESPACE}:[{json.dumps(_name)}]",
                     problem="is not a known setting.",
-                    fix=f"remove it or correct its spelling; known keys: {', '.join(known)}.",
+                    fix=_spelling_fix(key, known),
                 )
             )
     try:
@@ -350,7 +419,8 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dsaas:hub.ldap.caFile",), "not combined with tlsStrategy insecure."),
     (
         ("dsaas:hub.profiles",),
-        "slugs and names unique (Basic and Data Science built in); image with a tag or digest; "
+        "slugs and names unique (Basic and Data Science built in); image pinned by a build date or commit tag "
+        "or a digest (config/pins.py); "
         "guarantees not above limits; only Basic is the default.",
     ),
     (
@@ -377,17 +447,17 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
     ]
 
 
-_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+_VERSION = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)")
 
 
 def _check_kubernetes_version(cluster: ClusterSettings) -> list[SettingsProblem]:
     key = _key("cluster", "kubernetesVersion")
     supported = ", ".join(f"{m}.x" for m in versions.SUPPORTED_KUBERNETES_MINORS)
-    if not _VERSION.match(cluster.kubernetes_version):
+    if not _VERSION.fullmatch(cluster.kubernetes_version):
         return [
             SettingsProblem(
                 key=key,
-                problem=f"'{cluster.kubernetes_version}' is not an exact version like "
+                problem=f"{cluster.kubernetes_version!r} is not an exact version like "
                 f"{versions.DEFAULT_KUBERNETES_VERSION} (no 'v', no ranges: the point is reproducibility).",
                 fix=f"pin an exact patch release of {supported}.",
             )
@@ -418,24 +488,42 @@ def _check_control_plane_count(settings: Settings) -> list[SettingsProblem]:
         ]
     # A lab stack (highAvailability false) may run an even count; the policy pack's mandatory
     # `control-plane-ha` rule stops it unless the pack's config downgrades that rule on purpose.
-    if settings.cluster.high_availability and count % 2 == 0:
+    if not settings.cluster.high_availability:
+        return []
+    options = " or ".join(str(n) for n in quorum_counts(count, minimum=3, maximum=MAX_CONTROL_PLANES))
+    if count % 2 == 0:
         return [
             SettingsProblem(
                 key=key,
-                problem=f"{count} control-plane nodes: an even etcd membership tolerates no more "
-                f"failures than {count - 1} and risks split votes, and dsaas:highAvailability is true.",
-                fix=f"set it to an odd number ({count - 1} or {count + 1}).",
+                problem=f"{count} control-plane nodes, and dsaas:highAvailability is true: etcd needs "
+                f"{count // 2 + 1} of {count} members for a quorum, so {count} members tolerate "
+                f"{_failures(count)}, the same as {count - 1}, with one more member that can fail.",
+                fix=f"set it to {options}.",
             )
         ]
-    if settings.cluster.high_availability and count < 3:
+    if count < 3:
         return [
             SettingsProblem(
                 key=key,
-                problem=f"{count} control-plane node(s), but dsaas:highAvailability is true.",
-                fix="set it to 3 or 5, or set dsaas:highAvailability to false for a lab.",
+                problem=f"{count} control-plane node(s) tolerate {_failures(count)}, "
+                "but dsaas:highAvailability is true.",
+                fix=f"set it to {options}, or set dsaas:highAvailability to false for a lab.",
             )
         ]
     return []
+
+
+def _failures(members: int) -> str:
+    """How many etcd members may fail with a quorum (a majority) left."""
+    tolerated = (members - 1) // 2
+    return f"{tolerated} failure{'' if tolerated == 1 else 's'}"
+
+
+def quorum_counts(count: int, minimum: int, maximum: int) -> list[int]:
+    """The odd member counts from `minimum` to `maximum` nearest to `count`: what a fix may suggest."""
+    odd = [n for n in range(minimum, maximum + 1) if n % 2 == 1]
+    nearest = min(abs(n - count) for n in odd)
+    return [n for n in odd if abs(n - count) == nearest]
 
 
 def _check_pools(settings: Settings) -> list[SettingsProblem]:
@@ -482,9 +570,18 @@ def _check_pools(settings: Settings) -> list[SettingsProblem]:
             candidates = [(_key("nodes", pool_key, "addresses", i), a) for i, a in enumerate(pool.addresses)]
         else:
             assert pool.first_address is not None
+            if pool.first_address not in subnet:
+                problems.append(
+                    SettingsProblem(
+                        key=_key("nodes", pool_key, "firstAddress"),
+                        problem=f"{pool.first_address} is not a host address of the node subnet {subnet}.",
+                        fix=f"use an address inside {subnet} (dsaas:network.subnet).",
+                    )
+                )
+                continue
             last = int(subnet.broadcast_address) - 1
             available = max(0, last - int(pool.first_address) + 1)
-            if pool.first_address in subnet and available < pool.count:
+            if available < pool.count:
                 problems.append(
                     SettingsProblem(
                         key=_key("nodes", pool_key, "firstAddress"),
@@ -702,7 +799,7 @@ def _check_front_proxy(settings: Settings) -> list[SettingsProblem]:
     ]
 
 
-_LOGIN_DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_LOGIN_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 
 def _check_ldap(settings: Settings) -> list[SettingsProblem]:
@@ -736,11 +833,11 @@ def _check_ldap(settings: Settings) -> list[SettingsProblem]:
             )
         )
     for i, domain in enumerate(ldap.domains):
-        if not _LOGIN_DOMAIN.match(domain):
+        if not _LOGIN_DOMAIN.fullmatch(domain):
             problems.append(
                 SettingsProblem(
                     key=_key("hub", "ldap", "domains", i),
-                    problem=f"'{domain}' is not a NetBIOS or DNS domain name.",
+                    problem=f"{domain!r} is not a NetBIOS or DNS domain name.",
                     fix="list names like EXAMPLE or example.org, as users type them before a backslash or after an @.",
                 )
             )
@@ -790,12 +887,13 @@ def _check_profiles(settings: Settings) -> list[SettingsProblem]:
                 )
             )
         seen_names.setdefault(profile.display_name, key)
-        if not image_has_tag(profile.image):
+        image_problem = pins.image_problem(profile.image, pins.NOTEBOOK)
+        if image_problem:
             problems.append(
                 SettingsProblem(
                     key=f"{key}.image",
-                    problem=f"'{profile.image}' names no tag or digest, so what users get would drift.",
-                    fix="pin a tag (quay.io/jupyter/scipy-notebook:2025-10-06) or a digest (@sha256:...).",
+                    problem=f"{profile.image!r} {image_problem}, so what users get would drift.",
+                    fix=f"pin {pins.EXAMPLES[pins.NOTEBOOK]}.",
                 )
             )
         if profile.cpu_guarantee > profile.cpu_limit:
@@ -837,15 +935,26 @@ def _check_project_files(settings: Settings) -> list[SettingsProblem]:
         if relative is None:
             continue
         path = project_file(relative)
+        try:
+            exists = path.is_file()
+        except (OSError, ValueError) as error:  # e.g. a name longer than the file system allows
+            problems.append(
+                SettingsProblem(
+                    key=key,
+                    problem=f"{relative!r} cannot be read: {getattr(error, 'strerror', None) or error}.",
+                    fix="name a file inside the project, relative to its root (e.g. config/branding/logo.svg).",
+                )
+            )
+            continue
         if Path(relative).is_absolute() or ".." in Path(relative).parts:
             problems.append(
                 SettingsProblem(
                     key=key,
-                    problem=f"'{relative}' must be a path inside the project, so every operator deploys the same file.",
+                    problem=f"{relative!r} must be a path inside the project, so every operator deploys the same file.",
                     fix="commit the file (e.g. under config/branding/) and name it relative to the project root.",
                 )
             )
-        elif not path.is_file():
+        elif not exists:
             problems.append(
                 SettingsProblem(
                     key=key,

@@ -121,7 +121,7 @@ def test_the_real_stacks_pass_every_rule_but_the_labs_quorum(stack: str, graphs:
 
 def test_ha_two_control_planes_is_even_and_too_few(prod: list[RecordedResource]) -> None:
     ((message, urn),) = violations(cluster.control_plane_ha, without(prod, "nodes-dsaas-prod-cp-3"))
-    assert message.startswith("2 control-plane VM(s)") and "at least 3" in message and "even etcd" in message
+    assert message.startswith("2 control-plane VM(s)") and "at least 3" in message and "for a quorum" in message
     assert "dsaas:nodes.controlPlane.count" in message and urn.endswith("nodes-dsaas-prod-cp-1")
 
 
@@ -134,7 +134,15 @@ def test_ha_four_control_planes_is_even(prod: list[RecordedResource]) -> None:
     extra = copy.deepcopy(named(prod, "nodes-dsaas-prod-cp-3"))
     extra.urn, extra.name, extra.inputs["name"] = extra.urn + "4", "nodes-dsaas-prod-cp-4", "dsaas-prod-cp-4"
     ((message, _),) = violations(cluster.control_plane_ha, [*prod, extra])
-    assert message.startswith("4 control-plane VM(s)") and "tolerates no more failures than 3" in message
+    assert message.startswith("4 control-plane VM(s)") and "4 members tolerate 1 failure, the same as 3" in message
+    assert "count to 3 or 5 (" in message
+
+
+def test_ha_fix_suggests_only_counts_the_rule_accepts(prod: list[RecordedResource]) -> None:
+    ((message, _),) = violations(cluster.control_plane_ha, without(prod, "nodes-dsaas-prod-cp-3"))
+    assert "2 members tolerate 0 failures, the same as 1" in message and "count to 3 (" in message
+    ((message, _),) = violations(cluster.control_plane_ha, prod, minControlPlanes=5)
+    assert "at least 5 are needed (they tolerate 2 failures)" in message and "count to 5 (" in message
 
 
 def test_anti_affinity_missing(prod: list[RecordedResource]) -> None:
@@ -194,7 +202,17 @@ def test_unpinned_chart_version(prod: list[RecordedResource]) -> None:
 
 @pytest.mark.parametrize(
     ("image", "problem"),
-    [("quay.io/jupyter/scipy-notebook:latest", "moving tag 'latest'"), ("quay.io/jupyter/scipy-notebook", "no tag")],
+    [
+        ("quay.io/jupyter/scipy-notebook:latest", "moving tag 'latest'"),
+        ("quay.io/jupyter/scipy-notebook", "no tag"),
+        ("quay.io/jupyter/scipy-notebook:LATEST", "moving tag 'LATEST'"),
+        ("quay.io/jupyter/scipy-notebook:Latest", "moving tag 'Latest'"),
+        ("quay.io/jupyter/scipy-notebook:python-3.12", "Jupyter Docker Stacks moves"),
+        ("quay.io/jupyter/scipy-notebook:x86_64-latest", "not a pin"),
+        ("quay.io/jupyter/scipy-notebook:edge", "not a pin"),
+        ("quay.io/jupyter/scipy-notebook:latest-2025", "not a pin"),
+        ("quay.io/jupyter/scipy-notebook:latest\n", "not an image reference"),
+    ],
 )
 def test_unpinned_profile_image(prod: list[RecordedResource], image: str, problem: str) -> None:
     values = hub_values(prod)
@@ -206,12 +224,44 @@ def test_unpinned_profile_image(prod: list[RecordedResource], image: str, proble
 
 
 def test_prepulled_image_and_forbidden_tags_from_config(prod: list[RecordedResource]) -> None:
+    """A date tag is a pin unless the pack's config withdraws that build (compared case-insensitively)."""
     values = hub_values(prod)
-    values["prePuller"]["extraImages"] = {"tools": {"name": "ghcr.io/example/tools", "tag": "nightly"}}
+    values["prePuller"]["extraImages"] = {"tools": {"name": "ghcr.io/example/tools", "tag": "2025-01-13"}}
     named(prod, "hub-release").inputs["values"]["value"] = values
     assert violations(versions.pinned_versions, prod) == []
-    ((message, _),) = violations(versions.pinned_versions, prod, forbiddenTags=["nightly"])
-    assert "prePuller.extraImages.tools" in message and "moving tag 'nightly'" in message
+    ((message, _),) = violations(versions.pinned_versions, prod, forbiddenTags=["2025-01-13"])
+    assert "prePuller.extraImages.tools" in message and "moving tag '2025-01-13'" in message
+    values["prePuller"]["extraImages"]["tools"]["tag"] = "nightly"
+    ((message, _),) = violations(versions.pinned_versions, prod, forbiddenTags=[])
+    assert "prePuller.extraImages.tools" in message and "'nightly', which is not a pin" in message
+
+
+@pytest.mark.parametrize(("tag", "problem"), [("v1.0", "not an exact release"), ("LATEST", "moving tag 'LATEST'")])
+def test_kube_vip_needs_an_exact_release(prod: list[RecordedResource], tag: str, problem: str) -> None:
+    step = named(prod, "kubernetes-dsaas-prod-cp-1-kube-vip")
+    text = step.inputs["stdin"]["value"] if is_secret(step.inputs["stdin"]) else step.inputs["stdin"]
+    encoded = text.split("export KUBE_VIP_MANIFEST_B64=", 1)[1].split("\n", 1)[0].strip("'")
+    image = f"ghcr.io/kube-vip/kube-vip:{tag}"
+    manifest = base64.b64decode(encoded).decode().replace(versions_config.KUBE_VIP_IMAGE, image)
+    set_param(step, "KUBE_VIP_MANIFEST_B64", base64.b64encode(manifest.encode()).decode())
+    ((message, _),) = violations(versions.pinned_versions, prod)
+    assert f"image {image} " in message and problem in message and "KUBE_VIP_IMAGE" in message
+
+
+@pytest.mark.parametrize(("key", "tag"), [("tridentImageTag", "26.06"), ("tridentAutosupportImageTag", "26.07")])
+def test_chart_image_tags_are_exact_releases(prod: list[RecordedResource], key: str, tag: str) -> None:
+    operator = named(prod, "storage-operator")
+    operator.inputs["values"] = {**operator.inputs["values"], key: tag}
+    messages = [m for m, _ in violations(versions.pinned_versions, prod)]
+    # A Trident tag off its release also takes the autosupport tag's release line with it.
+    assert len(messages) == (2 if key == "tridentImageTag" else 1), messages
+    assert any(f"{key} is {tag!r}, not an exact release" in m and "Fix:" in m for m in messages)
+
+
+def test_versions_must_be_ascii_digits(prod: list[RecordedResource]) -> None:
+    set_param(named(prod, "kubernetes-dsaas-prod-worker-1-prepare"), "KUBERNETES_VERSION", "1.35.١")
+    named(prod, "kubernetes-calico").inputs["version"] = "v3.31.٤"
+    assert len(violations(versions.pinned_versions, prod)) == 2
 
 
 def test_manifests_from_a_branch(prod: list[RecordedResource]) -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import ROOT_DIR
 from tools.mockgraph import Graph, read_stack_values, run_program
-from tools.policy_runner import PackResult, PolicyConfigError, run_pack
+from tools.policy_runner import PackResult, PolicyConfigError, format_result, run_pack
 
 DEV_CONFIG = json.loads((ROOT_DIR / "config" / "policy-pack.dev.json").read_text())
 
@@ -31,10 +31,6 @@ def lab_control_planes(count: int) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-def profile_image(image: str) -> Callable[[dict[str, Any]], None]:
-    return lambda values: values["dsaas:hub"]["profiles"][0].update(image=image)
-
-
 # variant → (stack file edit, policy it must fire, words its message must contain)
 VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
     "vcenter-unverified": (
@@ -43,12 +39,7 @@ VARIANTS: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
         "allowUnverifiedSsl is true",
     ),
     "2-masters": (lab_control_planes(2), "control-plane-ha", "2 control-plane VM(s)"),
-    "4-masters": (lab_control_planes(4), "control-plane-ha", "tolerates no more failures than 3"),
-    "image-latest": (
-        profile_image("quay.io/jupyter/scipy-notebook:latest"),
-        "pinned-versions",
-        "quay.io/jupyter/scipy-notebook:latest (profile 'r-statistics') uses the moving tag 'latest'",
-    ),
+    "4-masters": (lab_control_planes(4), "control-plane-ha", "4 members tolerate 1 failure, the same as 3"),
     "ldap-insecure": (
         lambda v: v["dsaas:hub"]["ldap"].update(tlsStrategy="insecure"),
         "ldap-over-tls",
@@ -135,6 +126,19 @@ def test_plain_http_open_to_everyone() -> None:
     assert_only(result, "offload-source-ranges", "admits every address on the network")
 
 
+def test_image_latest() -> None:
+    """The settings refuse a moving tag with the same rule (config/pins.py); put one into the recorded
+    chart values, as if the program bypassed the settings."""
+    graph = run_program("prod")
+    values = graph.by_name("hub-release").inputs["values"]["value"]
+    values["singleuser"]["profileList"][-1]["kubespawner_override"]["image"] = "quay.io/jupyter/scipy-notebook:latest"
+    assert_only(
+        run_pack(graph),
+        "pinned-versions",
+        "quay.io/jupyter/scipy-notebook:latest (profile 'r-statistics') uses the moving tag 'latest'",
+    )
+
+
 def test_culling_off_is_only_advisory() -> None:
     result = run_pack(variant_graph(lambda v: v["dsaas:hub"]["culling"].update(enabled=False)))
     assert not result.has_mandatory and result.fired() == {"idle-culling"}
@@ -182,3 +186,31 @@ def test_preview_with_the_lab_config_announces_the_downgrade() -> None:
     for name in LAB_DOWNGRADED:
         assert f"note: policy {name} is advisory by the policy pack config (the pack says mandatory)" in result.stdout
         assert f"[advisory]  dsaas-guardrails v1.0.0  {name}" in result.stdout
+
+
+def test_a_config_that_changes_a_rule_setting_is_announced(tmp_path: Path) -> None:
+    """Emptying `forbiddenTags` admits no moving tag (the pin forms still apply), but it changes the rule
+    the team reviewed, so it is announced on every run like a lowered enforcement level."""
+    config = tmp_path / "pack.json"
+    config.write_text(json.dumps({"pinned-versions": {"forbiddenTags": []}}))
+    result = preview("prod", "--policy-pack", "policies", "--policy-pack-config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert (
+        "note: policy pinned-versions setting forbiddenTags is [] by the policy pack config "
+        "(the pack says ['latest', 'stable', 'main', 'master'])" in result.stdout
+    )
+
+
+def test_a_changed_threshold_is_announced_as_written() -> None:
+    result = PackResult(
+        name="dsaas-guardrails",
+        version="1.0.0",
+        levels={"control-plane-ha": "mandatory"},
+        defaults={"control-plane-ha": "mandatory"},
+        violations=[],
+        settings={"control-plane-ha": {"minControlPlanes": 5}},
+        default_settings={"control-plane-ha": {"minControlPlanes": 3}},
+    )
+    assert format_result(result).splitlines()[0] == (
+        "note: policy control-plane-ha setting minControlPlanes is 5 by the policy pack config (the pack says 3)"
+    )

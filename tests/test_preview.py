@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,25 @@ def test_an_unused_secret_in_clear_text_fails_with_the_command_that_fixes_it(tmp
     assert "dsaas:hubTlsKey" in result.stderr and "pulumi config set --secret dsaas:hubTlsKey" in result.stderr
     assert "not-so-secret-key" not in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+WHOLE_FLOAT = re.compile(r"(:|^\s*-)\s+-?[0-9]+\.0$")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_artifacts_show_numbers_as_they_are_deployed(stack: str, tmp_path: Path) -> None:
+    """The engine carries every number as a double; a reviewer must read `server_port: 389`, as the
+    chart receives it, not `389.0`."""
+    result = preview(stack, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    floats = [
+        f"{path.relative_to(tmp_path)}: {line.strip()}"
+        for path in sorted(tmp_path.rglob("*.yaml"))
+        for line in path.read_text().splitlines()
+        if WHOLE_FLOAT.search(line)
+    ]
+    assert floats == []
+    hub = yaml.safe_load((tmp_path / "helm" / "hub-release.values.yaml").read_text())
+    ldap = hub["hub"]["config"]["LDAPAuthenticator"]
+    assert ldap["server_port"] in (389, 636) and isinstance(ldap["server_port"], int)
+    assert isinstance(hub["cull"]["timeout"], int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -169,6 +170,14 @@ BAD_INPUTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     ),
     "profile-registry-port-is-not-a-tag": (
         lambda v: v["dsaas:hub"]["profiles"][0].update(image="registry.example.org:5000/r-notebook"),
+        "dsaas:hub.profiles[0].image",
+    ),
+    "profile-moving-docker-stacks-tag": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(image="quay.io/jupyter/r-notebook:python-3.12"),
+        "dsaas:hub.profiles[0].image",
+    ),
+    "profile-tag-with-a-newline": (
+        lambda v: v["dsaas:hub"]["profiles"][0].update(image="quay.io/jupyter/r-notebook:latest\n"),
         "dsaas:hub.profiles[0].image",
     ),
     "profile-slug-taken": (lambda v: v["dsaas:hub"]["profiles"][0].update(slug="basic"), "dsaas:hub.profiles[0].slug"),
@@ -351,3 +360,64 @@ def test_offloaded_tls_must_name_the_front_proxy(edit: Callable[[dict[str, Any]]
 def test_the_front_proxy_may_be_one_address_or_a_few_networks() -> None:
     settings = parse_settings(_dev_hub(lambda hub: hub.update(frontProxyCidrs=["10.20.0.80", "10.20.1.0/28"])))
     assert [str(c) for c in settings.hub.front_proxy_cidrs or []] == ["10.20.0.80/32", "10.20.1.0/28"]
+
+
+# --- messages that say what is true and what to do -------------------------------------------------
+
+
+def _with_control_planes(count: int) -> Callable[[dict[str, Any]], None]:
+    def edit(values: dict[str, Any]) -> None:
+        values["dsaas:nodes"]["controlPlane"].update(count=count, addresses=[f"10.40.0.{11 + i}" for i in range(count)])
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("count", "tolerated", "same_as"), [(2, "0 failures", 1), (4, "1 failure", 3), (6, "2 failures", 5)]
+)
+def test_an_even_ha_count_states_what_etcd_tolerates(count: int, tolerated: str, same_as: int) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(_edit("prod", _with_control_planes(count)))
+    (problem,) = caught.value.problems
+    assert f"{count} members tolerate {tolerated}, the same as {same_as}" in problem.problem
+    assert "no more failures than" not in problem.problem
+
+
+@pytest.mark.parametrize("count", [1, 2, 4, 6])
+def test_the_control_plane_fix_suggests_only_counts_the_settings_accept(count: int) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(_edit("prod", _with_control_planes(count)))
+    (problem,) = caught.value.problems
+    suggested = [int(n) for n in re.findall(r"\b[0-9]+\b", problem.fix.split("dsaas:highAvailability")[0])]
+    assert suggested
+    for value in suggested:
+        parse_settings(_edit("prod", _with_control_planes(value)))  # following the fix gives no new error
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "closest"),
+    [
+        (lambda v: v["dsaas:nodes"]["workers"].update(memoryMB=4096), "dsaas:nodes.workers.memoryMB", "memoryMib"),
+        (
+            lambda v: v["dsaas:hub"]["ldap"].update(serverAdress=v["dsaas:hub"]["ldap"].pop("serverAddress")),
+            "dsaas:hub.ldap.serverAdress",
+            "serverAddress",
+        ),
+        (
+            lambda v: v["dsaas:hub"]["culling"].update(timoutMinutes=30),
+            "dsaas:hub.culling.timoutMinutes",
+            "timeoutMinutes",
+        ),
+        (lambda v: v["dsaas:hub"]["profiles"][0].update(cpuLimt=2), "dsaas:hub.profiles[0].cpuLimt", "cpuLimit"),
+        (lambda v: v["dsaas:storage"]["ontap"].update(dataLIF="10.40.8.20"), "dsaas:storage.ontap.dataLIF", "dataLif"),
+        (lambda v: v.update({"dsaas:kubernetsVersion": "1.35.1"}), "dsaas:kubernetsVersion", "dsaas:kubernetesVersion"),
+    ],
+)
+def test_a_misspelt_key_is_answered_with_the_closest_known_key(
+    edit: Callable[[dict[str, Any]], None], key: str, closest: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(_edit("prod", edit))
+    (problem,) = [p for p in caught.value.problems if p.key == key]
+    assert f"did you mean `{closest}`?" in problem.fix
+    assert "e.g. memoryMib" not in problem.fix

@@ -95,24 +95,24 @@ def plain_strings(value: Any) -> Iterator[str]:
 _NOT_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "pulumi:providers:")
 
 
-def _whole_numbers(value: Any) -> Any:
+def whole_numbers(value: Any) -> Any:
     """Protobuf carries every number as a double; Kubernetes wants integers where they are whole."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
+        return {k: whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
+        return [whole_numbers(v) for v in value]
     return value
 
 
 def kubernetes_objects(resource: RecordedResource) -> list[dict[str, Any]]:
     """The Kubernetes objects a recorded resource applies (plain values; secrets unwrapped)."""
     if resource.type == "kubernetes:yaml/v2:ConfigGroup":
-        return [dict(_whole_numbers(obj)) for obj in unwrap(resource.inputs.get("objs") or [])]
+        return [dict(whole_numbers(obj)) for obj in unwrap(resource.inputs.get("objs") or [])]
     if not resource.type.startswith("kubernetes:") or resource.type.startswith(_NOT_OBJECTS):
         return []
-    document = _whole_numbers(unwrap(resource.inputs))
+    document = whole_numbers(unwrap(resource.inputs))
     ordered = {key: document[key] for key in ("apiVersion", "kind", "metadata") if key in document}
     ordered.update({key: value for key, value in document.items() if key not in ordered})
     return [ordered]
@@ -424,16 +424,63 @@ def load_stack_config(values: Mapping[str, Any]) -> tuple[dict[str, str], list[s
         elif isinstance(value, str):
             config[full_key] = value
         else:
-            config[full_key] = json.dumps(value)
+            try:
+                config[full_key] = json.dumps(value)
+            except (TypeError, ValueError) as error:  # e.g. !!binary bytes, a !!timestamp, a mapping with list keys
+                raise StackFileError(
+                    f"{full_key}: holds a value that is not plain YAML data (strings, numbers, booleans, lists, "
+                    f"mappings): {error}. Fix: write it as a plain value, e.g. quoted text."
+                ) from None
     return config, secret_keys
 
 
+class _StackFileLoader(yaml.SafeLoader):
+    """YAML as a Pulumi stack file holds it: plain data, an unquoted date stays text (as Pulumi keeps it)."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError as error:  # more digits than Python converts (4,300)
+            raise yaml.constructor.ConstructorError(None, None, str(error), node.start_mark) from None
+
+
+_StackFileLoader.add_constructor("tag:yaml.org,2002:int", _StackFileLoader.construct_yaml_int)
+
+
+_StackFileLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+STACK_FILE_FORM = "a mapping with a `config:` mapping of keys like dsaas:clusterName, as `pulumi config set` writes it"
+
+
 def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, Any]:
+    """The `config:` mapping of a stack file, or `StackFileError` saying why the file has none."""
     path = stack_file(stack, config_dir)
     if not path.exists():
         raise StackFileError(f"no stack file {path}")
-    document = yaml.safe_load(path.read_text()) or {}
-    return dict(document.get("config") or {})
+    try:
+        with path.open(encoding="utf-8") as stream:
+            document = yaml.load(stream, Loader=_StackFileLoader)
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8, a 5,000-digit number
+        raise StackFileError(f"{path}: is not valid YAML: {error}. Fix: expected {STACK_FILE_FORM}.") from None
+    if document is None:
+        return {}
+    config = document.get("config") if isinstance(document, dict) else document
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        where = "its `config:` is" if isinstance(document, dict) else "it is"
+        raise StackFileError(f"{path}: {where} a {type(config).__name__}. Fix: expected {STACK_FILE_FORM}.")
+    for key in config:
+        if not isinstance(key, str):
+            raise StackFileError(
+                f"{path}: config key {key!r} is a {type(key).__name__}, not text. Fix: keys look like "
+                "dsaas:clusterName (quote a key YAML would read as a number, boolean or null)."
+            )
+    return dict(config)
 
 
 def run_program(stack: str, values: Mapping[str, Any] | None = None, config_dir: Path | None = None) -> Graph:

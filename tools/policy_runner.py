@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from tools.mockgraph import PROJECT, ROOT, Graph, RecordedResource
+from tools.mockgraph import PROJECT, ROOT, Graph, RecordedResource, whole_numbers
 
 DEFAULT_PACK = ROOT / "policies"
 LEVELS = {
@@ -71,6 +71,10 @@ class PackResult:
     defaults: dict[str, str]
     """Each policy's enforcement level as the pack declares it."""
     violations: list[Violation]
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each policy's settings after the config."""
+    default_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each policy's settings as its schema declares them."""
 
     def fired(self, level: str | None = None) -> set[str]:
         return {v.policy for v in self.violations if level is None or v.level == level}
@@ -207,6 +211,16 @@ def _check(policy: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
         raise PolicyConfigError(f"{policy}.{key}: {value!r} is above the maximum {spec['maximum']}")
 
 
+def schema_defaults(info: Any) -> dict[str, dict[str, Any]]:
+    """Each policy's settings as the pack's config schemas declare them."""
+    defaults: dict[str, dict[str, Any]] = {}
+    for policy in info.policies:
+        schema = json_format.MessageToDict(policy.configSchema.properties)
+        declared = {key: spec["default"] for key, spec in schema.items() if "default" in spec}
+        defaults[policy.name] = whole_numbers(declared)
+    return defaults
+
+
 def configure_request(info: Any, user_config: Mapping[str, Any]) -> tuple[Any, dict[str, str]]:
     """Every policy's level and properties: defaults from the pack, overlaid with the user's config."""
     names = {p.name for p in info.policies}
@@ -258,6 +272,10 @@ def run_pack(
         info = stub.GetAnalyzerInfo(empty_pb2.Empty())
         request, levels = configure_request(info, policy_config or {})
         stub.Configure(request)
+        settings = {
+            name: whole_numbers(json_format.MessageToDict(config.properties))
+            for name, config in request.policyConfig.items()
+        }
         response = stub.AnalyzeStack(analyze_stack_request(resources))
     descriptions = {p.name: p.description for p in info.policies}
     violations = [
@@ -276,6 +294,8 @@ def run_pack(
         levels=levels,
         defaults={p.name: LEVEL_NAMES[p.enforcementLevel] for p in info.policies},
         violations=violations,
+        settings=settings,
+        default_settings=schema_defaults(info),
     )
 
 
@@ -298,6 +318,15 @@ def format_result(result: PackResult) -> str:
             lines.append(
                 f"note: policy {name} is {level} by the policy pack config (the pack says {result.defaults[name]})"
             )
+    for name, defaults in sorted(result.default_settings.items()):
+        for key, default in sorted(defaults.items()):
+            value = result.settings.get(name, {}).get(key, default)
+            if value != default:
+                # A changed threshold or list can weaken a rule as much as a lowered level: never silent.
+                lines.append(
+                    f"note: policy {name} setting {key} is {value!r} by the policy pack config "
+                    f"(the pack says {default!r})"
+                )
     if not result.violations:
         lines.append(f"Policies: {result.name} v{result.version}: no violations")
         return "\n".join(lines)

@@ -38,6 +38,7 @@ from tools.mockgraph import (
     run_program,
     stack_file,
     unwrap,
+    whole_numbers,
 )
 from tools.redaction import scrub
 from tools.snapshot import build_snapshot, write_snapshot
@@ -188,7 +189,8 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
             if delete:
                 write(f"scripts/{resource.name}.on-delete.sh", delete)
         elif resource.type == "kubernetes:helm.sh/v3:Release":
-            values = unwrap(resource.inputs.get("values", {}))
+            # Numbers cross the engine as doubles; the chart gets JSON, where 389.0 is written 389.
+            values = whole_numbers(unwrap(resource.inputs.get("values", {})))
             write(f"helm/{resource.name}.values.yaml", yaml.safe_dump(values, sort_keys=False))
         documents = kubernetes_objects(resource)
         if documents:

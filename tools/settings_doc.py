@@ -17,6 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from config import loader, settings
+from config.model import DistinguishedName, HostName, OneLine, ProjectPath, SshPublicKey
 from config.services import HubSettings, StorageSettings
 from tools.mockgraph import ROOT
 
@@ -34,8 +35,20 @@ _CONSTRAINTS = {
 }
 
 
+# The constrained string types of config/model.py, as the reference names them.
+_STRING_TYPES: tuple[tuple[Any, str], ...] = (
+    (OneLine, "string (one line)"),
+    (HostName, "DNS name or IPv4 address"),
+    (DistinguishedName, "LDAP DN"),
+    (ProjectPath, "project file path"),
+    (SshPublicKey, "SSH public key line"),
+)
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return next((name for alias, name in _STRING_TYPES if alias == annotation), _type_name(annotation.__origin__))
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in typing.get_args(annotation) if a is not type(None)]
         return " \\| ".join(names)

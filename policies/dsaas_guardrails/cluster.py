@@ -28,6 +28,24 @@ HA_SCHEMA = schema(
 )
 
 
+# etcd advises at most 7 members (each write waits for a majority); the settings refuse more.
+ETCD_MAX_ADVISED = 7
+
+
+def _failures(members: int) -> str:
+    """How many etcd members may fail with a quorum (a majority) left."""
+    tolerated = (members - 1) // 2
+    return f"{tolerated} failure{'' if tolerated == 1 else 's'}"
+
+
+def quorum_counts(count: int, minimum: int) -> list[int]:
+    """The odd counts of at least `minimum` nearest to `count` (within etcd's advice where possible)."""
+    odd = [n for n in range(minimum, max(minimum, ETCD_MAX_ADVISED, count + 1) + 2) if n % 2 == 1]
+    advised = [n for n in odd if n <= ETCD_MAX_ADVISED] or odd
+    nearest = min(abs(n - count) for n in advised)
+    return [n for n in advised if abs(n - count) == nearest]
+
+
 def control_plane_ha(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     control_planes = sorted(control_plane_vms(args), key=lambda vm: vm.name)
     if not control_planes:
@@ -36,14 +54,18 @@ def control_plane_ha(args: StackValidationArgs, report_violation: ReportViolatio
     count = len(control_planes)
     problems = []
     if count < minimum:
-        problems.append(f"at least {minimum} are needed to survive the loss of one")
+        problems.append(f"at least {minimum} are needed (they tolerate {_failures(minimum)})")
     if count % 2 == 0:
-        problems.append(f"an even etcd membership tolerates no more failures than {count - 1} and risks split votes")
+        problems.append(
+            f"etcd needs {count // 2 + 1} of {count} members for a quorum, so {count} members tolerate "
+            f"{_failures(count)}, the same as {count - 1}, with one more member that can fail"
+        )
     if problems:
         names = ", ".join(sorted(vm.name for vm in control_planes))
+        options = " or ".join(str(n) for n in quorum_counts(count, minimum))
         report_violation(
             f"{count} control-plane VM(s) ({names}): {'; '.join(problems)}. "
-            "Fix: set dsaas:nodes.controlPlane.count to 3 or 5 (and dsaas:highAvailability: true). "
+            f"Fix: set dsaas:nodes.controlPlane.count to {options} (and dsaas:highAvailability: true). "
             "A lab stack may accept this only by setting this rule to advisory in the pack's config "
             '(--policy-pack-config, {"control-plane-ha": "advisory"}).',
             control_planes[0].urn,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, StackValidationArgs, StackValidationPolicy
 
+from . import pins
 from .common import config as setting
 from .common import decoded_documents, label, of_type, path, releases, schema, script_parameters, steps, walk
 
@@ -16,27 +17,30 @@ PINNED_SCHEMA = schema(
             "type": "array",
             "items": {"type": "string"},
             "default": ["latest", "stable", "main", "master"],
-            "description": "Moving image tags that never pin a build.",
+            "description": "Tags refused on top of the pin forms of pins.py (whole tag, any case): moving names, "
+            "or builds the team has withdrawn. Emptying it never admits a moving tag, and is announced.",
         },
     }
 )
-EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+# Helm chart versions are SemVer 2 (a pre-release is its own, immutable version in a chart repository).
+EXACT_VERSION = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?", re.ASCII)
+PACKAGE_VERSION = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+", re.ASCII)
 
 
-def image_problem(image: str, forbidden: list[str]) -> str | None:
-    """Why `image` is not pinned, or None. A digest pins; otherwise the tag must be a fixed one."""
-    if "@sha256:" in image:
-        return None
-    name, _, tag = image.rpartition(":")
-    if not name or "/" in tag:  # no tag (a registry port is not a tag)
-        return "has no tag, so it means whatever 'latest' is on the day a node pulls it"
-    if tag in forbidden:
+def _forbidden(tag: str, forbidden: list[str]) -> bool:
+    return tag.casefold() in {str(word).casefold() for word in forbidden}
+
+
+def image_problem(image: str, forbidden: list[str], kind: str = pins.NOTEBOOK) -> str | None:
+    """Why `image` is not pinned, or None: the forms of pins.py for its kind, minus the forbidden tags."""
+    _, tag, digest = pins.split_image(image)
+    if digest is None and tag is not None and _forbidden(tag, forbidden):
         return f"uses the moving tag '{tag}'"
-    return None
+    return pins.image_problem(image, kind)
 
 
 RAW_GITHUB = "https://raw.githubusercontent.com/"
-IMMUTABLE_REF = re.compile(r"^(v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?|[0-9a-f]{40})$")
+IMMUTABLE_REF = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?|[0-9a-f]{40}", re.ASCII)
 
 
 def manifest_url_problem(url: str) -> str | None:
@@ -46,9 +50,28 @@ def manifest_url_problem(url: str) -> str | None:
     parts = url.removeprefix(RAW_GITHUB).split("/")
     if len(parts) < 4:
         return "names no git ref"
-    if IMMUTABLE_REF.match(parts[2]):
+    if IMMUTABLE_REF.fullmatch(parts[2]):
         return None
     return f"is read from the git ref '{parts[2]}', which can move (a branch, not a release tag or commit)"
+
+
+# Trident's chart truncates the autosupport image tag to the release line (26.06) of the Trident image
+# tag (26.06.0): NetApp publishes autosupport images per release line only. That form is accepted for
+# this key alone, and only when it is the line of the chart's own, exactly pinned Trident release.
+RELEASE_LINE_TAGS = {"tridentAutosupportImageTag": "tridentImageTag"}
+
+
+def chart_image_tag_problem(key: str, value: Any, values: Any, forbidden: list[str]) -> str | None:
+    """Why a chart's `*ImageTag` value is not an exact release, or None."""
+    tag = str(value)
+    if _forbidden(tag, forbidden):
+        return f"the moving tag '{tag}'"
+    if pins.is_pinned_tag(tag, pins.PLATFORM):
+        return None
+    release = str(path(values, RELEASE_LINE_TAGS[key]) or "") if key in RELEASE_LINE_TAGS else ""
+    if pins.is_pinned_tag(release, pins.PLATFORM) and tag == ".".join(release.removeprefix("v").split(".")[:2]):
+        return None
+    return "not an exact release (X.Y.Z)"
 
 
 def _images(values: Any) -> list[tuple[str, str]]:
@@ -71,7 +94,7 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
     forbidden = list(setting(args, PINNED_SCHEMA, "forbiddenTags"))
     for release in releases(args):
         version = path(release.props, "version")
-        if not version or not EXACT_VERSION.match(str(version)):
+        if not version or not EXACT_VERSION.fullmatch(str(version)):
             report_violation(
                 f"Helm release {label(release)} (chart {path(release.props, 'chart')}) has "
                 f"{'no chart version' if not version else f'the version range {version!r}'}: every deployment "
@@ -83,16 +106,18 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
             problem = image_problem(image, forbidden)
             if problem:
                 report_violation(
-                    f"Helm release {label(release)}: image {image} ({where}) {problem}. Fix: give it an "
-                    "immutable tag or digest in dsaas:hub.profiles[].image (e.g. quay.io/jupyter/"
-                    "scipy-notebook:2025-10-06) or in config/versions.py.",
+                    f"Helm release {label(release)}: image {image} ({where}) {problem}. Fix: give it "
+                    f"{pins.EXAMPLES[pins.NOTEBOOK]} in dsaas:hub.profiles[].image or in config/versions.py.",
                     release.urn,
                 )
         for trail, value in walk(values):
-            if trail and trail[-1].endswith("ImageTag") and (not str(value) or str(value) in forbidden):
+            if not trail or not trail[-1].endswith("ImageTag"):
+                continue
+            problem = chart_image_tag_problem(trail[-1], value, values, forbidden)
+            if problem:
                 report_violation(
-                    f"Helm release {label(release)}: {'.'.join(trail)} is {value!r}. "
-                    "Fix: pin it in config/versions.py.",
+                    f"Helm release {label(release)}: {'.'.join(trail)} is {value!r}, {problem}. "
+                    "Fix: pin an exact release in config/versions.py.",
                     release.urn,
                 )
     for group in of_type(args, "kubernetes:yaml/v2:ConfigGroup"):
@@ -107,7 +132,7 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
     for step in steps(args, "kube-vip"):
         for pod in decoded_documents(script_parameters(step), "KUBE_VIP_MANIFEST_B64"):
             for container in (pod.get("spec") or {}).get("containers") or []:
-                problem = image_problem(str(container.get("image", "")), forbidden)
+                problem = image_problem(str(container.get("image", "")), forbidden, pins.PLATFORM)
                 if problem:
                     report_violation(
                         f"{label(step)}: image {container.get('image')} {problem}. "
@@ -118,7 +143,7 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
         parameters = script_parameters(step)
         for key, setting_key in (("KUBERNETES_VERSION", "dsaas:kubernetesVersion"), ("CONTAINERD_VERSION", None)):
             value = parameters.get(key, "")
-            if not re.fullmatch(r"\d+\.\d+\.\d+", value):
+            if not PACKAGE_VERSION.fullmatch(value):
                 where = setting_key or "CONTAINERD_VERSION in config/versions.py"
                 report_violation(
                     f"{label(step)} installs {key.split('_')[0].lower()} packages at {value or 'no version'!r}: "
