@@ -51,7 +51,8 @@ $(LAB)/node_modules/.installed: $(LAB)/package.json $(LAB)/package-lock.json | s
 
 setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed
 
-preview: $(VENV)/.installed-program
+# The preview renders the Helm charts with Helm's engine (helm-python-sdk, a test/preview requirement).
+preview: $(VENV)/.installed-tests
 	$(BIN)/python -m tools.preview $(STACK) $(if $(OUT),--out $(OUT)) \
 	  $(if $(POLICY_PACK),--policy-pack $(POLICY_PACK)) $(if $(POLICY_CONFIG),--policy-pack-config $(POLICY_CONFIG))
 
