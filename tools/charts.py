@@ -406,6 +406,61 @@ def summarize(release: RenderedRelease, scrub: Any = None) -> dict[str, Any]:
     }
 
 
+def as_received(item: RenderedObject) -> dict[str, Any]:
+    """The object as the API server stores it: a namespaced object without a namespace gets the release's."""
+    document: dict[str, Any] = json.loads(json.dumps(item.document))
+    if item.namespaced:
+        document.setdefault("metadata", {})["namespace"] = item.namespace
+    return document
+
+
+# --- a scanner nobody here wrote -----------------------------------------------------------------
+
+CHECKOV_VENV = ROOT / ".venv-checkov"
+"""checkov lives in a virtualenv of its own (`make setup`): its pins (packaging 23, boto3 1.35, ...) would
+downgrade packages the program and the tests use. Pinned in requirements-checkov.txt."""
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    check: str
+    release: str
+    resource: str
+    """checkov's resource ID: `Kind.namespace.name`."""
+    title: str = field(compare=False, default="")
+
+
+def checkov(stacks: Mapping[str, list[RenderedRelease]], workdir: Path) -> dict[str, list[Finding]]:
+    """checkov's kubernetes checks over every rendered object of every stack, offline; findings by stack."""
+    binary = CHECKOV_VENV / "bin" / "checkov"
+    if not binary.exists():
+        raise ChartError(f"{binary} is missing: run `make setup` (it installs requirements-checkov.txt there)")
+    for stack, rendered in stacks.items():
+        for release in rendered:
+            target = workdir / stack / f"{release.resource}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(yaml.safe_dump_all([as_received(o) for o in release.objects], sort_keys=False))
+    result = subprocess.run(
+        [str(binary), "-d", str(workdir), "--framework", "kubernetes", "--skip-download", "--quiet", "--compact"]
+        + ["-o", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=workdir,
+    )
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise ChartError(f"checkov failed ({result.returncode}): {result.stderr[-2000:]}")
+    reports = json.loads(result.stdout)
+    found: dict[str, list[Finding]] = {stack: [] for stack in stacks}
+    for report in reports if isinstance(reports, list) else [reports]:
+        for failed in report.get("results", {}).get("failed_checks", []):
+            stack, file = Path(failed["file_path"]).parts[-2:]
+            # Graph checks (CKV2_*) append the pod's labels to `Kind.namespace.name`: keep the object's part.
+            resource = ".".join(str(failed["resource"]).split(".")[:3])
+            found[stack].append(Finding(failed["check_id"], Path(file).stem, resource, failed["check_name"]))
+    return {stack: sorted(set(findings)) for stack, findings in found.items()}
+
+
 def dump_objects(objects: Iterable[RenderedObject]) -> str:
     """The objects as one YAML stream, each under a comment naming where it came from."""
     parts = [f"# Source: {o.source}\n" + yaml.safe_dump(o.document, sort_keys=False) for o in objects]
