@@ -331,3 +331,17 @@ def test_the_storage_and_network_operators_get_the_values_we_pin(
     assert pool["cidr"] == str(settings.cluster.pod_cidr) and pool["encapsulation"] == "VXLAN"
     assert installation["calicoNetwork"]["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}
     assert calico.get("Deployment", "tigera-operator").images() == ["quay.io/tigera/operator:v1.40.7"]
+
+
+def test_the_lab_hub_gets_the_charts_own_configuration_files(graphs: dict[str, Graph]) -> None:
+    from tools.lab.hub import CHART_FILES, ChartHub
+
+    values = charts.render_release(graphs["dev"].by_name("hub-release")).values
+    hub = ChartHub.render(values)
+    chart = charts.vendored_chart("jupyterhub", versions.Z2JH_CHART_VERSION)
+    for name in CHART_FILES:  # what the hub pod mounts from the ConfigMap is the chart's file, unchanged
+        assert hub.configmap[name] == (chart.directory / "files" / "hub" / name).read_text()
+    assert yaml.safe_load(hub.secret["values.yaml"])["hub"]["config"]["JupyterHub"]["authenticator_class"]
+    assert hub.env["CONFIGPROXY_AUTH_TOKEN"] == values["proxy"]["secretToken"]
+    assert hub.env["POD_NAMESPACE"] == hub_render.HUB_NAMESPACE
+    assert set(hub.extra_files) == {entry["mountPath"] for entry in values["hub"]["extraFiles"].values()}
