@@ -440,9 +440,9 @@ def checkov(stacks: Mapping[str, list[RenderedRelease]], workdir: Path) -> dict[
             target = workdir / stack / f"{release.resource}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(yaml.safe_dump_all([as_received(o) for o in release.objects], sort_keys=False))
+    command = [str(binary), "-d", str(workdir), "--framework", "kubernetes", "--skip-download", "--quiet"]
     result = subprocess.run(
-        [str(binary), "-d", str(workdir), "--framework", "kubernetes", "--skip-download", "--quiet", "--compact"]
-        + ["-o", "json"],
+        [*command, "--compact", "-o", "json"],
         capture_output=True,
         text=True,
         check=False,
