@@ -15,6 +15,8 @@ BIN := $(VENV)/bin
 # are installed only when no `npm` is on PATH (a NodeSource nodejs already brings its own npm).
 DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium
 LAB := tools/lab
+# checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
 
 .PHONY: preview test setup setup-debian lint typecheck pytest benchmark clean
 
@@ -49,9 +51,16 @@ $(LAB)/node_modules/.installed: $(LAB)/package.json $(LAB)/package-lock.json | s
 	cd $(LAB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	touch $@
 
-preview: $(VENV)/.installed-program
+setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed
+
+# The preview renders the Helm charts with Helm's engine (helm-python-sdk, a test/preview requirement).
+preview: $(VENV)/.installed-tests
 	$(BIN)/python -m tools.preview $(STACK) $(if $(OUT),--out $(OUT)) \
 	  $(if $(POLICY_PACK),--policy-pack $(POLICY_PACK)) $(if $(POLICY_CONFIG),--policy-pack-config $(POLICY_CONFIG))
 
@@ -72,4 +81,4 @@ benchmark: $(VENV)/.installed-program
 	$(BIN)/python -m tools.benchmark 10 100 500
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(LAB)/node_modules test-artifacts
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache $(LAB)/node_modules test-artifacts

@@ -81,7 +81,11 @@ def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str
     monkeypatch.setattr(versions, "Z2JH_CHART_VERSION", "4.4.1")
     (change,) = _diff(graphs["prod"], run_program("prod"))
     assert (change.name, change.action) == ("hub-release", "update")
-    assert [(c.path, c.old, c.new) for c in change.changes] == [("version", "4.4.0", "4.4.1")]
+    version, rendered = change.changes
+    assert (version.path, version.old, version.new) == ("version", "4.4.0", "4.4.1")
+    # Until the new chart is vendored its objects cannot be shown, and the diff says how to fix that.
+    assert rendered.path == "rendered.chart" and "jupyterhub 4.4.1 is not vendored" in rendered.new
+    assert "tools.charts vendor jupyterhub" in rendered.new
 
 
 def test_changing_the_homes_storage_class(
@@ -104,9 +108,14 @@ def test_renaming_a_profile(stack_values: Callable[[str], dict[str, Any]], graph
     values["dsaas:hub"]["profiles"][0]["displayName"] = "R Biostatistics"
     (change,) = _diff(graphs["prod"], run_program("prod", values))
     assert (change.name, change.action) == ("hub-release", "update")
-    assert [(c.path, c.old, c.new) for c in change.changes] == [
-        ("values.singleuser.profileList[2].display_name", "R Statistics", "R Biostatistics")
-    ]
+    value, rendered = change.changes
+    assert (value.path, value.old, value.new) == (
+        "values.singleuser.profileList[2].display_name",
+        "R Statistics",
+        "R Biostatistics",
+    )
+    # What Kubernetes receives: only the hub's Secret (the chart's copy of its values) changes.
+    assert rendered.path == "rendered.objects.Secret jupyterhub/hub.sha256" and rendered.old != rendered.new
 
 
 def test_vm_template_and_size_changes_replace(

@@ -85,6 +85,14 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     ]
 
 
+def _rendered_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+    """A Helm release's rendered objects (tools/charts.py): which Deployment, Service or policy changes. A side
+    that could not be rendered (a chart not vendored yet) shows as its chart line only, not as every object gone."""
+    if "objects" not in before or "objects" not in after:
+        before, after = {"chart": before.get("chart")}, {"chart": after.get("chart")}
+    return _changes({"rendered": before}, {"rendered": after})
+
+
 def _forces_replace(resource_type: str, path: str) -> bool:
     prefixes = REPLACE_ON_CHANGE.get(resource_type, ())
     return any(path == prefix or path.startswith((prefix + ".", prefix + "[")) for prefix in prefixes)
@@ -105,6 +113,7 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceDif
             diffs.append(ResourceDiff(name, before["type"], "delete"))
             continue
         changes = _changes(before.get("inputs", {}), after.get("inputs", {}))
+        changes += _rendered_changes(before.get("rendered", {}), after.get("rendered", {}))
         if before["type"] != after["type"]:
             diffs.append(ResourceDiff(name, after["type"], "replace", changes, ["type"]))
             continue

@@ -3,7 +3,8 @@
 Runs the real `__main__.py` for `config/Pulumi.<stack>.yaml` under Pulumi mocks (no vCenter, no
 Pulumi CLI, no credentials) and prints the resource tree with the key inputs, secrets shown as
 `[secret]`. `--out DIR` writes every rendered artifact: cloud-init per VM, kubeadm configs, the
-kube-vip manifests, every node script and the Helm values. A bad stack file exits with status 2
+kube-vip manifests, every node script, the Helm values and the objects Helm's engine renders from
+them (the vendored charts, tools/charts.py). A bad stack file exits with status 2
 and the settings error, naming the key and the fix. `--policy-pack policies` then runs the policy
 pack over the Analyzer protocol as `pulumi preview --policy-pack` does, prints its violations and
 exits with status 1 on a mandatory one (`--policy-pack-config FILE` as with the CLI).
@@ -23,6 +24,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components import cloud_init, kubeadm_render
 from config.settings import SettingsError
+from tools import charts
 from tools.diagram import DiagramError, write_diagram
 from tools.diff import DiffSourceError, diff_snapshots, load_reference, render_diff
 from tools.environment import write_environment
@@ -192,6 +194,8 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
             # Numbers cross the engine as doubles; the chart gets JSON, where 389.0 is written 389.
             values = whole_numbers(unwrap(resource.inputs.get("values", {})))
             write(f"helm/{resource.name}.values.yaml", yaml.safe_dump(values, sort_keys=False))
+            release = charts.render_release(resource)
+            write(f"helm/{resource.name}.objects.yaml", charts.dump_objects(release.objects))
         documents = kubernetes_objects(resource)
         if documents:
             write(f"manifests/{resource.name}.yaml", yaml.safe_dump_all(documents, sort_keys=False))

@@ -4,7 +4,9 @@ A snapshot is what `pulumi preview` would compare against, written without vCent
 backend: type, logical name, parent, dependencies, provider and inputs of each resource. Encoded
 payloads (guestinfo gzip+base64, `*_B64` script parameters) are decoded so a one-setting change shows
 as a one-line change; secret values are replaced by `[secret]` wherever they appear, including
-inside structured inputs the SDK marks secret as a whole (chart values).
+inside structured inputs the SDK marks secret as a whole (chart values). Each Helm release also carries
+`rendered`: its vendored chart and, per object Helm's engine renders from it (tools/charts.py), a digest and
+the images it runs, so a chart bump or a values change shows which objects change.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import yaml
 
 from components import cloud_init, hub_render, kubeadm_render
+from tools import charts
 from tools.mockgraph import ROOT, SECRET_MARK, Graph, RecordedResource, is_secret, unwrap
 
 SNAPSHOT_DIR = ROOT / "snapshots"
@@ -124,7 +127,17 @@ def resource_entry(resource: RecordedResource, names: dict[str, str], secrets: l
     if resource.additional_secret_outputs:
         entry["secretOutputs"] = sorted(resource.additional_secret_outputs)
     entry["inputs"] = inputs
+    if resource.type == charts.RELEASE_TYPE:
+        entry["rendered"] = _rendered(resource, secrets)
     return entry
+
+
+def _rendered(resource: RecordedResource, secrets: list[str]) -> dict[str, Any]:
+    try:
+        release = charts.render_release(resource)
+    except charts.ChartError as error:
+        return {"chart": f"not rendered: {error}"}
+    return charts.summarize(release, scrub=lambda document: _scrub(document, secrets))
 
 
 def build_snapshot(graph: Graph) -> dict[str, Any]:

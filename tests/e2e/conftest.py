@@ -12,9 +12,11 @@
   a server certificate from a foreign CA, or change live (`add_member`, `remove_member`,
   `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
-- `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config, *, extra_config=None,
-  profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`, started; all are
-  stopped at teardown. Without `workspace` the factory's own workspace is used (same db and homes).
+- `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config=None, *, values=None,
+  extra_config=None, profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`,
+  started, running the z2jh chart's own hub configuration on the chart values (`values`, e.g. the
+  project's, or a bare `hub_config`); all are stopped at teardown. Without `workspace` the factory's own
+  workspace is used (same db and homes).
 - `browser` (session): a headless Chromium (Playwright `Browser`).
 - `new_page` (function): `new_page(base_url) -> Page` in a fresh browser context.
 
@@ -128,8 +130,9 @@ def ldap_directory_factory(tmp_path: Path) -> Iterator[LdapDirectoryFactory]:
 class HubFactory(Protocol):
     def __call__(
         self,
-        hub_config: Mapping[str, Mapping[str, Any]],
+        hub_config: Mapping[str, Mapping[str, Any]] | None = None,
         *,
+        values: Mapping[str, Any] | None = None,
         extra_config: Mapping[str, str] | None = None,
         profile_list: list[dict[str, Any]] | None = None,
         extra_files: Mapping[str, str | bytes] | None = None,
@@ -145,8 +148,9 @@ class _Hubs:
 
     def __call__(
         self,
-        hub_config: Mapping[str, Mapping[str, Any]],
+        hub_config: Mapping[str, Mapping[str, Any]] | None = None,
         *,
+        values: Mapping[str, Any] | None = None,
         extra_config: Mapping[str, str] | None = None,
         profile_list: list[dict[str, Any]] | None = None,
         extra_files: Mapping[str, str | bytes] | None = None,
@@ -155,6 +159,7 @@ class _Hubs:
     ) -> LocalHub:
         hub = LocalHub(
             workspace or self.workspace,
+            values=values,
             hub_config=hub_config,
             extra_config=extra_config,
             profile_list=profile_list,

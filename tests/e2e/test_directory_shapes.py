@@ -21,7 +21,7 @@ from tests.e2e.conftest import HubFactory, LdapDirectoryFactory
 from tools.lab import browser as lab_browser
 from tools.lab.directory import DirectoryInfo, DirectoryShape
 from tools.lab.hub import HubSession, HubWorkspace, LocalHub
-from tools.lab.stack_hub import lab_hub_inputs, load_lab_settings, point_at_directory, search_password_for
+from tools.lab.stack_hub import lab_hub_values, load_lab_settings, point_at_directory, search_password_for
 from tools.lab.stack_hub import stack_settings_values as stack_values
 
 pytestmark = pytest.mark.slow
@@ -43,17 +43,10 @@ def start_hub(
         point_at_directory(stack_values(stack), directory, lookup_dn=lookup_dn, membership=membership)
     )
     workspace = HubWorkspace.create(root)
-    inputs = lab_hub_inputs(settings, workspace, ldap_search_password=search_password_for(settings, directory))
-    hub_config = {section: dict(traits) for section, traits in inputs.hub_config.items()}
+    values = lab_hub_values(settings, workspace, ldap_search_password=search_password_for(settings, directory))
     if refresh_seconds is not None:
-        hub_config["Authenticator"]["auth_refresh_age"] = refresh_seconds
-    return factory(
-        hub_config,
-        extra_config=inputs.extra_config,
-        profile_list=inputs.profile_list,
-        extra_files=inputs.extra_files,
-        workspace=workspace,
-    )
+        values["hub"]["config"]["Authenticator"]["auth_refresh_age"] = refresh_seconds
+    return factory(values=values, workspace=workspace)
 
 
 def logged_in(hub: LocalHub, login: str, password: str) -> HubSession:

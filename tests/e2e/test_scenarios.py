@@ -2,8 +2,9 @@
 JupyterHub 5.5 with ldapauthenticator 2.0.2 against a real OpenLDAP, driven by headless Chromium.
 
 The hub's configuration is `render_hub_values` for a stack derived from `dev`, with only its LDAP
-server pointed at the throwaway directory; the lab replaces KubeSpawner by a local-process spawner that
-keeps the profile list and gives each user a persistent `claim-<user>` home.
+server pointed at the throwaway directory, rendered by Helm's engine from the z2jh chart and loaded by
+the chart's own jupyterhub_config.py (tools/lab/hub.py); the lab replaces KubeSpawner by a local-process
+spawner that keeps the profile list and gives each user a persistent `claim-<user>` home.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tools.lab import browser as lab_browser
 from tools.lab.directory import DirectoryInfo, LdapDirectory
 from tools.lab.hub import HubSession, HubWorkspace, LocalHub
 from tools.lab.stack_hub import (
-    lab_hub_inputs,
+    lab_hub_values,
     load_lab_settings,
     point_at_directory,
     stack_settings_values,
@@ -46,14 +47,8 @@ def start_stack_hub(
         point_at_directory(stack_settings_values("dev"), directory, tls_strategy=tls_strategy, lookup_dn=lookup_dn)
     )
     target = HubWorkspace.create(root)
-    inputs = lab_hub_inputs(settings, target, ldap_search_password=directory.search_password if lookup_dn else None)
-    return factory(
-        inputs.hub_config,
-        extra_config=inputs.extra_config,
-        profile_list=inputs.profile_list,
-        extra_files=inputs.extra_files,
-        workspace=target,
-    )
+    values = lab_hub_values(settings, target, ldap_search_password=directory.search_password if lookup_dn else None)
+    return factory(values=values, workspace=target)
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,28 @@
-"""Run a real JupyterHub on 127.0.0.1 from z2jh-shaped configuration data.
+"""Run a real JupyterHub on 127.0.0.1, configured the way the z2jh chart configures its hub pod.
 
-The hub configuration is data, the way the z2jh chart receives it:
+A lab hub takes z2jh chart values: the project's rendered values (`values=`, see tools/lab/stack_hub.py), or
+for the harness's own tests a bare `hub_config` (`hub.config`, class name → trait → value) with optional
+`extra_config` (`hub.extraConfig`), `profile_list` (`singleuser.profileList`) and `extra_files` (mount path →
+content, written as they are). The values are rendered by Helm's engine from the vendored chart 4.4.0
+(tools/charts.py), and the hub runs **the chart's own** `files/hub/jupyterhub_config.py` and `z2jh.py` (from
+the rendered hub ConfigMap), which read the rendered hub Secret (`values.yaml`, the cookie secret, the proxy
+token, the CryptKeeper keys) and ConfigMap exactly as in the pod. What the lab changes, as a kubelet would
+mount them, and nothing else:
 
-- `hub_config`: `hub.config` (class name → trait → value), applied like z2jh's jupyterhub_config.py does:
-  `c[ClassName].update(values)`, dropping the secrets z2jh manages itself (JupyterHub.cookie_secret,
-  proxy_auth_token, services; ConfigurableHTTPProxy.auth_token; CryptKeeper.keys) and refusing lower-case
-  section names;
-- `extra_config`: `hub.extraConfig` (name → Python source), executed after hub.config in sorted key order
-  in the config file's namespace (`c` is defined there);
-- `profile_list`: `singleuser.profileList` in KubeSpawner's format, served by `tools.lab.spawner.LabSpawner`;
-- `extra_files`: `hub.extraFiles` as mount path → content. Files are written under the workspace's
-  `files/` root; `HubWorkspace.path_map("/usr/local/etc/jupyterhub/templates")` tells where a mount path
-  lands, and `map_paths(value, workspace.path_map, prefixes)` rewrites such paths inside config data.
+- the files land under the workspace (`HubWorkspace.path_map("/usr/local/etc/jupyterhub")`): the two chart
+  files get that folder instead of `/usr/local/etc/jupyterhub`, `values.yaml` gets its in-container paths
+  (`hub.extraFiles` mount paths: LDAP CA, branding) mapped the same way, and `hub.extraFiles` are written
+  there from the Secret;
+- the hub's environment is its container's (`env` of the rendered Deployment, with the Secret's values and
+  the namespace), plus the `*_SERVICE_PORT` variables Kubernetes would add for the proxy-api and hub Services;
+- the CryptKeeper keys of a workspace's first run are kept for its later runs, as the chart's `lookup` of
+  the existing Secret keeps them across upgrades (an offline render has nothing to look up).
 
-After hub.config and extraConfig the lab's own wiring always wins: addresses and ports (127.0.0.1 only),
-the proxy from tools/lab/node_modules, the sqlite database and cookie secret in the workspace, the spawner
-class, and an extra service `lab-harness` whose token has the admin role (for REST checks).
+After the chart's configuration, the lab's wiring wins: addresses and ports (127.0.0.1 only), the proxy from
+tools/lab/node_modules started by the hub, the sqlite database in the workspace, the idle culler pointed at
+that hub, the spawner (`tools.lab.spawner.LabSpawner`, the profile list the chart gave KubeSpawner), and an
+extra service `lab-harness` whose token has the admin role (for REST checks). Only the spawner and the proxy
+are swapped; everything else is the chart's.
 
 Hub, proxy and single-user servers log to `<run dir>/hub.log` (`LocalHub.log_path`, `LocalHub.log_text()`).
 `stop()` sends SIGTERM to the hub (which stops the proxy and the servers), then kills what is left.
@@ -23,11 +30,13 @@ Hub, proxy and single-user servers log to `<run dir>/hub.log` (`LocalHub.log_pat
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.cookiejar
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +49,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml
+
 from tools.lab.procs import LOCALHOST, free_port, stop_process_group, tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -48,9 +59,12 @@ PROXY_BIN = LAB_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
 VENV_BIN = Path(sys.executable).parent
 SPAWNER_CLASS = "tools.lab.spawner.LabSpawner"
 HARNESS_SERVICE = "lab-harness"
-# z2jh's jupyterhub_config.py drops these from hub.config: the chart manages them itself.
-Z2JH_MANAGED = {"JupyterHub": ("proxy_auth_token", "cookie_secret", "services"), "CryptKeeper": ("keys",)}
-Z2JH_MANAGED_PROXY = ("auth_token",)
+HUB_ETC = "/usr/local/etc/jupyterhub"
+"""Where the hub pod mounts the chart's files, ConfigMap and Secret (hub Deployment, z2jh 4.4.0)."""
+RELEASE = "jupyterhub"
+NAMESPACE = "jupyterhub"
+CHART_FILES = ("jupyterhub_config.py", "z2jh.py")
+CRYPT_KEYS = "hub.config.CryptKeeper.keys"
 
 
 @dataclass(frozen=True)
@@ -192,8 +206,8 @@ def _write_extra_files(workspace: HubWorkspace, extra_files: Mapping[str, str | 
             target.write_text(content)
 
 
-CONFIG_TEMPLATE = """\
-# Generated by tools/lab/hub.py: the lab's stand-in for z2jh's jupyterhub_config.py.
+LAB_CONFIG = """\
+# Generated by tools/lab/hub.py: the chart's own jupyterhub_config.py, then the lab's wiring.
 import json
 import sys
 
@@ -201,42 +215,23 @@ c = get_config()  # noqa: F821
 LAB = json.loads({lab_json!r})
 sys.path.insert(0, LAB["repo_root"])
 
-# 1. Defaults, set before hub.config as z2jh sets its own.
-c.JupyterHub.spawner_class = LAB["spawner_class"]
-c.JupyterHub.log_level = LAB["log_level"]
-c.JupyterHub.cleanup_servers = True
-c.JupyterHub.cookie_secret = bytes.fromhex(LAB["cookie_secret"])
-c.CryptKeeper.keys = [LAB["crypt_key"]]
-c.Spawner.cmd = [LAB["singleuser"]]
-c.Spawner.args = LAB["spawner_args"]
-c.Spawner.default_url = "/lab"
-c.LabSpawner.profile_list = LAB["profile_list"]
-c.LabSpawner.homes_root = LAB["homes_root"]
+# 1. The hub pod's configuration: z2jh's files/hub/jupyterhub_config.py (which imports z2jh.py beside it),
+#    reading the rendered hub Secret and ConfigMap.
+load_subconfig(LAB["chart_config"])  # noqa: F821
 
-# 2. hub.config, passed through like z2jh does.
-for section, cfg in LAB["hub_config"].items():
-    cfg = dict(cfg)
-    for managed in LAB["z2jh_managed"].get(section, []):
-        cfg.pop(managed, None)
-    if not section[:1].isupper():
-        print(
-            f"FATAL: Invalid hub.config section name: {{section}}."
-            " hub.config sections must be Configurable class names (e.g. JupyterHub).",
-            file=sys.stderr,
-        )
-        sys.exit(1)
-    print(f"Loading pass-through config section hub.config.{{section}}")
-    c[section].update(cfg)
-
-# 3. hub.extraConfig, in sorted key order, in this namespace.
-for _key, _source in sorted(LAB["extra_config"].items()):
-    print(f"Loading extra config: {{_key}}")
-    exec(compile(_source, f"hub.extraConfig.{{_key}}", "exec"))
-
-# 4. The lab's wiring, which always wins.
+# 2. The lab's wiring, which always wins: only the spawner and the proxy are swapped; addresses are local.
 if c.JupyterHub.spawner_class != LAB["spawner_class"]:
     print(f"lab: replacing spawner_class {{c.JupyterHub.spawner_class!r}} with {{LAB['spawner_class']!r}}")
 c.JupyterHub.spawner_class = LAB["spawner_class"]
+c.LabSpawner.profile_list = c.KubeSpawner.get("profile_list", [])
+c.LabSpawner.homes_root = LAB["homes_root"]
+c.Spawner.cmd = [LAB["singleuser"]]
+c.Spawner.args = LAB["spawner_args"]
+if "default_url" not in c.Spawner:
+    c.Spawner.default_url = "/lab"
+c.LocalProcessSpawner.ip = "127.0.0.1"
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.log_level = LAB["log_level"]
 c.JupyterHub.bind_url = LAB["bind_url"]
 c.JupyterHub.hub_bind_url = LAB["hub_bind_url"]
 c.JupyterHub.hub_connect_url = LAB["hub_bind_url"]
@@ -245,11 +240,12 @@ c.ConfigurableHTTPProxy.command = [LAB["proxy_bin"]]
 c.ConfigurableHTTPProxy.should_start = True
 c.JupyterHub.db_url = LAB["db_url"]
 c.JupyterHub.pid_file = LAB["pid_file"]
-c.LocalProcessSpawner.ip = "127.0.0.1"
-if not LAB["profile_list"] and "profile_list" in c.KubeSpawner:
-    # a profile list given as hub.config.KubeSpawner.profile_list (instead of singleuser.profileList)
-    c.LabSpawner.profile_list = c.KubeSpawner.profile_list
-_services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != LAB["service"]]
+_services = [dict(s) for s in c.JupyterHub.get("services", []) if s.get("name") != LAB["service"]]
+for _service in _services:
+    # The chart's culler calls the hub at localhost:8081, the pod's hub port; the lab's hub is elsewhere.
+    _service["command"] = [
+        LAB["culler_url"] if str(arg).startswith("--url=") else arg for arg in _service.get("command", [])
+    ]
 c.JupyterHub.services = _services + [{{"name": LAB["service"], "api_token": LAB["api_token"]}}]
 _roles = [dict(r) for r in c.JupyterHub.get("load_roles", [])]
 _admin = next((r for r in _roles if r.get("name") == "admin"), None)
@@ -259,6 +255,59 @@ else:
     _admin["services"] = list(_admin.get("services", [])) + [LAB["service"]]
 c.JupyterHub.load_roles = _roles
 """
+
+
+def plain_values(
+    hub_config: Mapping[str, Mapping[str, Any]],
+    extra_config: Mapping[str, str] | None = None,
+    profile_list: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Chart values for a hub given as bare `hub.config` (+ extraConfig, profiles), as the harness tests write it."""
+    values: dict[str, Any] = {"hub": {"config": {k: dict(v) for k, v in hub_config.items()}}}
+    if extra_config:
+        values["hub"]["extraConfig"] = dict(extra_config)
+    if profile_list:
+        values["singleuser"] = {"profileList": [dict(p) for p in profile_list]}
+    return values
+
+
+@dataclass(frozen=True)
+class ChartHub:
+    """What the hub pod of a z2jh render sees: its Secret, its ConfigMap and its container's environment."""
+
+    secret: dict[str, bytes]
+    configmap: dict[str, str]
+    env: dict[str, str]
+    extra_files: dict[str, bytes]
+    """hub.extraFiles by mount path."""
+
+    @classmethod
+    def render(cls, values: Mapping[str, Any]) -> ChartHub:
+        from config import versions
+        from tools import charts
+
+        chart = charts.vendored_chart("jupyterhub", versions.Z2JH_CHART_VERSION)
+        objects = charts.render_chart(chart, values, name=RELEASE, namespace=NAMESPACE, stable=False)
+        by_key = {(o.kind, o.name): o.document for o in objects}
+        secret_doc, configmap_doc = by_key[("Secret", "hub")], by_key[("ConfigMap", "hub")]
+        secret = {key: base64.b64decode(value) for key, value in (secret_doc.get("data") or {}).items()}
+        secret.update({key: str(value).encode() for key, value in (secret_doc.get("stringData") or {}).items()})
+        (container,) = [c for c in by_key[("Deployment", "hub")]["spec"]["template"]["spec"]["containers"]]
+        env: dict[str, str] = {}
+        for item in container.get("env", []):
+            source = item.get("valueFrom") or {}
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+            elif source.get("secretKeyRef", {}).get("name") == "hub":
+                env[item["name"]] = secret[source["secretKeyRef"]["key"]].decode()
+            elif source.get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+                env[item["name"]] = NAMESPACE
+        files = {
+            str(entry["mountPath"]): secret[key]
+            for key, entry in (values.get("hub", {}).get("extraFiles") or {}).items()
+            if key in secret
+        }
+        return cls(secret, dict(configmap_doc.get("data") or {}), env, files)
 
 
 def _new_run_dir(workspace: HubWorkspace) -> Path:
@@ -281,7 +330,8 @@ class LocalHub:
         self,
         workspace: HubWorkspace,
         *,
-        hub_config: Mapping[str, Mapping[str, Any]],
+        values: Mapping[str, Any] | None = None,
+        hub_config: Mapping[str, Mapping[str, Any]] | None = None,
         extra_config: Mapping[str, str] | None = None,
         profile_list: list[dict[str, Any]] | None = None,
         extra_files: Mapping[str, str | bytes] | None = None,
@@ -291,10 +341,16 @@ class LocalHub:
     ) -> None:
         if not proxy_bin.exists():
             raise RuntimeError(f"{proxy_bin} is missing: run `make setup` (npm ci in tools/lab)")
+        if (values is None) == (hub_config is None):
+            raise ValueError("LocalHub: give the chart values or a bare hub_config, not both")
+        if values is not None and (extra_config or profile_list):
+            raise ValueError("LocalHub: extra_config and profile_list belong in the chart values")
         self.workspace = workspace
-        self.hub_config = {section: dict(values) for section, values in hub_config.items()}
-        self.extra_config = dict(extra_config or {})
-        self.profile_list = [dict(p) for p in (profile_list or [])]
+        self.values: dict[str, Any] = (
+            dict(values) if values is not None else plain_values(hub_config or {}, extra_config, profile_list)
+        )
+        self.values.setdefault("hub", {}).setdefault("cookieSecret", workspace.secret("cookie_secret"))
+        self.values.setdefault("proxy", {}).setdefault("secretToken", workspace.secret("proxy_token"))
         self.extra_files = dict(extra_files or {})
         self.log_level = log_level
         self.start_timeout = start_timeout
@@ -305,6 +361,7 @@ class LocalHub:
         self.port = 0
         self.api_token = secrets.token_hex(32)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._env: dict[str, str] = {}
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -321,32 +378,81 @@ class LocalHub:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def hub_config(self) -> dict[str, dict[str, Any]]:
+        """`hub.config` of the values the hub runs (read-only view)."""
+        config: dict[str, dict[str, Any]] = self.values.get("hub", {}).get("config") or {}
+        return config
+
+    @property
+    def profile_list(self) -> list[dict[str, Any]]:
+        """`singleuser.profileList` of the values the hub runs (read-only view)."""
+        profiles: list[dict[str, Any]] = (self.values.get("singleuser") or {}).get("profileList") or []
+        return profiles
+
+    @property
+    def etc(self) -> Path:
+        """The workspace's stand-in for the pod's /usr/local/etc/jupyterhub."""
+        return Path(self.workspace.path_map(HUB_ETC))
+
+    def _install_chart_files(self) -> Path:
+        """Render the chart and lay out what the hub pod mounts; returns the chart's jupyterhub_config.py."""
+        chart = ChartHub.render(self.values)
+        etc = self.etc
+        for folder in (etc / "config", etc / "secret"):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+        # The ConfigMap (resource names, the chart's two Python files) under config/, as the pod mounts it.
+        for key, text in chart.configmap.items():
+            (etc / "config" / key).write_text(text)
+        for name in CHART_FILES:  # mounted from the ConfigMap beside config/ (subPath)
+            (etc / name).write_text(chart.configmap[name].replace(HUB_ETC, str(etc)))
+        # The Secret under secret/: values.yaml with its in-container paths mapped into the workspace.
+        stored_keys = self.workspace.state_dir / CRYPT_KEYS
+        if not stored_keys.exists():  # the chart's lookup keeps the first install's keys
+            stored_keys.write_bytes(chart.secret[CRYPT_KEYS])
+            stored_keys.chmod(0o600)
+        secret = {**chart.secret, CRYPT_KEYS: stored_keys.read_bytes()}
+        values = map_paths(yaml.safe_load(secret["values.yaml"]), self.workspace.path_map, [HUB_ETC])
+        secret["values.yaml"] = yaml.safe_dump(values).encode()
+        for key, data in secret.items():
+            target = etc / "secret" / key
+            target.write_bytes(data)
+            target.chmod(0o600)
+        _write_extra_files(self.workspace, chart.extra_files)
+        self._env = dict(chart.env)
+        return etc / "jupyterhub_config.py"
+
     def render_config(self) -> str:
+        """Lay out the chart's files and return the lab's jupyterhub_config.py (the chart's, then the wiring)."""
+        chart_config = self._install_chart_files()
         self.port = free_port()
+        hub_bind_url = f"http://{LOCALHOST}:{free_port()}"
+        proxy_api_url = f"http://{LOCALHOST}:{free_port()}"
+        # What Kubernetes adds to every pod for the namespace's Services (the chart reads the ports).
+        self._env.update(
+            PROXY_API_SERVICE_PORT=proxy_api_url.rsplit(":", 1)[1], HUB_SERVICE_PORT=hub_bind_url.rsplit(":", 1)[1]
+        )
         lab = {
             "repo_root": str(REPO_ROOT),
+            "chart_config": str(chart_config),
             "spawner_class": SPAWNER_CLASS,
             "log_level": self.log_level,
-            "cookie_secret": self.workspace.secret("cookie_secret"),
-            "crypt_key": self.workspace.secret("crypt_key"),
             "singleuser": str(VENV_BIN / "jupyterhub-singleuser"),
             "spawner_args": (["--allow-root"] if os.geteuid() == 0 else [])
             + ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            "profile_list": self.profile_list,
             "homes_root": str(self.workspace.homes_root),
-            "hub_config": self.hub_config,
-            "z2jh_managed": {**Z2JH_MANAGED, "ConfigurableHTTPProxy": Z2JH_MANAGED_PROXY},
-            "extra_config": self.extra_config,
             "bind_url": f"http://{LOCALHOST}:{self.port}",
-            "hub_bind_url": f"http://{LOCALHOST}:{free_port()}",
-            "proxy_api_url": f"http://{LOCALHOST}:{free_port()}",
+            "hub_bind_url": hub_bind_url,
+            "culler_url": f"--url={hub_bind_url}/hub/api",
+            "proxy_api_url": proxy_api_url,
             "proxy_bin": str(self.proxy_bin),
             "db_url": f"sqlite:///{self.workspace.state_dir / 'jupyterhub.sqlite'}",
             "pid_file": str(self.run_dir / "jupyterhub.pid"),
             "service": HARNESS_SERVICE,
             "api_token": self.api_token,
         }
-        return CONFIG_TEMPLATE.format(lab_json=json.dumps(lab, sort_keys=True))
+        return LAB_CONFIG.format(lab_json=json.dumps(lab, sort_keys=True))
 
     def start(self) -> LocalHub:
         if self.running:
@@ -354,7 +460,11 @@ class LocalHub:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _write_extra_files(self.workspace, self.extra_files)
         self.config_path.write_text(self.render_config())
-        env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        env = {
+            **os.environ,
+            **self._env,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
         env.pop("JUPYTERHUB_API_TOKEN", None)
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(

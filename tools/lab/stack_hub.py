@@ -2,20 +2,17 @@
 
 Nothing here writes hub configuration: `components.hub_render.render_hub_values` does, exactly as for
 `pulumi up`. This module only (1) points a stack's LDAP settings at a directory when asked (the
-throwaway lab directory, or a URL), (2) turns the chart values into the lab hub's inputs: `hub.config`
-with mount paths mapped into the workspace, `hub.extraConfig` as it is, `hub.extraFiles` as files,
-`singleuser.profileList` for the local spawner.
+throwaway lab directory, or a URL), (2) renders the chart values with the workspace's cookie secret and
+proxy token, which `tools.lab.hub.LocalHub` hands to the chart and runs as the hub pod would.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import copy
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,11 +20,10 @@ from urllib.parse import urlparse
 from components import hub_render
 from config.settings import PROJECT_ROOT, Settings, parse_settings
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
-from tools.lab.hub import HubWorkspace, LocalHub, map_paths
+from tools.lab.hub import HubWorkspace, LocalHub
 from tools.mockgraph import project_defaults, read_stack_values
 
 LAB_FILES = PROJECT_ROOT / "test-artifacts" / "lab-files"
-HUB_PATH_PREFIXES = (str(hub_render.HUB_ETC),)
 
 
 def stack_settings_values(stack: str, config_dir: Path | None = None) -> dict[str, Any]:
@@ -133,43 +129,17 @@ def point_at_url(values: dict[str, Any], ldap_url: str) -> dict[str, Any]:
     return edited
 
 
-@dataclass(frozen=True)
-class LabHubInputs:
-    """What `tools.lab.hub.LocalHub` takes, derived from the chart values."""
-
-    hub_config: dict[str, dict[str, Any]]
-    extra_config: dict[str, str]
-    extra_files: dict[str, str | bytes]
-    profile_list: list[dict[str, Any]]
-    values: dict[str, Any]
-
-
-def lab_hub_inputs(
+def lab_hub_values(
     settings: Settings, workspace: HubWorkspace, ldap_search_password: str | None = None
-) -> LabHubInputs:
-    """Render the chart values for `settings` and map them onto a local workspace."""
-    values = hub_render.render_hub_values(
+) -> dict[str, Any]:
+    """The chart values `pulumi up` would hand the hub release, with the workspace's generated secrets."""
+    return hub_render.render_hub_values(
         settings,
         hub_render.HubSecrets(
             cookie_secret=workspace.secret("cookie"),
             proxy_secret_token=workspace.secret("proxy"),
             ldap_search_password=ldap_search_password,
         ),
-    )
-    hub = values["hub"]
-    extra_files: dict[str, str | bytes] = {}
-    for entry in hub["extraFiles"].values():
-        if "stringData" in entry:
-            extra_files[entry["mountPath"]] = entry["stringData"]
-        else:
-            extra_files[entry["mountPath"]] = base64.b64decode(entry["binaryData"])
-    hub_config = map_paths(hub["config"], workspace.path_map, HUB_PATH_PREFIXES)
-    return LabHubInputs(
-        hub_config=hub_config,
-        extra_config=dict(hub["extraConfig"]),
-        extra_files=extra_files,
-        profile_list=list(values["singleuser"]["profileList"]),
-        values=values,
     )
 
 
@@ -207,13 +177,9 @@ def running_stack_hub(
             values = point_at_url(values, ldap_url)
         settings = parse_settings(values)
         workspace = HubWorkspace.create(workdir / "hub")
-        inputs = lab_hub_inputs(settings, workspace, ldap_search_password=search_password)
         hub = LocalHub(
             workspace,
-            hub_config=inputs.hub_config,
-            extra_config=inputs.extra_config,
-            profile_list=inputs.profile_list,
-            extra_files=inputs.extra_files,
+            values=lab_hub_values(settings, workspace, ldap_search_password=search_password),
             log_level=log_level,
         )
         stack_of_things.enter_context(hub)
