@@ -309,4 +309,9 @@ def render_calico_values(settings: Settings) -> dict[str, Any]:
             },
         },
         "apiServer": {"enabled": False},
+        # On by default since Calico 3.30: a flow aggregator and a web UI (Whisker) showing every pod's
+        # connections, unauthenticated behind a port-forward. Nothing here reads them; a hospital network
+        # should not gain a view of who talks to what without deciding to.
+        "goldmane": {"enabled": False},
+        "whisker": {"enabled": False},
     }

@@ -74,7 +74,7 @@ def chart_image_tag_problem(key: str, value: Any, values: Any, forbidden: list[s
     return "not an exact release (X.Y.Z)"
 
 
-def _images(values: Any) -> list[tuple[str, str]]:
+def notebook_images(values: Any) -> list[tuple[str, str]]:
     """(where, image) for every notebook and pre-pulled image in z2jh values."""
     found: list[tuple[str, str]] = []
     name, tag = path(values, "singleuser", "image", "name"), path(values, "singleuser", "image", "tag")
@@ -102,7 +102,7 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
                 release.urn,
             )
         values = path(release.props, "values")
-        for where, image in _images(values):
+        for where, image in notebook_images(values):
             problem = image_problem(image, forbidden)
             if problem:
                 report_violation(
