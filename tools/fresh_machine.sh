@@ -67,6 +67,8 @@ outer() {
   # Nothing is mounted under $work in this namespace, so removing it never reaches into /dev or /proc.
   # shellcheck disable=SC2064 # expand $work now
   trap "finish_outer '$work'" EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   unshare --mount --propagation private -- "$BASH" "$0" --inside "$work" "$repo" || rc=$?
   say "total $((SECONDS - start)) s, exit status $rc"
   return "$rc"
@@ -178,6 +180,38 @@ config_files() {
   sed -n -E 's/^[[:space:]]*(cert|cafile|client-cert|constraint|constraints)[[:space:]]*=[[:space:]]*(\/[^[:space:]]+).*/\2/p' "$@" 2>/dev/null || true
 }
 
+# all_local VALUE: every location in VALUE is a path or file:// URL, none of them present in the root.
+all_local() {
+  local location path
+  for location in $1; do
+    case $location in
+      file://*) path=${location#file://} ;;
+      /*) path=$location ;;
+      *) return 1 ;;
+    esac
+    [[ -e $ROOT$path ]] && return 1
+  done
+  [[ -n $1 ]]
+}
+
+# drop_local_locations PIP_CONF: comment out find-links / index-url / extra-index-url settings that name
+# only locations on this host's disk.
+drop_local_locations() {
+  local line key value out=()
+  while IFS= read -r line || [[ -n $line ]]; do
+    if [[ $line =~ ^[[:space:]]*(find-links|index-url|extra-index-url)[[:space:]]*=[[:space:]]*(.*)$ ]]; then
+      key=${BASH_REMATCH[1]}
+      value=${BASH_REMATCH[2]}
+      if all_local "$value"; then
+        say "left out of ${1#"$ROOT"}: $key = $value (a location on this host's disk)"
+        line="# $line   (left out: on the host's disk only)"
+      fi
+    fi
+    out+=("$line")
+  done <"$1"
+  printf '%s\n' "${out[@]}" >"$1"
+}
+
 configure_sources() {
   local f var host_home=${HOME:-/root} configs=() named=()
   cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
@@ -216,10 +250,20 @@ configure_sources() {
   configs+=(/etc/pip.conf /etc/xdg/pip/pip.conf /etc/npmrc)
   mapfile -t named < <(config_files "${configs[@]}")
   ((${#named[@]} == 0)) || copy_same_path "${named[@]}"
+  # Package locations on this host's own disk (a wheel folder, a file:// index) are no package source a
+  # fresh machine has: they are left out (pip would only warn about each, for every package).
+  for f in "$ROOT/etc/pip.conf" "$ROOT"/etc/xdg/pip/*.conf "$ROOT"/root/.config/pip/*.conf "$ROOT"/root/.pip/*.conf; do
+    [[ -f $f ]] && drop_local_locations "$f"
+  done
   # The environment inside: a login's basics, plus the host's package-client variables.
   CHROOT_ENV=(HOME=/root "PATH=$CHROOT_PATH")
   while IFS= read -r var; do
-    [[ $var =~ $PASS_VARS ]] && CHROOT_ENV+=("$var=${!var}")
+    [[ $var =~ $PASS_VARS ]] || continue
+    if [[ $var =~ ^PIP_(FIND_LINKS|INDEX_URL|EXTRA_INDEX_URL)$ ]] && all_local "${!var}"; then
+      say "left out $var=${!var} (a location on this host's disk)"
+      continue
+    fi
+    CHROOT_ENV+=("$var=${!var}")
   done < <(compgen -e)
   say "environment inside: ${CHROOT_ENV[*]}"
 }
@@ -265,6 +309,8 @@ inner() {
   REPO=$2
   ROOT=$WORK/root
   trap finish_inner EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   git -C "$REPO" show HEAD:README.md >"$WORK/README.md"
   read_plan "$WORK/README.md"
   print_plan
