@@ -460,10 +460,14 @@ class LocalHub:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _write_extra_files(self.workspace, self.extra_files)
         self.config_path.write_text(self.render_config())
+        # hub.log is read while the hub runs (tests, `log_text()`): the config file's `print`s and the
+        # single-user servers' output go to stdout, which Python block-buffers into a file. Ask for
+        # unbuffered output here rather than rely on the caller's environment having PYTHONUNBUFFERED.
         env = {
             **os.environ,
             **self._env,
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PYTHONUNBUFFERED": "1",
         }
         env.pop("JUPYTERHUB_API_TOKEN", None)
         with self.log_path.open("ab") as log:
