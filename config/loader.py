@@ -6,6 +6,7 @@ Called once by `__main__.py` before any resource exists, so a bad stack file nev
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,18 @@ class SecretSpec:
     example: str
 
     @property
+    def command(self) -> str:
+        """Sets it without the value on a command line or in shell history: Pulumi prompts for it,
+        or reads a PEM file piped in."""
+        pem = _PEM_FILE.fullmatch(self.example)
+        return f"pulumi config set --secret {self.key}" + (f" < {pem.group(1)}" if pem else "")
+
+    @property
     def fix(self) -> str:
-        return f"run `pulumi config set --secret {self.key} {self.example}`."
+        return f"run `{self.command}` ({'it reads the file' if '<' in self.command else 'it prompts for the value'})."
+
+
+_PEM_FILE = re.compile(r'-- "\$\(cat ([^)]+)\)"')
 
 
 @dataclass(frozen=True)

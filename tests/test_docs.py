@@ -1,0 +1,278 @@
+"""Every command the README and docs/ show works as written, and every shown output is the real one.
+
+Commands in fenced `bash` blocks are sorted by what can run here:
+- the program's own commands (`python -m tools.<command>`, `make preview`) run as written, from the
+  repository root, and must exit as the page implies (0; a refused stack's documented exit 2);
+- the README's set-up lines (`apt-get`, `make test`, the two commands at the top) are what
+  `tools/ci/fresh_machine.sh` runs on a fresh Debian root in CI;
+- `pulumi` and `kubectl` lines need a vCenter: each is checked against the program instead (a config
+  key it reads, secret where it must be; a stack output it exports; a flag the CLI has; a URN's type
+  chain and name that the program registers; a namespace it creates);
+- commands that need a directory (`ldap_check`, `try_hub`, `login_benchmark`) are run by the e2e tests
+  named in `NEEDS_A_DIRECTORY`; here their flags are checked against the command's own parser.
+A block under `<!-- generated: <command> -->` is that command's output, compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config.loader import known_secrets
+from tests.conftest import ROOT_DIR
+from tools.mockgraph import Graph
+
+PAGES = [ROOT_DIR / "README.md", *sorted((ROOT_DIR / "docs").glob("*.md"))]
+FENCE = re.compile(r"^( *)```([a-z]*)\n(.*?)^\1```", re.S | re.M)
+GENERATED = re.compile(r"<!-- generated: (.+?) -->\n( *)```[a-z]*\n(.*?)^\2```", re.S | re.M)
+INLINE_TOOL = re.compile(r"`(?:\.venv/bin/)?python -m (tools\.[a-z_.]+)([^`]*)`")
+# Run here by the e2e tests that drive them against a real slapd.
+NEEDS_A_DIRECTORY = {
+    "tools.ldap_check": "tests/e2e/test_ldap_check.py",
+    "tools.try_hub": "tests/e2e/test_ldap_check.py",
+    "tools.login_benchmark": "tests/e2e/test_commands.py",
+}
+PULUMI_FLAGS = {"--stack", "--diff", "--policy-pack", "--policy-pack-config", "--replace", "--secret", "--show-secrets"}
+
+
+@dataclass(frozen=True)
+class Command:
+    page: str
+    line: str
+
+    @property
+    def words(self) -> list[str]:
+        return shlex.split(self.line)
+
+    def __str__(self) -> str:
+        return f"{self.page}: {self.line}"
+
+
+def _strip_comment(line: str) -> str:
+    """A shell comment after the command (two spaces or more, then #), outside quotes."""
+    match = re.search(r"\s{2,}#.*$|^\s*#.*$", line)
+    return line[: match.start()].rstrip() if match else line.rstrip()
+
+
+def commands() -> Iterator[Command]:
+    for page in PAGES:
+        for block in FENCE.finditer(page.read_text()):
+            if block.group(2) not in ("bash", "sh"):
+                continue
+            pending = ""
+            for raw in block.group(3).splitlines():
+                line = _strip_comment(raw.strip())
+                if line.endswith("\\"):
+                    pending += line[:-1] + " "
+                    continue
+                line = (pending + line).strip()
+                pending = ""
+                if line:
+                    yield Command(page.relative_to(ROOT_DIR).as_posix(), line)
+
+
+ALL = list(commands())
+
+
+def _kind(command: Command) -> str:
+    words = command.words
+    while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        words = words[1:]
+    head = words[0] if words else ""
+    if head in (".venv/bin/python", "python") and words[1:2] == ["-m"]:
+        return "directory" if words[2] in NEEDS_A_DIRECTORY else "tool"
+    if head == "make" and words[1:2] == ["preview"]:
+        return "tool"
+    if head in ("make", "apt-get", "curl"):
+        return "set-up"
+    return head
+
+
+def test_every_command_is_of_a_kind_the_test_knows() -> None:
+    kinds = {str(c): _kind(c) for c in ALL}
+    unknown = {c: k for c, k in kinds.items() if k not in ("tool", "directory", "set-up", "pulumi", "kubectl")}
+    assert unknown == {}
+    assert sum(k == "tool" for k in kinds.values()) >= 15
+
+
+def test_the_set_up_lines_are_what_the_fresh_machine_check_runs() -> None:
+    plan = subprocess.run(
+        ["bash", "tools/ci/fresh_machine.sh", "--plan"], cwd=ROOT_DIR, capture_output=True, text=True, check=True
+    ).stdout
+    for command in ALL:
+        if _kind(command) == "set-up" and not command.line.startswith("curl "):
+            assert command.line in plan, command
+    (pulumi_cli,) = [c for c in ALL if c.line.startswith("curl ")]
+    pinned = re.search(r"^pulumi==([0-9.]+)$", (ROOT_DIR / "requirements.txt").read_text(), re.M)
+    assert pinned and pulumi_cli.words[-1] == pinned.group(1), "the CLI is pinned to the SDK's release"
+
+
+# --- commands that need a vCenter: checked against the program -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def prod(graphs: dict[str, Graph]) -> Graph:
+    return graphs["prod"]
+
+
+def test_pulumi_lines_use_keys_outputs_flags_and_urns_the_program_has(prod: Graph) -> None:
+    secrets = {spec.key for spec in known_secrets()}
+    urns = {r.urn for r in prod.resources}
+    checked = 0
+    for command in (c for c in ALL if _kind(c) == "pulumi"):
+        words = command.words
+        for flag in (w for w in words if w.startswith("--")):
+            assert flag in PULUMI_FLAGS | {"--secrets-provider"}, (command, flag)
+        for flag, value in itertools.pairwise(words):
+            if flag in ("--policy-pack", "--policy-pack-config"):
+                assert (ROOT_DIR / value).exists(), (command, value)
+            if flag == "--replace":  # the example's stack is `mysite`, made from prod
+                assert value.replace("mysite", "prod") in urns, command
+        if words[1:3] == ["config", "set"]:
+            assert "--secret" in words and words[-1] in secrets, command
+        if words[1:3] == ["stack", "output"]:
+            assert words[3] in prod.outputs, command
+        checked += 1
+    assert checked >= 5
+
+
+def test_kubectl_lines_name_namespaces_the_program_creates(prod: Graph) -> None:
+    namespaces = {str(r.inputs.get("metadata", {}).get("name")) for r in prod.of_type("kubernetes:core/v1:Namespace")}
+    lines = [c for c in ALL if _kind(c) == "kubectl"]
+    assert lines
+    for command in lines:
+        words = command.words
+        if "-n" in words:
+            assert words[words.index("-n") + 1] in namespaces, command
+
+
+# --- commands that need a directory: flags against the command's parser, run by e2e tests ---------
+
+
+def _help(module: str, *subcommand: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *subcommand, "--help"], cwd=ROOT_DIR, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, (module, result.stderr)
+    return result.stdout
+
+
+def test_commands_that_need_a_directory_take_the_flags_shown_and_are_run_by_the_e2e_tests() -> None:
+    for command in (c for c in ALL if _kind(c) == "directory"):
+        words = command.words
+        module = words[words.index("-m") + 1]
+        usage = _help(module)
+        for flag in (w for w in words if w.startswith("--")):
+            assert flag in usage, (command, flag)
+        e2e = (ROOT_DIR / NEEDS_A_DIRECTORY[module]).read_text()
+        assert module.removeprefix("tools.") in e2e, (command, NEEDS_A_DIRECTORY[module])
+
+
+def test_inline_commands_name_real_commands_and_flags() -> None:
+    for page in PAGES:
+        for match in INLINE_TOOL.finditer(page.read_text()):
+            first = (match.group(2).split() or [""])[0]
+            usage = _help(match.group(1))
+            if (re.fullmatch(r"[a-z]+", first) and f"{{{first}," in usage) or f",{first}}}" in usage:
+                usage = _help(match.group(1), first)  # a subcommand's own flags
+            for flag in re.findall(r"--[a-z][a-z-]*", match.group(2)):
+                assert flag in usage, (page.name, match.group(0), flag)
+
+
+# --- the program's own commands, run as written ----------------------------------------------------
+
+
+def _run(line: str) -> subprocess.CompletedProcess[str]:
+    words = shlex.split(line)
+    if words[0] in (".venv/bin/python", "python"):
+        words[0] = sys.executable
+    return subprocess.run(words, cwd=ROOT_DIR, capture_output=True, text=True, check=False, timeout=600)
+
+
+def _outputs_of(line: str) -> list[Path]:
+    """Files a documented command writes that are not part of the repository."""
+    words = shlex.split(line)
+    written = []
+    for flag in ("--out", "--manifest"):
+        if flag in words:
+            written.append(ROOT_DIR / words[words.index(flag) + 1])
+    return written
+
+
+def _tracked_state() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT_DIR, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "command",
+    [c for c in ALL if _kind(c) == "tool" and "mysite" not in c.line],
+    ids=lambda c: c.line[:70],
+)
+def test_each_offline_command_works_as_written(command: Command) -> None:
+    """Commands that refresh committed files (snapshot, picture, settings reference) leave them as
+    committed: the documentation and the repository agree."""
+    before = _tracked_state()
+    reference = ROOT_DIR / "old.yaml"
+    made_reference = "old.yaml" in command.words and not reference.exists()
+    if made_reference:  # the page's example of "a snapshot file" from an earlier run
+        shutil.copy(ROOT_DIR / "snapshots" / "prod.yaml", reference)
+    try:
+        result = _run(command.line)
+    finally:
+        if made_reference:
+            reference.unlink()
+        for path in _outputs_of(command.line):
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    assert _tracked_state() == before, f"{command} changed committed files"
+
+
+@pytest.mark.slow
+def test_run_it_for_real_steps_3_to_6_work_as_written() -> None:
+    """A new stack from the example, its secrets set as the README says (here as `secure:` placeholders,
+    which is what `pulumi config set --secret` leaves in the file), then the offline pre-flight."""
+    steps = [c for c in ALL if c.page == "README.md" and "mysite" in c.line and _kind(c) == "tool"]
+    new_stack, preflight = steps
+    stack_file = ROOT_DIR / "config" / "Pulumi.mysite.yaml"
+    assert not stack_file.exists()
+    try:
+        created = _run(new_stack.line)
+        assert created.returncode == 0, created.stderr
+        refused = _run(preflight.line)
+        assert refused.returncode == 2, "without its secrets the new stack is refused"
+        printed = re.findall(r"pulumi config set --secret (\S+)", created.stdout)
+        assert printed and set(printed) == set(re.findall(r"- (\S+): .* is not set", refused.stderr))
+        document = yaml.safe_load(stack_file.read_text())
+        for key in printed:
+            document["config"][key] = {"secure": "AAABAHNldC1ieS10aGUtb3BlcmF0b3I="}
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        passed = _run(preflight.line)
+        # Exit 0: the settings pass and the policy pack found no mandatory violation.
+        assert passed.returncode == 0, passed.stdout[-2000:] + passed.stderr[-2000:]
+    finally:
+        stack_file.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("page", "command", "shown"),
+    [(page.name, match.group(1), match.group(3)) for page in PAGES for match in GENERATED.finditer(page.read_text())],
+)
+def test_shown_output_is_what_the_command_prints(page: str, command: str, shown: str) -> None:
+    result = _run(command)
+    printed = result.stdout + result.stderr
+    expected = textwrap.dedent(shown).rstrip("\n")
+    assert printed.rstrip("\n") == expected, f"{page}: regenerate the block under `{command}`"
