@@ -5,23 +5,21 @@ and returns frozen pydantic models or raises `SettingsError` listing every probl
 naming the stack key and the fix. Pulumi secrets are read separately by `config.loader`.
 
 Each layer's models and its own checks are in its module: `config.nodes` (VMs, node network, pools),
-`config.cluster` (Kubernetes on them). Here: the checks only the whole `Settings` can make.
+`config.cluster` (Kubernetes on them), `config.storage` (Trident on ONTAP), `config.hub` (JupyterHub,
+with its login in `config.ldap`). Here: the checks only the whole `Settings` can make.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import re
 import typing
 from collections.abc import Mapping
 from ipaddress import IPv4Network
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from config import pins
 from config.cluster import (
     ClusterSettings,
     check_cidrs,
@@ -30,6 +28,7 @@ from config.cluster import (
     check_kubernetes_version,
     quorum_counts,
 )
+from config.hub import HubSettings, check_hub
 from config.model import CLUSTER_SECTION, NAMESPACE, PROJECT_ROOT, SettingsProblem, project_file, stack_key
 from config.nodes import (
     MAX_CONTROL_PLANES,
@@ -45,7 +44,7 @@ from config.nodes import (
     check_pools,
     pool_nodes,
 )
-from config.services import HubSettings, HubTlsMode, LdapSettings, LdapTlsStrategy, NasDriver, StorageSettings
+from config.storage import StorageSettings, check_storage
 
 # Secrets live in the same namespace but are read by `config.loader` as Pulumi secrets, never here.
 SECRET_KEYS: frozenset[str] = frozenset(
@@ -342,227 +341,6 @@ def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
 def describe_address_plan(settings: Settings) -> dict[str, str]:
     """Node name → address, for stack outputs and the preview."""
     return {node.name: str(node.address) for node in settings.all_nodes}
-
-
-def check_storage(storage: StorageSettings) -> list[SettingsProblem]:
-    if storage.snapshots and storage.homes_driver is NasDriver.ONTAP_NAS_ECONOMY:
-        return [
-            SettingsProblem(
-                key=stack_key("storage", "snapshots"),
-                problem="ontap-nas-economy (dsaas:storage.homesDriver) keeps homes in qtrees, which have no "
-                "CSI snapshots, so a VolumeSnapshotClass would only produce failing snapshots.",
-                fix="set dsaas:storage.snapshots to false (ONTAP's snapshotPolicy still protects the "
-                "FlexVols), or use homesDriver ontap-nas.",
-            )
-        ]
-    return []
-
-
-_LOGIN_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
-
-
-def check_ldap(ldap: LdapSettings) -> list[SettingsProblem]:
-    """Every login name can become a DN one way, and a CA bundle is not set for nothing."""
-    problems = []
-    if not ldap.lookup_dn and not ldap.bind_dn_templates:
-        problems.append(
-            SettingsProblem(
-                key=stack_key("hub", "ldap", "bindDnTemplates"),
-                problem="the hub cannot turn a login name into a DN: no bindDnTemplates and lookupDn is false.",
-                fix="add a template like uid={username},ou=people,dc=example,dc=org, or set lookupDn: true "
-                "with searchUser and userSearchBase (Active Directory).",
-            )
-        )
-    for i, template in enumerate(ldap.bind_dn_templates):
-        if "{username}" not in template:
-            problems.append(
-                SettingsProblem(
-                    key=stack_key("hub", "ldap", "bindDnTemplates", i),
-                    problem=f"'{template}' has no {{username}} placeholder, so every user would bind as one DN.",
-                    fix="put {username} where the login name goes.",
-                )
-            )
-    if ldap.lookup_dn and ldap.bind_dn_templates:
-        problems.append(
-            SettingsProblem(
-                key=stack_key("hub", "ldap", "lookupDn"),
-                problem="both lookupDn and bindDnTemplates are set, so it is unclear which finds the user's DN.",
-                fix="keep one: bindDnTemplates where the login name is in the DN, lookupDn (with searchUser and "
-                "userSearchBase) where it is not, as in Active Directory.",
-            )
-        )
-    for i, domain in enumerate(ldap.domains):
-        if not _LOGIN_DOMAIN.fullmatch(domain):
-            problems.append(
-                SettingsProblem(
-                    key=stack_key("hub", "ldap", "domains", i),
-                    problem=f"{domain!r} is not a NetBIOS or DNS domain name.",
-                    fix="list names like EXAMPLE or example.org, as users type them before a backslash or after an @.",
-                )
-            )
-    if ldap.lookup_dn:
-        for field, value in (("searchUser", ldap.search_user), ("userSearchBase", ldap.user_search_base)):
-            if not value:
-                problems.append(
-                    SettingsProblem(
-                        key=stack_key("hub", "ldap", field),
-                        problem="lookupDn is true but this is not set.",
-                        fix=f"set dsaas:hub.ldap.{field} (a DN), or use bindDnTemplates instead of lookupDn.",
-                    )
-                )
-    if ldap.ca_file and ldap.tls_strategy is LdapTlsStrategy.INSECURE:
-        problems.append(
-            SettingsProblem(
-                key=stack_key("hub", "ldap", "caFile"),
-                problem="a CA bundle is set but tlsStrategy is insecure, so it would never be used.",
-                fix="set dsaas:hub.ldap.tlsStrategy to before_bind or on_connect.",
-            )
-        )
-    return problems
-
-
-def check_hub(hub: HubSettings) -> list[SettingsProblem]:
-    """The hub's own rules; its login's are `check_ldap`."""
-    return [*_check_front_proxy(hub), *check_ldap(hub.ldap), *_check_profiles(hub), *_check_project_files(hub)]
-
-
-def _check_front_proxy(hub: HubSettings) -> list[SettingsProblem]:
-    """Offloaded TLS leaves the proxy serving plain HTTP (passwords in clear): only the front proxy may reach it."""
-    key = stack_key("hub", "frontProxyCidrs")
-    if hub.tls is not HubTlsMode.OFFLOAD:
-        if hub.front_proxy_cidrs is None:
-            return []
-        return [
-            SettingsProblem(
-                key=key,
-                problem="is used only with dsaas:hub.tls offload; with tls secret the hub serves HTTPS itself "
-                "and this list would restrict nothing.",
-                fix="remove it, or set dsaas:hub.tls to offload if a front proxy terminates TLS.",
-            )
-        ]
-    if not hub.front_proxy_cidrs:
-        return [
-            SettingsProblem(
-                key=key,
-                problem=f"with dsaas:hub.tls offload the hub serves plain HTTP on {hub.address}, so every "
-                "password crosses the network in clear; without the front proxy's addresses anyone could "
-                "connect there directly.",
-                fix="list the addresses of the proxy that terminates TLS, e.g. frontProxyCidrs: [10.0.0.80/32], "
-                "or set dsaas:hub.tls to secret.",
-            )
-        ]
-    return [
-        SettingsProblem(
-            key=stack_key("hub", "frontProxyCidrs", i),
-            problem=f"{cidr} would admit the whole network to the hub's plain HTTP.",
-            fix="list only the front proxy's own addresses.",
-        )
-        for i, cidr in enumerate(hub.front_proxy_cidrs)
-        if cidr.prefixlen == 0
-    ]
-
-
-def _check_profiles(hub: HubSettings) -> list[SettingsProblem]:
-    problems = []
-    builtin = len(hub.all_profiles) - len(hub.profiles)
-    seen_slugs: dict[str, str] = {}
-    seen_names: dict[str, str] = {}
-    for i, profile in enumerate(hub.all_profiles):
-        key = stack_key("hub", "profiles", i - builtin) if i >= builtin else f"built-in profile '{profile.slug}'"
-        if profile.slug in seen_slugs:
-            problems.append(
-                SettingsProblem(
-                    key=f"{key}.slug",
-                    problem=f"slug '{profile.slug}' is already used by {seen_slugs[profile.slug]}.",
-                    fix="give every profile its own slug (basic and datascience are built in).",
-                )
-            )
-        seen_slugs.setdefault(profile.slug, key)
-        if profile.display_name in seen_names:
-            problems.append(
-                SettingsProblem(
-                    key=f"{key}.displayName",
-                    problem=f"'{profile.display_name}' is already shown for {seen_names[profile.display_name]}.",
-                    fix="give every profile its own name.",
-                )
-            )
-        seen_names.setdefault(profile.display_name, key)
-        image_problem = pins.image_problem(profile.image, pins.NOTEBOOK)
-        if image_problem:
-            problems.append(
-                SettingsProblem(
-                    key=f"{key}.image",
-                    problem=f"{profile.image!r} {image_problem}, so what users get would drift.",
-                    fix=f"pin {pins.EXAMPLES[pins.NOTEBOOK]}.",
-                )
-            )
-        if profile.cpu_guarantee > profile.cpu_limit:
-            problems.append(
-                SettingsProblem(
-                    key=f"{key}.cpuGuarantee",
-                    problem=f"{profile.cpu_guarantee} CPUs guaranteed but only {profile.cpu_limit} allowed.",
-                    fix="keep cpuGuarantee at or below cpuLimit.",
-                )
-            )
-        if profile.memory_guarantee_gib > profile.memory_limit_gib:
-            problems.append(
-                SettingsProblem(
-                    key=f"{key}.memoryGuaranteeGib",
-                    problem=f"{profile.memory_guarantee_gib} GiB guaranteed but only "
-                    f"{profile.memory_limit_gib} GiB allowed.",
-                    fix="keep memoryGuaranteeGib at or below memoryLimitGib.",
-                )
-            )
-    if sum(profile.default for profile in hub.profiles) > 0:
-        problems.append(
-            SettingsProblem(
-                key=stack_key("hub", "profiles"),
-                problem="an added profile is marked default, but Basic is the default.",
-                fix="remove `default: true` from the added profile.",
-            )
-        )
-    return problems
-
-
-def _check_project_files(hub: HubSettings) -> list[SettingsProblem]:
-    files = {
-        stack_key("hub", "ldap", "caFile"): hub.ldap.ca_file,
-        stack_key("hub", "branding", "logoFile"): hub.branding.logo_file,
-        stack_key("hub", "branding", "loginTemplateFile"): hub.branding.login_template_file,
-    }
-    problems = []
-    for key, relative in files.items():
-        if relative is None:
-            continue
-        path = project_file(relative)
-        try:
-            exists = path.is_file()
-        except (OSError, ValueError) as error:  # e.g. a name longer than the file system allows
-            problems.append(
-                SettingsProblem(
-                    key=key,
-                    problem=f"{relative!r} cannot be read: {getattr(error, 'strerror', None) or error}.",
-                    fix="name a file inside the project, relative to its root (e.g. config/branding/logo.svg).",
-                )
-            )
-            continue
-        if Path(relative).is_absolute() or ".." in Path(relative).parts:
-            problems.append(
-                SettingsProblem(
-                    key=key,
-                    problem=f"{relative!r} must be a path inside the project, so every operator deploys the same file.",
-                    fix="commit the file (e.g. under config/branding/) and name it relative to the project root.",
-                )
-            )
-        elif not exists:
-            problems.append(
-                SettingsProblem(
-                    key=key,
-                    problem=f"{path} does not exist.",
-                    fix="commit the file or correct the path (relative to the project root).",
-                )
-            )
-    return problems
 
 
 __all__ = [

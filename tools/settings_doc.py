@@ -17,8 +17,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from config import loader, settings
+from config.hub import HubSettings
 from config.model import DistinguishedName, HostName, OneLine, ProjectPath, SshPublicKey
-from config.services import HubSettings, StorageSettings
+from config.storage import StorageSettings
 from tools.mockgraph import ROOT
 
 DOC_PATH = ROOT / "docs" / "settings.md"
