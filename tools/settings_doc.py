@@ -142,7 +142,7 @@ def render() -> str:
     lines = [
         "# Stack settings reference",
         "",
-        f"Generated from `config/settings.py` and `config/services.py` by `{REFRESH_COMMAND}`; a test fails when",
+        f"Generated from the settings models in `config/` by `{REFRESH_COMMAND}`; a test fails when",
         "this file no longer matches the code. Keys go in `config/Pulumi.<stack>.yaml`; see the README for examples.",
         "",
         "| key | type | default | unit | meaning | validation |",
