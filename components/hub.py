@@ -17,7 +17,7 @@ import pulumi_random as random
 from components import hub_render as render
 from components.trident_render import render_namespace
 from config import versions
-from config.services import HubTlsMode
+from config.hub import HubTlsMode
 from config.settings import Settings
 
 

@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from components.trident_render import HOMES_CLASS, HUB_DATABASE_CLASS
-from config.services import DirectoryKind, HubDatabaseKind, HubTlsMode, LdapTlsStrategy, ProfileSettings
+from config.hub import HubDatabaseKind, HubTlsMode, ProfileSettings
+from config.ldap import DirectoryKind, LdapTlsStrategy
 from config.settings import Settings, project_file
 
 HUB_NAMESPACE = "jupyterhub"

@@ -21,8 +21,8 @@ from components import kubeadm_render
 from components import trident_render as render
 from components.kubeadm import RUN_AS_ROOT
 from config import versions
-from config.services import NasDriver
 from config.settings import Settings
+from config.storage import NasDriver
 
 CRD_WAIT_TIMEOUT = "15m"
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from config import versions
-from config.services import HubDatabaseKind, NasDriver
+from config.hub import HubDatabaseKind
 from config.settings import Settings
+from config.storage import NasDriver
 
 TRIDENT_NAMESPACE = "trident"
 CSI_DRIVER = "csi.trident.netapp.io"

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi.runtime.config as runtime_config
 
-from config.services import HubDatabaseKind, HubTlsMode
+from config.hub import HubDatabaseKind, HubTlsMode
 from config.settings import NAMESPACE, SECRET_KEYS, Settings, SettingsError, SettingsProblem, parse_settings
 
 

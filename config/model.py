@@ -1,15 +1,21 @@
-"""The one base class of every settings model (frozen, unknown keys refused, camelCase stack keys), and
-the string types settings use: every string a setting holds ends up in a file on a node (cloud-init,
-netplan, sshd, kubeadm, the hub's config), where a newline starts a new directive."""
+"""What every settings layer builds on: the one base class of every settings model (frozen, unknown keys
+refused, camelCase stack keys); the string types settings use (every string a setting holds ends up in a
+file on a node: cloud-init, netplan, sshd, kubeadm, the hub's config, where a newline starts a new
+directive); and what every check speaks in: a setting's stack key, a `SettingsProblem`, a project file."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
+
+NAMESPACE = "dsaas"
+CLUSTER_SECTION = "cluster"
 
 
 class SettingsModel(BaseModel):
@@ -77,3 +83,45 @@ ProjectPath = Annotated[
 """A file inside the project, named relative to its root."""
 SshPublicKey = Annotated[str, AfterValidator(_one_line), AfterValidator(_ssh_public_key)]
 """One OpenSSH public key line: key type, base64 key, optional comment."""
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
+def stack_key(*parts: str | int) -> str:
+    """The stack key of a setting, e.g. `dsaas:nodes.controlPlane.count` or `dsaas:podCidr`.
+
+    A key the stack file invented with odd characters is quoted (`dsaas:hub["a b"]`), so a message stays one line.
+    """
+    section, *rest = parts
+    if section == CLUSTER_SECTION and rest:
+        # Cluster-wide scalars are top-level keys, so Pulumi.yaml can declare their types.
+        section, *rest = rest
+    path = f"{NAMESPACE}:{section}"
+    for part in rest:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if _PLAIN_KEY.fullmatch(str(part)) else f"[{json.dumps(str(part))}]"
+    return path
+
+
+class SettingsProblem(BaseModel):
+    """One bad stack setting: where it is, what is wrong, how to fix it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.problem} Fix: {self.fix}"
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_file(relative: str) -> Path:
+    """A file named in the stack settings (CA bundle, logo, login template), relative to the project."""
+    return PROJECT_ROOT / relative

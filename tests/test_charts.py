@@ -20,7 +20,7 @@ import yaml
 
 from components import hub_render, trident_render
 from config import versions
-from config.services import HubDatabaseKind, HubTlsMode
+from config.hub import HubDatabaseKind, HubTlsMode
 from dsaas_guardrails import pins
 from dsaas_guardrails.versions import PINNED_SCHEMA, image_problem, notebook_images
 from tests.conftest import ROOT_DIR, STACKS, load_settings

@@ -12,7 +12,7 @@ import pytest
 from traitlets.config import Config
 
 from components import hub_render
-from config.services import DirectoryKind, GroupMembership
+from config.ldap import DirectoryKind, GroupMembership
 from config.settings import SettingsError, parse_settings
 from tests.conftest import settings_values
 from tools.ldap_check import hub_authenticator_class, hub_module

@@ -31,7 +31,7 @@ from ldap3.utils.dn import escape_rdn
 from traitlets.config import Config
 
 from components import hub_render
-from config.services import GroupMembership, LdapTlsStrategy
+from config.ldap import GroupMembership, LdapTlsStrategy
 from config.settings import Settings, SettingsError, parse_settings, project_file
 from tools.lab.stack_hub import point_at_url, stack_settings_values
 from tools.mockgraph import StackFileError

@@ -17,8 +17,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from config import loader, settings
+from config.hub import HubSettings
 from config.model import DistinguishedName, HostName, OneLine, ProjectPath, SshPublicKey
-from config.services import HubSettings, StorageSettings
+from config.storage import StorageSettings
 from tools.mockgraph import ROOT
 
 DOC_PATH = ROOT / "docs" / "settings.md"
@@ -141,7 +142,7 @@ def render() -> str:
     lines = [
         "# Stack settings reference",
         "",
-        f"Generated from `config/settings.py` and `config/services.py` by `{REFRESH_COMMAND}`; a test fails when",
+        f"Generated from the settings models in `config/` by `{REFRESH_COMMAND}`; a test fails when",
         "this file no longer matches the code. Keys go in `config/Pulumi.<stack>.yaml`; see the README for examples.",
         "",
         "| key | type | default | unit | meaning | validation |",
