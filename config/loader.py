@@ -68,6 +68,8 @@ HUB_TLS_KEY = SecretSpec("dsaas:hubTlsKey", "hub's TLS private key (PEM)", '-- "
 HUB_DATABASE_URL = SecretSpec(
     "dsaas:hubDatabaseUrl", "hub database URL", "'postgresql+psycopg2://hub:<password>@db.example.org:5432/jupyterhub'"
 )
+S3_ACCESS_KEY_ID = SecretSpec("dsaas:s3AccessKeyId", "object store access key ID (dsaas:backup)", "'<key id>'")
+S3_SECRET_ACCESS_KEY = SecretSpec("dsaas:s3SecretAccessKey", "object store secret access key", "'<secret>'")
 REQUIRED_SECRETS: tuple[SecretSpec, ...] = (VSPHERE_PASSWORD, ONTAP_USERNAME, ONTAP_PASSWORD)
 PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     ONTAP_USERNAME,
@@ -76,6 +78,8 @@ PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     HUB_TLS_CERTIFICATE,
     HUB_TLS_KEY,
     HUB_DATABASE_URL,
+    S3_ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY,
 )
 
 
@@ -98,6 +102,8 @@ def required_secrets(settings: Settings | None) -> tuple[SecretSpec, ...]:
         specs.extend((HUB_TLS_CERTIFICATE, HUB_TLS_KEY))
     if settings.hub.database.kind is HubDatabaseKind.POSTGRES:
         specs.append(HUB_DATABASE_URL)
+    if settings.backups_enabled:
+        specs.extend((S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY))
     return tuple(specs)
 
 
@@ -118,6 +124,8 @@ class PlatformSecrets:
     hub_tls_certificate: pulumi.Output[str] | None
     hub_tls_key: pulumi.Output[str] | None
     hub_database_url: pulumi.Output[str] | None
+    s3_access_key_id: pulumi.Output[str] | None = None
+    s3_secret_access_key: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -214,5 +222,7 @@ def load_stack_inputs() -> StackInputs:
             hub_tls_certificate=optional_secret(HUB_TLS_CERTIFICATE),
             hub_tls_key=optional_secret(HUB_TLS_KEY),
             hub_database_url=optional_secret(HUB_DATABASE_URL),
+            s3_access_key_id=optional_secret(S3_ACCESS_KEY_ID),
+            s3_secret_access_key=optional_secret(S3_SECRET_ACCESS_KEY),
         ),
     )

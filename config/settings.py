@@ -6,7 +6,8 @@ naming the stack key and the fix. Pulumi secrets are read separately by `config.
 
 Each layer's models and its own checks are in its module: `config.nodes` (VMs, node network, pools),
 `config.cluster` (Kubernetes on them), `config.storage` (Trident on ONTAP), `config.hub` (JupyterHub,
-with its login in `config.ldap`). Here: the checks only the whole `Settings` can make.
+with its login in `config.ldap`), `config.backup` (backups and restores). Here: the checks only the whole
+`Settings` can make.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from config.backup import BackupSettings, RestoreSettings, backups_enabled, check_backup, check_restore
 from config.cluster import (
     ClusterSettings,
     check_cidrs,
@@ -55,6 +57,8 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "dsaas:hubTlsCertificate",
         "dsaas:hubTlsKey",
         "dsaas:hubDatabaseUrl",
+        "dsaas:s3AccessKeyId",
+        "dsaas:s3SecretAccessKey",
     }
 )
 
@@ -90,6 +94,12 @@ class Settings(BaseModel):
     ssh: SshSettings
     storage: StorageSettings
     hub: HubSettings
+    backup: BackupSettings
+    restore: RestoreSettings
+
+    @property
+    def backups_enabled(self) -> bool:
+        return backups_enabled(self.backup, self.cluster.high_availability)
 
     @property
     def export_cidrs(self) -> list[IPv4Network]:
@@ -120,8 +130,10 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "ssh": SshSettings,
     "storage": StorageSettings,
     "hub": HubSettings,
+    "backup": BackupSettings,
+    "restore": RestoreSettings,
 }
-_OPTIONAL_SECTIONS = {"ssh"}
+_OPTIONAL_SECTIONS = {"ssh", "backup", "restore"}
 
 
 def _nested_model(annotation: Any) -> type[BaseModel] | None:
@@ -283,6 +295,8 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
         *check_storage(settings.storage),
         *_check_hub_address(settings),
         *check_hub(settings.hub),
+        *check_backup(settings.backup, settings.cluster.high_availability),
+        *check_restore(settings.restore),
     ]
 
 

@@ -216,8 +216,43 @@ def test_even_count_is_refused_only_when_ha_is_required() -> None:
     def edit_ha(values: dict[str, Any]) -> None:
         edit(values)
         values["dsaas:highAvailability"] = True
+        values["dsaas:backup"] = {"enabled": False}  # HA also turns backups on; not what this test is about
 
     assert _problem_keys(_edit("dev", edit_ha)) == ["dsaas:nodes.controlPlane.count"]
+
+
+def test_a_production_like_stack_backs_up_unless_it_says_otherwise() -> None:
+    """highAvailability turns backups on by default; they need an object store, or a knowing `enabled: false`."""
+
+    def without_store(values: dict[str, Any]) -> None:
+        del values["dsaas:backup"]
+
+    assert _problem_keys(_edit("prod", without_store)) == ["dsaas:backup.objectStore"]
+    assert not parse_settings(_edit("prod", lambda v: v.update({"dsaas:backup": {"enabled": False}}))).backups_enabled
+    assert parse_settings(_edit("prod", lambda v: None)).backups_enabled
+    assert not parse_settings(_edit("dev", lambda v: None)).backups_enabled  # a lab stack: off unless asked
+    assert _problem_keys(_edit("dev", lambda v: v.update({"dsaas:backup": {"enabled": True}}))) == [
+        "dsaas:backup.objectStore"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda b: b["objectStore"].update(endpoint="s3.example.org"), "dsaas:backup.objectStore.endpoint"),
+        (lambda b: b["objectStore"].update(bucket="Bad_Bucket"), "dsaas:backup.objectStore.bucket"),
+        (lambda b: b["objectStore"].update(caFile="config/no-such-ca.pem"), "dsaas:backup.objectStore.caFile"),
+        (lambda b: b.update(schedule="daily"), "dsaas:backup.schedule"),
+        (lambda b: b.update(retentionDays=0), "dsaas:backup.retentionDays"),
+    ],
+)
+def test_bad_backup_settings_name_their_key(edit: Callable[[dict[str, Any]], Any], key: str) -> None:
+    assert _problem_keys(_edit("prod", lambda v: edit(v["dsaas:backup"]))) == [key]
+
+
+def test_a_restore_plan_must_be_a_file_in_the_project() -> None:
+    keys = _problem_keys(_edit("prod", lambda v: v.update({"dsaas:restore": {"plan": "config/restore.nowhere.yaml"}})))
+    assert keys == ["dsaas:restore.plan"]
 
 
 def test_all_problems_are_reported_together() -> None:
