@@ -27,7 +27,7 @@ from tools.bringup_sim import (
     waits_on,
 )
 from tools.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
-from tools.mockgraph import Graph, RecordedResource, project_defaults
+from tools.offline.mockgraph import Graph, RecordedResource, project_defaults
 
 
 def task(name: str, seconds: float, deps: tuple[str, ...] = (), pools: tuple[str, ...] = ()) -> Task:

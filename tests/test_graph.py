@@ -14,8 +14,8 @@ import yaml
 from components import kubeadm_render
 from config.settings import Role
 from tests.conftest import STACKS, load_settings
-from tools.mockgraph import DsaasMocks, Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
-from tools.redaction import find_leaks
+from tools.offline.mockgraph import DsaasMocks, Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
+from tools.offline.redaction import find_leaks
 
 VM = "vsphere:index/virtualMachine:VirtualMachine"
 RULE = "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule"

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from tools.mockgraph import Graph, read_stack_values, run_program
+from tools.offline.mockgraph import Graph, read_stack_values, run_program
 
 
 def scaled_values(workers: int) -> dict[str, Any]:

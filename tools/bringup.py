@@ -49,7 +49,7 @@ from tools.bringup_table import (
     image_gb_per_node,
     render_table,
 )
-from tools.mockgraph import PROJECT, RecordedResource, StackFileError, read_stack_values, run_program, unwrap
+from tools.offline.mockgraph import PROJECT, RecordedResource, StackFileError, read_stack_values, run_program, unwrap
 
 VM_TYPE = "vsphere:index/virtualMachine:VirtualMachine"
 COMMAND_TYPE = "command:remote:Command"

@@ -34,7 +34,7 @@ from components import hub_render
 from config.services import GroupMembership, LdapTlsStrategy
 from config.settings import Settings, SettingsError, parse_settings, project_file
 from tools.lab.stack_hub import point_at_url, stack_settings_values
-from tools.mockgraph import StackFileError
+from tools.offline.mockgraph import StackFileError
 
 SEARCH_PASSWORD_ENV = "DSAAS_LDAP_SEARCH_PASSWORD"
 USER_PASSWORD_ENV = "DSAAS_LDAP_USER_PASSWORD"

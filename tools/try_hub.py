@@ -23,7 +23,7 @@ from pathlib import Path
 from config.settings import SettingsError
 from tools.lab.stack_hub import running_stack_hub
 from tools.ldap_check import SEARCH_PASSWORD_ENV
-from tools.mockgraph import StackFileError
+from tools.offline.mockgraph import StackFileError
 
 
 def main(argv: list[str] | None = None) -> int:

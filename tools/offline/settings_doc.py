@@ -19,7 +19,7 @@ from pydantic_core import PydanticUndefined
 from config import loader, settings
 from config.model import DistinguishedName, HostName, OneLine, ProjectPath, SshPublicKey
 from config.services import HubSettings, StorageSettings
-from tools.mockgraph import ROOT
+from tools.offline.mockgraph import ROOT
 
 DOC_PATH = ROOT / "docs" / "settings.md"
 REFRESH_COMMAND = ".venv/bin/python -m tools.settings_doc"

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from tools.mockgraph import ROOT, Graph, RecordedResource, unwrap
+from tools.offline.mockgraph import ROOT, Graph, RecordedResource, unwrap
 
 MANIFEST = ROOT / "tests" / "upstream" / "charts.yaml"
 CHARTS_DIR = ROOT / "tests" / "upstream" / "charts"

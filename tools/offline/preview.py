@@ -4,7 +4,7 @@ Runs the real `__main__.py` for `config/Pulumi.<stack>.yaml` under Pulumi mocks 
 Pulumi CLI, no credentials) and prints the resource tree with the key inputs, secrets shown as
 `[secret]`. `--out DIR` writes every rendered artifact: cloud-init per VM, kubeadm configs, the
 kube-vip manifests, every node script, the Helm values and the objects Helm's engine renders from
-them (the vendored charts, tools/charts.py). A bad stack file exits with status 2
+them (the vendored charts, tools/offline/charts.py). A bad stack file exits with status 2
 and the settings error, naming the key and the fix. `--policy-pack policies` then runs the policy
 pack over the Analyzer protocol as `pulumi preview --policy-pack` does, prints its violations and
 exits with status 1 on a mandatory one (`--policy-pack-config FILE` as with the CLI).
@@ -24,11 +24,11 @@ from pulumi.runtime.sync_await import _sync_await
 
 from components import cloud_init, kubeadm_render
 from config.settings import SettingsError
-from tools import charts
-from tools.diagram import DiagramError, write_diagram
-from tools.diff import DiffSourceError, diff_snapshots, load_reference, render_diff
-from tools.environment import write_environment
-from tools.mockgraph import (
+from tools.offline import charts
+from tools.offline.diagram import DiagramError, write_diagram
+from tools.offline.diff import DiffSourceError, diff_snapshots, load_reference, render_diff
+from tools.offline.environment import write_environment
+from tools.offline.mockgraph import (
     ROOT,
     SECRET_MARK,
     Graph,
@@ -42,8 +42,8 @@ from tools.mockgraph import (
     unwrap,
     whole_numbers,
 )
-from tools.redaction import scrub
-from tools.snapshot import build_snapshot, write_snapshot
+from tools.offline.redaction import scrub
+from tools.offline.snapshot import build_snapshot, write_snapshot
 
 # Inputs worth a reviewer's eye, per resource type (everything else is in --out).
 KEY_INPUTS: dict[str, tuple[str, ...]] = {
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_policies(graph: Graph, pack: Path, config_file: Path | None) -> int:
-    from tools import policy_runner
+    from tools.offline import policy_runner
 
     try:
         result = policy_runner.run_pack(graph, pack.resolve(), policy_runner.load_policy_config(config_file))
