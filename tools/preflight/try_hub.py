@@ -22,8 +22,8 @@ from pathlib import Path
 
 from config.settings import SettingsError
 from tools.lab.stack_hub import running_stack_hub
-from tools.ldap_check import SEARCH_PASSWORD_ENV
 from tools.offline.mockgraph import StackFileError
+from tools.preflight.ldap_check import SEARCH_PASSWORD_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
