@@ -14,8 +14,8 @@ import pytest
 
 from config.settings import parse_settings
 from tests.conftest import ROOT_DIR
-from tools import bringup
-from tools.bringup_sim import (
+from tools.bench import bringup
+from tools.bench.bringup_sim import (
     PARALLEL_QUEUE,
     ModelError,
     Step,
@@ -26,7 +26,7 @@ from tools.bringup_sim import (
     total_work,
     waits_on,
 )
-from tools.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
+from tools.bench.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
 from tools.offline.mockgraph import Graph, RecordedResource, project_defaults
 
 

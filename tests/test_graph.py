@@ -317,7 +317,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
 
 
 def test_graph_depth_does_not_grow_with_workers() -> None:
-    from tools.benchmark import scaled_values
+    from tools.bench.benchmark import scaled_values
 
     depths = {workers: run_program("prod", scaled_values(workers)).depth() for workers in (3, 30)}
     assert depths[3] == depths[30], depths

@@ -3,7 +3,7 @@
 `python -m tools.bringup <stack> --workers 3 150 500 [--hosts 4 16] [--parallel P] [--runs R] [--seed S]
 [--json]` records the stack's real graph under the Pulumi mocks (as `tools.preview` does, with the worker
 count overridden), maps each resource to a kind of step by its type and name, draws each step's duration
-from `tools.bringup_table` (every figure with its source), and runs `tools.bringup_sim` on it: a resource
+from `tools.bench.bringup_table` (every figure with its source), and runs `tools.bench.bringup_sim` on it: a resource
 starts when everything it depends on has finished (depends_on, inputs that are other resources' outputs,
 a custom parent; components take no time), at most P operations at once, VM clones queued by vCenter at 8
 per ESXi host (VMs placed round-robin), downloads sharing the site's uplink. Per size it prints the median
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.settings import Role
-from tools import bringup_sim as sim
-from tools.bringup_table import (
+from tools.bench import bringup_sim as sim
+from tools.bench.bringup_table import (
     CLONE,
     DOWNLOAD_JITTER,
     HOST_PROVISIONING_LIMIT,
