@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from config.settings import Settings, parse_settings
-from tools.mockgraph import ROOT, Graph, project_defaults, read_stack_values, run_program
+from tools.offline.mockgraph import ROOT, Graph, project_defaults, read_stack_values, run_program
 
 STACKS = ("dev", "prod")
 # The policy pack's package, importable as the Pulumi CLI makes it (policies/ on sys.path).

@@ -14,8 +14,8 @@ import pytest
 
 from config.settings import parse_settings
 from tests.conftest import ROOT_DIR
-from tools import bringup
-from tools.bringup_sim import (
+from tools.bench import bringup
+from tools.bench.bringup_sim import (
     PARALLEL_QUEUE,
     ModelError,
     Step,
@@ -26,8 +26,8 @@ from tools.bringup_sim import (
     total_work,
     waits_on,
 )
-from tools.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
-from tools.mockgraph import Graph, RecordedResource, project_defaults
+from tools.bench.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
+from tools.offline.mockgraph import Graph, RecordedResource, project_defaults
 
 
 def task(name: str, seconds: float, deps: tuple[str, ...] = (), pools: tuple[str, ...] = ()) -> Task:

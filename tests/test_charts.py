@@ -24,8 +24,8 @@ from config.hub import HubDatabaseKind, HubTlsMode
 from dsaas_guardrails import pins
 from dsaas_guardrails.versions import PINNED_SCHEMA, image_problem, notebook_images
 from tests.conftest import ROOT_DIR, STACKS, load_settings
-from tools import charts
-from tools.mockgraph import Graph
+from tools.offline import charts
+from tools.offline.mockgraph import Graph
 
 MINORS = [f"{minor}.0" for minor in versions.SUPPORTED_KUBERNETES_MINORS]
 # What each stack's graph deploys, chart by chart: every one must be vendored and rendered.

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT_DIR, STACKS
-from tools import charts
-from tools.mockgraph import Graph
+from tools.offline import charts
+from tools.offline.mockgraph import Graph
 
 BASELINE = ROOT_DIR / "tests" / "checkov-baseline.yaml"
 

@@ -17,7 +17,7 @@ import yaml
 
 from components import cloud_init
 from tests.conftest import STACKS, load_settings, require_tool
-from tools.mockgraph import Graph, unwrap
+from tools.offline.mockgraph import Graph, unwrap
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 PROBE = Path(__file__).parent / "guestinfo_probe.py"

@@ -1,4 +1,4 @@
-"""The fresh-machine check (tools/fresh_machine.sh, run by .ci/run): shellcheck-clean, and what it runs
+"""The fresh-machine check (tools/ci/fresh_machine.sh, run by .ci/run): shellcheck-clean, and what it runs
 inside the fresh Debian root is read from the README: its prerequisites and its two commands, as written."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ROOT_DIR, require_tool
 
-SCRIPT = Path(ROOT_DIR) / "tools" / "fresh_machine.sh"
+SCRIPT = Path(ROOT_DIR) / "tools" / "ci" / "fresh_machine.sh"
 CI_RUN = Path(ROOT_DIR) / ".ci" / "run"
 
 
@@ -39,4 +39,4 @@ def test_runs_the_readme_prerequisites_and_commands_as_written() -> None:
 
 def test_ci_runs_the_readme_test_command_then_the_fresh_machine() -> None:
     lines = [line for line in CI_RUN.read_text().splitlines() if line and not line.startswith("#")]
-    assert lines.index("make test") < lines.index("bash tools/fresh_machine.sh")
+    assert lines.index("make test") < lines.index("bash tools/ci/fresh_machine.sh")

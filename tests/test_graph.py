@@ -14,8 +14,8 @@ import yaml
 from components import kubeadm_render
 from config.settings import Role
 from tests.conftest import STACKS, load_settings
-from tools.mockgraph import DsaasMocks, Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
-from tools.redaction import find_leaks
+from tools.offline.mockgraph import DsaasMocks, Graph, RecordedResource, is_secret, plain_strings, run_program, unwrap
+from tools.offline.redaction import find_leaks
 
 VM = "vsphere:index/virtualMachine:VirtualMachine"
 RULE = "vsphere:index/computeClusterVmAntiAffinityRule:ComputeClusterVmAntiAffinityRule"
@@ -317,7 +317,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
 
 
 def test_graph_depth_does_not_grow_with_workers() -> None:
-    from tools.benchmark import scaled_values
+    from tools.bench.benchmark import scaled_values
 
     depths = {workers: run_program("prod", scaled_values(workers)).depth() for workers in (3, 30)}
     assert depths[3] == depths[30], depths

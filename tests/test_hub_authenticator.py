@@ -15,7 +15,7 @@ from components import hub_render
 from config.ldap import DirectoryKind, GroupMembership
 from config.settings import SettingsError, parse_settings
 from tests.conftest import settings_values
-from tools.ldap_check import hub_authenticator_class, hub_module
+from tools.preflight.ldap_check import hub_authenticator_class, hub_module
 
 AUTHENTICATOR = hub_authenticator_class()
 MODULE = hub_module()

@@ -24,8 +24,8 @@ from traitlets.config import Config, Configurable
 from components import hub_render
 from tests.conftest import ROOT_DIR, STACKS, load_settings
 from tools.lab.procs import run_coroutine
-from tools.ldap_check import hub_authenticator_class
-from tools.mockgraph import Graph, run_program, unwrap
+from tools.offline.mockgraph import Graph, run_program, unwrap
+from tools.preflight.ldap_check import hub_authenticator_class
 
 CHART_DIR = ROOT_DIR / "tests" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"
 SHARED_CHART_DIR = ROOT_DIR.parent / "shared" / "upstream" / "zero-to-jupyterhub-k8s-4.4.0"

@@ -13,7 +13,7 @@ from dsaas_guardrails import pins as pack_pins
 from dsaas_guardrails import versions as pack_versions
 from tests.conftest import ROOT_DIR, settings_values
 from tests.test_policies import hub_values, named, violations
-from tools.mockgraph import Graph
+from tools.offline.mockgraph import Graph
 
 NOTEBOOK = "quay.io/jupyter/r-notebook"
 MOVING = [

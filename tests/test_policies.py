@@ -25,8 +25,8 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from config import versions as versions_config
 from dsaas_guardrails import POLICIES, cluster, hub, secrecy, secrets, storage, versions
-from tools.mockgraph import Graph, RecordedResource, is_secret
-from tools.policy_runner import _struct
+from tools.offline.mockgraph import Graph, RecordedResource, is_secret
+from tools.offline.policy_runner import _struct
 
 SECRET = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 Validator = Callable[[StackValidationArgs, Callable[[str, str | None], None]], None]

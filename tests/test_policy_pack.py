@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT_DIR
-from tools.mockgraph import Graph, read_stack_values, run_program
-from tools.policy_runner import PackResult, PolicyConfigError, format_result, run_pack
+from tools.offline.mockgraph import Graph, read_stack_values, run_program
+from tools.offline.policy_runner import PackResult, PolicyConfigError, format_result, run_pack
 
 DEV_CONFIG = json.loads((ROOT_DIR / "config" / "policy-pack.dev.json").read_text())
 

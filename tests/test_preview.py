@@ -14,8 +14,8 @@ import yaml
 
 from components import kubeadm_render
 from tests.conftest import ROOT_DIR, STACKS
-from tools.mockgraph import read_stack_values, run_program
-from tools.redaction import find_leaks, scrub
+from tools.offline.mockgraph import read_stack_values, run_program
+from tools.offline.redaction import find_leaks, scrub
 
 
 def preview(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,8 @@ import yaml
 
 from config import versions
 from tests.conftest import ROOT_DIR, STACKS, load_settings
-from tools import diagram, diff, environment, preview, settings_doc, snapshot
-from tools.mockgraph import Graph, run_program
+from tools.offline import diagram, diff, environment, preview, settings_doc, snapshot
+from tools.offline.mockgraph import Graph, run_program
 
 
 def _diff(before: Graph, after: Graph) -> list[diff.ResourceDiff]:

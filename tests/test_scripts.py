@@ -17,7 +17,7 @@ import pytest
 from components import kubeadm_render as render
 from config.settings import NodeSpec, Role, Settings
 from tests.conftest import STACKS, load_settings, require_tool
-from tools.mockgraph import Graph, unwrap
+from tools.offline.mockgraph import Graph, unwrap
 
 TEMPLATES = sorted(render.TEMPLATES.glob("*.sh"))
 

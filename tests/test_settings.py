@@ -13,7 +13,7 @@ import yaml
 from config import versions
 from config.settings import ClusterSettings, SettingsError, parse_settings
 from tests.conftest import ROOT_DIR, STACKS, load_settings, settings_values
-from tools.mockgraph import RecordingMonitor, run_program
+from tools.offline.mockgraph import RecordingMonitor, run_program
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -31,8 +31,8 @@ from config import settings as settings_module
 from config.loader import _decode
 from config.settings import SECRET_KEYS, parse_settings
 from tests.conftest import ROOT_DIR
-from tools import preview
-from tools.mockgraph import load_stack_config, project_defaults, read_stack_values, run_program
+from tools.offline import preview
+from tools.offline.mockgraph import load_stack_config, project_defaults, read_stack_values, run_program
 
 STACK_DOCUMENTS = {
     stack: yaml.safe_load((ROOT_DIR / "config" / f"Pulumi.{stack}.yaml").read_text()) for stack in ("dev", "prod")

@@ -14,8 +14,8 @@ import yaml
 from components import kubeadm_render, trident_render
 from config import versions
 from tests.conftest import STACKS, load_settings
-from tools.mockgraph import Graph, RecordedResource, is_secret, kubernetes_objects, run_program, unwrap
-from tools.redaction import ARTIFACT_SECRET_MARK, scrub
+from tools.offline.mockgraph import Graph, RecordedResource, is_secret, kubernetes_objects, run_program, unwrap
+from tools.offline.redaction import ARTIFACT_SECRET_MARK, scrub
 
 # Structural schemas for the two custom resources, written from their upstream definitions at the
 # pinned versions (kubernetes-validate has core schemas only). VolumeSnapshotClass: the v1 CRD of

@@ -15,7 +15,7 @@ from config.settings import Settings, parse_settings
 from tests.conftest import ROOT_DIR
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
 from tools.lab.stack_hub import point_at_directory, stack_settings_values
-from tools.ldap_check import Report, check_login, render_report
+from tools.preflight.ldap_check import Report, check_login, render_report
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ A lab hub takes z2jh chart values: the project's rendered values (`values=`, see
 for the harness's own tests a bare `hub_config` (`hub.config`, class name → trait → value) with optional
 `extra_config` (`hub.extraConfig`), `profile_list` (`singleuser.profileList`) and `extra_files` (mount path →
 content, written as they are). The values are rendered by Helm's engine from the vendored chart 4.4.0
-(tools/charts.py), and the hub runs **the chart's own** `files/hub/jupyterhub_config.py` and `z2jh.py` (from
+(tools/offline/charts.py), and the hub runs **the chart's own** `files/hub/jupyterhub_config.py` and `z2jh.py` (from
 the rendered hub ConfigMap), which read the rendered hub Secret (`values.yaml`, the cookie secret, the proxy
 token, the CryptKeeper keys) and ConfigMap exactly as in the pod. What the lab changes, as a kubelet would
 mount them, and nothing else:
@@ -284,7 +284,7 @@ class ChartHub:
     @classmethod
     def render(cls, values: Mapping[str, Any]) -> ChartHub:
         from config import versions
-        from tools import charts
+        from tools.offline import charts
 
         chart = charts.vendored_chart("jupyterhub", versions.Z2JH_CHART_VERSION)
         objects = charts.render_chart(chart, values, name=RELEASE, namespace=NAMESPACE, stable=False)

@@ -21,7 +21,7 @@ from components import hub_render
 from config.settings import PROJECT_ROOT, Settings, parse_settings
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
 from tools.lab.hub import HubWorkspace, LocalHub
-from tools.mockgraph import project_defaults, read_stack_values
+from tools.offline.mockgraph import project_defaults, read_stack_values
 
 LAB_FILES = PROJECT_ROOT / "test-artifacts" / "lab-files"
 

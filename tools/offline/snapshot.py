@@ -5,7 +5,7 @@ backend: type, logical name, parent, dependencies, provider and inputs of each r
 payloads (guestinfo gzip+base64, `*_B64` script parameters) are decoded so a one-setting change shows
 as a one-line change; secret values are replaced by `[secret]` wherever they appear, including
 inside structured inputs the SDK marks secret as a whole (chart values). Each Helm release also carries
-`rendered`: its vendored chart and, per object Helm's engine renders from it (tools/charts.py), a digest and
+`rendered`: its vendored chart and, per object Helm's engine renders from it (tools/offline/charts.py), a digest and
 the images it runs, so a chart bump or a values change shows which objects change.
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from components import cloud_init, hub_render, kubeadm_render
-from tools import charts
-from tools.mockgraph import ROOT, SECRET_MARK, Graph, RecordedResource, is_secret, unwrap
+from tools.offline import charts
+from tools.offline.mockgraph import ROOT, SECRET_MARK, Graph, RecordedResource, is_secret, unwrap
 
 SNAPSHOT_DIR = ROOT / "snapshots"
 _GUESTINFO_ENCODED = ("guestinfo.userdata", "guestinfo.metadata")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.mockgraph import ROOT
-from tools.snapshot import load_snapshot, snapshot_path
+from tools.offline.mockgraph import ROOT
+from tools.offline.snapshot import load_snapshot, snapshot_path
 
 # Properties whose change forces replacement, per resource type (top-level input, or a dotted path
 # prefix). Sources: the providers' schemas (forceNew / replaceOnChanges) and Kubernetes' immutable fields.
@@ -86,7 +86,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
 
 
 def _rendered_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
-    """A Helm release's rendered objects (tools/charts.py): which Deployment, Service or policy changes. A side
+    """A Helm release's rendered objects (tools/offline/charts.py): which Deployment, Service or policy changes. A side
     that could not be rendered (a chart not vendored yet) shows as its chart line only, not as every object gone."""
     if "objects" not in before or "objects" not in after:
         before, after = {"chart": before.get("chart")}, {"chart": after.get("chart")}

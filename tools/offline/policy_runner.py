@@ -4,7 +4,7 @@ The CLI starts a Python pack as `<venv>/bin/python -u -m pulumi.policy <engine> 
 the port it prints, asks `GetAnalyzerInfo`, sends `Configure` (every policy's enforcement level and
 its config: schema defaults overlaid with `--policy-pack-config`), then `AnalyzeStack` with every
 resource's properties marshalled with secrets kept (`4dabf…` signature objects). This module does
-the same for a graph recorded by `tools.mockgraph`, so `python -m tools.preview <stack>
+the same for a graph recorded by `tools.offline.mockgraph`, so `python -m tools.preview <stack>
 --policy-pack policies` and the tests exercise the real pack over real gRPC.
 """
 
@@ -27,7 +27,7 @@ import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from tools.mockgraph import PROJECT, ROOT, Graph, RecordedResource, whole_numbers
+from tools.offline.mockgraph import PROJECT, ROOT, Graph, RecordedResource, whole_numbers
 
 DEFAULT_PACK = ROOT / "policies"
 LEVELS = {

@@ -5,8 +5,8 @@
 # README's prerequisite lines exactly as written, clone this repository inside with the git they installed,
 # and run the README's two commands there exactly as written (the first ```bash block of README.md).
 #
-#   tools/fresh_machine.sh [REPO]    as root; clones REPO's committed HEAD (default: this checkout)
-#   tools/fresh_machine.sh --plan    print what would run inside, read from README.md, and exit
+#   tools/ci/fresh_machine.sh [REPO]    as root; clones REPO's committed HEAD (default: this checkout)
+#   tools/ci/fresh_machine.sh --plan    print what would run inside, read from README.md, and exit
 #
 # Prints each phase's duration at the end, also on failure (and which phase failed). Everything runs in a
 # private mount namespace: no mount outlives the run. On exit, processes left inside the root are stopped
@@ -333,12 +333,12 @@ inner() {
 case "${1:-}" in
   --inside) inner "$2" "$3" ;;
   --plan)
-    read_plan "$(dirname "$0")/../README.md"
+    read_plan "$(dirname "$0")/../../README.md"
     print_plan
     ;;
   -h | --help) sed -n '2,16p' "$0" ;;
   *)
-    repo=$(git -C "${1:-$(dirname "$0")/..}" rev-parse --show-toplevel)
+    repo=$(git -C "${1:-$(dirname "$0")/../..}" rev-parse --show-toplevel)
     outer "$repo"
     ;;
 esac

@@ -26,7 +26,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "dsaas"
 SECRET_MARK = "[secret]"
 

@@ -15,7 +15,7 @@ import yaml
 
 from components import kubeadm_render, trident_render
 from config import versions
-from tools.mockgraph import Graph, RecordedResource, unwrap
+from tools.offline.mockgraph import Graph, RecordedResource, unwrap
 
 SCHEMA_VERSION = 1
 

@@ -12,7 +12,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from tools.mockgraph import Graph, RecordedResource, unwrap
+from tools.offline.mockgraph import Graph, RecordedResource, unwrap
 
 _TYPE_LABELS = {
     "vsphere:index/virtualMachine:VirtualMachine": "VM",
