@@ -53,10 +53,10 @@ JOB_RESOURCES: dict[str, dict[str, str]] = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
 }
-VELERO_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "100m", "memory": "128Mi"},
-    "limits": {"cpu": "1", "memory": "512Mi"},
-}
+# Velero: requests only, like every platform pod here (tests/checkov-baseline.yaml, CKV_K8S_11/13): a
+# memory limit would kill a backup of many homes halfway; the requests reserve its room.
+VELERO_RESOURCES: dict[str, dict[str, str]] = {"requests": {"cpu": "100m", "memory": "128Mi"}}
+HOOK_RESOURCES: dict[str, dict[str, str]] = {"requests": {"cpu": "10m", "memory": "32Mi"}}
 # Kept finished jobs: the last three successes and failures stay visible to `kubectl get jobs`.
 SUCCESSFUL_JOBS_HISTORY = 3
 FAILED_JOBS_HISTORY = 3
@@ -144,10 +144,15 @@ def render_velero_values(settings: Settings, ca_bundle: str | None) -> dict[str,
                 "image": versions.VELERO_PLUGIN_FOR_AWS_IMAGE,
                 "imagePullPolicy": "IfNotPresent",
                 "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+                "resources": HOOK_RESOURCES,
             }
         ],
         # The CRD upgrade hook's kubectl: pinned, not derived from the cluster's version at install time.
-        "kubectl": {"image": {"repository": versions.KUBECTL_IMAGE_REPOSITORY, "tag": versions.KUBECTL_IMAGE_TAG}},
+        "kubectl": {
+            "image": {"repository": versions.KUBECTL_IMAGE_REPOSITORY, "tag": versions.KUBECTL_IMAGE_TAG},
+            "resources": HOOK_RESOURCES,
+        },
+        "upgradeJobResources": HOOK_RESOURCES,
         "resources": VELERO_RESOURCES,
         "credentials": {"useSecret": True, "existingSecret": CREDENTIALS_SECRET},
         "configuration": {
