@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -295,11 +294,6 @@ def test_velero_values_follow_the_homes_driver() -> None:
 
 
 # --- the graph ----------------------------------------------------------------------------------
-
-
-def _backup_resources(graph: Graph) -> list[Any]:
-    (component,) = graph.of_type("dsaas:backup:Backups") or [None]
-    return [] if component is None else [r for r in graph.resources if r.parent == component.urn]
 
 
 def test_no_backups_without_the_setting(graphs: dict[str, Graph]) -> None:
