@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_vsphere as vsphere
 
+from components.backup import Backups, BackupsArgs
 from components.hub import JupyterHub, JupyterHubArgs
 from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
@@ -55,6 +56,23 @@ hub = JupyterHub(
         database_url=stack.secrets.hub_database_url,
     ),
 )
+if settings.backups_enabled:
+    if stack.secrets.s3_access_key_id is None or stack.secrets.s3_secret_access_key is None:
+        raise ValueError("backups are on but dsaas:s3AccessKeyId / dsaas:s3SecretAccessKey were not loaded")
+    Backups(
+        "backup",
+        BackupsArgs(
+            settings=settings,
+            provider=cluster.provider,
+            storage_ready=[
+                *storage.storage_classes.values(),
+                *([storage.snapshot_class] if storage.snapshot_class else []),
+            ],
+            hub_namespace=hub.namespace,
+            access_key_id=stack.secrets.s3_access_key_id,
+            secret_access_key=stack.secrets.s3_secret_access_key,
+        ),
+    )
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("controlPlaneEndpoint", f"https://{settings.api_endpoint}")

@@ -40,13 +40,15 @@ class JupyterHub(pulumi.ComponentResource):
     """The jupyterhub chart."""
     url: str
     """https://<hostname>/"""
+    namespace: k8s.core.v1.Namespace
+    """The hub namespace (backups bind a Role in it)."""
 
     def __init__(self, name: str, args: JupyterHubArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dsaas:hub:JupyterHub", name, None, opts)
         settings = args.settings
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
 
-        namespace = k8s.core.v1.Namespace(
+        self.namespace = namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=render_namespace(render.HUB_NAMESPACE)["metadata"],
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(args.storage_ready))),

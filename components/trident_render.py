@@ -30,6 +30,17 @@ DEFAULT_SNAPSHOT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-c
 VOLUME_NAME_TEMPLATE = (
     "{{.config.StoragePrefix}}_{{.volume.Namespace}}_{{.volume.RequestName}}_{{slice .volume.Name 4 9}}"
 )
+# Labels Trident writes into each new ontap-nas FlexVol's ONTAP comment (as JSON under "provisioning"),
+# so ONTAP itself can say whose volume it is when the inventory is old. Backend `labels` are "arbitrary
+# JSON-formatted labels to apply on volumes" (Trident's ONTAP NAS backend options) and take the same
+# templates as nameTemplate ({{.volume.RequestName}}, {{.volume.Namespace}}, ...). They are set at
+# provisioning: volumes created before this label existed keep their old comment.
+VOLUME_LABELS: dict[str, str] = {
+    "dsaas.io/claim": "{{.volume.RequestName}}",
+    "dsaas.io/namespace": "{{.volume.Namespace}}",
+}
+# Velero's CSI support takes the VolumeSnapshotClass of a driver that carries this label.
+VELERO_SNAPSHOT_CLASS_LABEL = "velero.io/csi-volumesnapshot-class"
 # CRDs the Trident operator creates at run time; TridentBackendConfigs can only be created after them.
 TRIDENT_RUNTIME_CRDS: tuple[str, ...] = (
     "tridentbackendconfigs.trident.netapp.io",
@@ -141,6 +152,10 @@ def render_backend_config(settings: Settings, driver: str) -> dict[str, Any]:
         spec["autoExportCIDRs"] = [str(cidr) for cidr in settings.export_cidrs]
         defaults["snapshotDir"] = "true"
         defaults["unixPermissions"] = storage.unix_permissions
+    if driver == NasDriver.ONTAP_NAS.value:
+        # One FlexVol per claim: its comment names the claim. (Economy qtrees share a FlexVol, whose
+        # comment could only name the first claim; the inventory covers them.)
+        spec["labels"] = dict(VOLUME_LABELS)
     spec["defaults"] = defaults
     return {
         "apiVersion": "trident.netapp.io/v1",
@@ -196,7 +211,11 @@ def render_volume_snapshot_class(settings: Settings) -> dict[str, Any]:
     return {
         "apiVersion": "snapshot.storage.k8s.io/v1",
         "kind": "VolumeSnapshotClass",
-        "metadata": {"name": SNAPSHOT_CLASS, "annotations": {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"}},
+        "metadata": {
+            "name": SNAPSHOT_CLASS,
+            "annotations": {DEFAULT_SNAPSHOT_CLASS_ANNOTATION: "true"},
+            "labels": {VELERO_SNAPSHOT_CLASS_LABEL: "true"},
+        },
         "driver": CSI_DRIVER,
         "deletionPolicy": "Retain",
     }

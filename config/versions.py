@@ -71,3 +71,29 @@ NOTEBOOK_IMAGES: Final[dict[str, str]] = {
     "basic": "quay.io/jupyter/minimal-notebook:2025-10-06",
     "datascience": "quay.io/jupyter/datascience-notebook:2025-10-06",
 }
+
+# Velero (dsaas:backup) through the vmware-tanzu chart. Chart 12.1.0 (tag velero-12.1.0 of
+# vmware-tanzu/helm-charts) ships Velero v1.18.1 (its appVersion and image tag, set again here).
+# velero-plugin-for-aws v1.14.x is the line its README lists for Velero v1.18.x; v1.10+ reads the
+# storage location's `checksumAlgorithm` ("" turns the CRC32 default off for older ONTAP S3).
+VELERO_CHART_REPOSITORY: Final = "https://vmware-tanzu.github.io/helm-charts"
+VELERO_CHART_VERSION: Final = "12.1.0"
+VELERO_IMAGE_REPOSITORY: Final = "docker.io/velero/velero"
+VELERO_IMAGE_TAG: Final = "v1.18.1"
+VELERO_PLUGIN_FOR_AWS_IMAGE: Final = "docker.io/velero/velero-plugin-for-aws:v1.14.0"
+
+# The official kubectl image (registry.k8s.io/kubectl, debian-base since kubernetes/kubernetes#119592,
+# so it has bash and jq): the inventory job, the hub database job and Velero's CRD upgrade job.
+# kubectl supports one minor of skew either way, so v1.35 serves every minor in
+# SUPPORTED_KUBERNETES_MINORS (1.34 - 1.36); bump it with DEFAULT_KUBERNETES_VERSION.
+KUBECTL_IMAGE_REPOSITORY: Final = "registry.k8s.io/kubectl"
+KUBECTL_IMAGE_TAG: Final = "v1.35.1"
+KUBECTL_IMAGE: Final = f"{KUBECTL_IMAGE_REPOSITORY}:{KUBECTL_IMAGE_TAG}"
+
+# AWS CLI v2 (amazon/aws-cli) uploads the inventory and the hub database. It honours
+# AWS_REQUEST_CHECKSUM_CALCULATION=when_required (2.23+), which older ONTAP S3 releases need.
+AWS_CLI_IMAGE: Final = "docker.io/amazon/aws-cli:2.35.10"
+
+# The hub image of Z2JH_CHART_VERSION: its Python (and sqlite3 module) run the SQLite online backup
+# inside the hub pod, where the database volume is mounted.
+HUB_IMAGE: Final = f"quay.io/jupyterhub/k8s-hub:{Z2JH_CHART_VERSION}"

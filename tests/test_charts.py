@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components import hub_render, trident_render
+from components import backup_render, hub_render, trident_render
 from config import versions
 from config.hub import HubDatabaseKind, HubTlsMode
 from dsaas_guardrails import pins
@@ -34,6 +34,9 @@ DEPLOYED = {
     "storage-operator": ("trident-operator", versions.TRIDENT_CHART_VERSION),
     "kubernetes-calico": ("tigera-operator", versions.CALICO_CHART_VERSION),
 }
+# Releases only some stacks deploy: Velero where backups are on (prod, not dev).
+OPTIONAL = {"backup-velero": ("velero", versions.VELERO_CHART_VERSION)}
+BACKUPS = {"prod": True, "dev": False}
 # Helm lint findings that are upstream's and harmless, one reason each; anything else fails.
 KNOWN_LINT = {
     "tigera-operator": {
@@ -87,8 +90,9 @@ def test_every_release_of_the_stack_is_rendered_from_its_vendored_chart(
     stack: str, graphs: dict[str, Graph], rendered: dict[str, dict[str, charts.RenderedRelease]]
 ) -> None:
     recorded = {r.name: (r.inputs["chart"], r.inputs["version"]) for r in charts.releases(graphs[stack])}
-    assert recorded == DEPLOYED
-    for name, (chart, version) in DEPLOYED.items():
+    expected = {**DEPLOYED, **(OPTIONAL if BACKUPS[stack] else {})}
+    assert recorded == expected
+    for name, (chart, version) in expected.items():
         release = rendered[stack][name]
         assert (release.chart.name, release.chart.version) == (chart, version)
         assert release.objects, name
@@ -233,6 +237,7 @@ def test_nothing_lands_in_the_default_namespace(
         "hub-release": {hub_render.HUB_NAMESPACE},
         "storage-operator": {trident_render.TRIDENT_NAMESPACE},
         "kubernetes-calico": {"tigera-operator"},
+        **({"backup-velero": {backup_render.BACKUP_NAMESPACE}} if BACKUPS[stack] else {}),
     }
 
 

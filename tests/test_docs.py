@@ -29,9 +29,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components import backup_render
 from config.loader import known_secrets
-from tests.conftest import ROOT_DIR
-from tools.offline.mockgraph import Graph
+from tests.conftest import ROOT_DIR, load_settings
+from tools.offline.mockgraph import Graph, unwrap
 
 PAGES = [ROOT_DIR / "README.md", *sorted((ROOT_DIR / "docs").glob("*.md"))]
 FENCE = re.compile(r"^( *)```([a-z]*)\n(.*?)^\1```", re.S | re.M)
@@ -101,7 +102,8 @@ def _kind(command: Command) -> str:
 
 def test_every_command_is_of_a_kind_the_test_knows() -> None:
     kinds = {str(c): _kind(c) for c in ALL}
-    unknown = {c: k for c, k in kinds.items() if k not in ("tool", "directory", "set-up", "pulumi", "kubectl")}
+    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "velero", "aws")
+    unknown = {c: k for c, k in kinds.items() if k not in known}
     assert unknown == {}
     assert sum(k == "tool" for k in kinds.values()) >= 15
 
@@ -156,6 +158,39 @@ def test_kubectl_lines_name_namespaces_the_program_creates(prod: Graph) -> None:
         words = command.words
         if "-n" in words:
             assert words[words.index("-n") + 1] in namespaces, command
+
+
+def test_velero_lines_name_the_namespace_and_schedules_the_program_creates(prod: Graph) -> None:
+    (release,) = [r for r in prod.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "velero"]
+    values = unwrap(release.inputs["values"])
+    # The chart names each schedule <release>-<key> (templates/schedule.yaml).
+    schedules = {f"{release.inputs['name']}-{name}" for name in values["schedules"]}
+    lines = [c for c in ALL if _kind(c) == "velero"]
+    assert lines
+    for command in lines:
+        words = command.words
+        assert words[words.index("-n") + 1] == release.inputs["namespace"], command
+        if words[1:3] == ["schedule", "describe"]:
+            assert words[3] in schedules, command
+
+
+def test_aws_lines_name_the_bucket_folders_and_endpoint_of_the_stack(prod: Graph) -> None:
+    settings = load_settings("prod")
+    store = settings.backup.object_store
+    assert store is not None
+    prefix = backup_render.object_prefix(settings)
+    folders = {"velero", "inventory", "hub-database"}
+    lines = [c for c in ALL if _kind(c) == "aws"]
+    assert lines
+    for command in lines:
+        words = command.words
+        urls = [w for w in words if w.startswith("s3://")]
+        for url in urls:
+            bucket, _, key = url.removeprefix("s3://").partition("/")
+            assert bucket == store.bucket, command
+            assert key.split("/")[:1] == [prefix] and key.split("/")[1] in folders, command
+        if "--endpoint-url" in words:
+            assert words[words.index("--endpoint-url") + 1] == str(store.endpoint).rstrip("/"), command
 
 
 # --- commands that need a directory: flags against the command's parser, run by e2e tests ---------

@@ -26,7 +26,12 @@ _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _METADATA = {
     "type": "object",
     "required": ["name"],
-    "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}, "annotations": _STRING_MAP},
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "annotations": _STRING_MAP,
+        "labels": _STRING_MAP,
+    },
     "additionalProperties": False,
 }
 VOLUME_SNAPSHOT_CLASS_SCHEMA: dict[str, Any] = {

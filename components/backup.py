@@ -1,0 +1,160 @@
+"""`Backups`: Velero for the hub namespace and its volumes, the hub database dump, the volume inventory.
+
+Order: namespace → credentials Secret (the two Pulumi secrets as one AWS credentials file, a secret
+end to end) → Velero chart (after the storage layer: CSI snapshots need the snapshot class, and the
+node agent the Trident volumes) → scripts, RBAC and the two CronJobs (the hub database job binds a
+Role in the hub namespace, so it waits for that namespace).
+
+The hub database is SQLite on a ReadWriteOnce block volume: no pod on another node can mount it while
+the hub runs. So the job does not mount it: it execs into the hub pod (a Role limited to the hub
+namespace: list pods, create pods/exec) and runs SQLite's online backup API with the hub image's own
+Python there, streaming the copy back. A sidecar in the hub pod would need no exec right, but it would
+need its own cron loop, restart the hub whenever backup settings change, and hide failures inside a
+long-running container instead of in a Job's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import backup_render as render
+from components.hub_render import HUB_NAMESPACE
+from config import versions
+from config.settings import Settings
+
+
+@dataclass(frozen=True)
+class BackupsArgs:
+    settings: Settings
+    provider: k8s.Provider
+    storage_ready: Sequence[pulumi.Resource]
+    """Storage classes, backends and the snapshot class (from `TridentStorage`)."""
+    hub_namespace: pulumi.Resource
+    """The hub namespace, where the database job's Role lives."""
+    access_key_id: pulumi.Output[str]
+    secret_access_key: pulumi.Output[str]
+
+
+class Backups(pulumi.ComponentResource):
+    """Velero with one schedule for the hub namespace, plus the hub database and inventory CronJobs."""
+
+    release: k8s.helm.v3.Release
+    """The velero chart."""
+    cron_jobs: dict[str, k8s.batch.v1.CronJob]
+    """The inventory and hub database CronJobs by name."""
+    object_prefix: str
+    """The stack's folder in the bucket."""
+
+    def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("dsaas:backup:Backups", name, None, opts)
+        settings = args.settings
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+        def with_deps(*resources: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(resources)))
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=render.render_namespace_doc()["metadata"],
+            opts=with_deps(*args.storage_ready),
+        )
+        credentials_file: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(args.access_key_id, args.secret_access_key).apply(
+                lambda keys: render.render_credentials_file(str(keys[0]), str(keys[1]))
+            )
+        )
+        credential_data: dict[str, pulumi.Input[str]] = {render.CREDENTIALS_KEY: credentials_file}
+        credentials = k8s.core.v1.Secret(
+            f"{name}-s3-credentials",
+            metadata={"name": render.CREDENTIALS_SECRET, "namespace": render.BACKUP_NAMESPACE},
+            type="Opaque",
+            string_data=credential_data,
+            opts=with_deps(namespace),
+        )
+        ca_bundle = render.read_ca_bundle(settings)
+        self.release = k8s.helm.v3.Release(
+            f"{name}-velero",
+            name=render.VELERO_RELEASE,
+            chart="velero",
+            version=versions.VELERO_CHART_VERSION,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.VELERO_CHART_REPOSITORY),
+            namespace=render.BACKUP_NAMESPACE,
+            atomic=True,
+            timeout=900,
+            values=render.render_velero_values(settings, ca_bundle),
+            opts=with_deps(namespace, credentials, *args.storage_ready),
+        )
+
+        self.cron_jobs = {}
+        created: dict[str, pulumi.Resource] = {}
+        for document in render.render_job_objects(settings, ca_bundle):
+            created[_key(document)] = self._create(
+                name, document, args.provider, [namespace, credentials], args.hub_namespace, created
+            )
+        for key, resource in created.items():
+            if key.startswith("CronJob/") and isinstance(resource, k8s.batch.v1.CronJob):
+                self.cron_jobs[key.removeprefix("CronJob/")] = resource
+        self.object_prefix = render.object_prefix(settings)
+        self.register_outputs(
+            {
+                "release": self.release.name,
+                "cron_jobs": list(self.cron_jobs),
+                "object_prefix": self.object_prefix,
+            }
+        )
+
+    def _create(
+        self,
+        name: str,
+        document: dict[str, Any],
+        provider: k8s.Provider,
+        base: list[pulumi.Resource],
+        hub_namespace: pulumi.Resource,
+        created: dict[str, pulumi.Resource],
+    ) -> pulumi.Resource:
+        kind = document["kind"]
+        metadata = document["metadata"]
+        resource_name = f"{name}-{kind.lower()}-{metadata['name']}"
+        depends: list[pulumi.Resource] = list(base)
+        if metadata.get("namespace") == HUB_NAMESPACE:
+            depends.append(hub_namespace)
+        if kind == "CronJob":
+            # Everything the job's pod needs (scripts, CA, RBAC, credentials) exists before its first run.
+            depends += created.values()
+        opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends)
+        if kind == "ConfigMap":
+            return k8s.core.v1.ConfigMap(resource_name, metadata=metadata, data=document["data"], opts=opts)
+        if kind == "ServiceAccount":
+            return k8s.core.v1.ServiceAccount(resource_name, metadata=metadata, opts=opts)
+        if kind == "ClusterRole":
+            return k8s.rbac.v1.ClusterRole(resource_name, metadata=metadata, rules=document["rules"], opts=opts)
+        if kind == "Role":
+            return k8s.rbac.v1.Role(resource_name, metadata=metadata, rules=document["rules"], opts=opts)
+        if kind == "ClusterRoleBinding":
+            return k8s.rbac.v1.ClusterRoleBinding(
+                resource_name,
+                metadata=metadata,
+                role_ref=document["roleRef"],
+                subjects=document["subjects"],
+                opts=opts,
+            )
+        if kind == "RoleBinding":
+            return k8s.rbac.v1.RoleBinding(
+                resource_name,
+                metadata=metadata,
+                role_ref=document["roleRef"],
+                subjects=document["subjects"],
+                opts=opts,
+            )
+        if kind == "CronJob":
+            return k8s.batch.v1.CronJob(resource_name, metadata=metadata, spec=document["spec"], opts=opts)
+        raise ValueError(f"no resource type for {kind}")
+
+
+def _key(document: dict[str, Any]) -> str:
+    return f"{document['kind']}/{document['metadata']['name']}"

@@ -1,0 +1,335 @@
+"""Backups: the scripts run for real (fake kubectl/aws on PATH, a real SQLite database under writes),
+the rendered objects against kubernetes-validate and the z2jh chart, and the recorded graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from components import backup_render as render
+from components import trident_render
+from config import versions
+from config.storage import NasDriver
+from tests.conftest import load_settings, require_tool
+from tools.offline import charts
+from tools.offline.mockgraph import Graph, is_secret, kubernetes_objects, unwrap
+
+SCRIPTS = render.SCRIPTS_DIR
+FIXTURES = {
+    "persistentvolumeclaims": {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "claim-alice", "namespace": "jupyterhub"},
+                "spec": {"volumeName": "pvc-1234", "storageClassName": "dsaas-homes"},
+            }
+        ],
+        "metadata": {"resourceVersion": ""},
+    },
+    "persistentvolumes": {"apiVersion": "v1", "kind": "List", "items": [{"kind": "PersistentVolume"}]},
+    "tridentvolumes.trident.netapp.io": {"apiVersion": "v1", "kind": "List", "items": [{"kind": "TridentVolume"}]},
+    "tridentbackends.trident.netapp.io": {"apiVersion": "v1", "kind": "List", "items": [{"kind": "TridentBackend"}]},
+    "tridentbackendconfigs.trident.netapp.io": {"apiVersion": "v1", "kind": "List", "items": []},
+}
+
+FAKE_KUBECTL = """#!/usr/bin/env bash
+# records its arguments; answers `get <resource> ... -o json` from $FIXTURES/<resource>.json
+set -euo pipefail
+printf '%s\\n' "$*" >>"$CALLS"
+[ "$1" = get ] && [ "${*: -2}" = "-o json" ] || { echo "unexpected: $*" >&2; exit 2; }
+cat "$FIXTURES/$2.json"
+"""
+
+
+def _run(script: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPTS / script)],
+        env={"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _fake(tmp_path: Path, name: str, body: str) -> None:
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    tool = tmp_path / "bin" / name
+    tool.write_text(body)
+    tool.chmod(0o755)
+
+
+@pytest.mark.parametrize("script", [p.name for p in sorted(SCRIPTS.glob("*.sh"))])
+def test_scripts_are_shellcheck_clean_and_strict(script: str) -> None:
+    result = subprocess.run(
+        [require_tool("shellcheck"), "--severity=style", "--shell=bash", str(SCRIPTS / script)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    code = [line for line in (SCRIPTS / script).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert code[0] == "set -euo pipefail"
+
+
+def test_inventory_script_writes_exactly_the_contract(tmp_path: Path) -> None:
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    for resource, document in FIXTURES.items():
+        (fixtures / f"{resource}.json").write_text(json.dumps(document))
+    _fake(tmp_path, "kubectl", FAKE_KUBECTL)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run(
+        "inventory.sh",
+        {
+            "CLUSTER": "dsaas-prod",
+            "HUB_NAMESPACE": "jupyterhub",
+            "TRIDENT_NAMESPACE": "trident",
+            "OUT": str(out),
+            "FIXTURES": str(fixtures),
+            "CALLS": str(tmp_path / "calls"),
+        },
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    inventory = json.loads((out / "payload").read_text())
+    stamp = (out / "stamp").read_text().strip()
+    assert list(inventory) == [
+        "format",
+        "cluster",
+        "written",
+        "persistentVolumeClaims",
+        "persistentVolumes",
+        "tridentVolumes",
+        "tridentBackends",
+        "tridentBackendConfigs",
+    ]
+    assert inventory["format"] == render.INVENTORY_FORMAT == "dsaas-inventory/1"
+    assert inventory["cluster"] == "dsaas-prod"
+    # `written` (ISO 8601 UTC) and the object name's stamp are the same instant.
+    assert inventory["written"].replace("-", "").replace(":", "") == stamp
+    assert len(stamp) == 16 and stamp.endswith("Z")
+    assert inventory["persistentVolumeClaims"] == FIXTURES["persistentvolumeclaims"]
+    assert inventory["persistentVolumes"] == FIXTURES["persistentvolumes"]
+    assert inventory["tridentVolumes"] == FIXTURES["tridentvolumes.trident.netapp.io"]
+    assert inventory["tridentBackends"] == FIXTURES["tridentbackends.trident.netapp.io"]
+    assert inventory["tridentBackendConfigs"] == FIXTURES["tridentbackendconfigs.trident.netapp.io"]
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls == [
+        "get persistentvolumeclaims -n jupyterhub -o json",
+        "get persistentvolumes -o json",
+        "get tridentvolumes.trident.netapp.io -n trident -o json",
+        "get tridentbackends.trident.netapp.io -n trident -o json",
+        "get tridentbackendconfigs.trident.netapp.io -n trident -o json",
+    ]
+
+
+def test_inventory_script_fails_when_kubectl_fails(tmp_path: Path) -> None:
+    _fake(tmp_path, "kubectl", "#!/usr/bin/env bash\necho forbidden >&2\nexit 1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"CLUSTER": "c", "HUB_NAMESPACE": "jupyterhub", "TRIDENT_NAMESPACE": "trident", "OUT": str(out)}
+    result = _run("inventory.sh", env, tmp_path)
+    assert result.returncode != 0
+    assert not (out / "payload").exists() and not (out / "stamp").exists()
+
+
+def test_upload_writes_the_stamped_object_then_latest(tmp_path: Path) -> None:
+    _fake(tmp_path, "aws", '#!/usr/bin/env bash\nprintf "%s\\n" "$*" >>"$CALLS"\n')
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "payload").write_text("{}")
+    (src / "stamp").write_text("20261201T010203Z\n")
+    env = {
+        "S3_ENDPOINT": "https://s3.dc.example.org",
+        "BUCKET": "b",
+        "KEY_PREFIX": "dsaas-prod/inventory",
+        "SUFFIX": ".json",
+        "S3_ADDRESSING_STYLE": "path",
+        "SRC": str(src),
+        "CALLS": str(tmp_path / "calls"),
+    }
+    result = _run("upload.sh", env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls[0] == "configure set default.s3.addressing_style path"
+    assert calls[1].endswith(f"{src}/payload s3://b/dsaas-prod/inventory/20261201T010203Z.json")
+    assert calls[2].endswith(f"{src}/payload s3://b/dsaas-prod/inventory/latest.json")
+    assert all("--endpoint-url https://s3.dc.example.org" in call for call in calls[1:])
+
+
+def test_sqlite_backup_is_consistent_while_the_hub_writes(tmp_path: Path) -> None:
+    """A writer commits batches of 200 rows (one transaction each) while backups run: every backup
+    passes integrity_check and holds only whole batches, which a file copy cannot promise."""
+    source = (SCRIPTS / "sqlite_backup.py").read_text()
+    assert ".backup(" in source and "shutil" not in source and "copyfile" not in source
+    database = tmp_path / "jupyterhub.sqlite"
+    with sqlite3.connect(database) as setup:
+        setup.execute("CREATE TABLE rows (batch INTEGER, payload TEXT)")
+    stop = threading.Event()
+
+    def write() -> None:
+        connection = sqlite3.connect(database, timeout=30)
+        batch = 0
+        while not stop.is_set():
+            with connection:
+                connection.executemany("INSERT INTO rows VALUES (?, ?)", [(batch, "x" * 200) for _ in range(200)])
+            batch += 1
+        connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        copies = []
+        for index in range(5):
+            result = subprocess.run(
+                [sys.executable, str(SCRIPTS / "sqlite_backup.py"), str(database)],
+                capture_output=True,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.startswith(b"SQLite format 3\x00")
+            copy = tmp_path / f"copy-{index}.sqlite"
+            copy.write_bytes(result.stdout)
+            copies.append(copy)
+    finally:
+        stop.set()
+        writer.join()
+    for copy in copies:
+        with sqlite3.connect(copy) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            sizes = connection.execute("SELECT batch, count(*) FROM rows GROUP BY batch").fetchall()
+            assert all(count == 200 for _, count in sizes), sizes
+
+
+def test_sqlite_backup_refuses_a_missing_database(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "sqlite_backup.py"), str(tmp_path / "missing.sqlite")],
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode != 0 and result.stdout == b""
+    assert not (tmp_path / "missing.sqlite").exists()
+
+
+# --- rendered objects ---------------------------------------------------------------------------
+
+
+def test_every_job_object_is_valid_for_every_minor() -> None:
+    settings = load_settings("prod")
+    documents = render.render_job_objects(settings, "-----BEGIN CERTIFICATE-----\n")
+    assert {d["kind"] for d in documents} >= {"ConfigMap", "ServiceAccount", "ClusterRole", "CronJob", "Role"}
+    for document in documents:
+        for minor in versions.SUPPORTED_KUBERNETES_MINORS:
+            kubernetes_validate.validate(document, f"{minor}.0", strict=True)
+
+
+def test_inventory_role_only_reads_what_it_lists() -> None:
+    (role,) = [d for d in render.render_inventory_rbac() if d["kind"] == "ClusterRole"]
+    assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"get", "list"}
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "tridentvolumes",
+        "tridentbackends",
+        "tridentbackendconfigs",
+    }
+
+
+def test_jobs_pin_their_images_and_keep_history() -> None:
+    settings = load_settings("prod")
+    for job in (render.render_inventory_cronjob(settings, True), render.render_hub_database_cronjob(settings, True)):
+        spec = job["spec"]
+        assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+        pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+        images = [c["image"] for c in pod["initContainers"] + pod["containers"]]
+        assert images == [versions.KUBECTL_IMAGE, versions.AWS_CLI_IMAGE]
+        env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+        assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
+        assert env["KEY_PREFIX"].startswith(f"{settings.cluster.cluster_name}/")
+        assert "AWS_SECRET_ACCESS_KEY" not in env and "AWS_ACCESS_KEY_ID" not in env
+
+
+def test_hub_database_job_finds_the_hub_pod_and_its_database_in_the_chart(graphs: dict[str, Graph]) -> None:
+    (hub,) = [r for r in charts.releases(graphs["prod"]) if r.name == "hub-release"]
+    deployment = charts.render_release(hub).get("Deployment", "hub")
+    template = deployment.document["spec"]["template"]
+    labels = template["metadata"]["labels"]
+    for term in render.HUB_SELECTOR.split(","):
+        key, _, value = term.partition("=")
+        assert labels.get(key) == value, (key, labels)
+    (container,) = [c for c in template["spec"]["containers"] if c["name"] == render.HUB_CONTAINER]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert str(Path(render.HUB_SQLITE_PATH).parent) in mounts
+    assert container["image"] == versions.HUB_IMAGE
+
+
+def test_velero_values_follow_the_homes_driver() -> None:
+    settings = load_settings("prod")
+    values = render.render_velero_values(settings, None)
+    template = values["schedules"][render.HUB_SCHEDULE]["template"]
+    assert template["snapshotMoveData"] is True and template["defaultVolumesToFsBackup"] is False
+    assert template["ttl"] == f"{settings.backup.retention_days * 24}h0m0s"
+    assert values["configuration"]["backupStorageLocation"][0]["prefix"] == f"{settings.cluster.cluster_name}/velero"
+    economy = settings.model_copy(
+        update={
+            "storage": settings.storage.model_copy(
+                update={"homes_driver": NasDriver.ONTAP_NAS_ECONOMY, "snapshots": False}
+            )
+        }
+    )
+    template = render.render_velero_values(economy, None)["schedules"][render.HUB_SCHEDULE]["template"]
+    assert template["snapshotMoveData"] is False and template["defaultVolumesToFsBackup"] is True
+
+
+# --- the graph ----------------------------------------------------------------------------------
+
+
+def test_no_backups_without_the_setting(graphs: dict[str, Graph]) -> None:
+    assert not load_settings("dev").backups_enabled
+    assert graphs["dev"].of_type("dsaas:backup:Backups") == []
+    assert [r for r in charts.releases(graphs["dev"]) if r.inputs["chart"] == "velero"] == []
+
+
+def test_velero_waits_for_storage_and_its_credentials_are_secret(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    release = graph.by_name("backup-velero")
+    ancestors = graph.ancestors(release)
+    assert graph.by_name("storage-snapshot-class").urn in ancestors
+    assert graph.by_name("storage-class-dsaas-homes").urn in ancestors
+    secret = graph.by_name("backup-s3-credentials")
+    assert secret.urn in ancestors
+    assert is_secret(secret.inputs["stringData"])
+    assert unwrap(release.inputs["values"])["credentials"]["existingSecret"] == render.CREDENTIALS_SECRET
+    role = graph.by_name("backup-role-dsaas-hub-database")
+    assert graph.by_name("hub-namespace").urn in graph.ancestors(role)
+    for job in graph.of_type("kubernetes:batch/v1:CronJob"):
+        assert graph.by_name("backup-configmap-dsaas-backup-scripts").urn in graph.ancestors(job)
+        for document in kubernetes_objects(job):
+            kubernetes_validate.validate(document, "1.35.0", strict=True)
+
+
+def test_snapshot_class_is_velero_s(graphs: dict[str, Graph]) -> None:
+    (document,) = kubernetes_objects(graphs["prod"].by_name("storage-snapshot-class"))
+    assert document["metadata"]["labels"] == {trident_render.VELERO_SNAPSHOT_CLASS_LABEL: "true"}
+
+
+def test_ontap_nas_volumes_name_their_claim_in_the_comment() -> None:
+    settings = load_settings("prod")
+    nas = trident_render.render_backend_config(settings, "ontap-nas")
+    assert nas["spec"]["labels"] == {
+        "dsaas.io/claim": "{{.volume.RequestName}}",
+        "dsaas.io/namespace": "{{.volume.Namespace}}",
+    }
+    assert "labels" not in trident_render.render_backend_config(settings, "ontap-san")["spec"]
