@@ -178,7 +178,7 @@ class TridentBackendConfig(pulumi.CustomResource):
             "spec": document["spec"],
             "status": None,  # an output only: the engine fills it in
         }
-        version = pulumi.ResourceOptions(version=k8s._utilities.get_version())  # type: ignore[attr-defined]
+        version = pulumi.ResourceOptions(version=k8s._utilities.get_version())  # type: ignore[no-untyped-call]
         super().__init__(
             f"kubernetes:{document['apiVersion']}:{document['kind']}",
             resource_name,

@@ -51,6 +51,8 @@ class RecordedResource:
     """Which resources each input property depends on (as the engine passes them to policies)."""
     id: str = ""
     """The provider's ID for a custom resource: stored in clear in the state, never a secret."""
+    retain_on_delete: bool = False
+    """Deleting it from the stack leaves the object in place (user data)."""
 
 
 def is_secret(value: Any) -> bool:
@@ -405,6 +407,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     key: sorted(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
                 },
                 id=str(response.id or ""),
+                retain_on_delete=bool(request.retainOnDelete),
             )
         )
         return response
