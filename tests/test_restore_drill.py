@@ -260,7 +260,7 @@ SCALE_USERS = 10_000
 
 
 def _economy_plan(users: int) -> dict[str, Any]:
-    homes = []
+    homes: list[dict[str, Any]] = []
     for i in range(users):
         user = f"Researcher.{i:05d}@dc.example.org" if i % 2 else f"user{i:05d}"
         flexvol = f"dsaasprod_qtree_pool_{i // 300:03d}"
