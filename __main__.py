@@ -7,13 +7,20 @@ from components.backup import Backups, BackupsArgs
 from components.hub import JupyterHub, JupyterHubArgs
 from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
+from components.restore import RestoredHomes, RestoredHomesArgs
+from components.restore_render import RestorePlanError, load_plan
 from components.trident import TridentStorage, TridentStorageArgs
-from config.loader import load_stack_inputs
+from config.loader import StackSettingsError, load_stack_inputs
 from config.settings import describe_address_plan
 
 # Validates every setting and secret before the first resource is registered.
 stack = load_stack_inputs()
 settings = stack.settings
+# The restore plan is checked against the settings before any resource exists, too.
+try:
+    restore_plan = load_plan(settings, pulumi.get_stack())
+except RestorePlanError as error:
+    raise StackSettingsError(error.problems) from None
 
 vsphere_provider = vsphere.Provider(
     "vsphere",
@@ -44,6 +51,24 @@ storage = TridentStorage(
         cluster_ready=cluster.ready,
     ),
 )
+
+
+def restore_homes(hub_namespace: pulumi.Resource) -> list[pulumi.Resource]:
+    """The planned users' old homes, claimed before the hub starts (docs/restore.md)."""
+    assert restore_plan is not None
+    restored = RestoredHomes(
+        "restore",
+        RestoredHomesArgs(
+            settings=settings,
+            plan=restore_plan,
+            provider=cluster.provider,
+            backend_uuid=storage.homes_backend_uuid,
+            ready=[hub_namespace, storage.homes_class, storage.homes_backend],
+        ),
+    )
+    return [restored]
+
+
 hub = JupyterHub(
     "hub",
     JupyterHubArgs(
@@ -54,6 +79,7 @@ hub = JupyterHub(
         tls_certificate=stack.secrets.hub_tls_certificate,
         tls_key=stack.secrets.hub_tls_key,
         database_url=stack.secrets.hub_database_url,
+        before_release=None if restore_plan is None else restore_homes,
     ),
 )
 if settings.backups_enabled:

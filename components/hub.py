@@ -7,7 +7,7 @@ StorageClass (and the hub database class) so the first login finds storage ready
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -31,6 +31,9 @@ class JupyterHubArgs:
     tls_certificate: pulumi.Output[str] | None
     tls_key: pulumi.Output[str] | None
     database_url: pulumi.Output[str] | None
+    before_release: Callable[[k8s.core.v1.Namespace], Sequence[pulumi.Resource]] | None = None
+    """Made once the hub namespace exists; the release waits for them (a restore's claims, which must
+    exist before KubeSpawner would create empty ones)."""
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -59,6 +62,8 @@ class JupyterHub(pulumi.ComponentResource):
         proxy_token = random.RandomBytes(f"{name}-proxy-token", length=32, opts=pulumi.ResourceOptions(parent=self))
 
         release_dependencies: list[pulumi.Resource] = [namespace, *args.storage_ready]
+        if args.before_release is not None:
+            release_dependencies.extend(args.before_release(namespace))
         if settings.hub.tls is HubTlsMode.SECRET:
             if args.tls_certificate is None or args.tls_key is None:
                 raise ValueError("dsaas:hub.tls is 'secret' but the certificate or key secret was not passed")

@@ -31,6 +31,8 @@ TEMPLATES_DIR = HUB_ETC / "templates"
 PVC_NAME_TEMPLATE = "claim-{username}"
 VOLUME_NAME_TEMPLATE = "volume-{username}"
 SLUG_SCHEME = "safe"
+# How a home is mounted: by one server pod at a time (restored homes use the same).
+HOME_ACCESS_MODES: tuple[str, ...] = ("ReadWriteOnce",)
 HUB_TEMPLATES = Path(__file__).parent / "templates" / "hub"
 # The hub's authenticator, shipped as source: it runs in the hub image, which has no dsaas code.
 LDAP_AUTHENTICATOR_SOURCE = HUB_TEMPLATES / "ldap_authenticator.py"
@@ -252,7 +254,7 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
                     "storageClass": HOMES_CLASS,
                     "pvcNameTemplate": PVC_NAME_TEMPLATE,
                     "volumeNameTemplate": VOLUME_NAME_TEMPLATE,
-                    "storageAccessModes": ["ReadWriteOnce"],
+                    "storageAccessModes": list(HOME_ACCESS_MODES),
                 },
             },
             # jovyan's group (users): with fsType nfs the kubelet gives the home to this group.

@@ -9,6 +9,7 @@ csi-snapshotter sidecar expects them), and, with snapshots on, the VolumeSnapsho
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,14 +45,24 @@ class TridentStorage(pulumi.ComponentResource):
 
     release: k8s.helm.v3.Release
     """The trident-operator chart."""
-    backends: dict[str, k8s.apiextensions.CustomResource]
+    backends: dict[str, TridentBackendConfig]
     """TridentBackendConfig by driver."""
+    homes_backend: TridentBackendConfig
+    """The backend user homes live on."""
+
     storage_classes: dict[str, k8s.storage.v1.StorageClass]
     """StorageClass by name (homes, general, hub database)."""
     homes_class: k8s.storage.v1.StorageClass
     """The class user home volumes are provisioned from."""
     snapshot_class: k8s.yaml.v2.ConfigGroup | None
     """The VolumeSnapshotClass, when snapshots are on."""
+
+    @functools.cached_property
+    def homes_backend_uuid(self) -> pulumi.Output[str]:
+        """Trident's UUID of the homes backend (`status.backendInfo.backendUUID`): new with every Trident
+        install, known only once the backend is Bound (unknown in a preview); what a restore's import
+        claims name. Read only when asked for, so a stack without a restore never depends on it."""
+        return self.homes_backend.status.apply(backend_uuid)
 
     def __init__(self, name: str, args: TridentStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dsaas:storage:TridentStorage", name, None, opts)
@@ -111,14 +122,10 @@ class TridentStorage(pulumi.ComponentResource):
         self.backends = {}
         for driver in render.backend_drivers(settings):
             document = render.render_backend_config(settings, driver)
-            self.backends[driver] = k8s.apiextensions.CustomResource(
-                f"{name}-backend-{driver}",
-                api_version=document["apiVersion"],
-                kind=document["kind"],
-                metadata=document["metadata"],
-                spec=document["spec"],
-                opts=with_deps(crds_ready, credentials),
+            self.backends[driver] = TridentBackendConfig(
+                f"{name}-backend-{driver}", document, opts=with_deps(crds_ready, credentials)
             )
+        self.homes_backend = self.backends[settings.storage.homes_driver.value]
 
         self.storage_classes = {}
         for document in render.render_storage_classes(settings):
@@ -153,6 +160,42 @@ class TridentStorage(pulumi.ComponentResource):
                 "snapshot_class": render.SNAPSHOT_CLASS if self.snapshot_class else None,
             }
         )
+
+
+class TridentBackendConfig(pulumi.CustomResource):
+    """A `TridentBackendConfig` whose `status` can be read: `k8s.apiextensions.CustomResource` in Python
+    only resolves the properties it was given (apiVersion, kind, metadata, spec), so it has no `status`.
+    Same type token, inputs and provider as that class, so the engine sees no difference."""
+
+    status: pulumi.Output[Any]
+    """As Trident writes it: phase, backendInfo (backendName, backendUUID), lastOperationStatus."""
+
+    def __init__(self, resource_name: str, document: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        props = {
+            "apiVersion": document["apiVersion"],
+            "kind": document["kind"],
+            "metadata": document["metadata"],
+            "spec": document["spec"],
+            "status": None,  # an output only: the engine fills it in
+        }
+        version = pulumi.ResourceOptions(version=k8s._utilities.get_version())  # type: ignore[no-untyped-call]
+        super().__init__(
+            f"kubernetes:{document['apiVersion']}:{document['kind']}",
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(opts, version),
+        )
+
+
+def backend_uuid(status: Any) -> str:
+    """The backend's UUID from its status, or a clear error if Trident has not written one."""
+    uuid = ((status or {}).get("backendInfo") or {}).get("backendUUID")
+    if not uuid:
+        raise ValueError(
+            "the homes TridentBackendConfig is Bound but its status has no backendInfo.backendUUID; "
+            "check `kubectl -n trident get tbc -o yaml` and the Trident operator's logs"
+        )
+    return str(uuid)
 
 
 def _storage_class(

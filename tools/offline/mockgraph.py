@@ -13,6 +13,7 @@ import hashlib
 import json
 import runpy
 import string
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parents[2]
+TRIDENT_NAMESPACE = "trident"
 PROJECT = "dsaas"
 SECRET_MARK = "[secret]"
 
@@ -49,6 +51,8 @@ class RecordedResource:
     """Which resources each input property depends on (as the engine passes them to policies)."""
     id: str = ""
     """The provider's ID for a custom resource: stored in clear in the state, never a secret."""
+    retain_on_delete: bool = False
+    """Deleting it from the stack leaves the object in place (user data)."""
 
 
 def is_secret(value: Any) -> bool:
@@ -297,7 +301,27 @@ class DsaasMocks(pulumi_mocks.Mocks):
             state.update(uuid=resource_id, moid=f"vm-{int(_digest(name, length=6), 16) % 100000}")
         elif typ == "command:remote:Command":
             state.update(stdout=self._command_stdout(name, state), stderr="")
+        elif typ == "kubernetes:trident.netapp.io/v1:TridentBackendConfig":
+            resource_id = f"{TRIDENT_NAMESPACE}/{unwrap(state['metadata'])['name']}"
+            if not pulumi.runtime.is_dry_run():
+                # Trident writes the status once it has reached ONTAP; a preview cannot know it.
+                state["status"] = self.backend_status(self.stack, unwrap(state["spec"]))
         return resource_id, state
+
+    @staticmethod
+    def backend_status(stack: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A TridentBackendConfig's status as the Trident operator writes it once the backend is Bound."""
+        backend = str(spec["backendName"])
+        return {
+            "phase": "Bound",
+            "backendInfo": {
+                "backendName": backend,
+                "backendUUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{stack}/{backend}")),
+            },
+            "deletionPolicy": spec.get("deletionPolicy", "delete"),
+            "lastOperationStatus": "Success",
+            "message": f"Backend '{backend}' created",
+        }
 
     def _random(self, typ: str, name: str, state: dict[str, Any]) -> str:
         """The values pulumi-random (terraform-provider-random 3.x) returns, with the IDs it gives.
@@ -383,6 +407,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     key: sorted(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
                 },
                 id=str(response.id or ""),
+                retain_on_delete=bool(request.retainOnDelete),
             )
         )
         return response
@@ -483,8 +508,13 @@ def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, A
     return dict(config)
 
 
-def run_program(stack: str, values: Mapping[str, Any] | None = None, config_dir: Path | None = None) -> Graph:
-    """Evaluate `__main__.py` for `stack` (or for explicit `values`) and return the recorded graph."""
+def run_program(
+    stack: str, values: Mapping[str, Any] | None = None, config_dir: Path | None = None, preview: bool = False
+) -> Graph:
+    """Evaluate `__main__.py` for `stack` (or for explicit `values`) and return the recorded graph.
+
+    `preview=True` runs it as `pulumi preview` does: what only exists after a create (a backend's
+    status) is unknown."""
     stack_values = dict(values) if values is not None else read_stack_values(stack, config_dir)
     config, secret_keys = load_stack_config(stack_values)
     mocks = DsaasMocks(stack)
@@ -492,7 +522,7 @@ def run_program(stack: str, values: Mapping[str, Any] | None = None, config_dir:
     monitor = RecordingMonitor(mocks)
     runtime_config.set_all_config(config, secret_keys)
     pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per run
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     try:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
         _sync_await(wait_for_rpcs())
