@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,18 @@ class S3Key:
 
 
 class MotoS3:
-    """moto's S3 server on 127.0.0.1 with authentication on and one IAM user allowed s3:*."""
+    """moto's S3 server on 127.0.0.1 with authentication on: the IAM user `backup` may do s3:*, and each of
+    `users` ({name: IAM policy document}) has its own key in `keys`."""
 
-    def __init__(self) -> None:
+    def __init__(self, users: dict[str, dict[str, Any]] | None = None) -> None:
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.key = S3Key("", "")
+        self.users = {"backup": S3_ALL, **(users or {})}
+        self.keys: dict[str, S3Key] = {}
+
+    @property
+    def key(self) -> S3Key:
+        return self.keys["backup"]
 
     @property
     def url(self) -> str:
@@ -72,10 +79,11 @@ class MotoS3:
         iam = boto3.client(
             "iam", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
         )
-        iam.create_user(UserName="backup")
-        iam.put_user_policy(UserName="backup", PolicyName="s3", PolicyDocument=json.dumps(S3_ALL))
-        created = iam.create_access_key(UserName="backup")["AccessKey"]
-        self.key = S3Key(created["AccessKeyId"], created["SecretAccessKey"])
+        for user, policy in self.users.items():
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
+            created = iam.create_access_key(UserName=user)["AccessKey"]
+            self.keys[user] = S3Key(created["AccessKeyId"], created["SecretAccessKey"])
         self._set_auth("0")
         return self
 
@@ -84,18 +92,19 @@ class MotoS3:
         self._set_auth("inf")
         self.server.stop()
 
-    def client(self, endpoint: str | None = None, ca_file: Path | None = None) -> Any:
+    def client(self, endpoint: str | None = None, ca_file: Path | None = None, user: str = "backup") -> Any:
+        key = self.keys[user]
         return boto3.client(
             "s3",
             endpoint_url=endpoint or self.url,
             region_name="us-east-1",
-            aws_access_key_id=self.key.access_key_id,
-            aws_secret_access_key=self.key.secret_access_key,
+            aws_access_key_id=key.access_key_id,
+            aws_secret_access_key=key.secret_access_key,
             verify=str(ca_file) if ca_file else True,
         )
 
 
-def _refuses(headers: http.client.HTTPMessage) -> bool:
+def _refuses(headers: Message) -> bool:
     names = {name.lower() for name in headers}
     if any(name.startswith("x-amz-checksum-") for name in names):
         return True
@@ -113,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
