@@ -88,6 +88,18 @@ def set_param(resource: RecordedResource, key: str, value: str) -> None:
     resource.inputs["stdin"] = {**stdin, "value": new} if is_secret(stdin) else new
 
 
+def awaiting_backups(resources: list[RecordedResource]) -> set[str]:
+    """{"backups-configured"} while the program registers no backups (no Velero release, no inventory
+    CronJob): the recorded prod graph is then advised to back up. The backup component of issue 13 is
+    built in parallel; once it is in the program this is empty for prod and the tests expect no advice."""
+    deployed = any(
+        (r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("chart") == "velero")
+        or (r.type == "kubernetes:batch/v1:CronJob" and "inventory" in r.name)
+        for r in resources
+    )
+    return set() if deployed else {"backups-configured"}
+
+
 ALL_VALIDATORS: list[Validator] = [
     p._StackValidationPolicy__validate  # type: ignore[attr-defined]
     for p in POLICIES
@@ -97,7 +109,7 @@ ALL_VALIDATORS: list[Validator] = [
 
 def test_the_pack_lists_every_rule_with_a_kebab_name_and_one_line_description() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 16
     for policy in POLICIES:
         assert policy.name == policy.name.lower() and " " not in policy.name
         assert "\n" not in policy.description and policy.description.endswith(".")
@@ -113,6 +125,8 @@ def test_the_real_stacks_pass_every_rule_but_the_labs_quorum(stack: str, graphs:
     for policy in POLICIES:
         found = violations(policy._StackValidationPolicy__validate, graphs[stack].resources)  # type: ignore[attr-defined]
         expected = 1 if (stack, policy.name) in LAB_DOWNGRADES else 0
+        if stack == "prod" and policy.name in awaiting_backups(graphs[stack].resources):
+            expected = 1
         assert len(found) == expected, (policy.name, found)
 
 
@@ -420,8 +434,9 @@ def test_unknown_values_are_skipped_not_fatal(prod: list[RecordedResource]) -> N
             resource.inputs["stdin"] = unknown
         if resource.type == "vsphere:index/virtualMachine:VirtualMachine":
             resource.inputs["extraConfig"] = unknown
+    advised = [p._StackValidationPolicy__validate for p in POLICIES if p.name in awaiting_backups(prod)]  # type: ignore[attr-defined]
     for validator in ALL_VALIDATORS:
-        assert violations(validator, prod) == []
+        assert len(violations(validator, prod)) == (1 if validator in advised else 0)
 
 
 # --- issue 11: plain HTTP behind a front proxy, vCenter certificate --------------------------------

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT_DIR
+from tests.test_policies import awaiting_backups
 from tools.offline.mockgraph import Graph, read_stack_values, run_program
 from tools.offline.policy_runner import PackResult, PolicyConfigError, format_result, run_pack
 
@@ -68,13 +69,14 @@ def assert_only(result: PackResult, policy: str, words: str) -> None:
 
 def test_prod_has_no_violation(graphs: dict[str, Graph]) -> None:
     result = run_pack(graphs["prod"])
-    assert result.violations == []
+    assert result.fired() == awaiting_backups(graphs["prod"].resources) and not result.has_mandatory
     assert result.name == "dsaas-guardrails" and result.version == "1.0.0"
     assert result.levels == result.defaults
     assert {name for name, level in result.defaults.items() if level == "advisory"} == {
         "idle-culling",
         "singleuser-network-policy",
         "image-prepuller",
+        "backups-configured",
     }
 
 
@@ -140,8 +142,9 @@ def test_image_latest() -> None:
 
 
 def test_culling_off_is_only_advisory() -> None:
-    result = run_pack(variant_graph(lambda v: v["dsaas:hub"]["culling"].update(enabled=False)))
-    assert not result.has_mandatory and result.fired() == {"idle-culling"}
+    graph = variant_graph(lambda v: v["dsaas:hub"]["culling"].update(enabled=False))
+    result = run_pack(graph)
+    assert not result.has_mandatory and result.fired() == {"idle-culling"} | awaiting_backups(graph.resources)
 
 
 def test_config_cannot_lower_the_quorum_threshold(graphs: dict[str, Graph]) -> None:
@@ -163,7 +166,10 @@ def preview(*args: str) -> subprocess.CompletedProcess[str]:
 def test_preview_with_the_pack_passes_prod() -> None:
     result = preview("prod", "--policy-pack", "policies")
     assert result.returncode == 0, result.stderr
-    assert "Policies: dsaas-guardrails v1.0.0: no violations" in result.stdout
+    if awaiting_backups(run_program("prod").resources):
+        assert "[advisory]  dsaas-guardrails v1.0.0  backups-configured" in result.stdout
+    else:
+        assert "Policies: dsaas-guardrails v1.0.0: no violations" in result.stdout
 
 
 def test_preview_with_the_pack_stops_a_mandatory_violation(tmp_path: Path) -> None:
