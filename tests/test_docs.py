@@ -43,6 +43,7 @@ NEEDS_A_DIRECTORY = {
     "tools.ldap_check": "tests/e2e/test_ldap_check.py",
     "tools.try_hub": "tests/e2e/test_ldap_check.py",
     "tools.login_benchmark": "tests/e2e/test_commands.py",
+    "tools.s3_check": "tests/e2e/test_s3_check.py",  # against moto's S3 server
 }
 PULUMI_FLAGS = {"--stack", "--diff", "--policy-pack", "--policy-pack-config", "--replace", "--secret", "--show-secrets"}
 

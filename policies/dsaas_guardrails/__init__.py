@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import cluster, hub, secrets, storage, versions
+from . import backup, cluster, hub, secrets, storage, versions
 
 PACK_NAME = "dsaas-guardrails"
 POLICIES: list[Policy] = [
@@ -13,6 +13,7 @@ POLICIES: list[Policy] = [
     *hub.POLICIES,
     *storage.POLICIES,
     *secrets.POLICIES,
+    *backup.POLICIES,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

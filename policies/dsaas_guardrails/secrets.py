@@ -2,7 +2,9 @@
 
 Secretness comes from the engine's secret markers, kept visible by `secrecy.install()`. A value is
 secret-bearing when its property is known to carry one (provider credentials, SSH keys, Secret
-data, scripts whose parameters hold join tokens) or when its key says so (password, token, …).
+data, scripts whose parameters hold join tokens) or when its key says so (password, token, …). S3
+credentials count too: an `AWS_SECRET_ACCESS_KEY`/`AWS_ACCESS_KEY_ID` environment entry of a job, an
+`aws_secret_access_key = …` credentials file (what Velero's chart takes in `credentials.secretContents.cloud`).
 The vSphere provider must also check vCenter's certificate, or its password goes to whoever answers.
 """
 
@@ -17,9 +19,13 @@ from .common import COMMAND, K8S_SECRET, decoded_documents, label, of_type, path
 from .secrecy import is_secret
 
 SENSITIVE_KEY = re.compile(
-    r"(password|passwd|private_?key|secret_?token|cookie_?secret|kubeconfig|token|certificate_?key|api_?key)$",
+    r"(password|passwd|private_?key|secret_?token|cookie_?secret|kubeconfig|token|certificate_?key|api_?key"
+    r"|secret_?access_?key|access_?key_?id)$",
     re.IGNORECASE,
 )
+# Environment variables that hold S3 credentials (the AWS SDKs' names) and a credentials file's secret line.
+SENSITIVE_ENV = re.compile(r"^AWS_(SECRET_ACCESS_KEY|ACCESS_KEY_ID|SESSION_TOKEN)$")
+CREDENTIALS_FILE = re.compile(r"aws_secret_access_key\s*=", re.IGNORECASE)
 SENSITIVE_PARAMETER = re.compile(r"(^|_)(TOKEN|PASSWORD|SECRET)$|CERTIFICATE_KEY$")
 # Properties that carry a secret whatever their key is called.
 KNOWN: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -60,11 +66,23 @@ def _leaks(resource: PolicyResource) -> list[str]:
         if printed and "stdout" not in (resource.opts.additional_secret_outputs or []):
             leaks.append(f"stdout ({printed}; add it to additional_secret_outputs)")
     for trail, value in walk(resource.props):
-        if trail and SENSITIVE_KEY.search(trail[-1]) and isinstance(value, str) and value and not is_secret(value):
+        if not isinstance(value, str) or not value or is_secret(value):
+            continue
+        leak = ""
+        if trail and (SENSITIVE_KEY.search(trail[-1]) or SENSITIVE_ENV.match(trail[-1])):  # env maps too
             leak = ".".join(trail)
-            if leak not in leaks:
-                leaks.append(leak)
+        elif trail[-1:] == ("value",) and SENSITIVE_ENV.match(str(_sibling(resource.props, trail, "name"))):
+            leak = f"{'.'.join(trail[:-1])} (env {_sibling(resource.props, trail, 'name')})"
+        elif CREDENTIALS_FILE.search(value):
+            leak = f"{'.'.join(trail)} (an S3 credentials file)"
+        if leak and leak not in leaks:
+            leaks.append(leak)
     return leaks
+
+
+def _sibling(props: object, trail: tuple[str, ...], key: str) -> object:
+    """The value beside a leaf: `name` of an env entry `{name, value}`."""
+    return path(props, *[int(t) if t.isdigit() else t for t in trail[:-1]], key)
 
 
 def _carries_secret(parameters: dict[str, str], key: str) -> bool:

@@ -4,6 +4,7 @@ For operators: `new_stack` makes a stack of one's own from an example, without t
 prints the commands that set the ones its settings need; `ldap_check` asks the directory, with the hub's own
 authenticator, whether a user may log in and as admin, and if not why and what to set; `try_hub` runs the
 stack's rendered hub configuration in a real JupyterHub on 127.0.0.1 (a throwaway OpenLDAP from `tools.lab`,
-or your directory). Commands: `python -m tools.new_stack`, `python -m tools.ldap_check`,
-`python -m tools.try_hub`.
+or your directory); `s3_check` walks the backups' object store (TLS and CA, credentials, bucket, versioning,
+probe object, multipart upload, the SDK's default checksums) and says which setting to change. Commands:
+`python -m tools.new_stack`, `python -m tools.ldap_check`, `python -m tools.try_hub`, `python -m tools.s3_check`.
 """
