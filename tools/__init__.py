@@ -16,7 +16,7 @@ Commands (`python -m tools.<command>`; each module here is only an entry point i
     new_stack        operators    a stack of one's own from an example, and the secrets it needs
     ldap_check       operators    would the hub let this user in, and as admin? If not, why and what to set
     try_hub          operators    run the stack's hub settings in a local JupyterHub before `pulumi up`
-    restore          operators    `restore plan <stack>`: the reviewable restore plan of a lost cluster, from the inventory or ONTAP
+    restore          operators    `restore plan <stack>`: which old volume is whose, for a rebuilt cluster to import
     benchmark        maintainers  evaluate the program under mocks with many workers (the graph must stay flat)
     login_benchmark  maintainers  the hub's login throughput against a plain JupyterHub + ldapauthenticator
     bringup          maintainers  model how long a first `pulumi up` takes and what it waits on

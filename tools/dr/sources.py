@@ -199,6 +199,8 @@ def ontap_homes(
         port=port,
         protocol_timeouts=(6, 60),
     )
+    if ca_file:
+        _pin_ca(connection.session, ca_file)
     try:
         with connection:
             volumes = list(Volume.get_collection(**_query(ontap.svm, name=f"{prefix}*", fields=VOLUME_FIELDS)))
@@ -207,7 +209,7 @@ def ontap_homes(
             )
             clients = list(NfsClients.get_collection(**_query(ontap.svm, fields=CLIENT_FIELDS)))
     except NetAppRestError as error:
-        raise PlanError(_explain_ontap(error, settings)) from None
+        raise PlanError(_explain_ontap(error, host if address else None)) from None
     in_use: dict[str, set[str]] = {}
     for client in clients:
         volume = getattr(getattr(client, "volume", None), "name", None)
@@ -253,6 +255,19 @@ def ontap_homes(
     return homes, warnings, Source("ontap", location, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
+def _pin_ca(session: Any, ca_file: Path) -> None:
+    """Verify with `ca_file` even where REQUESTS_CA_BUNDLE is set: requests lets that variable override a
+    session's CA bundle (netapp-ontap's WrappedSession only protects verify=False)."""
+    merge = session.merge_environment_settings
+
+    def pinned(url: str, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = merge(url, proxies, stream, verify, cert)
+        settings["verify"] = str(ca_file)
+        return settings
+
+    session.merge_environment_settings = pinned
+
+
 def _query(svm: str, **fields: str) -> dict[str, Any]:
     """ONTAP REST query parameters (the library passes unknown keyword arguments on as the query)."""
     return {"svm.name": svm, **fields}
@@ -284,8 +299,10 @@ def _ontap_state(home: Home, volume: Any, clients: set[str]) -> None:
         )
 
 
-def _explain_ontap(error: Any, settings: Settings) -> str:
+def _explain_ontap(error: Any, address: str | None) -> str:
+    """What went wrong, and the setting to change (`address`: an --ontap-address in use instead)."""
     text = str(error)
+    where = address or f"{ONTAP_KEY}.managementLif"
     status = getattr(getattr(error, "http_err_response", None), "http_response", None)
     code = getattr(status, "status_code", None)
     if code == 401:
@@ -294,9 +311,9 @@ def _explain_ontap(error: Any, settings: Settings) -> str:
         return f"the ONTAP account in {ONTAP_USER_ENV} may not read volumes: give it a role that reads /api/storage"
     if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text:
         return (
-            f"TLS to {settings.storage.ontap.management_lif} failed: give the CA that signed ONTAP's certificate "
-            "with --ontap-ca-file"
+            f"TLS to ONTAP ({where}) failed: its certificate is not signed by a CA this machine trusts; give "
+            "the CA that signed it with --ontap-ca-file"
         )
     if "Connection" in text or "Max retries" in text:
-        return f"cannot reach ONTAP at {settings.storage.ontap.management_lif}: check {ONTAP_KEY}.managementLif"
+        return f"cannot reach ONTAP ({where}): check {ONTAP_KEY}.managementLif and that the LIF allows HTTPS"
     return f"ONTAP answered an error: {text}"
