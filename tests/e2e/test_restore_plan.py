@@ -50,8 +50,7 @@ class TlsMotoServer(ThreadedMotoServer):
         self._tls = (str(cert), str(key))
 
     def _server_entry(self) -> None:
-        from moto.moto_server.threaded_moto_server import MotoRequestHandler
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
