@@ -1,6 +1,7 @@
 """For operators: `python -m tools.restore plan <stack>` writes the reviewable restore plan of a lost cluster.
 
     python -m tools.restore plan <stack> [--from s3|ontap] [--inventory KEY] [--out FILE] [--config-dir D]
+                                         [--ontap-ca-file PEM] [--ontap-address HOST[:PORT]]
 
 --from s3 (default) reads `<prefix>/inventory/latest.json` (or --inventory <YYYYMMDDTHHMMSSZ>) from the
 stack's dsaas:backup.objectStore; --from ontap asks the SVM of dsaas:storage.ontap through NetApp's REST
@@ -84,7 +85,13 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.restore", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.restore",
+        description=__doc__.split("\n\n", 1)[0],
+        # The subcommand's whole usage, so `python -m tools.restore --help` shows every flag.
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     planner = commands.add_parser("plan", help="write config/restore.<stack>.yaml from the inventory or ONTAP")
     planner.add_argument("stack")
