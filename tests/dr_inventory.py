@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes_asyncio.client import ApiClient
 
@@ -24,9 +24,20 @@ from components.hub_render import HUB_NAMESPACE
 from components.trident_render import HOMES_CLASS
 from tools.dr.restore import NameScheme, _spawner, _User, kubespawner_claim_name
 
+T = TypeVar("T")
 SCHEME = NameScheme("claim-{username}", "safe")
 GIB = 1024**3
 QTREES_PER_FLEXVOL = 200  # Trident's default qtreesPerFlexvol
+
+
+def run_private(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on a loop of its own, leaving the thread's current event loop alone (`asyncio.run`
+    would unset it, and later tests that ask for the current loop, such as Pulumi's mocks, would fail)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
 
 
 def tricky_users(count: int) -> list[str]:
@@ -93,7 +104,7 @@ def kubespawner_claim(user: str, capacity: str, scheme: NameScheme = SCHEME) -> 
             result: dict[str, Any] = client.sanitize_for_serialization(manifest)
             return result
 
-    return asyncio.run(serialize())
+    return run_private(serialize())
 
 
 def make_inventory(

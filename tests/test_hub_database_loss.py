@@ -12,7 +12,6 @@ creates the claim under the new name.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from traitlets.config import Config
 
 from components import hub_render
 from config.settings import parse_settings
-from tests.dr_inventory import make_inventory, tricky_users
+from tests.dr_inventory import make_inventory, run_private, tricky_users
 from tools.dr import restore
 from tools.lab.stack_hub import stack_settings_values
 
@@ -121,7 +120,7 @@ def test_an_empty_hub_database_computes_the_same_claim_names(tmp_path: Path) -> 
         await remember(old_db, config, USERS, legacy)
         return await claim_names(old_db, config, USERS), await claim_names(new_db, config, USERS)
 
-    before, after = asyncio.run(both())
+    before, after = run_private(both())
     assert (tmp_path / "new.sqlite").exists()
     changed = {user for user in USERS if before[user] != after[user]}
     # Only the claim the database alone remembered (a KubeSpawner 6 'escape' name) changes.
