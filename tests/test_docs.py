@@ -38,12 +38,13 @@ PAGES = [ROOT_DIR / "README.md", *sorted((ROOT_DIR / "docs").glob("*.md"))]
 FENCE = re.compile(r"^( *)```([a-z]*)\n(.*?)^\1```", re.S | re.M)
 GENERATED = re.compile(r"<!-- generated: (.+?) -->\n( *)```[a-z]*\n(.*?)^\2```", re.S | re.M)
 INLINE_TOOL = re.compile(r"`(?:\.venv/bin/)?python -m (tools\.[a-z_.]+)([^`]*)`")
-# Run here by the e2e tests that drive them against a real slapd.
+# Run here by the e2e tests that drive them against a real peer (slapd; moto's S3 and an ONTAP replay).
 NEEDS_A_DIRECTORY = {
     "tools.ldap_check": "tests/e2e/test_ldap_check.py",
     "tools.try_hub": "tests/e2e/test_ldap_check.py",
     "tools.login_benchmark": "tests/e2e/test_commands.py",
     "tools.s3_check": "tests/e2e/test_s3_check.py",  # against moto's S3 server
+    "tools.restore": "tests/e2e/test_restore_plan.py",
 }
 PULUMI_FLAGS = {"--stack", "--diff", "--policy-pack", "--policy-pack-config", "--replace", "--secret", "--show-secrets"}
 

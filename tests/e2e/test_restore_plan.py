@@ -1,0 +1,379 @@
+"""The restore planner as the operator runs it, against real peers on 127.0.0.1.
+
+- moto's S3 server over HTTPS (a lab CA, named by dsaas:backup.objectStore.caFile), versioning on, holding
+  a generated inventory of 50 users with tricky names on both drivers: `python -m tools.restore plan` in
+  a subprocess writes the plan, compared with the planner's pure result.
+- A server replaying ONTAP REST answers (tests/e2e/ontap_replay.py), read through NetApp's own client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.config import Config as BotoConfig
+from marshmallow import RAISE
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from config.settings import PROJECT_ROOT, parse_settings
+from tests.dr_inventory import GIB, make_inventory, tricky_users
+from tests.e2e.ontap_replay import OntapReplay
+from tools.dr import restore
+from tools.lab import pki
+from tools.lab.stack_hub import project_copy, stack_settings_values
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "dsaas-prod-backups"
+KEY_ID, SECRET = "AKIADSAASTEST", "dsaas-test-secret-key"
+ONTAP_USER, ONTAP_PASSWORD = "vsadmin-restore", "ontap-test-password"
+USERS = tricky_users(50)
+STAMP = "20261201T021500Z"
+
+
+class TlsMotoServer(ThreadedMotoServer):
+    """moto's threaded server, serving HTTPS with a lab certificate (the stack's endpoint must be HTTPS)."""
+
+    def __init__(self, port: int, cert: Path, key: Path) -> None:
+        super().__init__(ip_address="127.0.0.1", port=port, verbose=False)
+        self._tls = (str(cert), str(key))
+
+    def _server_entry(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler, ssl_context=self._tls
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("pki")
+    ca = pki.make_ca("dsaas restore test CA")
+    cert, key = pki.issue_server_cert(ca, ["127.0.0.1", "localhost"]).write(folder / "cert.pem", folder / "key.pem")
+    return {"ca": ca.write_cert(folder / "ca.pem"), "cert": cert, "key": key}
+
+
+@pytest.fixture(scope="module")
+def s3(tls: dict[str, Path]) -> Iterator[str]:
+    port = _free_port()
+    server = TlsMotoServer(port, tls["cert"], tls["key"])
+    server.start()
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _client(endpoint: str, ca: Path, key_id: str, secret: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        verify=str(ca),
+        config=BotoConfig(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"),
+    )
+
+
+def _stack_dir(tmp_path: Path, object_store: dict[str, Any]) -> Path:
+    """A config dir holding a copy of the prod stack whose object store is the test's."""
+    raw = yaml.safe_load((PROJECT_ROOT / "config" / "Pulumi.prod.yaml").read_text())
+    raw["config"]["dsaas:backup"] = {"objectStore": object_store}
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return folder
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DSAAS_", "AWS_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "tools.restore", *args],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# The reading key: made in moto's IAM by the `uploaded` fixture.
+S3_ENV: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def uploaded(s3: str, tls: dict[str, Path]) -> Iterator[dict[str, Any]]:
+    """The inventory CronJob's work: a versioned bucket with a timestamped inventory and latest.json.
+
+    Then moto checks signatures as S3 does (its reset-auth switch): only the IAM key made here may read.
+    """
+    client = _client(s3, tls["ca"], KEY_ID, SECRET)
+    iam = boto3.client(
+        "iam",
+        endpoint_url=s3,
+        region_name="us-east-1",
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        verify=str(tls["ca"]),
+    )
+    iam.create_user(UserName="dsaas-restore")
+    iam.put_user_policy(
+        UserName="dsaas-restore",
+        PolicyName="read-backups",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName="dsaas-restore")["AccessKey"]
+    S3_ENV.update(DSAAS_S3_ACCESS_KEY_ID=key["AccessKeyId"], DSAAS_S3_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    client.create_bucket(Bucket=BUCKET)
+    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    inventory = make_inventory(USERS, legacy=["Jürgen.Müller"])
+    body = json.dumps(inventory).encode()
+    for name in (f"{STAMP}.json", "latest.json"):
+        client.put_object(Bucket=BUCKET, Key=f"dsaas-prod/inventory/{name}", Body=body)
+    _reset_auth(s3, tls["ca"], "0")
+    try:
+        yield inventory
+    finally:
+        _reset_auth(s3, tls["ca"], "inf")
+
+
+def _reset_auth(endpoint: str, ca: Path, count: str) -> None:
+    """moto's switch: check every request's signature from now on ("0"), or never again ("inf")."""
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset-auth", data=count, verify=str(ca), timeout=10).raise_for_status()
+
+
+def test_the_operator_plans_a_restore_from_the_object_store(
+    s3: str, tls: dict[str, Path], uploaded: dict[str, Any], tmp_path: Path
+) -> None:
+    ca_file = project_copy(tls["ca"], "s3-ca.pem")
+    config_dir = _stack_dir(tmp_path, {"endpoint": s3, "bucket": BUCKET, "caFile": ca_file})
+    done = _run("plan", "prod", "--config-dir", str(config_dir), env=S3_ENV)
+    assert done.returncode == 1, done.stderr  # written; one home (the legacy claim) carries a warning
+    output = done.stdout + done.stderr
+    assert S3_ENV["DSAAS_S3_ACCESS_KEY_ID"] not in output and S3_ENV["DSAAS_S3_SECRET_ACCESS_KEY"] not in output
+    assert "50 homes from s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json" in done.stdout
+    assert "25 home(s) are economy qtrees" in done.stdout
+    written = yaml.safe_load((config_dir / "restore.prod.yaml").read_text())
+    settings = parse_settings(stack_settings_values("prod", config_dir))
+    expected = restore.plan(
+        restore.join_inventory(uploaded),
+        settings,
+        restore.Source("s3", f"s3://{BUCKET}/dsaas-prod/inventory/{STAMP}.json", "2026-12-01T02:15:00Z"),
+        "prod",
+    )
+    assert written == expected
+    homes = {h["user"]: h for h in written["homes"]}
+    assert sorted(homes) == sorted(USERS)
+    assert homes["alice"]["claim"] == "claim-alice" and homes["alice"]["driver"] == "ontap-nas"
+    assert homes["alice"]["sizeBytes"] == 10 * GIB
+    assert homes["Alice.Smith"]["qtree"]["junctionPath"].startswith("/dsaasprod_qtree_pool_")
+    assert homes["Alice.Smith"]["dataLif"] == "10.40.8.20"
+    # A chosen inventory, by its timestamp.
+    again = _run(
+        "plan",
+        "prod",
+        "--config-dir",
+        str(config_dir),
+        "--inventory",
+        STAMP,
+        "--out",
+        str(tmp_path / "p.yaml"),
+        env=S3_ENV,
+    )
+    assert again.returncode == 1 and yaml.safe_load((tmp_path / "p.yaml").read_text()) == written
+
+
+@pytest.mark.parametrize(
+    ("change", "env", "message"),
+    [
+        ({}, "none", "DSAAS_S3_ACCESS_KEY_ID is not set"),
+        ({}, "wrong-secret", "refused the credentials (SignatureDoesNotMatch)"),
+        ({}, "unknown-key", "refused the credentials (InvalidAccessKeyId)"),
+        ({"bucket": "no-such-bucket"}, "good", "bucket no-such-bucket does not exist"),
+        ({"prefix": "elsewhere"}, "good", "no inventory at s3://dsaas-prod-backups/elsewhere/inventory/latest.json"),
+        ({"caFile": None}, "good", "set dsaas:backup.objectStore.caFile"),
+    ],
+    ids=["no-credentials", "wrong-secret", "unknown-key", "no-bucket", "wrong-prefix", "unknown-ca"],
+)
+def test_object_store_failures_are_explained(
+    s3: str,
+    tls: dict[str, Path],
+    uploaded: dict[str, Any],
+    tmp_path: Path,
+    change: dict[str, Any],
+    env: str,
+    message: str,
+) -> None:
+    store = {"endpoint": s3, "bucket": BUCKET, "caFile": project_copy(tls["ca"], "s3-ca.pem"), **change}
+    config_dir = _stack_dir(tmp_path, {k: v for k, v in store.items() if v is not None})
+    credentials = {
+        "none": {},
+        "good": S3_ENV,
+        "wrong-secret": {**S3_ENV, "DSAAS_S3_SECRET_ACCESS_KEY": "wrong"},
+        "unknown-key": {**S3_ENV, "DSAAS_S3_ACCESS_KEY_ID": "AKIANOBODY"},
+    }[env]
+    done = _run("plan", "prod", "--config-dir", str(config_dir), env=credentials)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert message in done.stderr
+    assert not (config_dir / "restore.prod.yaml").exists()
+
+
+# --- ONTAP ----------------------------------------------------------------------------------------------
+
+SVM = {"name": "svm_dsaas", "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "svm_dsaas"))}
+
+
+def _volume(name: str, comment: str, size_gib: int, **extra: Any) -> dict[str, Any]:
+    record = {
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
+        "name": name,
+        "type": "rw",
+        "state": "online",
+        "comment": comment,
+        "space": {"size": size_gib * GIB},
+        "nas": {"path": f"/{name}"},
+        "is_svm_root": False,
+        "svm": SVM,
+        "_links": {"self": {"href": f"/api/storage/volumes/{uuid.uuid5(uuid.NAMESPACE_DNS, name)}"}},
+    }
+    record.update(extra)
+    return record
+
+
+def _labels(claim: str, user: str | None = None) -> str:
+    labels = {"claim": claim, "namespace": "jupyterhub"}
+    if user:
+        labels["username"] = user
+    return json.dumps({"provisioning": labels})
+
+
+ONTAP_DATA: dict[str, list[dict[str, Any]]] = {
+    "cluster": [
+        {
+            "name": "a800-dc1",
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "a800")),
+            "version": {"full": "NetApp Release 9.15.1: Mon Jun 10 2024", "generation": 9, "major": 15, "minor": 1},
+        }
+    ],
+    "volumes": [
+        _volume("dsaasprod_pvc_0001", _labels("claim-alice", "alice"), 10),
+        _volume("dsaasprod_pvc_0002", _labels("claim-jürgen", "Jürgen.Müller"), 20),
+        _volume("dsaasprod_pvc_0003", _labels("claim-bob"), 10),
+        _volume("dsaasprod_pvc_0004", _labels("claim-carol", "carol"), 10, type="dp"),
+        _volume("dsaasprod_pvc_0005", _labels("claim-dave", "dave"), 10),
+        _volume("dsaasprod_pvc_0006", "", 10),
+        _volume("other_vol", _labels("claim-eve", "eve"), 10),
+        _volume("dsaasprod_root", "svm root", 1, is_svm_root=True, nas={}),
+    ],
+    "qtrees": [
+        {
+            "svm": SVM,
+            "volume": {"name": "dsaasprod_qtree_pool_a0000", "uuid": SVM["uuid"]},
+            "id": 0,
+            "name": "",
+            "path": "/vol/dsaasprod_qtree_pool_a0000",
+        },
+        {
+            "svm": SVM,
+            "volume": {"name": "dsaasprod_qtree_pool_a0000", "uuid": SVM["uuid"]},
+            "id": 1,
+            "name": "dsaasprod_pvc_9",
+            "path": "/vol/dsaasprod_qtree_pool_a0000/dsaasprod_pvc_9",
+        },
+    ],
+    "connected-clients": [
+        {
+            "svm": SVM,
+            "node": {"name": "a800-01"},
+            "client_ip": "10.40.0.21",
+            "server_ip": "10.40.8.20",
+            "protocol": "nfs4.1",
+            "volume": {"name": "dsaasprod_pvc_0005", "uuid": SVM["uuid"]},
+            "idle_duration": "PT3M12S",
+        },
+    ],
+}
+
+
+def test_the_replayed_answers_pass_netapps_own_schemas() -> None:
+    from netapp_ontap.resources.cluster import ClusterSchema
+    from netapp_ontap.resources.nfs_clients import NfsClientsSchema
+    from netapp_ontap.resources.qtree import QtreeSchema
+    from netapp_ontap.resources.volume import VolumeSchema
+
+    for kind, schema in (
+        ("cluster", ClusterSchema),
+        ("volumes", VolumeSchema),
+        ("qtrees", QtreeSchema),
+        ("connected-clients", NfsClientsSchema),
+    ):
+        for record in ONTAP_DATA[kind]:
+            schema().load(record, unknown=RAISE)
+
+
+def test_the_operator_plans_from_ontap_itself(tls: dict[str, Path], tmp_path: Path) -> None:
+    config_dir = _stack_dir(tmp_path, {"endpoint": "https://s3.dc.example.org", "bucket": BUCKET})
+    env = {"DSAAS_ONTAP_USERNAME": ONTAP_USER, "DSAAS_ONTAP_PASSWORD": ONTAP_PASSWORD}
+    with OntapReplay(ONTAP_DATA, tls["cert"], tls["key"], ONTAP_USER, ONTAP_PASSWORD) as ontap:
+        args = [
+            "plan",
+            "prod",
+            "--from",
+            "ontap",
+            "--config-dir",
+            str(config_dir),
+            "--ontap-address",
+            f"127.0.0.1:{ontap.port}",
+        ]
+        done = _run(*args, "--ontap-ca-file", str(tls["ca"]), env=env)
+        refused = _run(*args, "--ontap-ca-file", str(tls["ca"]), env={**env, "DSAAS_ONTAP_PASSWORD": "wrong"})
+        untrusted = _run(*args, env=env)
+    assert done.returncode == 1, done.stderr
+    assert ONTAP_PASSWORD not in done.stdout + done.stderr
+    plan = yaml.safe_load((config_dir / "restore.prod.yaml").read_text())
+    assert plan["source"]["kind"] == "ontap" and plan["source"]["location"].startswith("ontap://svm-dsaas-mgmt")
+    homes = {h["volume"]: h for h in plan["homes"]}
+    assert sorted(homes) == [f"dsaasprod_pvc_000{i}" for i in range(1, 6)]  # other_vol lacks the prefix
+    assert homes["dsaasprod_pvc_0001"]["claim"] == "claim-alice" and not homes["dsaasprod_pvc_0001"]["warnings"]
+    assert homes["dsaasprod_pvc_0001"]["sizeBytes"] == 10 * GIB
+    # The comment's old claim differs from KubeSpawner 7's name for the user: the new one is planned.
+    assert homes["dsaasprod_pvc_0002"]["claim"] == restore.kubespawner_claim_name(
+        "Jürgen.Müller", restore.NameScheme("claim-{username}", "safe")
+    )
+    assert "the old claim was claim-jürgen" in homes["dsaasprod_pvc_0002"]["warnings"][0]
+    assert homes["dsaasprod_pvc_0003"]["user"] is None and "not its user" in homes["dsaasprod_pvc_0003"]["warnings"][0]
+    assert "SnapMirror destination" in homes["dsaasprod_pvc_0004"]["warnings"][0]
+    assert "NFS clients 10.40.0.21 are connected" in homes["dsaasprod_pvc_0005"]["warnings"][0]
+    assert any("dsaasprod_pvc_0006" in w and "carry no claim" in w for w in plan["warnings"])
+    assert any("1 economy qtree(s)" in w for w in plan["warnings"])
+    assert refused.returncode == 2 and "ONTAP refused the credentials" in refused.stderr, refused.stderr
+    assert untrusted.returncode == 2 and "--ontap-ca-file" in untrusted.stderr, untrusted.stderr
+    assert "Traceback" not in refused.stderr + untrusted.stderr

@@ -1,0 +1,105 @@
+"""For operators: `python -m tools.restore plan <stack>` writes the reviewable restore plan of a lost cluster.
+
+    python -m tools.restore plan <stack> [--from s3|ontap] [--inventory KEY] [--out FILE] [--config-dir D]
+                                         [--ontap-ca-file PEM] [--ontap-address HOST[:PORT]]
+
+--from s3 (default) reads `<prefix>/inventory/latest.json` (or --inventory <YYYYMMDDTHHMMSSZ>) from the
+stack's dsaas:backup.objectStore; --from ontap asks the SVM of dsaas:storage.ontap through NetApp's REST
+client (volumes whose comment carries the claim: set when Trident's backend labels were on). Writes
+config/restore.<stack>.yaml (next to the stack files given with --config-dir), per user the claim name
+KubeSpawner 7 computes now, the ONTAP volume or economy qtree, its size, and warnings.
+
+Credentials come from the environment only: DSAAS_S3_ACCESS_KEY_ID and DSAAS_S3_SECRET_ACCESS_KEY, or
+DSAAS_ONTAP_USERNAME and DSAAS_ONTAP_PASSWORD.
+
+Exit status: 0 plan written, nothing to review; 1 plan written, some homes carry warnings (read them
+before `pulumi up`); 2 no plan: the settings, the credentials or the source are broken (the message
+says what to fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from config.settings import PROJECT_ROOT, SettingsError, parse_settings
+from tools.dr import restore, sources
+from tools.lab.stack_hub import stack_settings_values
+from tools.offline.mockgraph import StackFileError
+
+
+def plan_file(stack: str, config_dir: Path | None) -> Path:
+    return (config_dir or PROJECT_ROOT / "config") / f"restore.{stack}.yaml"
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    try:
+        settings = parse_settings(stack_settings_values(args.stack, args.config_dir))
+    except (SettingsError, StackFileError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.source == "ontap":
+            homes, warnings, source = sources.ontap_homes(settings, args.ontap_ca_file, args.ontap_address)
+        else:
+            inventory, source = sources.read_s3_inventory(settings, args.inventory)
+            homes = restore.join_inventory(inventory)
+            warnings = []
+            cluster = inventory.get("cluster")
+            if cluster != settings.cluster.cluster_name:
+                warnings.append(
+                    f"the inventory is of cluster {cluster!r}, the stack's dsaas:clusterName is "
+                    f"{settings.cluster.cluster_name!r}: check that this is the cluster to restore"
+                )
+        result = restore.plan(homes, settings, source, args.stack, warnings)
+    except restore.PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = args.out or plan_file(args.stack, args.config_dir)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(restore.render_plan(result), encoding="utf-8")
+    except OSError as error:
+        print(f"error: cannot write the plan to {out}: {error.strerror}; choose another --out", file=sys.stderr)
+        return 2
+    review = restore.blocking(result)
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(result['homes'])} homes from {source.location} ({source.written or 'time unknown'}) in {seconds:.1f} s"
+    )
+    for warning in result["warnings"]:
+        print(f"  ! {warning}")
+    qtrees = restore.economy_homes(result)
+    if qtrees:
+        print(
+            f"{qtrees} home(s) are economy qtrees: Trident cannot import them, so they come back as static NFS "
+            "volumes (data LIF + junction path), retained"
+        )
+    print(f"{review} home(s) carry warnings to review" if review else "no home carries a warning")
+    shown = out.relative_to(PROJECT_ROOT) if out.is_relative_to(PROJECT_ROOT) else out
+    print(f"wrote {out}; review it, commit it and set dsaas:restore.plan: {shown}")
+    return 1 if review or result["warnings"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.restore",
+        description=__doc__.split("\n\n", 1)[0],
+        # The subcommand's whole usage, so `python -m tools.restore --help` shows every flag.
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    planner = commands.add_parser("plan", help="write config/restore.<stack>.yaml from the inventory or ONTAP")
+    planner.add_argument("stack")
+    planner.add_argument("--from", dest="source", choices=("s3", "ontap"), default="s3", help="default: s3")
+    planner.add_argument("--inventory", help="inventory to read: <YYYYMMDDTHHMMSSZ> or a whole key (default: latest)")
+    planner.add_argument("--out", type=Path, help="plan file (default: restore.<stack>.yaml beside the stack files)")
+    planner.add_argument("--config-dir", type=Path, help="folder of stack files (default: config/)")
+    planner.add_argument("--ontap-ca-file", type=Path, help="PEM CA that signed ONTAP's certificate (--from ontap)")
+    planner.add_argument("--ontap-address", help="HOST[:PORT] instead of the stack's managementLif (--from ontap)")
+    args = parser.parse_args(argv)
+    return run_plan(args)
