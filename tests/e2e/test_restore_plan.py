@@ -377,3 +377,59 @@ def test_the_operator_plans_from_ontap_itself(tls: dict[str, Path], tmp_path: Pa
     assert refused.returncode == 2 and "ONTAP refused the credentials" in refused.stderr, refused.stderr
     assert untrusted.returncode == 2 and "--ontap-ca-file" in untrusted.stderr, untrusted.stderr
     assert "Traceback" not in refused.stderr + untrusted.stderr
+
+
+# --- the whole drill: inventory in the object store → plan → a rebuilt stack's graph ----------------
+
+
+def test_disaster_drill_from_the_object_store_to_the_rebuilt_graph(
+    s3: str, tls: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """50 users with tricky names on ontap-nas: the inventory CronJob's object in moto, the operator's
+    `python -m tools.restore plan prod`, then `pulumi up` of a new stack from the same settings plus the
+    plan (under the mocks): every user's old volume is claimed under KubeSpawner's name, with the rebuilt
+    backend's UUID, before the hub starts."""
+    from tests.test_restore_drill import drill_values, relative_to_project
+    from tools.offline.mockgraph import run_program, unwrap
+
+    users = tricky_users(50)
+    client = _client(s3, tls["ca"], KEY_ID, SECRET)
+    _reset_auth(s3, tls["ca"], "inf")
+    client.create_bucket(Bucket="dsaas-drill")
+    inventory = make_inventory(users, economy=[False] * len(users))
+    client.put_object(Bucket="dsaas-drill", Key="dsaas-prod/inventory/latest.json", Body=json.dumps(inventory).encode())
+
+    ca_file = project_copy(tls["ca"], "s3-ca.pem")
+    config_dir = _stack_dir(tmp_path, {"endpoint": s3, "bucket": "dsaas-drill", "caFile": ca_file})
+    planned = _run(
+        "plan", "prod", "--config-dir", str(config_dir),
+        env={"DSAAS_S3_ACCESS_KEY_ID": KEY_ID, "DSAAS_S3_SECRET_ACCESS_KEY": SECRET},
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stdout + planned.stderr  # no home needs attention
+    plan_file = config_dir / "restore.prod.yaml"
+    plan = yaml.safe_load(plan_file.read_text())
+
+    values = yaml.safe_load((config_dir / "Pulumi.prod.yaml").read_text())["config"]
+    graph = run_program("prod", drill_values(values, "ontap-nas", relative_to_project(plan_file)))
+    claims = {
+        unwrap(r.inputs)["metadata"]["name"]: r
+        for r in graph.resources
+        if r.type == "kubernetes:core/v1:PersistentVolumeClaim" and r.name.startswith("restore-")
+    }
+    hub = graph.by_name("hub-release")
+    backend = next(r for r in graph.resources if r.type.endswith("TridentBackendConfig") and "nas" in r.name)
+    assert sorted(claims) == sorted(h["claim"] for h in plan["homes"])
+    for home in plan["homes"]:
+        claim = claims[home["claim"]]
+        annotations = unwrap(claim.inputs)["metadata"]["annotations"]
+        assert annotations["trident.netapp.io/importOriginalName"] == home["volume"]
+        assert (
+            annotations["trident.netapp.io/importBackendUUID"]
+            == unwrap(backend.outputs)["status"]["backendInfo"]["backendUUID"]
+        )
+        assert claim.urn in graph.ancestors(hub)
+    with capsys.disabled():
+        print(f"\ndrill: {planned.stdout.strip()}")
+        print(f"drill: the rebuilt graph claims {len(claims)} homes before hub-release, e.g.")
+        for home in plan["homes"][:6]:
+            print(f"drill:   {home['user']!r:>32} → {home['claim']:<60} ← {home['volume']}")
