@@ -90,7 +90,7 @@ ALL = list(commands())
 
 def _kind(command: Command) -> str:
     words = command.words
-    while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+    while words and re.fullmatch(r"[A-Z][A-Z0-9_]*=.*", words[0]):
         words = words[1:]
     head = words[0] if words else ""
     if head in (".venv/bin/python", "python") and words[1:2] == ["-m"]:
@@ -245,6 +245,8 @@ def _outputs_of(line: str) -> list[Path]:
     for flag in ("--out", "--manifest"):
         if flag in words:
             written.append(ROOT_DIR / words[words.index(flag) + 1])
+    if "tools.new_stack" in words:  # the stack file it makes from the example
+        written.append(ROOT_DIR / "config" / f"Pulumi.{words[-1]}.yaml")
     return written
 
 
