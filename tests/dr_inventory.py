@@ -12,6 +12,7 @@ with nfsServerIp/nfsPath). Economy volumes are qtrees: internalID /svm/<svm>/fle
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -31,13 +32,24 @@ QTREES_PER_FLEXVOL = 200  # Trident's default qtreesPerFlexvol
 
 
 def run_private(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run `coroutine` on a loop of its own, leaving the thread's current event loop alone (`asyncio.run`
-    would unset it, and later tests that ask for the current loop, such as Pulumi's mocks, would fail)."""
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.close()
+    """Run `coroutine` on a loop of its own, in a thread of its own: the calling thread's event loop is left
+    alone (`asyncio.run` would unset it, and later tests that ask for it, such as Pulumi's mocks, would
+    fail), and a loop still running in this thread (a harness, an earlier test) cannot get in the way."""
+
+    def on_a_new_loop() -> T:
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(coroutine)
+        finally:
+            # KubeSpawner leaves a task behind that closes its shared API client; end it with the loop.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(on_a_new_loop).result()
 
 
 def tricky_users(count: int) -> list[str]:

@@ -37,7 +37,7 @@ from tools.offline.mockgraph import Graph, unwrap
 PAGES = [ROOT_DIR / "README.md", *sorted((ROOT_DIR / "docs").glob("*.md"))]
 FENCE = re.compile(r"^( *)```([a-z]*)\n(.*?)^\1```", re.S | re.M)
 GENERATED = re.compile(r"<!-- generated: (.+?) -->\n( *)```[a-z]*\n(.*?)^\2```", re.S | re.M)
-INLINE_TOOL = re.compile(r"`(?:\.venv/bin/)?python -m (tools\.[a-z_.]+)([^`]*)`")
+INLINE_TOOL = re.compile(r"`(?:\.venv/bin/)?python -m (tools\.[a-z0-9_.]+)([^`]*)`")
 # Run here by the e2e tests that drive them against a real peer (slapd; moto's S3 and an ONTAP replay).
 NEEDS_A_DIRECTORY = {
     "tools.ldap_check": "tests/e2e/test_ldap_check.py",
