@@ -38,6 +38,7 @@ def run_private(coroutine: Coroutine[Any, Any, T]) -> T:
 
     def on_a_new_loop() -> T:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # this worker thread's own; KubeSpawner asks for the current loop
         try:
             return loop.run_until_complete(coroutine)
         finally:
@@ -46,6 +47,7 @@ def run_private(coroutine: Coroutine[Any, Any, T]) -> T:
             for task in pending:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            asyncio.set_event_loop(None)
             loop.close()
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as worker:
