@@ -8,14 +8,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests drive as real validators: cloud-init (schema + VMware datasource),
-# netplan (network config), shellcheck (node scripts), graphviz (the architecture picture).
-# util-linux's unshare is already there.
+# netplan (network config), shellcheck (node scripts), graphviz (the architecture picture), jq (the backup
+# inventory script runs with it, as in the kubectl image). util-linux's unshare is already there.
 # End-to-end harness (tools/lab): slapd + ldap-utils (a real LDAP directory), chromium (a real browser),
 # libatomic1 (PyPI playwright's bundled node needs it; without it Playwright only says "Connection closed
 # while reading from the driver");
 # Node.js with npm runs configurable-http-proxy (pinned in tools/lab/package-lock.json): Debian's nodejs + npm
 # are installed only when no `npm` is on PATH (a NodeSource nodejs already brings its own npm).
-DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq
 LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
