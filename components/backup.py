@@ -135,21 +135,10 @@ class Backups(pulumi.ComponentResource):
             return k8s.rbac.v1.ClusterRole(resource_name, metadata=metadata, rules=document["rules"], opts=opts)
         if kind == "Role":
             return k8s.rbac.v1.Role(resource_name, metadata=metadata, rules=document["rules"], opts=opts)
-        if kind == "ClusterRoleBinding":
-            return k8s.rbac.v1.ClusterRoleBinding(
-                resource_name,
-                metadata=metadata,
-                role_ref=document["roleRef"],
-                subjects=document["subjects"],
-                opts=opts,
-            )
-        if kind == "RoleBinding":
-            return k8s.rbac.v1.RoleBinding(
-                resource_name,
-                metadata=metadata,
-                role_ref=document["roleRef"],
-                subjects=document["subjects"],
-                opts=opts,
+        if kind in ("ClusterRoleBinding", "RoleBinding"):
+            binding = k8s.rbac.v1.ClusterRoleBinding if kind == "ClusterRoleBinding" else k8s.rbac.v1.RoleBinding
+            return binding(
+                resource_name, metadata=metadata, role_ref=document["roleRef"], subjects=document["subjects"], opts=opts
             )
         if kind == "CronJob":
             return k8s.batch.v1.CronJob(resource_name, metadata=metadata, spec=document["spec"], opts=opts)
