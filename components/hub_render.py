@@ -260,6 +260,11 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
             # jovyan's group (users): with fsType nfs the kubelet gives the home to this group.
             "fsGid": 100,
             "networkPolicy": {"enabled": hub.network_policy},
+            # z2jh's default (true) adds a privileged init container with NET_ADMIN to every user pod,
+            # which Pod Security refuses at `baseline` and above; the singleuser NetworkPolicy's egress
+            # rules already keep user servers off 169.254.169.254 (egressAllowRules.cloudMetadataServer
+            # is false by default), and on-premises vSphere serves no metadata there.
+            "cloudMetadata": {"blockWithIptables": False},
         },
         "scheduling": {
             "userScheduler": {"enabled": True, "resources": {"requests": dict(PLATFORM_REQUESTS["user-scheduler"])}},

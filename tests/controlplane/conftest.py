@@ -1,0 +1,47 @@
+"""Fixtures that start the real control plane (tools/controlplane) and simulated nodes for a stack.
+
+The binaries are built once per machine by `make controlplane` (the README's test command runs it);
+every control plane a test starts is stopped at the end of the session, whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import load_settings
+from tools.controlplane import build
+from tools.controlplane.cluster import ControlPlane
+from tools.controlplane.nodes import NodeRunner, stack_node_shapes
+
+StartControlPlane = Callable[[], ControlPlane]
+
+
+@pytest.fixture(scope="session")
+def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartControlPlane]:
+    """A factory: each call starts a fresh control plane (its own etcd, PKI and ports)."""
+    if build.installed(build.default_minor()) is None:
+        pytest.fail("the test control plane is not built: run `make controlplane` (the README's test command does)")
+    started: list[ControlPlane] = []
+
+    def start() -> ControlPlane:
+        plane = ControlPlane.start(Path(tmp_path_factory.mktemp("controlplane")))
+        started.append(plane)
+        return plane
+
+    yield start
+    for plane in started:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(start_control_plane: StartControlPlane) -> ControlPlane:
+    """One control plane shared by the tests that only read from it or use namespaces of their own."""
+    return start_control_plane()
+
+
+def start_stack_nodes(plane: ControlPlane, stack: str) -> NodeRunner:
+    """Simulated nodes shaped like every VM of `stack` (stopped by the caller)."""
+    return plane.simulated_nodes(stack_node_shapes(load_settings(stack)))
