@@ -20,7 +20,7 @@ LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: preview test setup setup-debian lint typecheck pytest benchmark clean
+.PHONY: preview test setup setup-debian controlplane lint typecheck pytest benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +59,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
 	touch $@
 
-setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed
+# The suite's Kubernetes control plane (tools/controlplane): etcd, kube-apiserver, kube-controller-manager and
+# kube-scheduler built from the Go modules pinned in tools/controlplane/go.mod, cached per machine under
+# ~/.cache/dsaas/controlplane (Go's own caches in ~/go and ~/.cache/go-build). Uses a `go` of the pinned release
+# when one is on PATH, else fetches that release from the Go module proxy. MINOR=1.34|1.36 builds another minor.
+controlplane: $(VENV)/.installed-program
+	$(BIN)/python -m tools.controlplane build $(if $(MINOR),--minor $(MINOR))
+
+setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed controlplane
 
 # The preview renders the Helm charts with Helm's engine (helm-python-sdk, a test/preview requirement).
 preview: $(VENV)/.installed-tests
