@@ -19,8 +19,8 @@ SUITE=bookworm
 CLONE_DIR=/root/dsaas
 SOURCE_MOUNT=/mnt/dsaas.git
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# Variables that tell package clients where and how to fetch; nothing else crosses into the root.
-PASS_VARS='^(PIP_[A-Z0-9_]+|NPM_CONFIG_[A-Z0-9_]+|npm_config_[a-z0-9_]+|[a-z]+_proxy|[A-Z]+_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|CI)$'
+# Variables that tell package clients (pip, npm, apt, go) where and how to fetch; nothing else crosses into the root.
+PASS_VARS='^(GOPROXY|GOSUMDB|GONOSUMDB|GOPRIVATE|GONOPROXY|GOINSECURE|PIP_[A-Z0-9_]+|NPM_CONFIG_[A-Z0-9_]+|npm_config_[a-z0-9_]+|[a-z]+_proxy|[A-Z]+_PROXY|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|NODE_EXTRA_CA_CERTS|CI)$'
 
 say() { printf '==> [fresh] %s\n' "$*"; }
 die() {

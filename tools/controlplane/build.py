@@ -229,6 +229,10 @@ def build(minor: str | None = None, log: bool = True) -> Binaries:
         out.rename(target / "bin")
     if log:
         print(f"==> built in {time.monotonic() - started:.0f} s: {target / 'bin'}", flush=True)
+    # Earlier pins of this minor are never used again (each build is ~420 MB).
+    for stale in target.parent.glob(f"{minor}-*"):
+        if stale != target and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     found = installed(minor)
     assert found is not None
     return found
