@@ -81,6 +81,17 @@ class JupyterHub(pulumi.ComponentResource):
                 )
             )
 
+        for binding in render.render_user_scheduler_bindings():
+            release_dependencies.append(
+                k8s.rbac.v1.ClusterRoleBinding(
+                    f"{name}-{binding['metadata']['name']}",
+                    metadata=binding["metadata"],
+                    role_ref=binding["roleRef"],
+                    subjects=binding["subjects"],
+                    opts=k8s_opts,
+                )
+            )
+
         values = render.render_hub_values(
             settings,
             render.HubSecrets(

@@ -20,6 +20,12 @@ from config.settings import Settings, project_file
 HUB_NAMESPACE = "jupyterhub"
 HUB_RELEASE = "jupyterhub"
 TLS_SECRET = "hub-tls"
+# The chart's user-scheduler service account (templates/scheduling/user-scheduler/serviceaccount.yaml,
+# named by jupyterhub.user-scheduler-serviceaccount.fullname: "user-scheduler" for release "jupyterhub").
+USER_SCHEDULER_SERVICE_ACCOUNT = "user-scheduler"
+# Roles every Kubernetes release bootstraps for its own kube-scheduler
+# (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go): what that release's scheduler needs.
+KUBE_SCHEDULER_CLUSTER_ROLES = ("system:kube-scheduler", "system:volume-scheduler")
 # Mounted by hub.extraFiles; paths inside the hub container.
 HUB_ETC = PurePosixPath("/usr/local/etc/jupyterhub")
 LDAP_CA_PATH = HUB_ETC / "ldap" / "ca.pem"
@@ -267,7 +273,14 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
             "cloudMetadata": {"blockWithIptables": False},
         },
         "scheduling": {
-            "userScheduler": {"enabled": True, "resources": {"requests": dict(PLATFORM_REQUESTS["user-scheduler"])}},
+            "userScheduler": {
+                "enabled": True,
+                # The cluster's own kube-scheduler release, not the chart's v1.30.14 (outside the skew
+                # Kubernetes supports for 1.34-1.36); it needs the release's scheduler permissions, which
+                # render_user_scheduler_bindings grants.
+                "image": {"name": "registry.k8s.io/kube-scheduler", "tag": f"v{settings.cluster.kubernetes_version}"},
+                "resources": {"requests": dict(PLATFORM_REQUESTS["user-scheduler"])},
+            },
             "podPriority": {"enabled": hub.user_placeholders > 0},
             "userPlaceholder": {
                 "enabled": hub.user_placeholders > 0,
@@ -295,3 +308,29 @@ def render_hub_values(settings: Settings, secrets: HubSecrets) -> dict[str, Any]
         },
         "debug": {"enabled": False},
     }
+
+
+def render_user_scheduler_bindings() -> list[dict[str, Any]]:
+    """Bind the user scheduler to the cluster's own kube-scheduler roles.
+
+    z2jh 4.4.0's user-scheduler ClusterRole is a copy of `system:kube-scheduler` as of Kubernetes 1.30.
+    A kube-scheduler of 1.34+ also lists and watches DRA objects (deviceclasses, resourceclaims,
+    resourceslices) and volumeattachments, and waits for those caches before it schedules anything: with
+    the chart's copy alone it never places a user server (seen against a real 1.35 API server,
+    tests/controlplane/test_user_scheduler.py). The bootstrap roles follow the cluster's release, so an
+    upgrade keeps the two in step; the chart's own role stays for its leader-election lease."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {
+                "name": f"dsaas-user-scheduler-{role.removeprefix('system:')}",
+                "labels": {"app.kubernetes.io/part-of": "dsaas"},
+            },
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": USER_SCHEDULER_SERVICE_ACCOUNT, "namespace": HUB_NAMESPACE}
+            ],
+        }
+        for role in KUBE_SCHEDULER_CLUSTER_ROLES
+    ]
