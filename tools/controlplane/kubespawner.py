@@ -22,6 +22,7 @@ as a local process from the hub's virtualenv, not from the pod's image; the clai
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -473,6 +474,8 @@ class ApiRecorder:
         self._thread = threading.Thread(target=self._run, name="api-recorder", daemon=True)
 
     def start(self) -> ApiRecorder:
+        # What exists before the recording starts is the baseline, not part of the flow.
+        self.poll(record=False)
         self._thread.start()
         return self
 
@@ -482,13 +485,11 @@ class ApiRecorder:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
+            with contextlib.suppress(ApiError, OSError):  # the next round sees the same state again
                 self.poll()
-            except (ApiError, OSError):  # the next round sees the same state again
-                pass
             self._stop.wait(self.interval)
 
-    def poll(self) -> None:
+    def poll(self, record: bool = True) -> None:
         ns = self.namespace
         states: dict[str, str] = {}
         for claim in self.admin.items(f"/api/v1/namespaces/{ns}/persistentvolumeclaims"):
@@ -510,25 +511,29 @@ class ApiRecorder:
             deleting = " deleting" if meta.get("deletionTimestamp") else ""
             states[f"Pod/{meta['name']}"] = (
                 f"uid={meta['uid'][:8]} phase={status.get('phase')} node={pod['spec'].get('nodeName') or '-'} "
-                f"scheduler={pod['spec'].get('schedulerName')} podIP={status.get('podIP') or '-'} ready={ready}{deleting}"
+                f"scheduler={pod['spec'].get('schedulerName')} podIP={status.get('podIP') or '-'} "
+                f"ready={ready}{deleting}"
             )
         for event in self.admin.items(f"/api/v1/namespaces/{ns}/events"):
             key = f"Event/{event['metadata']['name']}"
             involved = event.get("involvedObject", {})
+            reporter = event.get("reportingComponent") or event.get("source", {}).get("component")
             states[key] = (
                 f"{involved.get('kind')}/{involved.get('name')} {event.get('reason')} "
-                f"({event.get('reportingComponent') or event.get('source', {}).get('component')}): {event.get('message')}"
+                f"({reporter}): {event.get('message')}"
             )
         now = _utc_now()
         for key, state in states.items():
-            if self._seen.get(key) != state:
+            if not record:
+                self._seen[key] = state
+            elif self._seen.get(key) != state:
                 verb = "event" if key.startswith("Event/") else ("created" if key not in self._seen else "changed")
                 text = state if verb == "event" else f"{key} {verb}: {state}"
                 self.entries.append(FlowEntry(now, "api", text))
                 self._seen[key] = state
         for key in list(self._seen):
             if key not in states:
-                if not key.startswith("Event/"):
+                if record and not key.startswith("Event/"):
                     self.entries.append(FlowEntry(now, "api", f"{key} gone"))
                 del self._seen[key]
 
@@ -553,6 +558,8 @@ def hub_entries(log_text: str, since: datetime.datetime) -> list[FlowEntry]:
 def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True):
         text = text.replace(secret, "<redacted>")
+    # JupyterHub logs the XSRF cookie's value when it sets one.
+    text = re.sub(r"(xsrf cookie for b')[^']*'", r"\1<redacted>'", text)
     # Any token-shaped value the list missed (e.g. a user server's OAuth token in a URL or header).
     return re.sub(r"(?i)(token[=:\s\"']+)([A-Za-z0-9_\-.]{20,})", r"\1<redacted>", text)
 
@@ -568,13 +575,16 @@ def pod_secrets(admin: KubeClient, namespace: str) -> set[str]:
     return values
 
 
-def write_flow_log(path: Path, entries: Iterable[FlowEntry], secrets: Iterable[str], header: str) -> str:
-    ordered = sorted(entries, key=lambda e: e.at)
-    start = ordered[0].at if ordered else _utc_now()
-    lines = [header.rstrip(), ""]
-    for entry in ordered:
-        offset = (entry.at - start).total_seconds()
-        lines.append(f"{entry.at.strftime('%H:%M:%S.%f')[:-3]}Z +{offset:6.2f}s {entry.source:3} {entry.text}")
+def write_flow_log(path: Path, sections: Mapping[str, Iterable[FlowEntry]], secrets: Iterable[str], header: str) -> str:
+    """Each section's entries in time order (offsets from the section's first entry), secrets redacted."""
+    lines = [header.rstrip()]
+    for title, entries in sections.items():
+        ordered = sorted(entries, key=lambda e: e.at)
+        start = ordered[0].at if ordered else _utc_now()
+        lines += ["", f"== {title}"]
+        for entry in ordered:
+            offset = (entry.at - start).total_seconds()
+            lines.append(f"{entry.at.strftime('%H:%M:%S.%f')[:-3]}Z +{offset:6.2f}s {entry.source:3} {entry.text}")
     text = redact("\n".join(lines) + "\n", secrets)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
