@@ -220,16 +220,7 @@ sys.path.insert(0, LAB["repo_root"])
 load_subconfig(LAB["chart_config"])  # noqa: F821
 
 # 2. The lab's wiring, which always wins: only the spawner and the proxy are swapped; addresses are local.
-if c.JupyterHub.spawner_class != LAB["spawner_class"]:
-    print(f"lab: replacing spawner_class {{c.JupyterHub.spawner_class!r}} with {{LAB['spawner_class']!r}}")
-c.JupyterHub.spawner_class = LAB["spawner_class"]
-c.LabSpawner.profile_list = c.KubeSpawner.get("profile_list", [])
-c.LabSpawner.homes_root = LAB["homes_root"]
-c.Spawner.cmd = [LAB["singleuser"]]
-c.Spawner.args = LAB["spawner_args"]
-if "default_url" not in c.Spawner:
-    c.Spawner.default_url = "/lab"
-c.LocalProcessSpawner.ip = "127.0.0.1"
+{spawner_wiring}
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.log_level = LAB["log_level"]
 c.JupyterHub.bind_url = LAB["bind_url"]
@@ -255,6 +246,21 @@ else:
     _admin["services"] = list(_admin.get("services", [])) + [LAB["service"]]
 c.JupyterHub.load_roles = _roles
 """
+
+LAB_SPAWNER_WIRING = """\
+if c.JupyterHub.spawner_class != LAB["spawner_class"]:
+    print(f"lab: replacing spawner_class {c.JupyterHub.spawner_class!r} with {LAB['spawner_class']!r}")
+c.JupyterHub.spawner_class = LAB["spawner_class"]
+c.LabSpawner.profile_list = c.KubeSpawner.get("profile_list", [])
+c.LabSpawner.homes_root = LAB["homes_root"]
+c.Spawner.cmd = [LAB["singleuser"]]
+c.Spawner.args = LAB["spawner_args"]
+if "default_url" not in c.Spawner:
+    c.Spawner.default_url = "/lab"
+c.LocalProcessSpawner.ip = "127.0.0.1"
+"""
+"""The local-process spawner's part of the wiring (LabSpawner). `LocalHub(spawner_wiring=...)` replaces it, e.g.
+with tools/controlplane/kubespawner.py's, which keeps the chart's KubeSpawner; `LAB` holds `spawner_settings`."""
 
 
 def plain_values(
@@ -338,6 +344,9 @@ class LocalHub:
         log_level: str = "DEBUG",
         start_timeout: float = 60.0,
         proxy_bin: Path = PROXY_BIN,
+        spawner_wiring: str = LAB_SPAWNER_WIRING,
+        spawner_settings: Mapping[str, Any] | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         if not proxy_bin.exists():
             raise RuntimeError(f"{proxy_bin} is missing: run `make setup` (npm ci in tools/lab)")
@@ -355,6 +364,11 @@ class LocalHub:
         self.log_level = log_level
         self.start_timeout = start_timeout
         self.proxy_bin = proxy_bin
+        self.spawner_wiring = spawner_wiring
+        self.spawner_settings = dict(spawner_settings or {})
+        """Merged into `LAB` for the spawner wiring (values only; the wiring is code)."""
+        self.extra_env = dict(extra_env or {})
+        """Added to the hub's environment (what its pod would get from Kubernetes beyond the chart's env)."""
         self.run_dir = _new_run_dir(workspace)
         self.log_path = self.run_dir / "hub.log"
         self.config_path = self.run_dir / "jupyterhub_config.py"
@@ -451,8 +465,9 @@ class LocalHub:
             "pid_file": str(self.run_dir / "jupyterhub.pid"),
             "service": HARNESS_SERVICE,
             "api_token": self.api_token,
+            **self.spawner_settings,
         }
-        return LAB_CONFIG.format(lab_json=json.dumps(lab, sort_keys=True))
+        return LAB_CONFIG.format(lab_json=json.dumps(lab, sort_keys=True), spawner_wiring=self.spawner_wiring.rstrip())
 
     def start(self) -> LocalHub:
         if self.running:
@@ -466,6 +481,7 @@ class LocalHub:
         env = {
             **os.environ,
             **self._env,
+            **self.extra_env,
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
             "PYTHONUNBUFFERED": "1",
         }
