@@ -92,7 +92,9 @@ def running_scheduler(
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": plane.server, "certificate-authority": str(plane.pki.ca_file)}}],
+        "clusters": [
+            {"name": "c", "cluster": {"server": plane.server, "certificate-authority": str(plane.pki.ca_file)}}
+        ],
         "users": [{"name": "sa", "user": {"token": token}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "sa"}}],
         "current-context": "c",

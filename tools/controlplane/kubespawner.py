@@ -80,10 +80,14 @@ c.KubeSpawner.port = LAB["user_port"]
 def program_objects(
     stack: str, namespace: str = "jupyterhub", storage_class: str = "dsaas-homes"
 ) -> list[dict[str, Any]]:
-    """The hub's Namespace (with its Pod Security labels) and the homes StorageClass, as the program declares them."""
+    """The hub's Namespace (with its Pod Security labels), the homes StorageClass and the user scheduler's
+    bindings to the cluster's scheduler roles, as the program declares them."""
+    from components.hub_render import render_user_scheduler_bindings
     from tools.offline.mockgraph import kubernetes_objects, run_program
 
     wanted = {("Namespace", namespace), ("StorageClass", storage_class)}
+    # The user scheduler's bindings to the release's own scheduler roles (components/hub.py).
+    wanted |= {("ClusterRoleBinding", b["metadata"]["name"]) for b in render_user_scheduler_bindings()}
     found = [
         obj
         for resource in run_program(stack).resources
@@ -153,38 +157,6 @@ def hub_environment(kubeconfig: Path) -> dict[str, str]:
 
 # -- the chart's user scheduler ------------------------------------------------------------------------------
 
-SKEW_ROLE = "dsaas-test-user-scheduler-skew"
-SKEW_RULES = [
-    # z2jh 4.4.0 runs kube-scheduler v1.30.14 and forks v1.30's system:kube-scheduler ClusterRole; this test runs
-    # the control plane's own v1.35 kube-scheduler (no v1.30 build here), whose informers also list these. Without
-    # them its caches never sync and it schedules nothing (the chart's values.yaml warns of exactly this).
-    {
-        "apiGroups": ["resource.k8s.io"],
-        "resources": ["deviceclasses", "resourceclaims", "resourceslices"],
-        "verbs": ["get", "list", "watch"],
-    },
-    {"apiGroups": ["storage.k8s.io"], "resources": ["volumeattachments"], "verbs": ["get", "list", "watch"]},
-]
-
-
-def skew_rbac(namespace: str) -> list[dict[str, Any]]:
-    """What the test's newer kube-scheduler needs beyond the chart's ClusterRole (test-only, see SKEW_RULES)."""
-    return [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": SKEW_ROLE},
-            "rules": SKEW_RULES,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": SKEW_ROLE},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SKEW_ROLE},
-            "subjects": [{"kind": "ServiceAccount", "name": "user-scheduler", "namespace": namespace}],
-        },
-    ]
-
 
 @dataclass
 class UserScheduler:
@@ -192,8 +164,9 @@ class UserScheduler:
 
     It runs as the chart's `user-scheduler` ServiceAccount (its ClusterRole decides what it may read), with the
     rendered KubeSchedulerConfiguration (profile `jupyterhub-user-scheduler`, MostAllocated scoring, leader
-    election on a Lease in the hub's namespace) and the Deployment's flags. The binary is v1.35, not the chart's
-    v1.30.14 image: `skew_rbac` adds the reads the newer scheduler needs, and nothing else."""
+    election on a Lease in the hub's namespace) and the Deployment's flags, with the program's bindings to the
+    release's scheduler roles (installed with `program_objects`): the program runs the cluster's kube-scheduler
+    release, as this binary is."""
 
     plane: ControlPlane
     config_map: Mapping[str, Any]
@@ -207,7 +180,6 @@ class UserScheduler:
     def start(self) -> UserScheduler:
         self.workdir.mkdir(parents=True, exist_ok=True)
         namespace = self.config_map["metadata"]["namespace"]
-        install(self.plane.client(), skew_rbac(namespace))
         kubeconfig = token_kubeconfig(
             self.plane, namespace, "user-scheduler", self.workdir / "user-scheduler.kubeconfig"
         )
