@@ -34,6 +34,23 @@ def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     yield start
     for plane in started:
         plane.stop()
+    left = leftover_processes(build.installed(build.default_minor()))
+    assert not left, f"control-plane processes outlived the session: {left}"
+
+
+def leftover_processes(binaries: build.Binaries | None) -> list[str]:
+    """Processes still running one of the control plane's binaries (by /proc/<pid>/exe)."""
+    if binaries is None:
+        return []
+    left = []
+    for exe in Path("/proc").glob("[0-9]*/exe"):
+        try:
+            target = exe.readlink()
+        except OSError:  # gone, or not ours to read
+            continue
+        if target.parent == binaries.directory:
+            left.append(f"{exe.parent.name}:{target.name}")
+    return left
 
 
 @pytest.fixture(scope="session")
