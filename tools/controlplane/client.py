@@ -114,7 +114,10 @@ class KubeClient:
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            # Raw UTF-8, as Go's encoding/json (client-go, Pulumi's provider) writes it: the API server reads an
+            # apply patch as YAML, and its YAML parser refuses the \ud83d\ude00 surrogate escapes that
+            # json.dumps writes by default for characters beyond the BMP (an emoji in a user name).
+            data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         response = self._pool.request(method, url, body=data, headers=headers)
         warnings = parse_warnings(response.headers.getlist("Warning"))
         try:
