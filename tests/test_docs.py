@@ -45,6 +45,9 @@ NEEDS_A_DIRECTORY = {
     "tools.login_benchmark": "tests/e2e/test_commands.py",
     "tools.s3_check": "tests/e2e/test_s3_check.py",  # against moto's S3 server
     "tools.restore": "tests/e2e/test_restore_plan.py",
+    # Building another minor takes many minutes: the default one is built by `make test` (make controlplane);
+    # the command's pins and refusals are tested there.
+    "tools.controlplane": "tests/test_controlplane_tools.py",
 }
 PULUMI_FLAGS = {"--stack", "--diff", "--policy-pack", "--policy-pack-config", "--replace", "--secret", "--show-secrets"}
 
@@ -94,6 +97,8 @@ def _kind(command: Command) -> str:
         words = words[1:]
     head = words[0] if words else ""
     if head in (".venv/bin/python", "python") and words[1:2] == ["-m"]:
+        if words[2] == "pytest":
+            return "pytest"
         return "directory" if words[2] in NEEDS_A_DIRECTORY else "tool"
     if head == "make" and words[1:2] == ["preview"]:
         return "tool"
@@ -104,7 +109,7 @@ def _kind(command: Command) -> str:
 
 def test_every_command_is_of_a_kind_the_test_knows() -> None:
     kinds = {str(c): _kind(c) for c in ALL}
-    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "velero", "aws")
+    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "velero", "aws", "pytest")
     unknown = {c: k for c, k in kinds.items() if k not in known}
     assert unknown == {}
     assert sum(k == "tool" for k in kinds.values()) >= 15
@@ -121,6 +126,20 @@ def test_the_set_up_lines_are_what_the_fresh_machine_check_runs() -> None:
     cli = re.search(r"`curl -fsSL https://get\.pulumi\.com \| sh -s -- --version ([0-9.]+)`", readme)
     pinned = re.search(r"^pulumi==([0-9.]+)$", (ROOT_DIR / "requirements.txt").read_text(), re.M)
     assert cli and pinned and cli.group(1) == pinned.group(1), "the CLI is pinned to the SDK's release"
+
+
+def test_pytest_lines_name_tests_and_variables_the_suite_has() -> None:
+    """Running a part of the suite is `make test`'s job here; a page's line must still point at real tests
+    and at environment variables the tests read."""
+    lines = [c for c in ALL if _kind(c) == "pytest"]
+    sources = "".join(path.read_text() for path in (ROOT_DIR / "tests").rglob("*.py"))
+    for command in lines:
+        words = command.words
+        for assignment in (w for w in words if re.fullmatch(r"[A-Z][A-Z0-9_]*=.*", w)):
+            assert f'"{assignment.split("=")[0]}"' in sources, (command, assignment)
+        for path in words[words.index("pytest") + 1 :]:
+            if not path.startswith("-"):
+                assert (ROOT_DIR / path.split("::")[0]).exists(), (command, path)
 
 
 # --- commands that need a vCenter: checked against the program -----------------------------------

@@ -6,6 +6,7 @@ every control plane a test starts is stopped at the end of the session, whatever
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from tools.controlplane.cluster import ControlPlane
 from tools.controlplane.nodes import NodeRunner, stack_node_shapes
 
 StartControlPlane = Callable[[], ControlPlane]
+# Another supported minor on demand: DSAAS_CONTROLPLANE_MINOR=1.36 (built by `python -m tools.controlplane build
+# --minor 1.36`).
+MINOR = os.environ.get("DSAAS_CONTROLPLANE_MINOR") or build.default_minor()
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +31,14 @@ def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     started: list[ControlPlane] = []
 
     def start() -> ControlPlane:
-        plane = ControlPlane.start(Path(tmp_path_factory.mktemp("controlplane")))
+        plane = ControlPlane.start(Path(tmp_path_factory.mktemp("controlplane")), minor=MINOR)
         started.append(plane)
         return plane
 
     yield start
     for plane in started:
         plane.stop()
-    left = leftover_processes(build.installed(build.default_minor()))
+    left = leftover_processes(build.installed(MINOR))
     assert not left, f"control-plane processes outlived the session: {left}"
 
 

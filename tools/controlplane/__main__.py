@@ -4,10 +4,5 @@ import sys
 
 from tools.controlplane import build
 
-USAGE = "usage: python -m tools.controlplane build [--minor MINOR]"
-
 if __name__ == "__main__":
-    if sys.argv[1:2] != ["build"]:
-        print(USAGE, file=sys.stderr)
-        sys.exit(2)
-    sys.exit(build.main(sys.argv[2:]))
+    sys.exit(build.main(sys.argv[1:]))

@@ -239,7 +239,8 @@ def build(minor: str | None = None, log: bool = True) -> Binaries:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.controlplane build", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.controlplane", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["build"], help="build (or find in the cache) the control plane's binaries")
     parser.add_argument(
         "--minor", default=None, help=f"Kubernetes minor (default {default_minor()}; {', '.join(MODULE_FILES)})"
     )
@@ -251,7 +252,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"Kubernetes {binaries.kubernetes_version} control plane: {binaries.directory}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
