@@ -11,6 +11,7 @@ and what the authorizer lets each service account do.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from config.settings import Settings, parse_settings
 from tools.controlplane.client import ApiError, KubeClient
 from tools.controlplane.cluster import ControlPlane
 from tools.controlplane.nodes import stack_node_shapes
-from tools.controlplane.objects import ProgramObject, program_objects
+from tools.controlplane.objects import ProgramObject, counts, program_objects
 from tools.lab.procs import wait_until
 from tools.offline.mockgraph import project_defaults, read_stack_values, run_program
 
@@ -78,10 +79,13 @@ class Workload:
     key: str
     desired: int
     ready: int
+    observed: bool = True
+    """Whether its controller has seen its current spec (status.observedGeneration): before that, a
+    DaemonSet's status says 0 of 0."""
 
     @property
     def complete(self) -> bool:
-        return self.ready >= self.desired
+        return self.observed and self.ready >= self.desired
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,28 @@ def run_cronjobs(client: KubeClient) -> None:
         client.create(f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs", job)
 
 
+def bind_for_other_schedulers(client: KubeClient, nodes: list[str]) -> None:
+    """Play the schedulers the program deploys (z2jh's user-scheduler, a kube-scheduler with its own
+    profile): bind their pending pods to schedulable nodes in turn, so their workloads can become ready.
+    Only pods that name another scheduler: the real kube-scheduler places every other pod."""
+    pending = [
+        pod
+        for pod in client.items("/api/v1/pods", fieldSelector="status.phase=Pending")
+        if not pod["spec"].get("nodeName")
+        and pod["spec"].get("schedulerName", "default-scheduler") != "default-scheduler"
+    ]
+    for index, pod in enumerate(pending):
+        meta = pod["metadata"]
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": nodes[index % len(nodes)]},
+        }
+        with contextlib.suppress(ApiError):  # bound meanwhile, or deleted: the next round sees it
+            client.create(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding", binding)
+
+
 # --- waiting for the controllers -----------------------------------------------------------------
 
 
@@ -234,7 +260,8 @@ def workload_states(client: KubeClient, namespaces: set[str]) -> list[Workload]:
                 desired, ready = status.get("desiredNumberScheduled", 0), status.get("numberReady", 0)
             else:
                 desired, ready = item["spec"].get("replicas", 1), status.get("readyReplicas", 0)
-            found.append(Workload(f"{kind} {meta['namespace']}/{meta['name']}", int(desired), int(ready)))
+            observed = status.get("observedGeneration", 0) >= meta.get("generation", 1)
+            found.append(Workload(f"{kind} {meta['namespace']}/{meta['name']}", int(desired), int(ready), observed))
     for job in client.items("/apis/batch/v1/jobs"):
         meta = job["metadata"]
         if meta["namespace"] in namespaces:
@@ -394,7 +421,9 @@ def admit(plane: ControlPlane, stack: str) -> AdmissionReport:
     report = AdmissionReport(stack, objects)
     client = plane.client()
     namespaces = {o.namespace for o in objects if o.namespace} | {o.name for o in objects if o.kind == "Namespace"}
-    with plane.simulated_nodes(stack_node_shapes(stack_settings(stack))) as nodes:
+    shapes = stack_node_shapes(stack_settings(stack))
+    schedulable = [shape.name for shape in shapes if not shape.taints]
+    with plane.simulated_nodes(shapes) as nodes:
         started = time.monotonic()
         apply_objects(client, objects, report)
         report.seconds["apply"] = time.monotonic() - started
@@ -403,6 +432,7 @@ def admit(plane: ControlPlane, stack: str) -> AdmissionReport:
 
         def settled() -> bool:
             provision_claims(client)
+            bind_for_other_schedulers(client, schedulable)
             return all(w.complete for w in workload_states(client, namespaces))
 
         wait_until(settled, WORKLOAD_TIMEOUT, 1.0)
@@ -415,3 +445,145 @@ def admit(plane: ControlPlane, stack: str) -> AdmissionReport:
         report.seconds["pod security and access"] = time.monotonic() - started
         report.node_errors = list(nodes.errors)
     return report
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+REGENERATE = ".venv/bin/pytest tests/controlplane/test_admission.py --write-docs"
+Justified = dict[tuple[str, str], str]
+"""(object key, the text or the part of it that matters) → why it is accepted."""
+
+
+def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows)
+    return lines
+
+
+def justification(justified: Justified, key: str, text: str) -> str | None:
+    for (allowed_key, allowed_text), reason in justified.items():
+        if allowed_key == key and allowed_text in text:
+            return reason
+    return None
+
+
+def render_admission_doc(reports: dict[str, AdmissionReport], warnings: Justified, failed: Justified) -> str:
+    """docs/admission.md: what each stack's objects meet on a real API server, from `admit` runs."""
+    stacks = list(reports)
+    lines = [
+        "# What the API server admits",
+        "",
+        "Generated by `tests/controlplane/test_admission.py`; the test fails when this page differs, and",
+        f"`{REGENERATE}` rewrites it. Each stack's objects",
+        "(`tools/controlplane/objects.py`: the graph's Kubernetes resources, every Helm release rendered from its",
+        "vendored chart with its hooks, the remote files of the two ConfigGroups and the TridentBackendConfig CRD",
+        "the Trident operator creates, vendored in `tests/upstream/manifests.yaml`) are applied server-side, in",
+        "the order the program creates them, to a fresh Kubernetes control plane with kubeadm's admission plugins",
+        "and authorizers (`tools/controlplane/`), with simulated nodes shaped like the stack's VMs. Hooks that",
+        "run only on uninstall (pre-delete) get a server-side dry run. Trident does not run there: the test",
+        "binds each claim to a volume, and binds the pods of z2jh's user-scheduler, as they would.",
+        "",
+        "## Objects admitted",
+        "",
+    ]
+    refused = {stack: len(report.refusals) for stack, report in reports.items()}
+    lines += [
+        "Refused: " + ", ".join(f"{stack} {count}" for stack, count in refused.items()) + ".",
+        "",
+    ]
+    for dimension in ("kind", "namespace"):
+        tallies = {stack: counts(report.objects)[dimension] for stack, report in reports.items()}
+        names = sorted(set().union(*tallies.values()))
+        rows = [[f"`{name}`", *(str(tallies[stack].get(name, 0)) for stack in stacks)] for name in names]
+        rows.append(["**total**", *(str(sum(tallies[stack].values())) for stack in stacks)])
+        lines += [*_table([dimension, *stacks], rows), ""]
+    lines += ["## Warnings", "", "Every Warning header the API server sent, and why it is accepted.", ""]
+    rows = []
+    for stack, report in reports.items():
+        for warned in report.warnings:
+            reason = justification(warnings, warned.key, warned.text) or "**not justified**"
+            rows.append([stack, f"`{warned.key}`", warned.text, reason])
+    lines += [*(_table(["stack", "object", "warning", "why accepted"], rows) if rows else ["None."]), ""]
+    lines += [
+        "## Pods the controllers could not create",
+        "",
+        "`FailedCreate` events (how a Pod Security or other admission refusal of a controller's pod shows).",
+        "",
+    ]
+    rows = []
+    for stack, report in reports.items():
+        for event in report.failed_creates:
+            key, message = event.split(": ", 1)
+            reason = justification(failed, key, message) or "**not justified**"
+            rows.append([stack, f"`{key}`", message, reason])
+    lines += [*(_table(["stack", "workload", "event", "why accepted"], rows) if rows else ["None."]), ""]
+    lines += ["## Workloads", "", "Ready (or succeeded) of desired, after the controllers ran.", ""]
+    states = {stack: {w.key: w for w in report.workloads} for stack, report in reports.items()}
+    keys = sorted(set().union(*states.values()))
+    rows = [
+        [f"`{key}`", *(f"{states[s][key].ready}/{states[s][key].desired}" if key in states[s] else "" for s in stacks)]
+        for key in keys
+    ]
+    lines += [*_table(["workload", *stacks], rows), ""]
+    lines += [
+        "## Pod Security",
+        "",
+        "The strictest level each pod meets (a server-side dry run into namespaces enforcing `restricted`, then",
+        "`baseline`) against its namespace's `pod-security.kubernetes.io/enforce` label (none: `privileged`).",
+        "",
+    ]
+    levels = {stack: {p.workload: p for p in report.pods} for stack, report in reports.items()}
+    keys = sorted(set().union(*levels.values()))
+    rows = []
+    for key in keys:
+        first = next(levels[s][key] for s in stacks if key in levels[s])
+        cells = [levels[s][key].level if key in levels[s] else "" for s in stacks]
+        rows.append([f"`{key}`", first.namespace_label, *cells])
+    lines += [*_table(["pod of", "namespace enforces", *(f"{s} meets" for s in stacks)], rows), ""]
+    blockers: dict[str, str] = {}
+    for stack in stacks:
+        for pod in reports[stack].pods:
+            if pod.level != "restricted" and pod.reasons:
+                blockers.setdefault(pod.workload, pod.reasons.split(": ", 1)[-1])
+    lines += ["What keeps each of the others from `restricted`:", ""]
+    lines += [f"- `{key}`: {reason}" for key, reason in sorted(blockers.items())]
+    return "\n".join(lines) + "\n"
+
+
+def render_access_doc(reports: dict[str, AdmissionReport]) -> str:
+    """docs/access.md: what the authorizer answers for each service account of the platform."""
+    rows: dict[str, tuple[list[str], tuple[bool, ...]]] = {}
+    for stack, report in reports.items():
+        for access in report.access:
+            seen, answers = rows.setdefault(access.account, ([], access.answers))
+            if answers != access.answers:
+                raise ValueError(f"{access.account} gets different answers in {seen} and {stack}")
+            seen.append(stack)
+    lines = [
+        "# Who may do what",
+        "",
+        "Generated by `tests/controlplane/test_admission.py`; the test fails when this page differs, and",
+        f"`{REGENERATE}` rewrites it. For every service account the program creates, and",
+        "every namespace `default` account a pod of the program runs as: what the API server's authorizers",
+        "(Node, RBAC) answer to a SubjectAccessReview (as `kubectl auth can-i --as` asks) once all of the",
+        "stack's objects are applied. User `system:serviceaccount:<namespace>:<name>`, groups",
+        "`system:serviceaccounts`, `system:serviceaccounts:<namespace>`, `system:authenticated`. A user pod is",
+        f"`{HUB_NAMESPACE}/{USER_POD}`.",
+        "",
+        "Accounts the operators create at run time (Trident's controller and node accounts, Calico's",
+        "`calico-system` accounts) are not here: the operators do not run on the test control plane, so their",
+        "RBAC does not exist there; what the operators' own accounts may do bounds what they can grant.",
+        "",
+    ]
+    header = ["account", "stacks", *(q.label for q in QUESTIONS)]
+    table = [
+        [f"`{account}`", ", ".join(seen), *("**yes**" if a else "no" for a in answers)]
+        for account, (seen, answers) in sorted(rows.items())
+    ]
+    lines += [*_table(header, table), "", "## Findings", ""]
+    lines += ["Accounts that may exec into users' servers or read the hub namespace's secrets:", ""]
+    for account, (seen, answers) in sorted(rows.items()):
+        allowed = [q.label for q, a in zip(QUESTIONS, answers, strict=True) if a and q.label in FINDINGS]
+        if allowed:
+            lines.append(f"- `{account}` ({', '.join(seen)}): {'; '.join(allowed)}")
+    return "\n".join(lines) + "\n"
