@@ -298,6 +298,7 @@ def strictest_level(client: KubeClient, spec: dict[str, Any], name: str) -> tupl
     reasons = ""
     for level in ("restricted", "baseline"):
         namespace = PROBE_NAMESPACES[level]
+        client.apply(_namespace(namespace, level))  # idempotent: a probe works on any control plane
         # The ServiceAccount admission plugin refuses a pod whose account does not exist; make it.
         client.apply(
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}}
@@ -339,8 +340,6 @@ def pod_levels(client: KubeClient, objects: list[ProgramObject], namespaces: set
         n["metadata"]["name"]: (n["metadata"].get("labels") or {}).get(ENFORCE_LABEL, "privileged")
         for n in client.items("/api/v1/namespaces")
     }
-    for level, namespace in PROBE_NAMESPACES.items():
-        client.apply(_namespace(namespace, level))
     found: dict[str, PodLevel] = {}
     for pod in client.items("/api/v1/pods"):
         meta = pod["metadata"]
@@ -540,6 +539,21 @@ def render_admission_doc(reports: dict[str, AdmissionReport], warnings: Justifie
         cells = [levels[s][key].level if key in levels[s] else "" for s in stacks]
         rows.append([f"`{key}`", first.namespace_label, *cells])
     lines += [*_table(["pod of", "namespace enforces", *(f"{s} meets" for s in stacks)], rows), ""]
+    lines += [
+        "Per namespace, its label against the strictest level all of its pods meet (the most a label could say",
+        "without refusing one of them):",
+        "",
+    ]
+    labels: dict[str, str] = {}
+    meets: dict[str, str] = {}
+    for stack in stacks:
+        for pod in reports[stack].pods:
+            labels[pod.namespace] = pod.namespace_label
+            current = meets.get(pod.namespace, "restricted")
+            level = pod.level if pod.level in LEVELS else "privileged"
+            meets[pod.namespace] = min(current, level, key=LEVELS.index)
+    rows = [[f"`{namespace}`", labels[namespace], meets[namespace]] for namespace in sorted(meets)]
+    lines += [*_table(["namespace", "enforces", "all its pods meet"], rows), ""]
     blockers: dict[str, str] = {}
     for stack in stacks:
         for pod in reports[stack].pods:
