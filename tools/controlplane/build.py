@@ -12,7 +12,6 @@ too old for Kubernetes 1.34+, which needs Go 1.24+.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -238,15 +237,10 @@ def build(minor: str | None = None, log: bool = True) -> Binaries:
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.controlplane", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["build"], help="build (or find in the cache) the control plane's binaries")
-    parser.add_argument(
-        "--minor", default=None, help=f"Kubernetes minor (default {default_minor()}; {', '.join(MODULE_FILES)})"
-    )
-    args = parser.parse_args(argv)
+def command(minor: str | None) -> int:
+    """`python -m tools.controlplane build [--minor M]` (tools/controlplane/__main__.py)."""
     try:
-        binaries = build(args.minor)
+        binaries = build(minor)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
