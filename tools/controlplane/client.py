@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -140,7 +141,14 @@ class KubeClient:
         types: dict[tuple[str, str], ResourceType] = {}
         for group_version in versions:
             path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
-            resources = self.request("GET", path).body["resources"]
+            try:
+                resources = self.request("GET", path).body["resources"]
+            except ApiError as error:
+                # A CRD's group is listed in /apis a moment before its version's document is served
+                # (aggregated discovery catches up asynchronously): not served yet, so not known yet.
+                if error.status == 404:
+                    continue
+                raise
             subresources: dict[str, set[str]] = {}
             for resource in resources:
                 if "/" in resource["name"]:
@@ -162,10 +170,13 @@ class KubeClient:
 
     def resource_type(self, api_version: str, kind: str) -> ResourceType:
         key = (api_version, kind)
-        if key not in self.resource_types():
+        # A just-established CRD reaches discovery within moments; give it a few seconds before saying no.
+        deadline = time.monotonic() + 10
+        while key not in self.resource_types():
+            if time.monotonic() > deadline:
+                raise KeyError(f"the API server serves no {kind} in {api_version}")
+            time.sleep(0.2)
             self.resource_types(refresh=True)
-        if key not in self.resource_types():
-            raise KeyError(f"the API server serves no {kind} in {api_version}")
         return self.resource_types()[key]
 
     # objects ------------------------------------------------------------------------------------------
