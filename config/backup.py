@@ -14,7 +14,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AnyHttpUrl, Field, StrictBool, StrictInt
 
-from config.model import ProjectPath, SettingsModel, SettingsProblem, check_project_file, project_file, stack_key
+from config.model import ProjectPath, SettingsModel, SettingsProblem, check_project_file, stack_key
+from config.restore_plan import MAX_PLAN_BYTES
 
 # Velero's and CronJob's schedule format: five cron fields (minute hour day-of-month month day-of-week),
 # each `*`, a number, a range or a list of them, with an optional /step; months and weekdays by name too.
@@ -174,15 +175,18 @@ def check_backup(backup: BackupSettings, high_availability: bool) -> list[Settin
 
 
 def check_restore(restore: RestoreSettings) -> list[SettingsProblem]:
-    if restore.plan is not None and not project_file(restore.plan).is_file():
-        return [
-            SettingsProblem(
-                key=stack_key("restore", "plan"),
-                problem=f"{restore.plan} is not a file in the project.",
-                fix="write it with `python -m tools.restore plan <stack>`, review and commit it, or remove the key.",
-            )
-        ]
-    return []
+    if restore.plan is None:
+        return []
+    # Read as text by components.restore_render, which parses and checks it; here: inside the project, bounded.
+    problems = check_project_file(stack_key("restore", "plan"), restore.plan, "text", MAX_PLAN_BYTES)
+    return [
+        problem.model_copy(
+            update={
+                "fix": "write it with `python -m tools.restore plan <stack>`, review and commit it, or remove the key."
+            }
+        )
+        for problem in problems
+    ]
 
 
 __all__ = [

@@ -132,7 +132,9 @@ def project_file(relative: str) -> Path:
 MAX_PROJECT_FILE_BYTES = 1024 * 1024
 
 
-def check_project_file(key: str, relative: str, content: str = "any") -> list[SettingsProblem]:
+def check_project_file(
+    key: str, relative: str, content: str = "any", max_bytes: int = MAX_PROJECT_FILE_BYTES
+) -> list[SettingsProblem]:
     """A file setting names a regular file inside the project (after symlinks: never /proc/self/environ or a
     home directory), of bounded size; `content` "pem" (certificates, parsed with `cryptography`) or "text"
     (UTF-8) is checked too. Every problem names `key` and the fix."""
@@ -152,12 +154,12 @@ def check_project_file(key: str, relative: str, content: str = "any") -> list[Se
             return [SettingsProblem(key=key, problem=f"{relative!r} is a link to a file outside the project.", fix=fix)]
         if not resolved.is_file():
             return [SettingsProblem(key=key, problem=f"{relative!r} is not a regular file.", fix=fix)]
-        if resolved.stat().st_size > MAX_PROJECT_FILE_BYTES:
+        if resolved.stat().st_size > max_bytes:
             return [
                 SettingsProblem(
                     key=key,
-                    problem=f"{relative!r} is larger than {MAX_PROJECT_FILE_BYTES // 1024} KiB.",
-                    fix="name the real file (a CA bundle, logo or template is far smaller).",
+                    problem=f"{relative!r} is larger than {max_bytes // 1024} KiB.",
+                    fix="name the real file (a CA bundle, logo, template or plan is far smaller).",
                 )
             ]
         data = resolved.read_bytes()

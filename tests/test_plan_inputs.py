@@ -8,7 +8,6 @@ bounds, or refuses it with a bounded message naming dsaas:restore.plan and its f
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from components import restore_render as render
 from config.restore_plan import MAX_PLAN_BYTES, MAX_SIZE_BYTES
 from config.settings import Settings, parse_settings
 from tests.conftest import ROOT_DIR, settings_values
+from tools.lab.stack_hub import project_copy
 
 DRIVERS = ("ontap-nas", "ontap-nas-economy")
 MAX_MESSAGE = 4000  # ten problems of a few hundred characters each, whatever the plan holds
@@ -178,7 +178,7 @@ def test_the_preview_refuses_a_bad_plan_with_exit_2_and_no_traceback(tmp_path: P
     plan = tmp_path / "restore.prod.yaml"
     plan.write_text(edited("ontap-nas", set_home(0, sizeBytes=True)), encoding="utf-8")
     stack = yaml.safe_load(stack_text)
-    stack["config"]["dsaas:restore"] = {"plan": os.path.relpath(plan, ROOT_DIR)}
+    stack["config"]["dsaas:restore"] = {"plan": project_copy(plan, plan.name)}
     (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(stack), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "tools.preview", "prod", "--config-dir", str(tmp_path)],

@@ -235,3 +235,15 @@ def test_a_mutated_backup_section_is_accepted_sound_or_refused_by_key(edits: lis
     assert 3 <= len(bucket) <= 63 and ".." not in bucket and not re.fullmatch(r"[0-9.]+", bucket)
     assert not bucket.startswith(_S3_RESERVED_PREFIXES) and not bucket.endswith(_S3_RESERVED_SUFFIXES)
     assert object_store.ca_file is None  # no generated name is a real PEM inside the project
+
+
+@pytest.mark.parametrize("plan", ["/etc/passwd", "../../etc/passwd", "config/gone.yaml", "config"])
+def test_the_restore_plan_is_a_file_inside_the_project(plan: str, project: Path) -> None:
+    message = problems(lambda values: values.update({"dsaas:restore": {"plan": plan}}))
+    assert "dsaas:restore.plan" in message and "tools.restore plan" in message, message
+
+
+def test_a_restore_plan_linked_out_of_the_project_is_refused(project: Path) -> None:
+    _link(project, "config/restore.prod.yaml", "/etc/passwd")
+    message = problems(lambda values: values.update({"dsaas:restore": {"plan": "config/restore.prod.yaml"}}))
+    assert "outside the project" in message
