@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT_DIR
+from tests.fuzz import fuzz
 from tools.dr import command as restore_command
 from tools.offline import preview
 from tools.preflight import ldap_check, new_stack, s3_check
@@ -95,10 +96,11 @@ def test_new_stack_refuses_an_example_name_no_stack_can_have(
     refused(capsys, new_stack.main([example, "mine", "--config-dir", str(config_dir)]), "is not a stack name")
 
 
-@settings(
-    derandomize=True, max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+@fuzz(150)
+@given(
+    example=st.one_of(st.text(max_size=12), st.sampled_from(["prod", "dev"])),
+    name=st.one_of(st.text(max_size=120), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,110}", fullmatch=True)),
 )
-@given(example=st.one_of(st.text(max_size=12), st.sampled_from(["prod", "dev"])), name=st.text(max_size=120))
 def test_new_stack_with_any_names_writes_only_its_own_file(example: str, name: str, tmp_path: Path) -> None:
     folder = Path(tempfile.mkdtemp(dir=tmp_path)) / "config"
     folder.mkdir()

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from components import restore_render as render
 from config.settings import Settings, parse_settings
 from tests.conftest import settings_values
 from tests.dr_inventory import make_inventory
+from tests.fuzz import fuzz
 from tools.dr import command, restore, sources
 from tools.dr.restore import PlanError, Source, join_inventory, plan, render_plan
 
@@ -321,7 +322,7 @@ def _item_paths(economy: bool, key: str) -> list[tuple[Any, ...]]:
     return _paths(_inventory(economy)[key]["items"][0])
 
 
-@settings(derandomize=True, max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(200)
 @given(st.data())
 def test_a_mutated_inventory_is_refused_by_name_or_planned_with_every_problem_flagged(data: st.DataObject) -> None:
     economy = data.draw(st.booleans())

@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from components import restore_render as render
 from config.restore_plan import MAX_PLAN_BYTES, MAX_SIZE_BYTES
 from config.settings import Settings, parse_settings
 from tests.conftest import ROOT_DIR, settings_values
+from tests.fuzz import fuzz
 from tools.lab.stack_hub import project_copy
 
 DRIVERS = ("ontap-nas", "ontap-nas-economy")
@@ -276,7 +277,7 @@ def _accepted_plan_is_sane(plan: render.RestorePlan) -> None:
             assert ".." not in home.qtree.junction_path.split("/") and home.qtree.junction_path != "/"
 
 
-@settings(derandomize=True, max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(200)
 @given(mutated_plans())
 def test_a_mutated_plan_is_loaded_sane_or_refused_by_name(case: tuple[str, dict[str, Any]]) -> None:
     driver, plan = case
@@ -291,7 +292,7 @@ def test_a_mutated_plan_is_loaded_sane_or_refused_by_name(case: tuple[str, dict[
         assert "Fix:" in str(error) and len(str(error)) < 20_000
 
 
-@settings(derandomize=True, max_examples=200, deadline=None)
+@fuzz(200)
 @given(
     st.sampled_from(DRIVERS),
     st.integers(min_value=0, max_value=10**9),

@@ -18,13 +18,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from config import model
 from config.backup import _S3_RESERVED_PREFIXES, _S3_RESERVED_SUFFIXES
 from config.settings import Settings, SettingsError, parse_settings
 from tests.conftest import ROOT_DIR, settings_values
+from tests.fuzz import fuzz
 
 CA_KEY = "dsaas:backup.objectStore.caFile"
 
@@ -207,7 +208,7 @@ def _sound_cron(schedule: str) -> bool:
     return schedule.isascii() and len(fields) == 5 and "\n" not in schedule and "-1" not in fields
 
 
-@settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@fuzz(300)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 5), ODD), min_size=1, max_size=3))
 def test_a_mutated_backup_section_is_accepted_sound_or_refused_by_key(edits: list[tuple[bool, int, Any]]) -> None:
     def edit(values: dict[str, Any]) -> None:
