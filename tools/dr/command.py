@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from config.restore_plan import shown as quoted
 from config.settings import PROJECT_ROOT, SettingsError, parse_settings
 from tools.dr import restore, sources
 from tools.lab.stack_hub import stack_settings_values
@@ -51,7 +52,7 @@ def run_plan(args: argparse.Namespace) -> int:
             cluster = inventory.get("cluster")
             if cluster != settings.cluster.cluster_name:
                 warnings.append(
-                    f"the inventory is of cluster {cluster!r}, the stack's dsaas:clusterName is "
+                    f"the inventory is of cluster {quoted(cluster)}, the stack's dsaas:clusterName is "
                     f"{settings.cluster.cluster_name!r}: check that this is the cluster to restore"
                 )
         result = restore.plan(homes, settings, source, args.stack, warnings)

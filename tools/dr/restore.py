@@ -176,7 +176,7 @@ def check_inventory(inventory: Any) -> None:
         raise PlanError("the inventory is not a JSON object")
     if inventory.get("format") != INVENTORY_FORMAT:
         raise PlanError(
-            f"the inventory's format is {inventory.get('format')!r}, not {INVENTORY_FORMAT!r}: "
+            f"the inventory's format is {shown(inventory.get('format'))}, not {INVENTORY_FORMAT!r}: "
             "is this an inventory written by the dsaas inventory CronJob?"
         )
 
