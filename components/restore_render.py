@@ -19,20 +19,18 @@ code with the stack's pinned template and slug scheme (never re-implemented), so
 from __future__ import annotations
 
 import functools
-import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.hub_render import HOME_ACCESS_MODES, HUB_NAMESPACE, HUB_RELEASE, PVC_NAME_TEMPLATE, SLUG_SCHEME
 from components.trident_render import HOMES_CLASS
 from config import versions
-from config.model import HostName, SettingsProblem, project_file, stack_key
+from config.model import SettingsProblem, project_file, stack_key
+from config.restore_plan import MAX_PLAN_BYTES, DataLif, JunctionPath, SizeBytes, UserName, load_plain_yaml, shown
 from config.settings import Settings
 from config.storage import NasDriver
 
@@ -75,32 +73,26 @@ class _PlanModel(BaseModel):
 
 class PlanSource(_PlanModel):
     kind: Literal["s3", "ontap"]
-    location: str
-    written: str
+    location: StrictStr = Field(max_length=2048)
+    written: StrictStr = Field(min_length=1, max_length=64)
 
 
 class PlannedQtree(_PlanModel):
-    flexvol: str = Field(pattern=_ONTAP_NAME)
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    junction_path: str = Field(pattern=r"^/[A-Za-z0-9_./-]*$", max_length=1024)
+    flexvol: StrictStr = Field(pattern=_ONTAP_NAME)
+    name: StrictStr = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    junction_path: JunctionPath
 
 
 class PlannedHome(_PlanModel):
-    user: str = Field(min_length=1)
-    claim: str = Field(min_length=1)
+    user: UserName
+    # A Kubernetes object name (DNS subdomain): KubeSpawner's slug never exceeds it.
+    claim: StrictStr = Field(min_length=1, max_length=253)
     driver: NasDriver
-    volume: str | None = Field(default=None, pattern=_ONTAP_NAME)
+    volume: StrictStr | None = Field(default=None, pattern=_ONTAP_NAME)
     qtree: PlannedQtree | None = None
-    data_lif: HostName | None = None
-    size_bytes: int = Field(gt=0)
-    warnings: list[str] = Field(default_factory=list)
-
-    @field_validator("data_lif")
-    @classmethod
-    def _address(cls, value: str | None) -> str | None:
-        if value is not None and re.fullmatch(r"[0-9.]+", value):
-            ipaddress.IPv4Address(value)  # a dotted string must be a real address
-        return value
+    data_lif: DataLif | None = None
+    size_bytes: SizeBytes
+    warnings: list[StrictStr] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _driver_fields(self) -> PlannedHome:
@@ -112,11 +104,11 @@ class PlannedHome(_PlanModel):
 
 
 class RestorePlan(_PlanModel):
-    format: str
-    stack: str
+    format: StrictStr
+    stack: StrictStr = Field(max_length=255)
     source: PlanSource
     homes: list[PlannedHome]
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[StrictStr] = Field(default_factory=list)
 
 
 # --- KubeSpawner's own names ----------------------------------------------------------------------
@@ -185,8 +177,8 @@ def _problem(problem: str, fix: str) -> SettingsProblem:
 def parse_plan(text: str, where: str) -> RestorePlan:
     """The plan in `text`, or `RestorePlanError` on bad YAML, an unknown format or a missing field."""
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        document = load_plain_yaml(text)
+    except ValueError as error:
         raise RestorePlanError([_problem(f"{where} is not valid YAML ({error}).", _REPLAN)]) from None
     if not isinstance(document, dict):
         raise RestorePlanError([_problem(f"{where} is not a restore plan (a mapping).", _REPLAN)])
@@ -194,7 +186,7 @@ def parse_plan(text: str, where: str) -> RestorePlan:
         raise RestorePlanError(
             [
                 _problem(
-                    f"{where} has format {document.get('format')!r}; this program reads {PLAN_FORMAT!r}.",
+                    f"{where} has format {shown(document.get('format'))}; this program reads {PLAN_FORMAT!r}.",
                     f"{_REPLAN} with this version of dsaas.",
                 )
             ]
@@ -202,8 +194,18 @@ def parse_plan(text: str, where: str) -> RestorePlan:
     try:
         return RestorePlan.model_validate(document)
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: {e['msg']}" for e in error.errors()[:10])
+        # Locations are field names and list indices (unknown keys are ignored, never quoted); messages never
+        # quote the input, so a message stays bounded whatever the plan holds.
+        details = "; ".join(
+            f"{'.'.join(_camel(p) for p in e['loc']) or 'plan'}: {e['msg']}"
+            for e in error.errors(include_url=False, include_input=False)[:10]
+        )
         raise RestorePlanError([_problem(f"{where} is malformed: {details}.", _REPLAN)]) from None
+
+
+def _camel(part: str | int) -> str:
+    # The stack file's spelling (sizeBytes), which the message names.
+    return str(part) if isinstance(part, int) else to_camel(part) if "_" in part else part
 
 
 def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) -> list[SettingsProblem]:
@@ -219,6 +221,7 @@ def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) ->
     driver = settings.storage.homes_driver
     claims: dict[str, str] = {}
     volumes: dict[str, str] = {}
+    junctions: dict[str, str] = {}
     for home in plan.homes:
         who = f"the home of user {home.user!r}"
         if home.warnings:
@@ -263,6 +266,17 @@ def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) ->
                 )
             )
         volumes.setdefault(source, home.user)
+        if home.qtree is not None:
+            # Two qtrees on one path are one directory: two users would share (and overwrite) one home.
+            path = home.qtree.junction_path.rstrip("/")
+            if path in junctions:
+                problems.append(
+                    _problem(
+                        f"{who} and the home of {junctions[path]!r} are both at junction path {path!r}.",
+                        f"{_REPLAN}; one directory can be one user's home only.",
+                    )
+                )
+            junctions.setdefault(path, home.user)
     return problems
 
 
@@ -276,9 +290,14 @@ def load_plan(settings: Settings, stack: str) -> RestorePlan | None:
 
 def load_plan_file(path: Path, settings: Settings, stack: str, where: str) -> RestorePlan:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        size = path.stat().st_size
+        text = "" if size > MAX_PLAN_BYTES else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise RestorePlanError([_problem(f"{where} cannot be read ({error.__class__.__name__}).", _REPLAN)]) from None
+    if size > MAX_PLAN_BYTES:
+        raise RestorePlanError(
+            [_problem(f"{where} is larger than {MAX_PLAN_BYTES // 1024**2} MiB, far more than any plan.", _REPLAN)]
+        )
     plan = parse_plan(text, where)
     problems = check_plan(plan, settings, stack, where)
     if problems:

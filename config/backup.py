@@ -9,23 +9,102 @@ users to their volumes, and a production stack should not be able to forget that
 
 from __future__ import annotations
 
-from pydantic import AnyHttpUrl, Field
+import re
+from typing import Annotated
 
-from config.model import OneLine, ProjectPath, SettingsModel, SettingsProblem, project_file, stack_key
+from pydantic import AfterValidator, AnyHttpUrl, Field, StrictBool, StrictInt
 
-# Velero's schedule format: five cron fields (minute hour day-of-month month day-of-week).
-_CRON = r"^(\S+\s+){4}\S+$"
+from config.model import ProjectPath, SettingsModel, SettingsProblem, check_project_file, stack_key
+from config.restore_plan import MAX_PLAN_BYTES
+
+# Velero's and CronJob's schedule format: five cron fields (minute hour day-of-month month day-of-week),
+# each `*`, a number, a range or a list of them, with an optional /step; months and weekdays by name too.
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_ITEM = re.compile(r"(\*|\?|[0-9a-z]{1,3}(-[0-9a-z]{1,3})?)(/[0-9]{1,2})?", re.ASCII)
+
+
+def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int:
+    if text.isdigit():
+        return int(text)
+    if text in names:
+        return names.index(text) + (low if low == 1 else 0)
+    raise ValueError(text)
+
+
+def _cron(value: str) -> str:
+    """Five fields, each in range, separated by plain spaces (a non-breaking space is not one to cron)."""
+    fields = value.split(" ")
+    fields = [f for f in fields if f]
+    hint = "must be five cron fields (minute hour day-of-month month day-of-week) like 0 1 * * *"
+    if len(fields) != 5 or not value.isascii():
+        raise ValueError(f"{hint}, separated by plain spaces")
+    for field_text, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in field_text.lower().split(","):
+            found = _CRON_ITEM.fullmatch(item)
+            if not found:
+                raise ValueError(f"{hint}: the {what} field is not `*`, a number, a range or a list")
+            base, _, step = item.partition("/")
+            try:
+                bounds = [] if base in ("*", "?") else [_cron_value(part, low, names) for part in base.split("-")]
+            except ValueError:
+                raise ValueError(f"{hint}: the {what} field holds something that is no {what}") from None
+            if any(not low <= number <= high for number in bounds) or (len(bounds) == 2 and bounds[0] > bounds[1]):
+                raise ValueError(f"{hint}: the {what} field must stay within {low}-{high}")
+            if step and not 1 <= int(step) <= high:
+                raise ValueError(f"{hint}: the {what} field's /step must be 1-{high}")
+            if base == "?" and what not in ("day of month", "day of week"):
+                raise ValueError(f"{hint}: `?` is only for a day field")
+    return value
+
+
+def _endpoint(value: AnyHttpUrl) -> AnyHttpUrl:
+    if value.username or value.password:
+        # It would be rendered in clear into CronJobs and Velero's configuration.
+        raise ValueError(
+            "carries credentials (user:secret@): remove them and set dsaas:s3AccessKeyId and "
+            "dsaas:s3SecretAccessKey as Pulumi secrets"
+        )
+    if value.query or value.fragment:
+        raise ValueError("must be the endpoint alone, without ?query or #fragment")
+    return value
+
+
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def _bucket(value: str) -> str:
+    """S3's bucket naming rules beyond the characters
+    (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html)."""
+    if ".." in value or ".-" in value or "-." in value:
+        raise ValueError("must not hold two adjacent periods or a period next to a hyphen (S3 naming rules)")
+    if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", value):
+        raise ValueError("must not look like an IP address (S3 naming rules)")
+    if value.startswith(_S3_RESERVED_PREFIXES) or value.endswith(_S3_RESERVED_SUFFIXES):
+        raise ValueError("uses a prefix or suffix S3 reserves (xn--, sthree-, -s3alias, --ol-s3, ...)")
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
 
 
 class ObjectStoreSettings(SettingsModel):
     """An S3-compatible bucket: ONTAP S3, StorageGRID or any S3."""
 
-    endpoint: AnyHttpUrl = Field(
+    endpoint: Annotated[AnyHttpUrl, AfterValidator(_endpoint)] = Field(
         description="S3 endpoint URL, e.g. https://s3.dc.example.org (HTTPS: credentials and homes cross it)."
     )
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name (S3 rules).")
+    bucket: Annotated[str, AfterValidator(_bucket)] = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name (S3 rules)."
+    )
     region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$", description="Region the endpoint signs for.")
-    path_style: bool = Field(
+    path_style: StrictBool = Field(
         default=True,
         description="Path-style addressing (https://host/bucket); ONTAP S3 and StorageGRID without "
         "wildcard DNS need it.",
@@ -43,22 +122,23 @@ class ObjectStoreSettings(SettingsModel):
 class BackupSettings(SettingsModel):
     """Velero backups of the hub namespace and its volumes, the hub database and the volume inventory."""
 
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None,
         description="Back up at all; default: on when dsaas:highAvailability is true (production-like).",
     )
     object_store: ObjectStoreSettings | None = Field(default=None, description="Where backups are written.")
-    schedule: OneLine = Field(
-        default="0 1 * * *", pattern=_CRON, description="When Velero backs up the hub namespace (cron, UTC)."
+    schedule: Cron = Field(
+        default="0 1 * * *",
+        description="When Velero backs up the hub namespace (five-field cron, UTC).",
     )
-    retention_days: int = Field(default=30, ge=1, le=3650, description="How long each backup is kept, days.")
-    database_schedule: OneLine = Field(
-        default="*/30 * * * *", pattern=_CRON, description="When the hub database is dumped (cron, UTC)."
+    retention_days: StrictInt = Field(default=30, ge=1, le=3650, description="How long each backup is kept, days.")
+    database_schedule: Cron = Field(
+        default="*/30 * * * *",
+        description="When the hub database is dumped (five-field cron, UTC).",
     )
-    inventory_schedule: OneLine = Field(
+    inventory_schedule: Cron = Field(
         default="15 * * * *",
-        pattern=_CRON,
-        description="When the user → claim → volume inventory is written to the object store (cron, UTC).",
+        description="When the user → claim → volume inventory is written to the object store (five-field cron, UTC).",
     )
 
 
@@ -89,27 +169,24 @@ def check_backup(backup: BackupSettings, high_availability: bool) -> list[Settin
             )
         )
     store = backup.object_store
-    if store is not None and store.ca_file is not None and not project_file(store.ca_file).is_file():
-        problems.append(
-            SettingsProblem(
-                key=stack_key("backup", "objectStore", "caFile"),
-                problem=f"{store.ca_file} is not a file in the project.",
-                fix="commit the PEM CA bundle that signed the endpoint's certificate and name it here.",
-            )
-        )
+    if store is not None and store.ca_file is not None:
+        problems.extend(check_project_file(stack_key("backup", "objectStore", "caFile"), store.ca_file, "pem"))
     return problems
 
 
 def check_restore(restore: RestoreSettings) -> list[SettingsProblem]:
-    if restore.plan is not None and not project_file(restore.plan).is_file():
-        return [
-            SettingsProblem(
-                key=stack_key("restore", "plan"),
-                problem=f"{restore.plan} is not a file in the project.",
-                fix="write it with `python -m tools.restore plan <stack>`, review and commit it, or remove the key.",
-            )
-        ]
-    return []
+    if restore.plan is None:
+        return []
+    # Read as text by components.restore_render, which parses and checks it; here: inside the project, bounded.
+    problems = check_project_file(stack_key("restore", "plan"), restore.plan, "text", MAX_PLAN_BYTES)
+    return [
+        problem.model_copy(
+            update={
+                "fix": "write it with `python -m tools.restore plan <stack>`, review and commit it, or remove the key."
+            }
+        )
+        for problem in problems
+    ]
 
 
 __all__ = [

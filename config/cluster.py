@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from ipaddress import IPv4Address, IPv4Network
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from config import versions
 from config.model import SettingsModel, SettingsProblem, stack_key
@@ -24,10 +24,10 @@ class ClusterSettings(SettingsModel):
         default=versions.DEFAULT_KUBERNETES_VERSION, description="Kubernetes version (x.y.z)."
     )
     control_plane_endpoint: IPv4Address = Field(description="Virtual IP of the API server, announced by kube-vip.")
-    api_server_port: int = Field(default=6443, ge=1, le=65535, description="API server port.")
+    api_server_port: StrictInt = Field(default=6443, ge=1, le=65535, description="API server port.")
     pod_cidr: IPv4Network = Field(default=IPv4Network("10.244.0.0/16"), description="Pod network (Calico IP pool).")
     service_cidr: IPv4Network = Field(default=IPv4Network("10.96.0.0/12"), description="Service network.")
-    high_availability: bool = Field(default=False, description="Require an HA control plane (3 or more, odd).")
+    high_availability: StrictBool = Field(default=False, description="Require an HA control plane (3 or more, odd).")
 
     @property
     def kubernetes_minor(self) -> str:

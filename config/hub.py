@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from config import pins, versions
 from config.ldap import LdapSettings, check_ldap
-from config.model import OneLine, ProjectPath, SettingsModel, SettingsProblem, project_file, stack_key
+from config.model import OneLine, ProjectPath, SettingsModel, SettingsProblem, check_project_file, stack_key
 
 
 class HubTlsMode(StrEnum):
@@ -41,15 +40,15 @@ class ProfileSettings(SettingsModel):
     description: OneLine = Field(default="", description="One line under the name.")
     image: str = Field(description="Container image pinned by a build date or commit tag or a digest (config/pins.py).")
     # Bounded by the largest node (dsaas:nodes.*.cpus ≤ 128, memoryMib ≤ 4 TiB); finite numbers only.
-    cpu_guarantee: float = Field(gt=0, le=128, allow_inf_nan=False, description="CPUs reserved for the server.")
-    cpu_limit: float = Field(gt=0, le=128, allow_inf_nan=False, description="CPUs the server may use at most.")
-    memory_guarantee_gib: float = Field(
+    cpu_guarantee: StrictFloat = Field(gt=0, le=128, allow_inf_nan=False, description="CPUs reserved for the server.")
+    cpu_limit: StrictFloat = Field(gt=0, le=128, allow_inf_nan=False, description="CPUs the server may use at most.")
+    memory_guarantee_gib: StrictFloat = Field(
         gt=0, le=4096, allow_inf_nan=False, description="Memory reserved for the server, GiB."
     )
-    memory_limit_gib: float = Field(
+    memory_limit_gib: StrictFloat = Field(
         gt=0, le=4096, allow_inf_nan=False, description="Memory the server may use at most, GiB."
     )
-    default: bool = Field(default=False, description="Preselected in the chooser.")
+    default: StrictBool = Field(default=False, description="Preselected in the chooser.")
 
 
 BUILTIN_PROFILES: tuple[ProfileSettings, ...] = (
@@ -78,8 +77,8 @@ BUILTIN_PROFILES: tuple[ProfileSettings, ...] = (
 
 
 class CullingSettings(SettingsModel):
-    enabled: bool = Field(default=True, description="Stop servers nobody uses (their volume stays).")
-    timeout_minutes: int = Field(
+    enabled: StrictBool = Field(default=True, description="Stop servers nobody uses (their volume stays).")
+    timeout_minutes: StrictInt = Field(
         default=60, ge=5, le=7 * 24 * 60, description="Idle time before a server is stopped, minutes (at most a week)."
     )
 
@@ -96,7 +95,7 @@ class BrandingSettings(SettingsModel):
 
 class HubDatabaseSettings(SettingsModel):
     kind: HubDatabaseKind = Field(default=HubDatabaseKind.BLOCK, description="block (ontap-san) or postgres.")
-    capacity_gib: int = Field(default=2, ge=1, le=100, description="Size of the block volume, GiB.")
+    capacity_gib: StrictInt = Field(default=2, ge=1, le=100, description="Size of the block volume, GiB.")
 
 
 class HubSettings(SettingsModel):
@@ -120,15 +119,17 @@ class HubSettings(SettingsModel):
     profiles: list[ProfileSettings] = Field(
         default_factory=list, description="Profiles added after the built-in Basic and Data Science."
     )
-    home_capacity_gib: int = Field(default=10, ge=1, le=10240, description="Size of each user's home volume, GiB.")
+    home_capacity_gib: StrictInt = Field(
+        default=10, ge=1, le=10240, description="Size of each user's home volume, GiB."
+    )
     culling: CullingSettings = Field(default_factory=CullingSettings)
-    user_placeholders: int = Field(
+    user_placeholders: StrictInt = Field(
         default=0, ge=0, le=100, description="Placeholder pods that keep room for servers to start fast."
     )
-    network_policy: bool = Field(default=True, description="Limit user servers' network traffic (z2jh policy).")
-    prepull_images: bool = Field(default=True, description="Pull profile images onto every node ahead of time.")
+    network_policy: StrictBool = Field(default=True, description="Limit user servers' network traffic (z2jh policy).")
+    prepull_images: StrictBool = Field(default=True, description="Pull profile images onto every node ahead of time.")
     branding: BrandingSettings = Field(default_factory=BrandingSettings)
-    session_hours: int = Field(
+    session_hours: StrictInt = Field(
         default=12,
         ge=1,
         le=720,
@@ -250,42 +251,14 @@ def _check_profiles(hub: HubSettings) -> list[SettingsProblem]:
 
 def _check_project_files(hub: HubSettings) -> list[SettingsProblem]:
     files = {
-        stack_key("hub", "ldap", "caFile"): hub.ldap.ca_file,
-        stack_key("hub", "branding", "logoFile"): hub.branding.logo_file,
-        stack_key("hub", "branding", "loginTemplateFile"): hub.branding.login_template_file,
+        stack_key("hub", "ldap", "caFile"): (hub.ldap.ca_file, "pem"),
+        stack_key("hub", "branding", "logoFile"): (hub.branding.logo_file, "any"),
+        stack_key("hub", "branding", "loginTemplateFile"): (hub.branding.login_template_file, "text"),
     }
     problems = []
-    for key, relative in files.items():
-        if relative is None:
-            continue
-        path = project_file(relative)
-        try:
-            exists = path.is_file()
-        except (OSError, ValueError) as error:  # e.g. a name longer than the file system allows
-            problems.append(
-                SettingsProblem(
-                    key=key,
-                    problem=f"{relative!r} cannot be read: {getattr(error, 'strerror', None) or error}.",
-                    fix="name a file inside the project, relative to its root (e.g. config/branding/logo.svg).",
-                )
-            )
-            continue
-        if Path(relative).is_absolute() or ".." in Path(relative).parts:
-            problems.append(
-                SettingsProblem(
-                    key=key,
-                    problem=f"{relative!r} must be a path inside the project, so every operator deploys the same file.",
-                    fix="commit the file (e.g. under config/branding/) and name it relative to the project root.",
-                )
-            )
-        elif not exists:
-            problems.append(
-                SettingsProblem(
-                    key=key,
-                    problem=f"{path} does not exist.",
-                    fix="commit the file or correct the path (relative to the project root).",
-                )
-            )
+    for key, (relative, content) in files.items():
+        if relative is not None:
+            problems.extend(check_project_file(key, relative, content))
     return problems
 
 

@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from config.model import DistinguishedName, HostName, ProjectPath, SettingsModel, SettingsProblem, stack_key
 
@@ -64,7 +64,7 @@ class LdapSettings(SettingsModel):
         description="generic or active-directory: the defaults of userAttribute, lookupDn and membership.",
     )
     server_address: HostName = Field(min_length=1, description="Directory host name (must match its certificate).")
-    server_port: int | None = Field(
+    server_port: StrictInt | None = Field(
         default=None, ge=1, le=65535, description="Port; default 389 for before_bind/insecure, 636 for on_connect."
     )
     tls_strategy: LdapTlsStrategy = Field(
@@ -79,7 +79,7 @@ class LdapSettings(SettingsModel):
         default_factory=list,
         description="DN templates with {username}, e.g. uid={username},ou=people,dc=example,dc=org.",
     )
-    lookup_dn: bool = Field(
+    lookup_dn: StrictBool = Field(
         default=False,
         description="Look the user's DN up with the search account instead of a template "
         "(default true for active-directory).",
@@ -111,7 +111,7 @@ class LdapSettings(SettingsModel):
         description="Domains users may type with their name, as DOMAIN\\name or name@domain (NetBIOS or DNS "
         "names); each becomes the plain name. Other domains are refused.",
     )
-    refresh_minutes: int = Field(
+    refresh_minutes: StrictInt = Field(
         default=5,
         ge=1,
         le=1440,

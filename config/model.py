@@ -125,3 +125,74 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def project_file(relative: str) -> Path:
     """A file named in the stack settings (CA bundle, logo, login template), relative to the project."""
     return PROJECT_ROOT / relative
+
+
+# A CA bundle, a logo or a login page: the largest real one is a few hundred KiB, and each lands in a
+# ConfigMap or Secret (1 MiB at most in etcd).
+MAX_PROJECT_FILE_BYTES = 1024 * 1024
+
+
+def check_project_file(
+    key: str, relative: str, content: str = "any", max_bytes: int = MAX_PROJECT_FILE_BYTES
+) -> list[SettingsProblem]:
+    """A file setting names a regular file inside the project (after symlinks: never /proc/self/environ or a
+    home directory), of bounded size; `content` "pem" (certificates, parsed with `cryptography`) or "text"
+    (UTF-8) is checked too. Every problem names `key` and the fix."""
+    fix = "commit the file inside the project and name it relative to the project root (e.g. config/ca.pem)."
+    if Path(relative).is_absolute() or ".." in Path(relative).parts:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{relative!r} must be a path inside the project, so every operator deploys the same file.",
+                fix=fix,
+            )
+        ]
+    path = project_file(relative)
+    try:
+        resolved = path.resolve(strict=True)
+        if not resolved.is_relative_to(PROJECT_ROOT):
+            return [SettingsProblem(key=key, problem=f"{relative!r} is a link to a file outside the project.", fix=fix)]
+        if not resolved.is_file():
+            return [SettingsProblem(key=key, problem=f"{relative!r} is not a regular file.", fix=fix)]
+        if resolved.stat().st_size > max_bytes:
+            return [
+                SettingsProblem(
+                    key=key,
+                    problem=f"{relative!r} is larger than {max_bytes // 1024} KiB.",
+                    fix="name the real file (a CA bundle, logo, template or plan is far smaller).",
+                )
+            ]
+        data = resolved.read_bytes()
+    except FileNotFoundError:
+        return [SettingsProblem(key=key, problem=f"{path} does not exist.", fix=fix)]
+    except (OSError, ValueError, RuntimeError) as error:  # a name too long, a symlink loop
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        return [SettingsProblem(key=key, problem=f"{relative!r} cannot be read: {reason}.", fix=fix)]
+    if content in ("pem", "text"):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return [SettingsProblem(key=key, problem=f"{relative!r} is not UTF-8 text.", fix=fix)]
+        if content == "pem":
+            return _check_pem(key, relative, text)
+    return []
+
+
+def _check_pem(key: str, relative: str, text: str) -> list[SettingsProblem]:
+    from cryptography import x509
+
+    fix = "name a PEM file of CA certificates (-----BEGIN CERTIFICATE----- blocks), e.g. config/ca.pem."
+    try:
+        x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        return [SettingsProblem(key=key, problem=f"{relative!r} holds no readable PEM certificate.", fix=fix)]
+    if "PRIVATE KEY" in text:
+        # A key committed to the project is exposed; a CA bundle never needs one.
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{relative!r} holds a private key next to the certificates.",
+                fix="remove the key from the file (and rotate it): a CA bundle holds certificates only.",
+            )
+        ]
+    return []

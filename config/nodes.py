@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from config.model import HostName, OneLine, SettingsModel, SettingsProblem, SshPublicKey, stack_key
 
@@ -32,7 +32,7 @@ class VSphereSettings(SettingsModel):
         min_length=1,
         description="Template VM to clone: Ubuntu 24.04 cloud image with cloud-init and open-vm-tools.",
     )
-    allow_unverified_ssl: bool = Field(
+    allow_unverified_ssl: StrictBool = Field(
         default=False, description="Accept a self-signed vCenter certificate (labs only)."
     )
 
@@ -44,11 +44,11 @@ MAX_CONTROL_PLANES = 7
 class NodePool(SettingsModel):
     """A group of identical VMs, addressed from `firstAddress` on or from an explicit list."""
 
-    count: int = Field(ge=0, le=MAX_POOL_NODES, description="Number of VMs.")
-    cpus: int = Field(ge=2, le=128, description="vCPUs per VM (kubeadm needs 2).")
+    count: StrictInt = Field(ge=0, le=MAX_POOL_NODES, description="Number of VMs.")
+    cpus: StrictInt = Field(ge=2, le=128, description="vCPUs per VM (kubeadm needs 2).")
     # 4 TiB and 62 TiB: far above any node here, below vSphere's limits (24 TB memory, 62 TB VMDK).
-    memory_mib: int = Field(ge=2048, le=4 * 1024 * 1024, description="Memory per VM in MiB.")
-    disk_gib: int = Field(ge=20, le=62 * 1024, description="System disk per VM in GiB (at least the template's).")
+    memory_mib: StrictInt = Field(ge=2048, le=4 * 1024 * 1024, description="Memory per VM in MiB.")
+    disk_gib: StrictInt = Field(ge=20, le=62 * 1024, description="System disk per VM in GiB (at least the template's).")
     first_address: IPv4Address | None = Field(
         default=None, description="First static address; the pool counts up from it."
     )
@@ -62,7 +62,7 @@ class NodePool(SettingsModel):
 class ControlPlanePool(NodePool):
     """The control-plane VMs: each is an etcd member, and etcd advises at most 7."""
 
-    count: int = Field(ge=0, le=MAX_CONTROL_PLANES, description="Number of VMs (etcd members).")
+    count: StrictInt = Field(ge=0, le=MAX_CONTROL_PLANES, description="Number of VMs (etcd members).")
 
 
 class NodesSettings(SettingsModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
 
-from pydantic import Field
+from pydantic import Field, StrictBool, StrictInt
 
 from config.model import HostName, SettingsModel, SettingsProblem, stack_key
 
@@ -64,7 +64,7 @@ class StorageSettings(SettingsModel):
     nfs_mount_options: str = Field(
         default="nfsvers=4.1,hard", pattern=r"^[a-z0-9=.,_]+$", description="NFS mount options (NFS 4.1)."
     )
-    snapshots: bool = Field(
+    snapshots: StrictBool = Field(
         default=True,
         description="Offer CSI snapshots: the dsaas-snapshots VolumeSnapshotClass (needs homesDriver ontap-nas).",
     )
@@ -73,13 +73,13 @@ class StorageSettings(SettingsModel):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="ONTAP snapshot policy of new volumes (scheduled snapshots; 'none' to disable).",
     )
-    snapshot_reserve_percent: int = Field(
+    snapshot_reserve_percent: StrictInt = Field(
         default=10, ge=0, le=90, description="Share of each volume reserved for snapshots, percent."
     )
     unix_permissions: str = Field(
         default="0770", pattern=r"^0[0-7]{3}$", description="Mode of each new volume's root directory."
     )
-    autosupport: bool = Field(
+    autosupport: StrictBool = Field(
         default=False,
         description="Let Trident's AutoSupport send support bundles to NetApp periodically; false silences it "
         "(one bundle can still be sent on purpose).",

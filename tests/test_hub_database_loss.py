@@ -109,7 +109,8 @@ def test_an_empty_hub_database_computes_the_same_claim_names(tmp_path: Path) -> 
     settings = parse_settings(stack_settings_values("prod"))
     config = hub_spawner_config(hub_render.render_hub_values(settings, hub_render.HubSecrets("", "")))
     old_db, new_db = f"sqlite:///{tmp_path / 'old.sqlite'}", f"sqlite:///{tmp_path / 'new.sqlite'}"
-    inventory = make_inventory(USERS, legacy=[LEGACY])
+    # All on prod's homes driver: a home on the other driver is flagged too (the program would refuse it).
+    inventory = make_inventory(USERS, legacy=[LEGACY], economy=[False] * len(USERS))
     legacy = {
         c["metadata"]["annotations"]["hub.jupyter.org/username"]: c["metadata"]["name"]
         for c in inventory["persistentVolumeClaims"]["items"]

@@ -7,7 +7,6 @@ The plans are tests/fixtures/restore.prod.<driver>.yaml: 50 users with names Kub
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from config.loader import StackSettingsError
 from tests.conftest import ROOT_DIR, load_settings
 from tests.test_graph import secrets_in_ids
 from tests.test_hub_values import CHART_DIR, _merge, _validate, hub_values
+from tools.lab.stack_hub import project_copy
 from tools.offline.mockgraph import Graph, RecordedResource, kubernetes_objects, plain_strings, run_program, unwrap
 
 DRIVERS = ("ontap-nas", "ontap-nas-economy")
@@ -51,8 +51,9 @@ def drill_values(values: dict[str, Any], driver: str, plan: str | None = None) -
 
 
 def relative_to_project(path: Path) -> str:
-    """A plan written by a test outside the tree, named as dsaas:restore.plan names files."""
-    return os.path.relpath(path, ROOT_DIR)
+    """A plan written by a test, copied into the project's git-ignored test-artifacts (dsaas:restore.plan names
+    files inside the project only) and named as the setting names it."""
+    return project_copy(path, path.name)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from config.backup import ObjectStoreSettings
 from config.model import stack_key
 from config.settings import Settings, project_file
 from config.storage import NasDriver
-from tools.dr.restore import Home, PlanError, Source, check_inventory
+from tools.dr.restore import Home, PlanError, Source, check_inventory, written_time
 
 S3_KEY_ENV = "DSAAS_S3_ACCESS_KEY_ID"
 S3_SECRET_ENV = "DSAAS_S3_SECRET_ACCESS_KEY"
@@ -124,11 +124,13 @@ def read_s3_inventory(settings: Settings, key: str | None = None) -> tuple[dict[
         raise _explain_s3(error, store, object_key) from None
     try:
         inventory = json.loads(body)
+    except RecursionError:  # nesting deeper than Python recurses: no inventory the CronJob writes
+        raise PlanError(f"s3://{store.bucket}/{object_key} nests too deep to be an inventory") from None
     except ValueError as error:
-        raise PlanError(f"s3://{store.bucket}/{object_key} is not JSON ({error})") from None
+        raise PlanError(f"s3://{store.bucket}/{object_key} is not JSON ({str(error)[:200]})") from None
     check_inventory(inventory)
-    written = inventory.get("written")
-    if object_key.endswith("/latest.json") and isinstance(written, str):
+    written = written_time(inventory.get("written"))
+    if object_key.endswith("/latest.json"):
         stamped = _stamped_key(object_key, written)
         if stamped:
             try:
@@ -136,13 +138,13 @@ def read_s3_inventory(settings: Settings, key: str | None = None) -> tuple[dict[
                 object_key = stamped  # the plan names the copy that never changes
             except (BotoCoreError, ClientError):
                 pass
-    return inventory, Source("s3", f"s3://{store.bucket}/{object_key}", written if isinstance(written, str) else None)
+    return inventory, Source("s3", f"s3://{store.bucket}/{object_key}", written)
 
 
 def _stamped_key(latest_key: str, written: str) -> str | None:
     try:
         when = datetime.fromisoformat(written.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return latest_key.rsplit("/", 1)[0] + f"/{when:%Y%m%dT%H%M%SZ}.json"
 
@@ -164,7 +166,7 @@ def comment_labels(comment: str | None) -> dict[str, str]:
         return {}
     try:
         parsed = json.loads(comment)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     labels = parsed.get("provisioning", parsed) if isinstance(parsed, Mapping) else None
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}

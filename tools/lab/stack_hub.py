@@ -114,14 +114,31 @@ def search_password_for(settings: Settings, directory: DirectoryInfo) -> str | N
 
 def point_at_url(values: dict[str, Any], ldap_url: str) -> dict[str, Any]:
     """The stack's own LDAP settings, but another server (`ldap://host:port` or `ldaps://host:port`)."""
-    parsed = urlparse(ldap_url)
+    form = "Fix: give ldap://host[:port] or ldaps://host[:port] (host: a DNS name or an IPv4 address)."
+    shown = ascii(ldap_url)[:80]
+    try:
+        parsed = urlparse(ldap_url)
+        port = parsed.port  # a port that is not a number or over 65535 raises here
+    except ValueError:
+        raise ValueError(f"--ldap-url {shown}: the port is not a number from 1 to 65535. {form}") from None
     if parsed.scheme not in ("ldap", "ldaps") or not parsed.hostname:
-        raise ValueError(f"--ldap-url {ldap_url!r}: expected ldap://host[:port] or ldaps://host[:port]")
+        raise ValueError(f"--ldap-url {shown} is not an LDAP URL. {form}")
+    if ":" in parsed.hostname:
+        # The stack's server setting takes DNS names and IPv4 only; blaming that setting would mislead.
+        raise ValueError(f"--ldap-url {shown}: an IPv6 address cannot be checked, the hub's settings take none. {form}")
+    if parsed.username or parsed.password or parsed.path not in ("", "/") or parsed.query:
+        raise ValueError(f"--ldap-url {shown}: only a scheme, host and port belong in it. {form}")
+    hub = values.get("dsaas:hub")
+    if not isinstance(hub, dict) or not isinstance(hub.get("ldap"), dict):
+        raise ValueError(
+            "--ldap-url points the stack's LDAP login elsewhere, but this stack has no dsaas:hub.ldap. Fix: add "
+            "the hub's LDAP settings to the stack file first (docs/settings.md)."
+        )
     edited = copy.deepcopy(values)
     ldap = edited["dsaas:hub"]["ldap"]
     ldap["serverAddress"] = parsed.hostname
-    if parsed.port:
-        ldap["serverPort"] = parsed.port
+    if port:
+        ldap["serverPort"] = port
     if parsed.scheme == "ldaps":
         ldap["tlsStrategy"] = "on_connect"
     elif ldap.get("tlsStrategy") == "on_connect":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import runpy
 import string
 import uuid
@@ -481,8 +482,24 @@ _StackFileLoader.yaml_implicit_resolvers = {
 STACK_FILE_FORM = "a mapping with a `config:` mapping of keys like dsaas:clusterName, as `pulumi config set` writes it"
 
 
+# Pulumi's own rule for a stack name (alphanumerics, hyphens, underscores, periods; at most 100 characters): a
+# longer name is no file name (over 255 bytes), a slash would leave the config folder.
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
+
+
+def check_stack_name(stack: str) -> None:
+    """`StackFileError` for a name no Pulumi stack can have, before it becomes a path."""
+    if not _STACK_NAME.fullmatch(stack) or stack in (".", ".."):
+        shown = ascii(stack) if len(stack) <= 60 else ascii(stack[:57]) + "..."
+        raise StackFileError(
+            f"{shown} ({len(stack.encode(errors='replace'))} bytes) is not a stack name. Fix: name a stack as "
+            "Pulumi does: 1-100 letters, digits, hyphens, underscores or periods (config/Pulumi.<stack>.yaml)."
+        )
+
+
 def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, Any]:
     """The `config:` mapping of a stack file, or `StackFileError` saying why the file has none."""
+    check_stack_name(stack)
     path = stack_file(stack, config_dir)
     if not path.exists():
         raise StackFileError(f"no stack file {path}")

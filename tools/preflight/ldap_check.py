@@ -32,6 +32,7 @@ from traitlets.config import Config
 
 from components import hub_render
 from config.ldap import GroupMembership, LdapTlsStrategy
+from config.model import MAX_PROJECT_FILE_BYTES
 from config.settings import Settings, SettingsError, parse_settings, project_file
 from tools.lab.stack_hub import point_at_url, stack_settings_values
 from tools.offline.mockgraph import StackFileError
@@ -248,11 +249,13 @@ def check_login(
     search_password: str | None = None,
     user_password: str | None = None,
     ca_file: Path | None = None,
+    ldap_url: str | None = None,
 ) -> Report:
-    """Walk through what the hub does at login, stopping at the first step that cannot work."""
+    """Walk through what the hub does at login, stopping at the first step that cannot work (`ldap_url`: the
+    --ldap-url in use instead of the stack's server, so a failure to connect names the flag)."""
     report = Report(username)
     try:
-        _check(report, settings, username, search_password, user_password, ca_file)
+        _check(report, settings, username, search_password, user_password, ca_file, ldap_url)
     except Exception as error:  # the pre-flight must explain, never end in a traceback
         report.add(
             False,
@@ -270,6 +273,7 @@ def _check(
     search_password: str | None,
     user_password: str | None,
     ca_file: Path | None,
+    ldap_url: str | None = None,
 ) -> None:
     ldap = settings.hub.ldap
     module = hub_module()
@@ -293,7 +297,8 @@ def _check(
             False,
             "connect",
             f"{ldap.server_address}:{ldap.port} does not answer ({error.strerror or error})",
-            f"check {SETTING}.serverAddress/serverPort, that the directory runs, and the firewall",
+            f"check {f'--ldap-url {ldap_url}' if ldap_url else f'{SETTING}.serverAddress/serverPort'}, that the "
+            "directory runs, and the firewall",
         )
         return
     report.add(True, "connect", f"{ldap.server_address}:{ldap.port} answers")
@@ -428,6 +433,23 @@ def render_report(report: Report, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def check_ca_flag(ca_file: Path) -> None:
+    """`--ca-file` names a readable PEM CA bundle, or `ValueError` saying so (not "a bug in the check")."""
+    from cryptography import x509
+
+    fix = "Fix: give --ca-file the PEM CA bundle that signed the directory's certificate."
+    try:
+        if not ca_file.is_file() or ca_file.stat().st_size > MAX_PROJECT_FILE_BYTES:
+            raise ValueError(f"--ca-file {ca_file} is not a file (or is larger than any CA bundle). {fix}")
+        x509.load_pem_x509_certificates(ca_file.read_bytes())
+    except OSError as error:
+        raise ValueError(f"--ca-file {ca_file} cannot be read ({error.strerror}). {fix}") from None
+    except ValueError as error:
+        if str(error).startswith("--ca-file"):
+            raise
+        raise ValueError(f"--ca-file {ca_file} holds no readable PEM certificate. {fix}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.ldap_check", description=__doc__.splitlines()[0])
     parser.add_argument("stack")
@@ -438,9 +460,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         values = stack_settings_values(args.stack, args.config_dir)
-        if args.ldap_url:
+        if args.ldap_url is not None:  # `--ldap-url ''` is a mistake to report, not a flag to ignore
             values = point_at_url(values, args.ldap_url)
         settings = parse_settings(values)
+        if args.ca_file is not None:
+            check_ca_flag(args.ca_file)
     except (SettingsError, StackFileError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -450,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         search_password=os.environ.get(SEARCH_PASSWORD_ENV),
         user_password=os.environ.get(USER_PASSWORD_ENV),
         ca_file=args.ca_file,
+        ldap_url=args.ldap_url,
     )
     print(render_report(report, settings))
     if report.broken or report.allowed is None:

@@ -19,7 +19,14 @@ from pathlib import Path
 
 from config.loader import required_secrets
 from config.settings import NAMESPACE, SECRET_KEYS, SettingsError, parse_settings
-from tools.offline.mockgraph import ROOT, StackFileError, project_defaults, read_stack_values, stack_file
+from tools.offline.mockgraph import (
+    ROOT,
+    StackFileError,
+    check_stack_name,
+    project_defaults,
+    read_stack_values,
+    stack_file,
+)
 
 # Top-level keys that belong to the example's own stack and secrets provider, never to a copy.
 _PROVIDER_KEYS = ("encryptionsalt:", "secretsprovider:", "encryptedkey:")
@@ -53,6 +60,27 @@ def without_secrets(text: str) -> tuple[str, list[str]]:
     return "".join(kept), removed
 
 
+# The examples are a few KiB; a larger file is not a stack file.
+MAX_EXAMPLE_BYTES = 1024 * 1024
+
+
+def _example_text(source: Path) -> str:
+    """The example stack file's text, or `StackFileError` saying why it cannot be one."""
+    fix = "Fix: name one of config/Pulumi.<example>.yaml (e.g. prod)."
+    try:
+        if not source.is_file():
+            if source.is_dir():
+                raise StackFileError(f"the example stack file {source} is a folder, not a file. {fix}")
+            raise StackFileError(f"no stack file {source}. {fix}")
+        if source.stat().st_size > MAX_EXAMPLE_BYTES:
+            raise StackFileError(f"the example {source} is larger than any stack file (1 MiB). {fix}")
+        return source.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StackFileError(f"the example {source} is not UTF-8 text. {fix}") from None
+    except OSError as error:
+        raise StackFileError(f"the example {source} cannot be read: {error.strerror}. {fix}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.new_stack", description=__doc__.splitlines()[0])
     parser.add_argument("example", help="the example stack to start from, e.g. prod (config/Pulumi.prod.yaml)")
@@ -60,17 +88,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
     args = parser.parse_args(argv)
     if not _STACK_NAME.fullmatch(args.name):
-        print(f"error: {args.name!r} is not a stack name. Fix: letters, digits, '-', '_' or '.'.", file=sys.stderr)
+        print(
+            f"error: {ascii(args.name)[:80]} is not a stack name. Fix: letters, digits, '-', '_' or '.' (at most 100).",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        check_stack_name(args.example)
+    except StackFileError as error:
+        print(f"error: the example: {error}", file=sys.stderr)
         return 2
     source, target = stack_file(args.example, args.config_dir), stack_file(args.name, args.config_dir)
-    if not source.exists():
-        print(f"error: no stack file {source}. Fix: name one of config/Pulumi.<example>.yaml.", file=sys.stderr)
+    try:
+        text = _example_text(source)
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    if target.exists():
+    if target.is_symlink() or target.exists():
+        # A link (even a dangling one) would be written through, to wherever it points.
         print(f"error: {target} exists already. Fix: choose another name, or remove it first.", file=sys.stderr)
         return 2
-    text, removed = without_secrets(source.read_text(encoding="utf-8"))
-    target.write_text(text, encoding="utf-8")
+    text, removed = without_secrets(text)
+    try:
+        with target.open("x", encoding="utf-8") as stream:  # "x": never through a link made meanwhile
+            stream.write(text)
+    except OSError as error:
+        print(f"error: cannot write {target}: {error.strerror}. Fix: check the folder (--config-dir).", file=sys.stderr)
+        return 2
     try:
         values = {**project_defaults(), **read_stack_values(args.name, args.config_dir)}
         settings = parse_settings(

@@ -1,0 +1,183 @@
+"""The operator commands' own arguments (issue 22): stack names, `tools.new_stack`'s example and target,
+`tools.ldap_check`'s flags. Each refusal is exit 2 with `error:` naming the argument and the fix, no traceback,
+and nothing written outside the config folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import ROOT_DIR
+from tests.fuzz import fuzz
+from tools.dr import command as restore_command
+from tools.offline import preview
+from tools.preflight import ldap_check, new_stack, s3_check
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "preview": lambda args: preview.main(args),
+    "restore": lambda args: restore_command.main(["plan", *args]),
+    "s3_check": lambda args: s3_check.main(args),
+    "ldap_check": lambda args: ldap_check.main([args[0], "alice", *args[1:]]),
+}
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    for stack in ("dev", "prod"):
+        (folder / f"Pulumi.{stack}.yaml").write_text(
+            (ROOT_DIR / "config" / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    return folder
+
+
+def refused(capsys: pytest.CaptureFixture[str], code: int, *expected: str) -> str:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error:") and "Traceback" not in err and "Fix" in err, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+@pytest.mark.parametrize("stack", ["s" * 300, "ü" * 200, "../prod", "a/b", ""])
+def test_a_stack_name_no_stack_can_have_is_refused(
+    name: str, stack: str, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = COMMANDS[name]([stack, "--config-dir", str(config_dir)])
+    refused(capsys, code, "is not a stack name")
+
+
+# --- tools.new_stack -----------------------------------------------------------------------------
+
+
+def test_new_stack_never_writes_through_a_dangling_link(
+    config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside.yaml"
+    os.symlink(outside, config_dir / "Pulumi.mine.yaml")
+    code = new_stack.main(["prod", "mine", "--config-dir", str(config_dir)])
+    refused(capsys, code, "exists already")
+    assert not outside.exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda folder: (folder / "Pulumi.ex.yaml").mkdir(), "a folder"),
+        (lambda folder: (folder / "Pulumi.ex.yaml").write_bytes(b"config:\n  dsaas:x: \xff\n"), "not UTF-8"),
+        (lambda folder: (folder / "Pulumi.ex.yaml").write_bytes(b"#" * (new_stack.MAX_EXAMPLE_BYTES + 1)), "larger"),
+        (lambda folder: None, "no stack file"),
+    ],
+)
+def test_new_stack_refuses_an_example_that_is_no_stack_file(
+    make: Callable[[Path], object], expected: str, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make(config_dir)
+    code = new_stack.main(["ex", "mine", "--config-dir", str(config_dir)])
+    refused(capsys, code, expected)
+    assert not (config_dir / "Pulumi.mine.yaml").exists()
+
+
+@pytest.mark.parametrize("example", ["e" * 300, "../config/Pulumi.prod", "\udcff"])
+def test_new_stack_refuses_an_example_name_no_stack_can_have(
+    example: str, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused(capsys, new_stack.main([example, "mine", "--config-dir", str(config_dir)]), "is not a stack name")
+
+
+@fuzz(150)
+@given(
+    example=st.one_of(st.text(max_size=12), st.sampled_from(["prod", "dev"])),
+    name=st.one_of(st.text(max_size=120), st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,110}", fullmatch=True)),
+)
+def test_new_stack_with_any_names_writes_only_its_own_file(example: str, name: str, tmp_path: Path) -> None:
+    folder = Path(tempfile.mkdtemp(dir=tmp_path)) / "config"
+    folder.mkdir()
+    (folder / "Pulumi.prod.yaml").write_text((ROOT_DIR / "config/Pulumi.prod.yaml").read_text(), encoding="utf-8")
+    before = set(folder.parent.rglob("*"))
+    parsed = True
+    try:
+        code = new_stack.main([example, name, "--config-dir", str(folder)])
+    except SystemExit as exit_:  # argparse's own: a name like `-x` reads as an option (2), `-h` asks for help (0)
+        code, parsed = int(exit_.code or 0), False
+    created = set(folder.parent.rglob("*")) - before
+    assert code in (0, 2)
+    if code == 0 and parsed:
+        assert created == {folder / f"Pulumi.{name}.yaml"}
+    else:
+        assert not created
+
+
+# --- tools.ldap_check's flags --------------------------------------------------------------------
+
+
+def _without_ldap(config_dir: Path, drop: str) -> None:
+    path = config_dir / "Pulumi.dev.yaml"
+    stack = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if drop == "hub":
+        stack["config"].pop("dsaas:hub")
+    else:
+        stack["config"]["dsaas:hub"].pop("ldap")
+    path.write_text(yaml.safe_dump(stack), encoding="utf-8")
+
+
+@pytest.mark.parametrize("drop", ["hub", "ldap"])
+def test_ldap_url_on_a_stack_without_ldap_settings_is_explained(
+    drop: str, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _without_ldap(config_dir, drop)
+    code = ldap_check.main(["dev", "alice", "--ldap-url", "ldap://127.0.0.1:389", "--config-dir", str(config_dir)])
+    refused(capsys, code, "dsaas:hub.ldap")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ldap://[::1]:389", "IPv6"),
+        ("", "--ldap-url"),
+        ("ldap://host:99999", "port"),
+        ("http://host", "--ldap-url"),
+        ("ldap://user:pw@host", "only a scheme"),
+    ],
+)
+def test_a_bad_ldap_url_is_blamed_on_the_flag(
+    url: str, expected: str, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = ldap_check.main(["dev", "alice", "--ldap-url", url, "--config-dir", str(config_dir)])
+    err = refused(capsys, code, expected)
+    assert "serverAddress" not in err
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate"])
+def test_a_bad_ca_file_flag_is_refused_not_called_a_bug(
+    content: bytes | None, config_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_bytes(content)
+    code = ldap_check.main(["dev", "alice", "--ca-file", str(ca), "--config-dir", str(config_dir)])
+    err = refused(capsys, code, "--ca-file")
+    assert "bug" not in err
+
+
+def test_a_closed_port_given_with_the_flag_is_blamed_on_the_flag(
+    config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, never listening: connections are refused
+        url = f"ldap://127.0.0.1:{port}"
+        code = ldap_check.main(["dev", "alice", "--ldap-url", url, "--config-dir", str(config_dir)])
+    out = capsys.readouterr().out
+    assert code == 2 and f"check --ldap-url {url}" in out and "serverAddress" not in out, out
