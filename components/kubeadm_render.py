@@ -260,6 +260,8 @@ def prepare_node_parameters(settings: Settings) -> dict[str, str]:
         "KUBERNETES_VERSION": settings.cluster.kubernetes_version,
         "KUBERNETES_MINOR": settings.cluster.kubernetes_minor,
         "CONTAINERD_VERSION": versions.CONTAINERD_VERSION,
+        "DOCKER_KEY_FINGERPRINT": versions.DOCKER_APT_KEY_FINGERPRINT,
+        "KUBERNETES_KEY_FINGERPRINT": versions.KUBERNETES_APT_KEY_FINGERPRINT,
     }
 
 

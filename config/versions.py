@@ -25,6 +25,15 @@ KUBEADM_CONFIG_API: Final = "kubeadm.k8s.io/v1beta4"
 # Installed from Docker's apt repository (package containerd.io), matched by upstream version.
 CONTAINERD_VERSION: Final = "2.1.4"
 
+# apt repository signing keys, pinned by their primary key's fingerprint: prepare-node.sh downloads each
+# key over HTTPS and trusts it only if the file holds exactly this key, so a tampered download, mirror or
+# proxy cannot slip in a key of its own. Docker's "Docker Release (CE deb)" key (docker/docs
+# engine/install/debian.md: "Verify that you now have the key with the fingerprint 9DC8 5822 ...").
+# pkgs.k8s.io's key is the same for every core:/stable:/v1.x repository (the isv:kubernetes OBS
+# project's; kubernetes/website#42718 asks the docs to check it); its renewals keep the fingerprint.
+DOCKER_APT_KEY_FINGERPRINT: Final = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+KUBERNETES_APT_KEY_FINGERPRINT: Final = "DE15B14486CD377B9E876E1A234654DA9A296436"
+
 # kube-vip announces the control-plane virtual IP (ARP, leader election) as a static pod.
 KUBE_VIP_IMAGE: Final = "ghcr.io/kube-vip/kube-vip:v1.0.4"
 

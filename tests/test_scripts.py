@@ -7,9 +7,11 @@ with `kubeadm`/`kubectl` replaced by recording stubs. A second run must change n
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -439,8 +441,9 @@ case "$tool" in
       esac
     done ;;
   containerd) cat "$STUB_STATE/containerd-default" ;;
-  curl) file="$(output_file "$@")"; if [ -n "$file" ]; then echo key > "$file"; else echo key; fi ;;
-  gpg) cat > "$(output_file "$@")" ;;
+  curl)
+    case "$*" in *download.docker.com*) key=docker ;; *pkgs.k8s.io*) key=kubernetes ;; *) exit 22 ;; esac
+    cp "$STUB_STATE/served-$key.asc" "$(output_file "$@")" ;;
 esac
 exit 0
 """
@@ -452,7 +455,6 @@ NODE_TOOLS = (
     "dpkg-query",
     "containerd",
     "curl",
-    "gpg",
     "cloud-init",
     "swapon",
     "swapoff",
@@ -495,20 +497,102 @@ CONTAINERD_DEFAULTS = {
 }
 
 
+@dataclass(frozen=True)
+class SigningKey:
+    armored: str
+    fingerprint: str
+
+
+def make_signing_key(home: Path, uid: str) -> SigningKey:
+    """A real OpenPGP key, made by the real gpg (the scripts check keys with it, unstubbed)."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    gpg = [require_tool("gpg"), "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run([*gpg, "--quick-gen-key", uid, "ed25519", "sign", "never"], check=True, capture_output=True)
+    armored = subprocess.run([*gpg, "--armor", "--export", uid], check=True, capture_output=True, text=True).stdout
+    listing = subprocess.run([*gpg, "--with-colons", "--list-keys", uid], check=True, capture_output=True, text=True)
+    fingerprint = next(line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr:"))
+    return SigningKey(armored, fingerprint)
+
+
+@pytest.fixture(scope="module")
+def signing_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SigningKey]:
+    """Stand-ins for Docker's and pkgs.k8s.io's keys, and a key nobody pinned."""
+    home = tmp_path_factory.mktemp("gnupg")
+    return {
+        name: make_signing_key(home / name, f"dsaas test {name} <{name}@example.invalid>")
+        for name in ("docker", "kubernetes", "intruder")
+    }
+
+
+def serve_keys(sandbox: Sandbox, keys: dict[str, SigningKey], docker: str, kubernetes: str) -> dict[str, str]:
+    """The stub curl serves these keys; returns prepare-node's parameters pinning the stand-ins."""
+    (sandbox.state / "served-docker.asc").write_text(keys[docker].armored)
+    (sandbox.state / "served-kubernetes.asc").write_text(keys[kubernetes].armored)
+    return {
+        **render.prepare_node_parameters(load_settings("prod")),
+        "DOCKER_KEY_FINGERPRINT": keys["docker"].fingerprint,
+        "KUBERNETES_KEY_FINGERPRINT": keys["kubernetes"].fingerprint,
+    }
+
+
+def test_the_pinned_apt_keys_are_full_fingerprints() -> None:
+    parameters = render.prepare_node_parameters(load_settings("prod"))
+    for name in ("DOCKER_KEY_FINGERPRINT", "KUBERNETES_KEY_FINGERPRINT"):
+        assert re.fullmatch(r"[0-9A-F]{40}", parameters[name]), name
+
+
+@pytest.mark.parametrize("tampered", ["docker", "kubernetes"])
+def test_prepare_node_refuses_a_signing_key_that_is_not_the_pinned_one(
+    tampered: str, sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    sandbox.stub(NODE_STUB, *NODE_TOOLS)
+    (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS["2.1.5"])
+    served = {"docker": "docker", "kubernetes": "kubernetes", tampered: "intruder"}
+    parameters = serve_keys(sandbox, signing_keys, served["docker"], served["kubernetes"])
+    keyring = {"docker": "docker.asc", "kubernetes": "kubernetes-apt-keyring.gpg"}[tampered]
+    result = sandbox.run("", render.render_script("prepare-node", parameters))
+    assert result.returncode != 0
+    assert not (sandbox.root / "etc-upper" / "apt" / "keyrings" / keyring).exists()
+    pinned = parameters[f"{tampered.upper()}_KEY_FINGERPRINT"]
+    assert f"is '{signing_keys['intruder'].fingerprint}', not the pinned {pinned}" in result.stderr
+    assert not [c for c in sandbox.calls() if c.startswith("apt-get")]  # no repository was trusted
+
+
+def test_an_installed_key_that_is_not_the_pinned_one_is_replaced(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    """A node prepared by an older script (key fetched unchecked) gets the pinned key on the next run."""
+    sandbox.stub(NODE_STUB, *NODE_TOOLS)
+    (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS["2.1.5"])
+    parameters = serve_keys(sandbox, signing_keys, "docker", "kubernetes")
+    intruder = sandbox.root / "intruder.asc"
+    intruder.write_text(signing_keys["intruder"].armored)
+    result = sandbox.run(
+        f"mkdir -p /etc/apt/keyrings && cp {intruder} /etc/apt/keyrings/docker.asc",
+        render.render_script("prepare-node", parameters),
+        "gpg --batch --show-keys --with-colons /etc/apt/keyrings/docker.asc",
+    )
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout.split("--- run 1\n", 1)[1]
+    assert signing_keys["docker"].fingerprint in shown and signing_keys["intruder"].fingerprint not in shown
+
+
 @pytest.mark.parametrize("containerd", sorted(CONTAINERD_DEFAULTS))
 def test_prepare_node_runs_end_to_end_sets_systemd_cgroups_and_a_second_run_changes_nothing(
-    containerd: str, sandbox: Sandbox
+    containerd: str, sandbox: Sandbox, signing_keys: dict[str, SigningKey]
 ) -> None:
     sandbox.stub(NODE_STUB, *NODE_TOOLS)
     (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS[containerd])
     settings = load_settings("prod")
-    script = render.render_script("prepare-node", render.prepare_node_parameters(settings))
+    script = render.render_script("prepare-node", serve_keys(sandbox, signing_keys, "docker", "kubernetes"))
     result = sandbox.run("", script, script, "cat /etc/containerd/config.toml")
     assert result.returncode == 0, result.stderr
     config = tomllib.loads(result.stdout.split("--- run 2\n", 1)[1])
     runc = config["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]["runc"]
     assert runc["options"]["SystemdCgroup"] is True
     assert "disabled_plugins" not in config  # the package's CRI-less config is replaced
+    keyrings = sandbox.root / "etc-upper" / "apt" / "keyrings"
+    assert {p.name for p in keyrings.iterdir()} == {"docker.asc", "kubernetes-apt-keyring.gpg"}
 
     calls = sandbox.calls()
     installs = [c for c in calls if c.startswith("apt-get") and "install" in c.split()]
@@ -521,11 +605,13 @@ def test_prepare_node_runs_end_to_end_sets_systemd_cgroups_and_a_second_run_chan
     assert all(c.startswith("apt-get -o DPkg::Lock::Timeout=") for c in calls if c.startswith("apt-get"))
 
 
-def test_prepare_node_refuses_a_version_the_repositories_do_not_have(sandbox: Sandbox) -> None:
+def test_prepare_node_refuses_a_version_the_repositories_do_not_have(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
     sandbox.stub(NODE_STUB.replace("containerd.io | ${CONTAINERD_VERSION}-1", "containerd.io | 9.9.9-1"), *NODE_TOOLS)
     (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS["2.1.5"])
     result = sandbox.run(
-        "", render.render_script("prepare-node", render.prepare_node_parameters(load_settings("prod")))
+        "", render.render_script("prepare-node", serve_keys(sandbox, signing_keys, "docker", "kubernetes"))
     )
     assert result.returncode != 0
     assert "no containerd.io package for version" in result.stderr

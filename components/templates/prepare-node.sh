@@ -5,6 +5,7 @@
 set -euo pipefail
 
 : "${KUBERNETES_VERSION:?}" "${KUBERNETES_MINOR:?}" "${CONTAINERD_VERSION:?}"
+: "${DOCKER_KEY_FINGERPRINT:?}" "${KUBERNETES_KEY_FINGERPRINT:?}"
 export DEBIAN_FRONTEND=noninteractive
 # unattended-upgrades and apt-daily often hold the dpkg lock just after first boot: wait for it.
 APT_WAIT=(-o DPkg::Lock::Timeout=600)
@@ -35,14 +36,45 @@ SYSCTL
 sysctl --system >/dev/null
 
 # Package repositories, signed: Docker's for containerd.io, pkgs.k8s.io for the Kubernetes minor.
+# A key is trusted only if the file holds exactly the pinned key (config/versions.py): HTTPS alone
+# would trust whatever a compromised mirror, CDN or intercepting proxy serves. An installed key is
+# checked again on every run, so a key an older script fetched unchecked is replaced if wrong.
 install -d -m 0755 /etc/apt/keyrings
-if [ ! -s /etc/apt/keyrings/docker.asc ]; then
-  curl -fsSL https://download.docker.com/linux/ubuntu/gpg -o /etc/apt/keyrings/docker.asc
-fi
-if [ ! -s /etc/apt/keyrings/kubernetes-apt-keyring.gpg ]; then
-  curl -fsSL "https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/Release.key" |
-    gpg --dearmor -o /etc/apt/keyrings/kubernetes-apt-keyring.gpg
-fi
+gnupg_home="$(mktemp -d)"
+trap 'rm -rf "$gnupg_home"' EXIT
+
+# The primary-key fingerprints in a key file (armored or binary), one a line. A temporary GNUPGHOME:
+# --show-keys imports nothing, but gpg would still create root's keyring.
+key_fingerprints() {
+  GNUPGHOME="$gnupg_home" gpg --batch --show-keys --with-colons "$1" 2>/dev/null |
+    awk -F: '$1 == "pub" {primary = 1; next} $1 == "fpr" && primary {print $10; primary = 0}'
+}
+
+install_signing_key() {
+  local url="$1" fingerprint="$2" target="$3" format="$4" download found
+  if [ -s "$target" ] && [ "$(key_fingerprints "$target")" = "$fingerprint" ]; then
+    return 0
+  fi
+  download="${gnupg_home}/download.key"
+  curl -fsSL "$url" -o "$download"
+  found="$(key_fingerprints "$download" | paste -sd ' ')"
+  if [ "$found" != "$fingerprint" ]; then
+    echo "dsaas: the signing key at ${url} is '${found:-no OpenPGP key}', not the pinned ${fingerprint}; refusing to trust it" >&2
+    exit 1
+  fi
+  if [ "$format" = binary ]; then
+    GNUPGHOME="$gnupg_home" gpg --batch --yes --dearmor -o "${target}.new" "$download"
+  else
+    cp "$download" "${target}.new"
+  fi
+  chmod 0644 "${target}.new"
+  mv "${target}.new" "$target"
+}
+
+install_signing_key https://download.docker.com/linux/ubuntu/gpg "$DOCKER_KEY_FINGERPRINT" \
+  /etc/apt/keyrings/docker.asc armored
+install_signing_key "https://pkgs.k8s.io/core:/stable:/v${KUBERNETES_MINOR}/deb/Release.key" \
+  "$KUBERNETES_KEY_FINGERPRINT" /etc/apt/keyrings/kubernetes-apt-keyring.gpg binary
 codename="$(awk -F= '$1 == "VERSION_CODENAME" {print $2}' /etc/os-release)"
 arch="$(dpkg --print-architecture)"
 echo "deb [arch=${arch} signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/ubuntu ${codename} stable" \
