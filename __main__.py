@@ -37,6 +37,7 @@ cluster = KubeadmCluster(
         settings=settings,
         vms=nodes.vms,
         ssh_private_key=nodes.ssh_private_key,
+        host_keys=nodes.host_keys,
         authorized_keys=nodes.authorized_keys,
     ),
 )

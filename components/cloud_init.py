@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -34,12 +35,24 @@ BASE_PACKAGES: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class HostKey:
+    """A node's SSH host key pair, made by the program (tls.PrivateKey) so every connection can pin
+    the public half instead of trusting whatever answers at the node's address first."""
+
+    private_openssh: str
+    """OpenSSH private key (secret: whoever holds it can answer as the node)."""
+    public_openssh: str
+    """`ssh-ed25519 AAAA...`: the line pulumi-command pins (`hostKey`) and a known_hosts entry carries."""
+
+
 def _dump(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
-def render_user_data(node: NodeSpec, settings: Settings, authorized_keys: Sequence[str]) -> str:
-    """The `#cloud-config` user data: admin user with SSH keys only, packages, time sync."""
+def render_user_data(node: NodeSpec, settings: Settings, authorized_keys: Sequence[str], host_key: HostKey) -> str:
+    """The `#cloud-config` user data: admin user with SSH keys only, the node's own host key, packages,
+    time sync. Holds the host's private key: the document is a secret wherever it travels."""
     domain = settings.network.search_domains[0] if settings.network.search_domains else None
     document: dict[str, Any] = {
         "hostname": node.name,
@@ -58,6 +71,14 @@ def render_user_data(node: NodeSpec, settings: Settings, authorized_keys: Sequen
         ],
         "disable_root": True,
         "ssh_pwauth": False,
+        # The template's host keys are shared by every clone (and whoever can read the template):
+        # cloud-init deletes them and installs only this node's ed25519 key, the one every
+        # connection pins. With `ssh_keys` given, cloud-init generates no other key type.
+        "ssh_deletekeys": True,
+        "ssh_keys": {
+            "ed25519_private": host_key.private_openssh,
+            "ed25519_public": host_key.public_openssh.strip(),
+        },
         "package_update": True,
         "packages": list(BASE_PACKAGES),
         "timezone": "Etc/UTC",

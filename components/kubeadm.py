@@ -34,6 +34,8 @@ class KubeadmClusterArgs:
     ssh_private_key: pulumi.Output[str]
     authorized_keys: pulumi.Output[list[str]]
     """The admin user's SSH keys, kept exactly so on every node (from `ClusterNodes`)."""
+    host_keys: Mapping[str, pulumi.Output[str]]
+    """Each node's SSH host public key by node name (from `ClusterNodes`): every connection pins it."""
 
 
 class KubeadmCluster(pulumi.ComponentResource):
@@ -185,6 +187,10 @@ class KubeadmCluster(pulumi.ComponentResource):
             host=str(node.address),
             user=self._args.settings.ssh.user,
             private_key=self._args.ssh_private_key,
+            # Only the key cloud-init installed on this node is accepted (pulumi-command 1.2.1: a fixed
+            # host key, and only its algorithm offered): whoever takes the node's address while it
+            # boots gets neither join credentials nor the role of the first control plane.
+            host_key=self._args.host_keys[node.name],
             # A fresh clone boots and runs cloud-init before SSH answers: allow ~15 minutes.
             dial_error_limit=60,
             per_dial_timeout=15,

@@ -29,13 +29,14 @@ def vm_annotation(settings: Settings, node: NodeSpec) -> str:
 
 
 def _guestinfo_for(node: NodeSpec, settings: Settings) -> Callable[[list[Any]], dict[str, str]]:
-    """Renders a node's guestinfo once its authorized keys (including the generated one) and the
-    template's network adapter type are known."""
+    """Renders a node's guestinfo once its authorized keys (including the generated one), its host
+    key and the template's network adapter type are known."""
 
     def render(known: list[Any]) -> dict[str, str]:
-        keys, adapter_types = known
+        keys, adapter_types, host_private, host_public = known
         metadata = cloud_init.render_metadata(node, settings, adapter_types[0])
-        return cloud_init.guestinfo(metadata, cloud_init.render_user_data(node, settings, keys))
+        host_key = cloud_init.HostKey(private_openssh=host_private, public_openssh=host_public)
+        return cloud_init.guestinfo(metadata, cloud_init.render_user_data(node, settings, keys, host_key))
 
     return render
 
@@ -53,6 +54,8 @@ class ClusterNodes(pulumi.ComponentResource):
     """Matching public key, installed for the admin user on every VM."""
     authorized_keys: pulumi.Output[list[str]]
     """The admin user's keys: the generated one first, then the operators' (`dsaas:ssh.authorizedKeys`)."""
+    host_keys: dict[str, pulumi.Output[str]]
+    """Each node's SSH host public key (`ssh-ed25519 AAAA...`) by node name: what connections pin."""
 
     def __init__(self, name: str, args: ClusterNodesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dsaas:vsphere:ClusterNodes", name, None, opts)
@@ -85,11 +88,26 @@ class ClusterNodes(pulumi.ComponentResource):
         )
 
         self.vms = {}
+        self.host_keys = {}
         previous_control_plane: vsphere.VirtualMachine | None = None
         for node in settings.all_nodes:
-            extra_config = pulumi.Output.all(self.authorized_keys, template.network_interface_types).apply(
-                _guestinfo_for(node, settings)
+            # Made here rather than by the guest, so the program knows the key before the VM first
+            # answers: no connection ever trusts whatever is at the node's address on first use. The
+            # key lives as long as the VM's name: a replacement VM of that name gets the same key.
+            host_key = tls.PrivateKey(
+                f"{name}-{node.name}-host-key",
+                algorithm="ED25519",
+                opts=pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(additional_secret_outputs=["private_key_openssh", "private_key_pem"])
+                ),
             )
+            self.host_keys[node.name] = host_key.public_key_openssh.apply(lambda line: line.strip())
+            # The user data carries the host's private key: the whole guestinfo is a secret.
+            host_private: pulumi.Output[str] = pulumi.Output.secret(host_key.private_key_openssh)
+            guestinfo: pulumi.Output[dict[str, str]] = pulumi.Output.all(
+                self.authorized_keys, template.network_interface_types, host_private, host_key.public_key_openssh
+            ).apply(_guestinfo_for(node, settings))
+            extra_config: pulumi.Output[dict[str, str]] = pulumi.Output.secret(guestinfo)
             self.vms[node.name] = vsphere.VirtualMachine(
                 f"{name}-{node.name}",
                 name=node.name,
@@ -161,6 +179,7 @@ class ClusterNodes(pulumi.ComponentResource):
             {
                 "vm_ids": {node_name: vm.id for node_name, vm in self.vms.items()},
                 "ssh_public_key": self.ssh_public_key,
+                "host_keys": self.host_keys,
                 "control_plane_anti_affinity": self.control_plane_anti_affinity,
             }
         )

@@ -96,6 +96,11 @@ def test_every_vm_boots_with_valid_cloud_init(
         assert admin["name"] == settings.ssh.user and admin["lock_passwd"] is True
         assert all(key in admin["ssh_authorized_keys"] for key in settings.ssh.authorized_keys)
         assert len(admin["ssh_authorized_keys"]) == len(settings.ssh.authorized_keys) + 1
+        # The node's own host key replaces the template's (shared by every clone); only ed25519.
+        assert document["ssh_deletekeys"] is True
+        assert set(document["ssh_keys"]) == {"ed25519_private", "ed25519_public"}
+        assert document["ssh_keys"]["ed25519_public"].startswith("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5")
+        assert "OPENSSH PRIVATE KEY" in document["ssh_keys"]["ed25519_private"]
 
         root = tmp_path / name / "root"
         generated = netplan_generate(seen["network"], root)
@@ -114,10 +119,18 @@ def test_the_validators_reject_broken_documents(tmp_path: Path) -> None:
     """The checks above can fail: a wrong type and a malformed address are caught."""
     settings = load_settings("dev")
     node = settings.all_nodes[0]
-    broken = yaml.safe_load(cloud_init.render_user_data(node, settings, ["ssh-ed25519 AAAA test"]))
+    host_key = cloud_init.HostKey(
+        private_openssh="-----BEGIN OPENSSH PRIVATE KEY-----\n", public_openssh="ssh-ed25519 A"
+    )
+    broken = yaml.safe_load(cloud_init.render_user_data(node, settings, ["ssh-ed25519 AAAA test"], host_key))
     broken["users"][0]["lock_passwd"] = "sometimes"
     path = tmp_path / "broken-user-data"
     path.write_text("#cloud-config\n" + yaml.safe_dump(broken))
+    assert cloud_init_schema(path).returncode != 0
+    # The host key's fields are checked too: a misspelt key type is refused.
+    misspelt = yaml.safe_load(cloud_init.render_user_data(node, settings, ["ssh-ed25519 AAAA test"], host_key))
+    misspelt["ssh_keys"]["ed25519_privat"] = misspelt["ssh_keys"].pop("ed25519_private")
+    path.write_text("#cloud-config\n" + yaml.safe_dump(misspelt))
     assert cloud_init_schema(path).returncode != 0
 
     network = cloud_init.render_network_config(node, settings, "vmxnet3")

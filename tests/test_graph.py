@@ -133,6 +133,36 @@ def test_no_recorded_input_holds_a_secret_in_clear_text(stack: str, graphs: dict
             assert not leaked, f"{resource.type} {resource.name} carries a secret in clear text"
 
 
+def host_keys_delivered(graph: Graph) -> dict[str, str]:
+    """Each node's address → the ed25519 host public key its cloud-init user data installs."""
+    from components import cloud_init
+
+    delivered = {}
+    for vm in graph.of_type(VM):
+        extra_config = unwrap(vm.inputs["extraConfig"])
+        user_data = yaml.safe_load(cloud_init.decode(extra_config["guestinfo.userdata"]))
+        metadata = yaml.safe_load(cloud_init.decode(extra_config["guestinfo.metadata"]))
+        (address,) = metadata["network"]["ethernets"][cloud_init.PRIMARY_NIC]["addresses"]
+        delivered[address.split("/")[0]] = user_data["ssh_keys"]["ed25519_public"]
+    return delivered
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_connection_pins_the_host_key_its_node_was_given(stack: str, graphs: dict[str, Graph]) -> None:
+    """No SSH connection trusts whatever answers at a node's address: each pins that node's own key."""
+    graph = graphs[stack]
+    delivered = host_keys_delivered(graph)
+    assert len(set(delivered.values())) == len(delivered) == len(load_settings(stack).all_nodes)  # one key each
+    steps = graph.of_type(COMMAND)
+    assert steps
+    for step in steps:
+        connection = unwrap(step.inputs["connection"])
+        assert connection["hostKey"] == delivered[connection["host"]], step.name
+    for vm in graph.of_type(VM):
+        # The user data holds the host's private key: the whole guestinfo stays a secret.
+        assert is_secret(vm.inputs["extraConfig"]), vm.name
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_join_material_travels_only_as_secrets(stack: str, graphs: dict[str, Graph]) -> None:
     graph = graphs[stack]
@@ -306,6 +336,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
         f"{prefix}dsaas-prod-worker-5{suffix}"
         for prefix, suffix in [
             ("nodes-", ""),
+            ("nodes-", "-host-key"),
             ("kubernetes-", "-prepare"),
             ("kubernetes-", "-block-storage"),  # the hub database is on ontap-san in prod
             ("kubernetes-", "-ssh-keys"),
