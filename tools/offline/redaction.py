@@ -23,6 +23,25 @@ _BASE64_BLOB = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _MIN_SECRET = 6
 
 
+# A key's body line (PEM or OpenSSH: 64-70 base64 characters) is long enough to be the secret itself.
+_MIN_SECRET_LINE = 16
+
+
+def secret_lines(secret: str) -> set[str]:
+    """The body lines of a multi-line secret (a private key), without its armor lines.
+
+    YAML and JSON re-wrap a multi-line value (quoted, blank lines between, escaped newlines), so the
+    whole key is no longer found verbatim, but each body line still is; the `-----BEGIN ...-----`
+    armor is the same in every key, and public certificates carry it too."""
+    if "\n" not in secret.strip():
+        return set()
+    return {
+        line.strip()
+        for line in secret.splitlines()
+        if len(line.strip()) >= _MIN_SECRET_LINE and not line.strip().startswith("-----")
+    }
+
+
 def _encodings(secret: str) -> set[str]:
     raw = secret.encode()
     return {
@@ -30,6 +49,7 @@ def _encodings(secret: str) -> set[str]:
         base64.b64encode(raw).decode(),
         base64.b64encode(raw).decode().rstrip("="),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        *secret_lines(secret),
     }
 
 

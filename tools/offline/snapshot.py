@@ -22,6 +22,7 @@ import yaml
 from components import cloud_init, hub_render, kubeadm_render
 from tools.offline import charts
 from tools.offline.mockgraph import ROOT, SECRET_MARK, Graph, RecordedResource, is_secret, unwrap
+from tools.offline.redaction import secret_lines
 
 SNAPSHOT_DIR = ROOT / "snapshots"
 _GUESTINFO_ENCODED = ("guestinfo.userdata", "guestinfo.metadata")
@@ -40,6 +41,9 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, SECRET_MARK)
+            # A private key inside a decoded document (cloud-init's ssh_keys) is re-wrapped by YAML.
+            for line in secret_lines(secret):
+                value = value.replace(line, SECRET_MARK)
         return value
     if isinstance(value, dict):
         return {str(k): _scrub(v, secrets) for k, v in value.items()}
