@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pulumi_command import remote
 
 from components import kubeadm_render as render
@@ -99,6 +100,25 @@ class KubeadmCluster(pulumi.ComponentResource):
             else []
         )
 
+        # Secrets are encrypted in etcd with this key. It lives in the stack's state, not on a node: a
+        # replaced control plane gets the same key, so it reads what the others wrote.
+        encryption_key = random.RandomBytes(
+            f"{name}-secrets-encryption-key",
+            length=render.ENCRYPTION_KEY_BYTES,
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(additional_secret_outputs=["base64", "hex"])
+            ),
+        )
+        apiserver_files_script: pulumi.Output[str] = pulumi.Output.secret(
+            encryption_key.base64.apply(
+                lambda key: render.render_script("apiserver-files", render.apiserver_files_parameters(key))
+            )
+        )
+        apiserver_files = {
+            node.name: self._step(node, "apiserver-files", apiserver_files_script, depends_on=[prepared[node.name]])
+            for node in settings.control_planes
+        }
+
         first_kube_vip = self._step(
             first,
             "kube-vip",
@@ -113,7 +133,9 @@ class KubeadmCluster(pulumi.ComponentResource):
                 "NODE_NAME": first.name,
             },
         )
-        self.init = self._step(first, "kubeadm-init", init_script, depends_on=[first_kube_vip])
+        self.init = self._step(
+            first, "kubeadm-init", init_script, depends_on=[first_kube_vip, apiserver_files[first.name]]
+        )
 
         ca_cert_hash_step = self._step(
             first, "ca-cert-hash", render.render_script("ca-cert-hash", {}), depends_on=[self.init]
@@ -141,7 +163,9 @@ class KubeadmCluster(pulumi.ComponentResource):
         # etcd grows one member at a time, and each control plane's certificate upload replaces the
         # previous one: a control plane's credentials are made only after the one before has joined.
         for node in other_control_planes:
-            join = self._join(node, first, ca_cert_hash, depends_on=[prepared[node.name], previous])
+            join = self._join(
+                node, first, ca_cert_hash, depends_on=[prepared[node.name], apiserver_files[node.name], previous]
+            )
             self._step(
                 node,
                 "kube-vip",

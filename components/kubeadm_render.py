@@ -33,6 +33,115 @@ NODE_PORT_ADDRESSES = "127.0.0.0/8"
 # `kubeadm init` always makes a bootstrap token; no join uses it and init deletes it at once.
 INIT_TOKEN_TTL = "15m0s"
 
+# The API server's own files (apiserver-files.sh writes them on every control plane before kubeadm
+# runs; kubeadm mounts only /etc/kubernetes/pki into the static pod, so each directory is an extra volume).
+APISERVER_CONFIG_DIR = "/etc/kubernetes/dsaas"
+ENCRYPTION_CONFIG_PATH = f"{APISERVER_CONFIG_DIR}/encryption-config.yaml"
+AUDIT_POLICY_PATH = f"{APISERVER_CONFIG_DIR}/audit-policy.yaml"
+AUDIT_LOG_DIR = "/var/log/kubernetes/audit"
+AUDIT_LOG_PATH = f"{AUDIT_LOG_DIR}/audit.log"
+# Rotation by the API server itself (lumberjack): 100 MiB a file, 10 old files, none older than 30 days,
+# so the audit trail can never fill a control plane's disk (CIS 1.2.17-1.2.19 ask for at least these).
+AUDIT_LOG_MAX_SIZE_MIB = 100
+AUDIT_LOG_MAX_BACKUPS = 10
+AUDIT_LOG_MAX_AGE_DAYS = 30
+# The key's name is stored in front of every encrypted value (`k8s:enc:secretbox:v1:<name>:`): a
+# rotation adds a key under a new name first, so old values still say which key reads them.
+ENCRYPTION_KEY_NAME = "dsaas-1"
+ENCRYPTION_KEY_BYTES = 32  # secretbox (XSalsa20-Poly1305) takes exactly a 32-byte key
+
+
+def render_encryption_config(key_base64: str) -> str:
+    """EncryptionConfiguration (apiserver.config.k8s.io/v1) for Secrets: secretbox with the stack's key.
+
+    secretbox is what the Kubernetes docs rank strongest of the local providers (aescbc is weak against
+    padding oracles, aesgcm needs rotation every 200k writes). `identity` last: Secrets written before
+    encryption was on stay readable, and are encrypted when next written."""
+    if len(base64.b64decode(key_base64, validate=True)) != ENCRYPTION_KEY_BYTES:
+        raise ValueError(f"the encryption key must be {ENCRYPTION_KEY_BYTES} bytes (base64)")
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apiserver.config.k8s.io/v1",
+            "kind": "EncryptionConfiguration",
+            "resources": [
+                {
+                    "resources": ["secrets"],
+                    "providers": [
+                        {"secretbox": {"keys": [{"name": ENCRYPTION_KEY_NAME, "secret": key_base64}]}},
+                        {"identity": {}},
+                    ],
+                }
+            ],
+        },
+        sort_keys=False,
+    )
+
+
+def render_audit_policy() -> str:
+    """audit.k8s.io/v1 Policy: who read or changed what, never a Secret's content. First match wins."""
+    rules: list[dict[str, Any]] = [
+        # Probes and leases renew every few seconds on every node: records with no one behind them.
+        {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version"]},
+        {
+            "level": "None",
+            "verbs": ["get", "update"],
+            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+        },
+        # Anything that carries a credential in its body is recorded without the body, whoever asks:
+        # Secrets, tokens minted for service accounts, token reviews.
+        {
+            "level": "Metadata",
+            "resources": [
+                {"group": "", "resources": ["secrets", "serviceaccounts/token"]},
+                {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
+            ],
+        },
+        # A shell into a pod: the command is in the request (its query), the stream never is.
+        {
+            "level": "Request",
+            "resources": [{"group": "", "resources": ["pods/exec", "pods/attach", "pods/portforward"]}],
+        },
+        # Who granted what to whom: the whole change, before and after.
+        {
+            "level": "RequestResponse",
+            "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+            "resources": [
+                {
+                    "group": "rbac.authorization.k8s.io",
+                    "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+                }
+            ],
+        },
+        # Everything else: who did what to which object, without bodies.
+        {"level": "Metadata"},
+    ]
+    return yaml.safe_dump(
+        {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"], "rules": rules},
+        sort_keys=False,
+    )
+
+
+def apiserver_extra_args() -> dict[str, str]:
+    """The API server flags for encryption at rest and auditing (the paths are the node's)."""
+    return {
+        "encryption-provider-config": ENCRYPTION_CONFIG_PATH,
+        "audit-policy-file": AUDIT_POLICY_PATH,
+        "audit-log-path": AUDIT_LOG_PATH,
+        "audit-log-maxsize": str(AUDIT_LOG_MAX_SIZE_MIB),
+        "audit-log-maxbackup": str(AUDIT_LOG_MAX_BACKUPS),
+        "audit-log-maxage": str(AUDIT_LOG_MAX_AGE_DAYS),
+    }
+
+
+def apiserver_files_parameters(encryption_key_base64: str) -> dict[str, str]:
+    """apiserver-files.sh's parameters: the two files, as base64 (the key only ever on stdin)."""
+    return {
+        "ENCRYPTION_CONFIG_B64": b64(render_encryption_config(encryption_key_base64)),
+        "AUDIT_POLICY_B64": b64(render_audit_policy()),
+        "CONFIG_DIR": APISERVER_CONFIG_DIR,
+        "AUDIT_LOG_DIR": AUDIT_LOG_DIR,
+    }
+
 
 @dataclass(frozen=True)
 class JoinCredentials:
@@ -118,6 +227,25 @@ def render_init_config(settings: Settings, first: NodeSpec) -> str:
         },
         "apiServer": {
             "certSANs": [str(cluster.control_plane_endpoint), *(str(n.address) for n in settings.control_planes)],
+            # Joining control planes render their API server from this stored ClusterConfiguration, so
+            # every one runs with these flags; apiserver-files.sh put the files there before kubeadm ran.
+            "extraArgs": _extra_args(apiserver_extra_args()),
+            "extraVolumes": [
+                {
+                    "name": "dsaas-apiserver-config",
+                    "hostPath": APISERVER_CONFIG_DIR,
+                    "mountPath": APISERVER_CONFIG_DIR,
+                    "readOnly": True,
+                    "pathType": "Directory",
+                },
+                {
+                    "name": "audit-log",
+                    "hostPath": AUDIT_LOG_DIR,
+                    "mountPath": AUDIT_LOG_DIR,
+                    "readOnly": False,
+                    "pathType": "DirectoryOrCreate",
+                },
+            ],
         },
     }
     kubelet = {

@@ -7,6 +7,7 @@ with `kubeadm`/`kubectl` replaced by recording stubs. A second run must change n
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -653,3 +654,25 @@ def test_ssh_keys_refuse_a_user_that_does_not_exist(sandbox: Sandbox) -> None:
 
 def test_sandbox_is_available() -> None:
     assert shutil.which("unshare"), "util-linux unshare is needed for the idempotency tests"
+
+
+def test_apiserver_files_are_root_only_unchanged_on_a_second_run_and_never_rekeyed(sandbox: Sandbox) -> None:
+    key = base64.b64encode(bytes(range(32))).decode()
+    script = render.render_script("apiserver-files", render.apiserver_files_parameters(key))
+    config = render.ENCRYPTION_CONFIG_PATH
+    result = sandbox.run("", script, script, f"stat -c '%a %n' {render.APISERVER_CONFIG_DIR} {config} && cat {config}")
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout.split("--- run 2\n", 1)[1]
+    assert f"700 {render.APISERVER_CONFIG_DIR}\n600 {config}\n" in shown
+    assert (
+        key in shown
+        and render.render_audit_policy()
+        == (sandbox.root / "etc-upper" / "kubernetes" / "dsaas" / "audit-policy.yaml").read_text()
+    )
+
+    other = render.render_script(
+        "apiserver-files", render.apiserver_files_parameters(base64.b64encode(bytes(32)).decode())
+    )
+    refused = sandbox.run("", other, f"cat {config}")
+    assert refused.returncode == 0  # the last step (cat) ran: the file is still the first key's
+    assert "holds another key than the stack's" in refused.stderr and key in refused.stdout

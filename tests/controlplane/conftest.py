@@ -7,8 +7,9 @@ every control plane a test starts is stopped at the end of the session, whatever
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -17,7 +18,11 @@ from tools.controlplane import build
 from tools.controlplane.cluster import ControlPlane
 from tools.controlplane.nodes import NodeRunner, stack_node_shapes
 
-StartControlPlane = Callable[[], ControlPlane]
+
+class StartControlPlane(Protocol):
+    def __call__(self, apiserver_args: Sequence[str] = ()) -> ControlPlane: ...
+
+
 # Another supported minor on demand: DSAAS_CONTROLPLANE_MINOR=1.36 (built by `python -m tools.controlplane build
 # --minor 1.36`).
 MINOR = os.environ.get("DSAAS_CONTROLPLANE_MINOR") or build.default_minor()
@@ -41,8 +46,10 @@ def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         pytest.fail("the test control plane is not built: run `make controlplane` (the README's test command does)")
     started: list[ControlPlane] = []
 
-    def start() -> ControlPlane:
-        plane = ControlPlane.start(Path(tmp_path_factory.mktemp("controlplane")), minor=MINOR)
+    def start(apiserver_args: Sequence[str] = ()) -> ControlPlane:
+        plane = ControlPlane.start(
+            Path(tmp_path_factory.mktemp("controlplane")), minor=MINOR, apiserver_args=apiserver_args
+        )
         started.append(plane)
         return plane
 

@@ -11,10 +11,14 @@ one for simulated nodes.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import tempfile
 import time
+import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -53,11 +57,15 @@ class ControlPlane:
     admin: ClientCredentials
     processes: list[_Process] = field(default_factory=list)
     startup_seconds: float = 0.0
+    apiserver_args: tuple[str, ...] = ()
+    """Flags added to kubeadm's (e.g. the encryption configuration and audit policy a stack renders)."""
 
     # life cycle ---------------------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, workdir: Path | None = None, minor: str | None = None) -> ControlPlane:
+    def start(
+        cls, workdir: Path | None = None, minor: str | None = None, apiserver_args: Sequence[str] = ()
+    ) -> ControlPlane:
         binaries = build.installed(minor or build.default_minor())
         if binaries is None:
             raise ControlPlaneError(
@@ -73,6 +81,7 @@ class ControlPlane:
             pki=pki,
             server=f"https://{LOCALHOST}:{port}",
             admin=pki.client("kubernetes-admin", ("system:masters",)),
+            apiserver_args=tuple(apiserver_args),
         )
         started = time.monotonic()
         try:
@@ -184,6 +193,7 @@ class ControlPlane:
                 "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
                 "--profiling=false",
                 "--v=0",
+                *self.apiserver_args,
             ],
         )
         self._admin_client = self.client()
@@ -252,6 +262,17 @@ class ControlPlane:
                     120,
                     "running its ServiceAccount controller",
                 )
+
+    def etcd_value(self, key: str) -> bytes | None:
+        """The raw value etcd stores under `key` (what the API server wrote), through etcd's v3 JSON gateway."""
+        request = urllib.request.Request(
+            f"{self.etcd_url}/v3/kv/range",
+            data=json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            kvs = json.load(response).get("kvs", [])
+        return base64.b64decode(kvs[0]["value"]) if kvs else None
 
     # clients ------------------------------------------------------------------------------------------
 

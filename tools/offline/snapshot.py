@@ -41,7 +41,9 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
         for secret in secrets:
             if secret in value:
                 value = value.replace(secret, SECRET_MARK)
-            # A private key inside a decoded document (cloud-init's ssh_keys) is re-wrapped by YAML.
+        # Then the lines of a private key inside a decoded document (cloud-init's ssh_keys), which YAML
+        # re-wraps; only after every whole secret, as two keys (PEM, OpenSSH) can share a body line.
+        for secret in secrets:
             for line in secret_lines(secret):
                 value = value.replace(line, SECRET_MARK)
         return value
