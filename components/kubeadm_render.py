@@ -230,6 +230,9 @@ def render_init_config(settings: Settings, first: NodeSpec) -> str:
             # Joining control planes render their API server from this stored ClusterConfiguration, so
             # every one runs with these flags; apiserver-files.sh put the files there before kubeadm ran.
             "extraArgs": _extra_args(apiserver_extra_args()),
+            # v1beta4 HostPathMount: name, hostPath, mountPath, readOnly, pathType (kubernetes v1.35.4,
+            # cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go). The config directory must exist: the
+            # API server must never start without its encryption configuration.
             "extraVolumes": [
                 {
                     "name": "dsaas-apiserver-config",

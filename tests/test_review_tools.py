@@ -71,10 +71,11 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
         "kubernetes-dsaas-prod-worker-5-prepare",
         "kubernetes-dsaas-prod-worker-5-ssh-keys",
         "nodes-dsaas-prod-worker-5",
+        "nodes-dsaas-prod-worker-5-host-key",
     ]
-    # The new node brings its own join credentials: nothing that exists changes.
+    # The new node brings its own join credentials and host key: nothing that exists changes.
     assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {}
-    assert diff.summary(list(diffs.values())) == "Resources: 7 to create"
+    assert diff.summary(list(diffs.values())) == "Resources: 8 to create"
 
 
 def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
@@ -160,8 +161,8 @@ def test_preview_diff_command_against_a_snapshot_file(
     assert result.returncode == 0, result.stderr
     assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
     assert "  + command:remote:Command  kubernetes-dsaas-prod-worker-5-join-credentials  create" in result.stdout
-    assert "Resources: 7 to create\n" in result.stdout  # no existing resource changes
-    assert result.stdout.rstrip().endswith("Resources: 7 to create")
+    assert "Resources: 8 to create\n" in result.stdout  # no existing resource changes
+    assert result.stdout.rstrip().endswith("Resources: 8 to create")
 
 
 def test_a_git_ref_is_read_from_history_and_a_bad_one_is_explained() -> None:
