@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from typing import Any
 
@@ -39,10 +40,12 @@ def test_join_finds_every_home_on_both_drivers() -> None:
     by_user = {h.user: h for h in homes}
     nas, economy = by_user["alice"], by_user["Alice.Smith"]
     assert nas.driver is NasDriver.ONTAP_NAS
-    assert nas.volume and nas.volume.startswith("dsaasprod_pvc_") and nas.qtree is None
-    assert nas.size_bytes == 10 * GIB and nas.backend_name == "dsaas-ontap-nas"
+    # Trident's own names: the backend's nameTemplate, sanitized (ontap_common.go GetVolumeNameFromTemplate) ...
+    assert nas.volume and re.fullmatch(r"dsaas_jupyterhub_claim_alice_[0-9a-f]{5}", nas.volume) and nas.qtree is None
+    assert nas.size_bytes == 10 * GIB and nas.backend_name == "dsaas-prod-ontap-nas"
     assert economy.driver is NasDriver.ONTAP_NAS_ECONOMY and economy.qtree is not None
-    assert economy.qtree.flexvol.startswith("dsaasprod_qtree_pool_")
+    # ... and the qtree driver's FlexVols, trident_qtree_pool_<prefix>_ + ten letters (ontap_nas_qtree.go).
+    assert re.fullmatch(r"trident_qtree_pool_dsaas_[A-Z]{10}", economy.qtree.flexvol)
     assert economy.qtree.junction_path == f"/{economy.qtree.flexvol}/{economy.qtree.name}"
     assert economy.data_lif == "10.40.8.20"
     assert all(not h.warnings for h in homes)
