@@ -164,7 +164,7 @@ def kubespawner_claim(
     spawner = _spawner(scheme)
     spawner.user = _User(user)
     # Spawner.name reads the hub database's spawner row (jupyterhub/spawner.py): its name is the server's.
-    spawner.orm_spawner = SimpleNamespace(name=server) if server else None
+    spawner.orm_spawner = SimpleNamespace(name=server, server=None) if server else None
     spawner.storage_class = HOMES_CLASS
     spawner.storage_capacity = capacity
     spawner.storage_access_modes = ["ReadWriteOnce"]
@@ -206,7 +206,7 @@ def make_inventory(
     cluster: str = "dsaas-prod",
     svm: str = "svm_dsaas",
     data_lif: str = "10.40.8.20",
-    prefix: str = "dsaas",
+    prefix: str = "dsaasprod",  # the prod stack's dsaas:storage.storagePrefix
     economy: Sequence[bool] | None = None,
     legacy: Sequence[str] = (),
     named: Mapping[str, str] | None = None,
