@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.hub_render import HOME_ACCESS_MODES, HUB_NAMESPACE, HUB_RELEASE, PVC_NAME_TEMPLATE, SLUG_SCHEME
@@ -93,6 +93,9 @@ class PlannedHome(_PlanModel):
     data_lif: DataLif | None = None
     size_bytes: SizeBytes
     warnings: list[StrictStr] = Field(default_factory=list)
+    # The reviewer's answer to the warnings: `restore` once they are resolved (the warnings stay, as a record of
+    # what was checked). `skip` entries never reach this model: RestorePlan sets them apart.
+    decision: Literal["restore"] | None = None
 
     @model_validator(mode="after")
     def _driver_fields(self) -> PlannedHome:
@@ -103,12 +106,56 @@ class PlannedHome(_PlanModel):
         return self
 
 
+class SkippedHome(_PlanModel):
+    """An entry the reviewer decided to leave out (`decision: skip`): only the reason is required, so an entry
+    the planner could not resolve (`driver: null`, `sizeBytes: null`) never stops the rest of the plan."""
+
+    user: StrictStr | None = Field(default=None, max_length=1024)
+    claim: StrictStr | None = Field(default=None, max_length=1024)
+    reason: StrictStr = Field(min_length=1, max_length=2048)
+
+    @field_validator("reason")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say why the home is left out")
+        return value
+
+
+class UndecidedHome(_PlanModel):
+    """An entry with warnings and no `decision` yet: reported by `check_plan`, never half-validated (its fields
+    may be null: what the planner could not resolve), so the problems of the rest of the plan show too."""
+
+    user: StrictStr | None = Field(default=None, max_length=1024)
+    claim: StrictStr | None = Field(default=None, max_length=1024)
+    warnings: list[StrictStr] = Field(default_factory=list)
+
+
 class RestorePlan(_PlanModel):
     format: StrictStr
     stack: StrictStr = Field(max_length=255)
     source: PlanSource
     homes: list[PlannedHome]
+    skipped: list[SkippedHome] = Field(default_factory=list)
+    undecided: list[UndecidedHome] = Field(default_factory=list)
     warnings: list[StrictStr] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _set_skipped_apart(cls, data: Any) -> Any:
+        """Entries with `decision: skip`, and flagged entries without a decision, are set apart before the strict
+        home model sees them: what the planner could not resolve never stops the rest of the plan loading."""
+        if not isinstance(data, dict) or not isinstance(data.get("homes"), list):
+            return data
+        homes, skipped, undecided = [], [], []
+        for entry in data["homes"]:
+            if isinstance(entry, dict) and entry.get("decision") == "skip":
+                skipped.append({k: entry.get(k) for k in ("user", "claim", "reason")})
+            elif isinstance(entry, dict) and entry.get("warnings") and entry.get("decision") is None:
+                undecided.append({k: entry.get(k) for k in ("user", "claim", "warnings")})
+            else:
+                homes.append(entry)
+        return {**data, "homes": homes, "skipped": skipped, "undecided": undecided}
 
 
 # --- KubeSpawner's own names ----------------------------------------------------------------------
@@ -222,22 +269,23 @@ def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) ->
     claims: dict[str, str] = {}
     volumes: dict[str, str] = {}
     junctions: dict[str, str] = {}
+    for undecided in plan.undecided:
+        problems.append(
+            _undecided(f"the home of user {shown(undecided.user)} (claim {shown(undecided.claim)})", undecided.warnings)
+        )
     for home in plan.homes:
         who = f"the home of user {home.user!r}"
-        if home.warnings:
+        if home.warnings and home.decision != "restore":
+            problems.append(_undecided(who, home.warnings))
+        # Economy homes come back as static NFS volumes, which need no Trident backend: any stack takes them. An
+        # ontap-nas home is imported through the homes class, which must be a retained ontap-nas class.
+        if home.driver is NasDriver.ONTAP_NAS and driver is not NasDriver.ONTAP_NAS:
             problems.append(
                 _problem(
-                    f"{who} has unresolved warnings: {'; '.join(home.warnings)}.",
-                    f"resolve them on ONTAP (e.g. `snapmirror break` a mirror destination, unmount the volume) "
-                    f"and {_REPLAN}; or delete this entry from the plan to leave that home out knowingly.",
-                )
-            )
-        if home.driver is not driver:
-            problems.append(
-                _problem(
-                    f"{who} is on {home.driver.value}, but dsaas:storage.homesDriver is {driver.value}.",
-                    "set dsaas:storage.homesDriver to the driver the homes were on (moving them to the other "
-                    "driver is a copy, not a restore).",
+                    f"{who} is an ontap-nas FlexVol, but dsaas:storage.homesDriver is {driver.value}: Trident "
+                    "imports it only through a retained ontap-nas homes class.",
+                    "set dsaas:storage.homesDriver to ontap-nas (economy homes in the same plan still come back "
+                    "as static volumes); or set `decision: skip` and `reason` on this entry and copy the data.",
                 )
             )
         expected = claim_for_user(home.user).name
@@ -278,6 +326,15 @@ def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) ->
                 )
             junctions.setdefault(path, home.user)
     return problems
+
+
+def _undecided(who: str, warnings: list[str]) -> SettingsProblem:
+    return _problem(
+        f"{who} has unresolved warnings: {'; '.join(warnings)}.",
+        "resolve them (e.g. `snapmirror break` a mirror destination on ONTAP, unmount the volume), then set "
+        "`decision: restore` on the entry; or set `decision: skip` and `reason: <why>` to leave that home out "
+        "knowingly (the rest of the plan is restored either way).",
+    )
 
 
 def load_plan(settings: Settings, stack: str) -> RestorePlan | None:
@@ -394,6 +451,8 @@ __all__ = [
     "PlannedHome",
     "RestorePlan",
     "RestorePlanError",
+    "SkippedHome",
+    "UndecidedHome",
     "check_plan",
     "claim_for_user",
     "load_plan",

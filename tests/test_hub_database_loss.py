@@ -109,7 +109,7 @@ def test_an_empty_hub_database_computes_the_same_claim_names(tmp_path: Path) -> 
     settings = parse_settings(stack_settings_values("prod"))
     config = hub_spawner_config(hub_render.render_hub_values(settings, hub_render.HubSecrets("", "")))
     old_db, new_db = f"sqlite:///{tmp_path / 'old.sqlite'}", f"sqlite:///{tmp_path / 'new.sqlite'}"
-    # All on prod's homes driver: a home on the other driver is flagged too (the program would refuse it).
+    # All on prod's homes driver (ontap-nas FlexVols are imported only there).
     inventory = make_inventory(USERS, legacy=[LEGACY], economy=[False] * len(USERS))
     legacy = {
         c["metadata"]["annotations"]["hub.jupyter.org/username"]: c["metadata"]["name"]
@@ -134,5 +134,7 @@ def test_an_empty_hub_database_computes_the_same_claim_names(tmp_path: Path) -> 
     plan = restore.plan(restore.join_inventory(inventory), settings, source, "prod")
     planned = {home["user"]: home for home in plan["homes"]}
     assert {user: planned[user]["claim"] for user in USERS} == after
-    assert [u for u, home in planned.items() if home["warnings"]] == [LEGACY]
-    assert f"the old claim was {legacy[LEGACY]}" in planned[LEGACY]["warnings"][0]
+    # The renamed claim is no warning (issue 21, item 4): the plan records the old name and loads.
+    assert [u for u, home in planned.items() if home["warnings"]] == []
+    assert [u for u, home in planned.items() if "oldClaim" in home] == [LEGACY]
+    assert planned[LEGACY]["oldClaim"] == legacy[LEGACY]

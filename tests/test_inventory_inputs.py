@@ -229,9 +229,13 @@ def test_a_home_wrong_for_a_restore_is_flagged_never_silently_planned(case: str)
     render_plan(result)  # writable: no lone surrogate or other unencodable text reaches the file
 
 
-def test_homes_on_the_other_driver_are_flagged() -> None:
-    result = plan(join_inventory(inventory(economy=True)), stack("ontap-nas"), SOURCE, "prod")
+def test_ontap_nas_homes_on_an_economy_stack_are_flagged_and_economy_homes_load_anywhere() -> None:
+    result = plan(join_inventory(inventory(economy=False)), stack("ontap-nas-economy"), SOURCE, "prod")
     assert all("homesDriver" in " ".join(h["warnings"]) for h in result["homes"])
+    # Economy homes come back as static NFS volumes, which need no economy backend (issue 21, item 6).
+    result = plan(join_inventory(inventory(economy=True)), stack("ontap-nas"), SOURCE, "prod")
+    assert all(h["warnings"] == [] for h in result["homes"])
+    assert restore.unloadable(result, stack("ontap-nas")) == []
 
 
 def test_one_user_with_many_claims_gives_a_linear_plan() -> None:

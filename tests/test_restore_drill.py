@@ -230,14 +230,11 @@ BAD_PLANS: dict[str, tuple[str, Callable[[dict[str, Any]], Any] | str, str]] = {
         _set_home(4, warnings=["SnapMirror destination (DP): break the mirror first"]),
         "unresolved warnings",
     ),
+    # An economy home on an ontap-nas stack is a static volume and loads (issue 21, item 6); an ontap-nas FlexVol
+    # on an economy stack has no retained ontap-nas class to be imported through.
     "driver mismatch": (
-        "ontap-nas",
-        _set_home(
-            5,
-            driver="ontap-nas-economy",
-            qtree={"flexvol": "pool_000", "name": "q5", "junctionPath": "/pool_000/q5"},
-            dataLif="10.40.8.20",
-        ),
+        "ontap-nas-economy",
+        _set_home(5, driver="ontap-nas", volume="dsaas_jupyterhub_claim_five_0a1b2", qtree=None, dataLif=None),
         "homesDriver",
     ),
     "other stack": ("ontap-nas", lambda p: p.update(stack="dev"), "planned for stack 'dev'"),

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -176,7 +177,9 @@ def test_the_operator_plans_a_restore_from_the_object_store(
     ca_file = project_copy(tls["ca"], "s3-ca.pem")
     config_dir = _stack_dir(tmp_path, {"endpoint": s3, "bucket": BUCKET, "caFile": ca_file})
     done = _run("plan", "prod", "--config-dir", str(config_dir), env=S3_ENV)
-    assert done.returncode == 1, done.stderr  # written; one home (the legacy claim) carries a warning
+    # Written, nothing to review: the legacy claim is renamed (oldClaim, no warning) and prod (ontap-nas) takes the
+    # economy homes as static volumes (issue 21).
+    assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert S3_ENV["DSAAS_S3_ACCESS_KEY_ID"] not in output and S3_ENV["DSAAS_S3_SECRET_ACCESS_KEY"] not in output
     assert "50 homes from s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json" in done.stdout
@@ -186,7 +189,12 @@ def test_the_operator_plans_a_restore_from_the_object_store(
     expected = restore.plan(
         restore.join_inventory(uploaded),
         settings,
-        restore.Source("s3", f"s3://{BUCKET}/dsaas-prod/inventory/{STAMP}.json", "2026-12-01T02:15:00Z"),
+        restore.Source(
+            "s3",
+            f"s3://{BUCKET}/dsaas-prod/inventory/{STAMP}.json",
+            "2026-12-01T02:15:00Z",
+            hashlib.sha256(json.dumps(uploaded).encode()).hexdigest(),  # the bytes uploaded, as the fixture did
+        ),
         "prod",
     )
     assert written == expected
@@ -194,7 +202,7 @@ def test_the_operator_plans_a_restore_from_the_object_store(
     assert sorted(homes) == sorted(USERS)
     assert homes["alice"]["claim"] == "claim-alice" and homes["alice"]["driver"] == "ontap-nas"
     assert homes["alice"]["sizeBytes"] == 10 * GIB
-    assert homes["Alice.Smith"]["qtree"]["junctionPath"].startswith("/dsaasprod_qtree_pool_")
+    assert homes["Alice.Smith"]["qtree"]["junctionPath"].startswith("/trident_qtree_pool_dsaasprod_")
     assert homes["Alice.Smith"]["dataLif"] == "10.40.8.20"
     # A chosen inventory, by its timestamp.
     again = _run(
@@ -208,7 +216,7 @@ def test_the_operator_plans_a_restore_from_the_object_store(
         str(tmp_path / "p.yaml"),
         env=S3_ENV,
     )
-    assert again.returncode == 1 and yaml.safe_load((tmp_path / "p.yaml").read_text()) == written
+    assert again.returncode == 0 and yaml.safe_load((tmp_path / "p.yaml").read_text()) == written
 
 
 @pytest.mark.parametrize(
@@ -368,7 +376,7 @@ def test_the_operator_plans_from_ontap_itself(tls: dict[str, Path], tmp_path: Pa
     assert homes["dsaasprod_pvc_0002"]["claim"] == restore.kubespawner_claim_name(
         "Jürgen.Müller", restore.NameScheme("claim-{username}", "safe")
     )
-    assert "the old claim was claim-jürgen" in homes["dsaasprod_pvc_0002"]["warnings"][0]
+    assert homes["dsaasprod_pvc_0002"]["oldClaim"] == "claim-jürgen"
     assert homes["dsaasprod_pvc_0003"]["user"] is None and "not its user" in homes["dsaasprod_pvc_0003"]["warnings"][0]
     assert "SnapMirror destination" in homes["dsaasprod_pvc_0004"]["warnings"][0]
     assert "NFS clients 10.40.0.21 are connected" in homes["dsaasprod_pvc_0005"]["warnings"][0]

@@ -45,9 +45,11 @@ def run_plan(args: argparse.Namespace) -> int:
     try:
         if args.source == "ontap":
             homes, warnings, source = sources.ontap_homes(settings, args.ontap_ca_file, args.ontap_address)
+            released = []
         else:
             inventory, source = sources.read_s3_inventory(settings, args.inventory)
             homes = restore.join_inventory(inventory)
+            released = restore.released_volumes(inventory)
             warnings = []
             cluster = inventory.get("cluster")
             if cluster != settings.cluster.cluster_name:
@@ -55,7 +57,7 @@ def run_plan(args: argparse.Namespace) -> int:
                     f"the inventory is of cluster {quoted(cluster)}, the stack's dsaas:clusterName is "
                     f"{settings.cluster.cluster_name!r}: check that this is the cluster to restore"
                 )
-        result = restore.plan(homes, settings, source, args.stack, warnings)
+        result = restore.plan(homes, settings, source, args.stack, warnings, released)
     except restore.PlanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -73,6 +75,8 @@ def run_plan(args: argparse.Namespace) -> int:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(restore.render_plan(result), encoding="utf-8")
+        summary = Path(restore.summary_file(str(out)))
+        summary.write_text(restore.render_summary(result), encoding="utf-8")
     except OSError as error:
         print(f"error: cannot write the plan to {out}: {error.strerror}; choose another --out", file=sys.stderr)
         return 2
@@ -91,7 +95,8 @@ def run_plan(args: argparse.Namespace) -> int:
         )
     print(f"{review} home(s) carry warnings to review" if review else "no home carries a warning")
     shown = out.relative_to(PROJECT_ROOT) if out.is_relative_to(PROJECT_ROOT) else out
-    print(f"wrote {out}; review it, commit it and set dsaas:restore.plan: {shown}")
+    print(f"wrote {out} and, for the reviewer, {summary.name} beside it (one line per user, sorted by user)")
+    print(f"review them, commit the plan and set dsaas:restore.plan: {shown}")
     return 1 if review or result["warnings"] else 0
 
 

@@ -36,7 +36,12 @@ INVENTORY_FORMAT = "dsaas-inventory/1"
 # KubeSpawner 7 puts the unescaped user name on every object it makes (`_build_common_annotations`);
 # the label of the same name carries only a slug, which cannot be turned back into the name.
 USERNAME_ANNOTATION = "hub.jupyter.org/username"
+# ... and, for a named server, the server's name (kubespawner/spawner.py 7.0.0, `_build_common_annotations`).
+SERVERNAME_ANNOTATION = "hub.jupyter.org/servername"
 STORAGE_COMPONENT = "singleuser-storage"
+TRIDENT_CSI = "csi.trident.netapp.io"
+# What components/restore_render.py writes on the static NFS volume of a restored economy home.
+STATIC_QTREE_ANNOTATION = "dsaas.io/qtree"
 # Trident's internalID of an economy volume: /svm/<svm>/flexvol/<flexvol>/qtree/<qtree>.
 _QTREE_ID = re.compile(r"^/svm/(?P<svm>[^/]+)/flexvol/(?P<flexvol>[^/]+)/qtree/(?P<qtree>[^/]+)$")
 _UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5}
@@ -45,6 +50,7 @@ _QUANTITY = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)(?P<unit>[KMGTP]i|[kMGTP]
 _USER_NAME: TypeAdapter[str] = TypeAdapter(UserName)
 # How many owners a collision warning names: one user with 10,000 claims must not give a quadratic plan.
 _OWNERS_SHOWN = 5
+GIB = 1024**3
 
 
 class PlanError(ValueError):
@@ -75,6 +81,8 @@ class Home:
     backend_uuid: str | None = None
     backend_name: str | None = None
     persistent_volume: str | None = None
+    server: str = ""
+    """The named server the claim was made for (KubeSpawner's hub.jupyter.org/servername), "" for the default."""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -152,6 +160,15 @@ def _by_name(inventory: Mapping[str, Any], key: str) -> dict[str, dict[str, Any]
 
 def _driver_of(backend: Mapping[str, Any] | None) -> NasDriver | None:
     """storageDriverName anywhere in a TridentBackend's config (it nests it under ontap_config)."""
+    name = _driver_name(backend)
+    try:
+        return NasDriver(name) if name else None
+    except ValueError:
+        return None
+
+
+def _driver_name(backend: Mapping[str, Any] | None) -> str | None:
+    """The TridentBackend's storageDriverName as written (ontap-san too), or None."""
 
     def find(value: Any, depth: int) -> str | None:
         # Trident nests it one level (ontap_config); a few levels more cover any layout without recursing forever.
@@ -164,11 +181,7 @@ def _driver_of(backend: Mapping[str, Any] | None) -> NasDriver | None:
                     return got
         return None
 
-    name = find((backend or {}).get("config"), 0)
-    try:
-        return NasDriver(name) if name else None
-    except ValueError:
-        return None
+    return find((backend or {}).get("config"), 0)
 
 
 def check_inventory(inventory: Any) -> None:
@@ -207,6 +220,8 @@ def join_inventory(inventory: Mapping[str, Any]) -> list[Home]:
             continue  # not a home: some other claim in the hub namespace (the hub database's, say)
         namespace = _text(claim, where, "metadata", "namespace") or hub_render.HUB_NAMESPACE
         home = Home(user=None, claim=name, namespace=namespace)
+        server = annotations.get(SERVERNAME_ANNOTATION)
+        home.server = server if isinstance(server, str) else ""
         if user is None:
             home.warnings.append(
                 f"claim {home.claim} is a KubeSpawner home but carries no {USERNAME_ANNOTATION} annotation: "
@@ -248,20 +263,7 @@ def join_inventory(inventory: Mapping[str, Any]) -> list[Home]:
                 f"persistent volume {pv_name} is bound (claimRef.uid {shown(ref_uid)}) to another claim than "
                 f"{home.claim} (uid {shown(claim_uid)}): it may be someone else's home"
             )
-        capacity = _at(pv, pv_where, "spec", "capacity", "storage")
-        tv = volumes.get(pv_name)
-        if tv is None:
-            home.warnings.append(
-                f"persistent volume {pv_name} has no TridentVolume in the inventory: not a Trident volume, "
-                "so there is nothing to import"
-            )
-            _size(home, capacity, f"{pv_where}.spec.capacity.storage")
-            homes.append(home)
-            continue
-        backend_uuid = _text(tv, f"tridentVolumes[{pv_name}]", "backendUUID")
-        _fill_from_trident(home, tv, backends.get(backend_uuid), f"tridentVolumes[{pv_name}]")
-        if home.size_bytes is None:
-            _size(home, capacity, f"{pv_where}.spec.capacity.storage")
+        _fill_from_volume(home, pv, pv_where, volumes, backends)
         homes.append(home)
     for home in homes:
         if home.persistent_volume and bound[home.persistent_volume] > 1:
@@ -270,6 +272,109 @@ def join_inventory(inventory: Mapping[str, Any]) -> list[Home]:
                 "in the inventory: one volume can be one user's home only; find whose it is"
             )
     return sorted(homes, key=lambda h: (h.user is None, h.user or "", h.claim))
+
+
+def _fill_from_volume(
+    home: Home,
+    pv: Mapping[str, Any],
+    where: str,
+    volumes: Mapping[str, dict[str, Any]],
+    backends: Mapping[Any, dict[str, Any]],
+) -> None:
+    """Driver, volume or qtree, data LIF and size of the home on `pv`: from its TridentVolume, found by the CSI
+    volume handle (Trident's volume name, frontend/csi/controller_server.go: VolumeId = volume.Config.Name; the
+    PV's own name may differ), or, for the static NFS volume an earlier restore made, from the PV itself."""
+    capacity = _at(pv, where, "spec", "capacity", "storage")
+    if _at(pv, where, "spec", "nfs") is not None:
+        _fill_from_static(home, pv, where)
+        if home.size_bytes is None:
+            _size(home, capacity, f"{where}.spec.capacity.storage")
+        return
+    csi_driver = _text(pv, where, "spec", "csi", "driver")
+    handle = _text(pv, where, "spec", "csi", "volumeHandle")
+    tv = volumes.get(handle) if csi_driver == TRIDENT_CSI and handle else None
+    if tv is None:
+        what = (
+            f"its CSI volume handle {shown(handle)} names no TridentVolume in the inventory"
+            if csi_driver == TRIDENT_CSI
+            else f"it is not a Trident CSI volume (CSI driver {shown(csi_driver)}) nor a static NFS volume"
+        )
+        home.warnings.append(f"persistent volume {home.persistent_volume}: {what}, so there is nothing to restore")
+        _size(home, capacity, f"{where}.spec.capacity.storage")
+        return
+    tv_where = f"tridentVolumes[{handle}]"
+    backend_uuid = _text(tv, tv_where, "backendUUID")
+    _fill_from_trident(home, tv, backends.get(backend_uuid), tv_where)
+    if home.size_bytes is None:
+        _size(home, capacity, f"{where}.spec.capacity.storage")
+
+
+def _fill_from_static(home: Home, pv: Mapping[str, Any], where: str) -> None:
+    """A home an earlier restore brought back as a static NFS volume (components/restore_render.py
+    `render_static_volume`): no TridentVolume, but the PV carries the data LIF, the junction path and, in its
+    `dsaas.io/qtree` annotation, the FlexVol and qtree: enough to plan the next restore."""
+    server = _text(pv, where, "spec", "nfs", "server")
+    path = _text(pv, where, "spec", "nfs", "path") or ""
+    annotated = _text(pv, where, "metadata", "annotations", STATIC_QTREE_ANNOTATION)
+    parts = path.strip("/").split("/")
+    from_path = (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+    from_note = tuple(annotated.split("/")) if annotated and annotated.count("/") == 1 else None
+    home.driver = NasDriver.ONTAP_NAS_ECONOMY
+    home.data_lif = server
+    if from_path is None:
+        home.warnings.append(
+            f"static NFS volume {home.persistent_volume} mounts {shown(path)}, not a qtree (/<flexvol>/<qtree>): "
+            "the program only makes static volumes for economy qtrees; find which ONTAP volume this is"
+        )
+        return
+    if from_note is not None and from_note != from_path:
+        home.warnings.append(
+            f"static NFS volume {home.persistent_volume} mounts {shown(path)} but its {STATIC_QTREE_ANNOTATION} "
+            f"annotation says {shown(annotated)}: someone changed one of them; check on ONTAP which is the home"
+        )
+    home.volume = from_path[0]
+    home.qtree = Qtree(flexvol=from_path[0], name=from_path[1], junction_path=path)
+
+
+def released_volumes(inventory: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Homes whose claim was deleted (a deleted user, or a claim deleted in the middle of a runbook): their
+    Retain PV stays Released with the old claimRef, and no claim names them, so `join_inventory` never sees
+    them. Each is reported with what ONTAP holds, for the operator to decide."""
+    check_inventory(inventory)
+    volumes = _by_name(inventory, "tridentVolumes")
+    backends: dict[Any, dict[str, Any]] = {}
+    for where, backend in _items(inventory, "tridentBackends"):
+        backends[_text(backend, where, "backendUUID")] = backend
+    claimed = {
+        _text(claim, where, "spec", "volumeName") for where, claim in _items(inventory, "persistentVolumeClaims")
+    }
+    found: list[dict[str, Any]] = []
+    for where, pv in _items(inventory, "persistentVolumes"):
+        name = _text(pv, where, "metadata", "name", required=True)
+        if _at(pv, where, "status", "phase") != "Released" or name in claimed:
+            continue
+        claim = _text(pv, where, "spec", "claimRef", "name") or "?"
+        namespace = _text(pv, where, "spec", "claimRef", "namespace") or "?"
+        home = Home(user=None, claim=claim, namespace=namespace, persistent_volume=name)
+        _fill_from_volume(home, pv, where, volumes, backends)
+        source = f"qtree {home.qtree.flexvol}/{home.qtree.name}" if home.qtree else f"FlexVol {home.volume}"
+        found.append(
+            {
+                "persistentVolume": name,
+                "oldClaim": f"{namespace}/{claim}",
+                "driver": home.driver.value if home.driver else None,
+                "source": source,
+                "sizeBytes": home.size_bytes,
+                "todo": (
+                    f"the claim {namespace}/{claim} was deleted before the inventory was written, so its user is not "
+                    f"known here ({source}). If the user was deleted on purpose, leave it out and delete the "
+                    "volume on ONTAP when its retention ends; if the claim was deleted by mistake (say, in the "
+                    "middle of a runbook), add an entry for its user by hand with this driver, volume or qtree "
+                    "and size"
+                ),
+            }
+        )
+    return found
 
 
 def _user_problem(user: Any) -> str | None:
@@ -304,6 +409,14 @@ def _fill_from_trident(home: Home, tv: Mapping[str, Any], backend: Mapping[str, 
         _size(home, config["size"], f"{where}.config.size")
     internal_id = _text(tv, where, "config", "internalID")
     qtree = _QTREE_ID.match(internal_id or "")
+    driver_name = _driver_name(backend)
+    if driver_name is not None and _driver_of(backend) is None:
+        # A LUN (ontap-san, the hub database's class) or any other driver is no home: never guess ontap-nas.
+        home.warnings.append(
+            f"TridentVolume {shown(_at(tv, where, 'metadata', 'name'))} is on a {shown(driver_name)} backend, "
+            "not ontap-nas or ontap-nas-economy: a home is an NFS volume; this claim is no home to restore"
+        )
+        return
     home.driver = _driver_of(backend) or (NasDriver.ONTAP_NAS_ECONOMY if qtree else NasDriver.ONTAP_NAS)
     nfs_server = _text(tv, where, "config", "accessInformation", "nfsServerIp")
     if home.driver is NasDriver.ONTAP_NAS_ECONOMY:
@@ -397,6 +510,8 @@ class Source:
     kind: str  # s3 | ontap
     location: str
     written: str | None = None
+    sha256: str | None = None
+    """The digest of the object's bytes the plan was made from: the plan names exactly what it used."""
 
 
 def plan(
@@ -405,8 +520,10 @@ def plan(
     source: Source,
     stack: str,
     warnings: Iterable[str] = (),
+    released: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The restore plan (format dsaas-restore-plan/1) for `homes`, as a plain dict."""
+    """The restore plan (format dsaas-restore-plan/1) for `homes`, as a plain dict; `released` (from
+    `released_volumes`) is listed apart, each with what to do, and counted in the warnings."""
     scheme = name_scheme(settings)
     homes = list(homes)
     top = list(warnings)
@@ -414,15 +531,27 @@ def plan(
     for home in homes:
         new = kubespawner_claim_name(home.user, scheme) if home.user is not None else home.claim
         notes = list(home.warnings)
-        if home.user is not None and new != home.claim:
+        if home.server:
+            # The pinned template gives all of a user's servers one claim: this server's own home cannot come back
+            # as a second claim. Said, so the reviewer picks one home (the user's other entry says so too).
             notes.append(
-                f"the old claim was {home.claim}; KubeSpawner now computes {new} (the claim name template or "
-                "slug scheme changed since): the restore creates {new}".replace("{new}", new)
+                f"claim {home.claim} was the home of {home.user!r}'s named server {home.server!r} (made when the "
+                f"claim name template included the server name); with the pinned template every server of the "
+                f"user mounts {new}: restore one home as {new} and copy the other's files into it"
             )
+        entry: dict[str, Any] = {
+            "user": home.user,
+            "claim": new,
+        }
+        if new != home.claim:
+            # A rename is no warning: KubeSpawner 6's 'escape' names (and other template changes) come back
+            # under the name the hub looks for now, as docs/restore.md promises; the old name stays on record.
+            entry["oldClaim"] = home.claim
+        if home.server:
+            entry["server"] = home.server
         entries.append(
             {
-                "user": home.user,
-                "claim": new,
+                **entry,
                 "driver": home.driver.value if home.driver else None,
                 "volume": home.volume if home.driver is not NasDriver.ONTAP_NAS_ECONOMY else None,
                 "qtree": (
@@ -446,13 +575,26 @@ def plan(
     _mark_shared_sources(entries)
     for entry in entries:
         _mark_unloadable(entry, settings.storage.homes_driver)
-    return {
+        if entry["warnings"]:
+            # The reviewer's field (components/restore_render.py): `restore` once resolved, or `skip` + `reason`.
+            entry["decision"] = None
+    released = [dict(volume) for volume in released]
+    for volume in released:
+        top.append(
+            f"persistent volume {volume['persistentVolume']} ({volume['source']}) is Released: its claim "
+            f"{volume['oldClaim']} was deleted; see `released` for what to do"
+        )
+    result: dict[str, Any] = {
         "format": PLAN_FORMAT,
         "stack": stack,
-        "source": {"kind": source.kind, "location": source.location, "written": source.written},
+        "source": {"kind": source.kind, "location": source.location, "written": source.written}
+        | ({"sha256": source.sha256} if source.sha256 else {}),
         "homes": entries,
         "warnings": top,
     }
+    if released:
+        result["released"] = released  # the loader ignores it: nothing is created for these
+    return result
 
 
 def _mark_collisions(entries: list[dict[str, Any]], top: list[str]) -> None:
@@ -460,8 +602,8 @@ def _mark_collisions(entries: list[dict[str, Any]], top: list[str]) -> None:
     for entry in entries:
         by_claim[entry["claim"]].append(entry)
     for claim, sharing in sorted(by_claim.items()):
-        if len(sharing) < 2:
-            continue
+        if len({entry["user"] for entry in sharing}) < 2:
+            continue  # one user's two homes (a named server's claim): warned as such below, no collision
         owners = _owners(sharing)
         for entry in sharing:
             entry["warnings"].append(
@@ -497,10 +639,12 @@ def _mark_shared_sources(entries: list[dict[str, Any]]) -> None:
 
 def _mark_unloadable(entry: dict[str, Any], driver: NasDriver) -> None:
     """Every reason the program's loader would refuse this entry, as a warning the operator reads."""
-    if entry["driver"] is not None and entry["driver"] != driver.value:
+    # Economy homes come back as static NFS volumes on any stack; an ontap-nas FlexVol needs an ontap-nas
+    # homes class to be imported through (components/restore_render.py check_plan).
+    if entry["driver"] == NasDriver.ONTAP_NAS.value and driver is not NasDriver.ONTAP_NAS:
         entry["warnings"].append(
-            f"the home is on {entry['driver']}, but the stack's dsaas:storage.homesDriver is {driver.value}: set "
-            "it to the driver the homes were on (moving homes to the other driver is a copy, not a restore)"
+            f"the home is an ontap-nas FlexVol, but the stack's dsaas:storage.homesDriver is {driver.value}: set "
+            "it to ontap-nas (economy homes still come back as static volumes) or skip this home and copy it"
         )
     if entry["warnings"]:
         return  # already flagged: the operator resolves it first; what remains is checked on the replan
@@ -572,6 +716,52 @@ def render_plan(plan_: Mapping[str, Any]) -> str:
     return header + body
 
 
+def summary_file(plan_path: str) -> str:
+    """Where the reviewer's summary goes: beside the plan (`restore.prod.yaml` -> `restore.prod.summary.txt`)."""
+    stem = plan_path[: -len(".yaml")] if plan_path.endswith(".yaml") else plan_path
+    return stem + ".summary.txt"
+
+
+def _volume_names_claim(entry: Mapping[str, Any]) -> bool | None:
+    """Whether the ONTAP name still carries the claim it was made for. The backends' nameTemplate puts the claim
+    into every volume's and qtree's name (components/trident_render.py VOLUME_NAME_TEMPLATE, sanitized as
+    Trident's GetVolumeNameFromTemplate does), so a home handed to the wrong user shows here. None: the name
+    says nothing (Trident's fallback name `<prefix>_pvc_<uid>`, a qtree past 64 characters)."""
+    name = entry["volume"] if entry["qtree"] is None else entry["qtree"]["name"]
+    if not name or "_pvc_" in name:
+        return None
+    claim = entry.get("oldClaim") or entry["claim"]
+    return f"_{re.sub('__*', '_', re.sub(r'[^A-Za-z0-9_]', '_', claim)).strip('_')}_" in f"{name}_"
+
+
+def render_summary(plan_: Mapping[str, Any]) -> str:
+    """One line per home, sorted by user, for the reviewer who approves the plan: user, claim (and the old one),
+    what ONTAP holds, the size, and whether the ONTAP name still names the user's claim (`NAME?` where it
+    does not: a swapped entry or a swapped inventory stands out)."""
+    lines = [
+        f"Restore plan summary for stack {plan_['stack']}, from {plan_['source']['location']} "
+        f"(written {plan_['source']['written']}). {len(plan_['homes'])} homes, sorted by user.",
+        "check  user | claim (old claim) | driver | ONTAP volume or flexvol/qtree | GiB | decision",
+    ]
+    for entry in sorted(plan_["homes"], key=lambda e: (e["user"] is None, e["user"] or "", e["claim"])):
+        source = entry["volume"] if entry["qtree"] is None else f"{entry['qtree']['flexvol']}/{entry['qtree']['name']}"
+        size = f"{entry['sizeBytes'] / GIB:.1f}" if entry["sizeBytes"] else "?"
+        matches = _volume_names_claim(entry)
+        check = "NAME?" if matches is False else "ok" if matches else "-"
+        old = f" ({entry['oldClaim']})" if entry.get("oldClaim") else ""
+        decision = entry.get("decision", "restore") if "decision" in entry else "restore"
+        decision = decision or f"DECIDE ({len(entry['warnings'])} warning(s))"
+        lines.append(
+            f"{check:<6} {shown(entry['user'], 80)} | {entry['claim']}{old} | {entry['driver']} | {source} | "
+            f"{size} | {decision}"
+        )
+    for volume in plan_.get("released", []):
+        lines.append(
+            f"RELEASED {volume['persistentVolume']} | {volume['oldClaim']} | {volume['source']} | not restored"
+        )
+    return "\n".join(lines) + "\n"
+
+
 __all__ = [
     "Home",
     "NameScheme",
@@ -587,7 +777,10 @@ __all__ = [
     "name_scheme",
     "parse_quantity",
     "plan",
+    "released_volumes",
     "render_plan",
+    "render_summary",
+    "summary_file",
     "unloadable",
     "written_time",
 ]

@@ -7,6 +7,7 @@ Every failure becomes a `PlanError` that names the setting to change.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -130,15 +131,25 @@ def read_s3_inventory(settings: Settings, key: str | None = None) -> tuple[dict[
         raise PlanError(f"s3://{store.bucket}/{object_key} is not JSON ({str(error)[:200]})") from None
     check_inventory(inventory)
     written = written_time(inventory.get("written"))
+    digest = hashlib.sha256(body).hexdigest()
     if object_key.endswith("/latest.json"):
         stamped = _stamped_key(object_key, written)
         if stamped:
             try:
-                client.head_object(Bucket=store.bucket, Key=stamped)
-                object_key = stamped  # the plan names the copy that never changes
+                stamped_body = client.get_object(Bucket=store.bucket, Key=stamped)["Body"].read()
             except (BotoCoreError, ClientError):
-                pass
-    return inventory, Source("s3", f"s3://{store.bucket}/{object_key}", written)
+                stamped_body = None  # no timestamped copy: the plan names latest.json and its digest
+            if stamped_body is not None and hashlib.sha256(stamped_body).hexdigest() != digest:
+                # The CronJob writes both from one document: a difference is a changed object (issue 21, item 11).
+                raise PlanError(
+                    f"s3://{store.bucket}/{object_key} says it was written {written}, but its contents differ from "
+                    f"s3://{store.bucket}/{stamped}, the copy of that time: one of them was changed after the "
+                    "CronJob wrote it. Do not plan from either before finding out who changed it; plan from "
+                    "another inventory (--inventory <YYYYMMDDTHHMMSSZ>) or from ONTAP (--from ontap)"
+                )
+            if stamped_body is not None:
+                object_key = stamped  # the same bytes: the plan names the copy that never changes
+    return inventory, Source("s3", f"s3://{store.bucket}/{object_key}", written, digest)
 
 
 def _stamped_key(latest_key: str, written: str) -> str | None:
