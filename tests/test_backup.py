@@ -317,7 +317,7 @@ def test_hub_database_job_runs_beside_the_hub_on_its_volume(graphs: dict[str, Gr
     (copy,) = pod["initContainers"]
     assert {m["mountPath"] for m in copy["volumeMounts"]} >= {mount["mountPath"]}
     assert copy["securityContext"]["runAsUser"] == render.HUB_UID
-    assert job["metadata"]["namespace"] == render.HUB_NAMESPACE
+    assert job["metadata"]["namespace"] == "jupyterhub"
     assert rendered.get("PersistentVolumeClaim", render.HUB_DATABASE_CLAIM) is not None
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from components import backup_render as render
+from components.hub_render import HUB_NAMESPACE
 from tests.controlplane.conftest import StartControlPlane
 from tools.controlplane.admission import USER_POD
 from tools.controlplane.client import KubeClient
@@ -22,7 +23,7 @@ from tools.offline.mockgraph import run_program
 pytestmark = pytest.mark.slow
 
 RBAC_KINDS = frozenset({"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
-HUB = render.HUB_NAMESPACE
+HUB = HUB_NAMESPACE
 TRIDENT = "trident"
 
 Ask = tuple[str, str, str, str, str]
