@@ -333,6 +333,8 @@ VELERO_HUB_WRITES: dict[str, tuple[str, ...]] = {
         "services",
     ),
     "apps": ("daemonsets", "deployments", "replicasets", "statefulsets"),
+    # this program's hub database CronJob lives there too
+    "batch": ("cronjobs", "jobs"),
     "coordination.k8s.io": ("leases",),
     "networking.k8s.io": ("networkpolicies", "ingresses"),
     "policy": ("poddisruptionbudgets",),

@@ -137,6 +137,7 @@ def test_velero_keeps_what_a_backup_and_restore_of_the_hub_need_and_nothing_beyo
         ("create", "secrets", HUB, "", ""),
         ("create", "persistentvolumeclaims", HUB, "", ""),
         ("create", "rolebindings", HUB, "", "rbac.authorization.k8s.io"),
+        ("create", "cronjobs", HUB, "", "batch"),
         ("create", "persistentvolumes", "", "", ""),
         # its own objects and the data mover's pods and claims in the velero namespace (the chart's Role)
         ("create", "datauploads", render.BACKUP_NAMESPACE, "", "velero.io"),
