@@ -5,12 +5,10 @@ end to end) → Velero chart (after the storage layer: CSI snapshots need the sn
 node agent the Trident volumes) → scripts, RBAC and the two CronJobs (the hub database job binds a
 Role in the hub namespace, so it waits for that namespace).
 
-The hub database is SQLite on a ReadWriteOnce block volume: no pod on another node can mount it while
-the hub runs. So the job does not mount it: it execs into the hub pod (a Role limited to the hub
-namespace: list pods, create pods/exec) and runs SQLite's online backup API with the hub image's own
-Python there, streaming the copy back. A sidecar in the hub pod would need no exec right, but it would
-need its own cron loop, restart the hub whenever backup settings change, and hide failures inside a
-long-running container instead of in a Job's status.
+Velero's roles (no cluster-admin) exist before the chart, whose server and node agent need them from
+their first start. The hub database job runs in the hub namespace beside the hub pod, on the hub's
+own volume, with no API access (why: components/backup_render.py); it reads a second copy of the S3
+credentials Secret there, which Velero's backups of that namespace leave out.
 """
 
 from __future__ import annotations
@@ -71,12 +69,28 @@ class Backups(pulumi.ComponentResource):
         credential_data: dict[str, pulumi.Input[str]] = {render.CREDENTIALS_KEY: credentials_file}
         credentials = k8s.core.v1.Secret(
             f"{name}-s3-credentials",
-            metadata={"name": render.CREDENTIALS_SECRET, "namespace": render.BACKUP_NAMESPACE},
+            metadata=k8s.meta.v1.ObjectMetaArgs(**render.credentials_secret_metadata(render.BACKUP_NAMESPACE)),
             type="Opaque",
             string_data=credential_data,
             opts=with_deps(namespace),
         )
+        secrets: list[pulumi.Resource] = [credentials]
+        if render.hub_database_backed_up(settings):
+            secrets.append(
+                k8s.core.v1.Secret(
+                    f"{name}-s3-credentials-hub",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(**render.credentials_secret_metadata(HUB_NAMESPACE)),
+                    type="Opaque",
+                    string_data=credential_data,
+                    opts=with_deps(args.hub_namespace),
+                )
+            )
         ca_bundle = render.read_ca_bundle(settings)
+        created: dict[str, pulumi.Resource] = {}
+        velero_roles = [
+            self._create(name, document, args.provider, [namespace], args.hub_namespace, created)
+            for document in render.render_velero_rbac()
+        ]
         self.release = k8s.helm.v3.Release(
             f"{name}-velero",
             name=render.VELERO_RELEASE,
@@ -87,18 +101,17 @@ class Backups(pulumi.ComponentResource):
             atomic=True,
             timeout=900,
             values=render.render_velero_values(settings, ca_bundle),
-            opts=with_deps(namespace, credentials, *args.storage_ready),
+            opts=with_deps(namespace, credentials, *velero_roles, *args.storage_ready),
         )
 
         self.cron_jobs = {}
-        created: dict[str, pulumi.Resource] = {}
         for document in render.render_job_objects(settings, ca_bundle):
             created[_key(document)] = self._create(
-                name, document, args.provider, [namespace, credentials], args.hub_namespace, created
+                name, document, args.provider, [namespace, *secrets], args.hub_namespace, created
             )
         for key, resource in created.items():
             if key.startswith("CronJob/") and isinstance(resource, k8s.batch.v1.CronJob):
-                self.cron_jobs[key.removeprefix("CronJob/")] = resource
+                self.cron_jobs[key.rsplit("/", 1)[1]] = resource
         self.object_prefix = render.object_prefix(settings)
         self.register_outputs(
             {
@@ -119,7 +132,10 @@ class Backups(pulumi.ComponentResource):
     ) -> pulumi.Resource:
         kind = document["kind"]
         metadata = document["metadata"]
-        resource_name = f"{name}-{kind.lower()}-{metadata['name']}"
+        # Objects outside the velero namespace carry theirs: one name may live in several namespaces.
+        where = metadata.get("namespace", render.BACKUP_NAMESPACE)
+        scope = "" if where == render.BACKUP_NAMESPACE else f"{where}-"
+        resource_name = f"{name}-{kind.lower()}-{scope}{metadata['name']}"
         depends: list[pulumi.Resource] = list(base)
         if metadata.get("namespace") == HUB_NAMESPACE:
             depends.append(hub_namespace)
@@ -130,7 +146,12 @@ class Backups(pulumi.ComponentResource):
         if kind == "ConfigMap":
             return k8s.core.v1.ConfigMap(resource_name, metadata=metadata, data=document["data"], opts=opts)
         if kind == "ServiceAccount":
-            return k8s.core.v1.ServiceAccount(resource_name, metadata=metadata, opts=opts)
+            return k8s.core.v1.ServiceAccount(
+                resource_name,
+                metadata=metadata,
+                automount_service_account_token=document.get("automountServiceAccountToken"),
+                opts=opts,
+            )
         if kind == "ClusterRole":
             return k8s.rbac.v1.ClusterRole(resource_name, metadata=metadata, rules=document["rules"], opts=opts)
         if kind == "Role":
@@ -146,4 +167,4 @@ class Backups(pulumi.ComponentResource):
 
 
 def _key(document: dict[str, Any]) -> str:
-    return f"{document['kind']}/{document['metadata']['name']}"
+    return f"{document['kind']}/{document['metadata'].get('namespace', '')}/{document['metadata']['name']}"

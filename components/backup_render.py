@@ -8,6 +8,29 @@ where `<prefix>` is `dsaas:backup.objectStore.prefix` or else the cluster name,
   velero/                              Velero's own layout (backups/, kopia/, ...)
   inventory/<YYYYMMDDTHHMMSSZ>.json    the volume inventory, and inventory/latest.json
   hub-database/<YYYYMMDDTHHMMSSZ>.sqlite   the hub's SQLite database, and hub-database/latest.sqlite
+
+Who may do what (docs/access.md shows what the API server's authorizer answers for each account):
+- The hub database job has no API access at all. It runs in the hub namespace beside the hub pod
+  (required pod affinity on the hub's labels, same node), mounts the hub's own ReadWriteOnce claim
+  `hub-db-dir` (ReadWriteOnce is per node, so a second pod on the hub's node may mount it) and runs
+  SQLite's online backup API with the hub image's Python; no token is mounted in the pod. It used to
+  exec into the hub pod, which needs `create pods/exec` in the hub namespace, and RBAC cannot narrow
+  that to the hub pod (its name is generated, `resourceNames` cannot match it), so the job could
+  exec into every user server. Rejected alternatives: a CSI snapshot or clone of `hub-db-dir` (needs
+  the snapshot class on the database's SAN driver and rights to create claims and snapshots in the
+  hub namespace), a sidecar in the hub pod (its own loop, the S3 key inside the hub pod, and a hub
+  restart whenever the backup settings change), the hub's API (JupyterHub has no database export).
+  The price: the S3 credentials Secret is also in the hub namespace (labelled so that Velero does not
+  copy it into the bucket); the hub's account can read it, as it can read the hub's own secrets.
+- The inventory job reads claims in the hub namespace and Trident's records in the trident namespace
+  (Roles), and lists PVs (cluster-scoped: the only ClusterRole it needs); only its `collect`
+  container gets a token (a projected volume), the uploader none.
+- Velero runs without cluster-admin (`rbac.clusterAdministrator: false`), as Velero documents
+  ("Run Velero more securely with restrictive RBAC settings", velero.io/docs/v1.16/rbac): the chart's
+  Role in the velero namespace, a Role in the hub namespace (read every kind, write the kinds a
+  restore creates, no subresources, so no exec), and a ClusterRole for the cluster-scoped objects a
+  backup and restore of PVs touch. The velero chart (12.1.0) runs the node agent as the server's
+  ServiceAccount (templates/node-agent-daemonset.yaml), so both get these rights.
 """
 
 from __future__ import annotations
@@ -47,6 +70,21 @@ SCRIPT_FILES: tuple[str, ...] = ("inventory.sh", "hub-database.sh", "upload.sh",
 HUB_SELECTOR = f"component=hub,release={HUB_RELEASE}"
 HUB_CONTAINER = "hub"
 HUB_SQLITE_PATH = "/srv/jupyterhub/jupyterhub.sqlite"
+# z2jh 4.4.0: the claim sqlite-pvc makes (templates/hub/pvc.yaml), and the hub's uid/gid and fsGroup
+# (values.yaml hub.containerSecurityContext, hub.podSecurityContext): the database job runs as the hub
+# does, so the database's files stay the hub's and the kubelet has no group to change on the volume.
+HUB_DATABASE_CLAIM = "hub-db-dir"
+HUB_UID = 1000
+HUB_GID = 1000
+HUB_SCRIPT_FILES: tuple[str, ...] = ("hub-database.sh", "upload.sh", "sqlite_backup.py")
+# Velero must not copy the S3 key into the bucket it protects (Velero's exclude-from-backup label).
+VELERO_EXCLUDE_LABEL = "velero.io/exclude-from-backup"
+# The chart's server ServiceAccount (velero.serverServiceAccount: <fullname>-server), which the node
+# agent shares, and the name of the roles this program adds for it.
+VELERO_SERVICE_ACCOUNT = f"{VELERO_RELEASE}-server"
+VELERO_ROLE = "dsaas-velero"
+# Where the kubelet puts a ServiceAccount token; kubectl's in-cluster config reads it from there.
+TOKEN_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 # Resource requests and limits of the job containers (small: kubectl, jq and an upload).
 JOB_RESOURCES: dict[str, dict[str, str]] = {
@@ -166,6 +204,8 @@ def render_velero_values(settings: Settings, ca_bundle: str | None) -> dict[str,
         "snapshotsEnabled": False,
         # The node agent copies file-system backups (ontap-nas-economy) and moves CSI snapshot data.
         "deployNodeAgent": True,
+        # No cluster-admin: the chart's Role in the velero namespace plus render_velero_rbac's roles.
+        "rbac": {"create": True, "clusterAdministrator": False},
         "nodeAgent": {"resources": VELERO_RESOURCES},
         "metrics": {"enabled": True},
         "schedules": {
@@ -180,84 +220,183 @@ def render_velero_values(settings: Settings, ca_bundle: str | None) -> dict[str,
     return values
 
 
-def render_scripts_configmap() -> dict[str, Any]:
+def render_scripts_configmap(
+    namespace: str = BACKUP_NAMESPACE, files: tuple[str, ...] = SCRIPT_FILES
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": SCRIPTS_CONFIGMAP, "namespace": BACKUP_NAMESPACE},
-        "data": {name: (SCRIPTS_DIR / name).read_text() for name in SCRIPT_FILES},
+        "metadata": {"name": SCRIPTS_CONFIGMAP, "namespace": namespace},
+        "data": {name: (SCRIPTS_DIR / name).read_text() for name in files},
     }
 
 
-def render_ca_configmap(ca_bundle: str) -> dict[str, Any]:
+def render_ca_configmap(ca_bundle: str, namespace: str = BACKUP_NAMESPACE) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": CA_CONFIGMAP, "namespace": BACKUP_NAMESPACE},
+        "metadata": {"name": CA_CONFIGMAP, "namespace": namespace},
         "data": {CA_KEY: ca_bundle},
     }
 
 
-def _service_account(name: str) -> dict[str, Any]:
-    return {
+def credentials_secret_metadata(namespace: str) -> dict[str, Any]:
+    """The S3 credentials Secret's metadata: in the velero namespace for Velero and the inventory, in
+    the hub namespace for the database job; Velero's backups of the hub namespace leave it out."""
+    metadata: dict[str, Any] = {"name": CREDENTIALS_SECRET, "namespace": namespace}
+    if namespace != BACKUP_NAMESPACE:
+        metadata["labels"] = {VELERO_EXCLUDE_LABEL: "true"}
+    return metadata
+
+
+def _service_account(name: str, namespace: str = BACKUP_NAMESPACE, token: bool = True) -> dict[str, Any]:
+    account: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": BACKUP_NAMESPACE},
+        "metadata": {"name": name, "namespace": namespace},
+    }
+    if not token:
+        account["automountServiceAccountToken"] = False
+    return account
+
+
+def _role(kind: str, name: str, namespace: str | None, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": metadata, "rules": rules}
+
+
+def _binding(role: dict[str, Any], account: str, account_namespace: str) -> dict[str, Any]:
+    """The RoleBinding (or ClusterRoleBinding) of `role`, named like it, to one ServiceAccount."""
+    kind = "RoleBinding" if role["kind"] == "Role" else "ClusterRoleBinding"
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": dict(role["metadata"]),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role["kind"], "name": role["metadata"]["name"]},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
     }
 
 
 def render_inventory_rbac() -> list[dict[str, Any]]:
-    """Read-only access to exactly what the inventory lists: claims, PVs and Trident's records."""
-    return [
-        _service_account(INVENTORY_JOB),
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": INVENTORY_JOB},
-            "rules": [
-                {
-                    "apiGroups": [""],
-                    "resources": ["persistentvolumeclaims", "persistentvolumes"],
-                    "verbs": ["get", "list"],
-                },
-                {
-                    "apiGroups": ["trident.netapp.io"],
-                    "resources": ["tridentvolumes", "tridentbackends", "tridentbackendconfigs"],
-                    "verbs": ["get", "list"],
-                },
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": INVENTORY_JOB},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": INVENTORY_JOB},
-            "subjects": [{"kind": "ServiceAccount", "name": INVENTORY_JOB, "namespace": BACKUP_NAMESPACE}],
-        },
-    ]
+    """List exactly what inventory.sh lists, where it lists it: the hub's claims (a Role in the hub
+    namespace), Trident's records (a Role in the trident namespace) and PVs (cluster-scoped, so the
+    one ClusterRole). `kubectl get <kind> -o json` only lists, so `list` is the only verb."""
+    claims = _role(
+        "Role",
+        INVENTORY_JOB,
+        HUB_NAMESPACE,
+        [{"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["list"]}],
+    )
+    trident = _role(
+        "Role",
+        INVENTORY_JOB,
+        TRIDENT_NAMESPACE,
+        [
+            {
+                "apiGroups": ["trident.netapp.io"],
+                "resources": ["tridentvolumes", "tridentbackends", "tridentbackendconfigs"],
+                "verbs": ["list"],
+            }
+        ],
+    )
+    volumes = _role(
+        "ClusterRole",
+        INVENTORY_JOB,
+        None,
+        [{"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["list"]}],
+    )
+    objects = [_service_account(INVENTORY_JOB)]
+    for role in (claims, trident, volumes):
+        objects += [role, _binding(role, INVENTORY_JOB, BACKUP_NAMESPACE)]
+    return objects
 
 
-def render_hub_database_rbac() -> list[dict[str, Any]]:
-    """Find the hub pod and exec into it, only in the hub namespace (a Role, not a ClusterRole)."""
-    return [
-        _service_account(HUB_DATABASE_JOB),
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": HUB_DATABASE_JOB, "namespace": HUB_NAMESPACE},
-            "rules": [
-                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-                {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]},
-            ],
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": HUB_DATABASE_JOB, "namespace": HUB_NAMESPACE},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": HUB_DATABASE_JOB},
-            "subjects": [{"kind": "ServiceAccount", "name": HUB_DATABASE_JOB, "namespace": BACKUP_NAMESPACE}],
-        },
-    ]
+def render_hub_database_account() -> dict[str, Any]:
+    """The database job's account: bound to nothing, and no token is ever mounted (module docstring)."""
+    return _service_account(HUB_DATABASE_JOB, HUB_NAMESPACE, token=False)
+
+
+# What a restore of the hub namespace creates or changes (z2jh's objects, KubeSpawner's pods and claims,
+# Velero's VolumeSnapshots); named resources only, so no subresource (pods/exec, pods/attach,
+# pods/portforward, services/proxy) is writable.
+VELERO_HUB_WRITES: dict[str, tuple[str, ...]] = {
+    "": (
+        "configmaps",
+        "endpoints",
+        "events",
+        "persistentvolumeclaims",
+        "pods",
+        "secrets",
+        "serviceaccounts",
+        "services",
+    ),
+    "apps": ("daemonsets", "deployments", "replicasets", "statefulsets"),
+    # this program's hub database CronJob lives there too
+    "batch": ("cronjobs", "jobs"),
+    "coordination.k8s.io": ("leases",),
+    "networking.k8s.io": ("networkpolicies", "ingresses"),
+    "policy": ("poddisruptionbudgets",),
+    "rbac.authorization.k8s.io": ("roles", "rolebindings"),
+    "snapshot.storage.k8s.io": ("volumesnapshots",),
+}
+WRITE_VERBS: tuple[str, ...] = ("create", "update", "patch", "delete")
+READ_VERBS: tuple[str, ...] = ("get", "list", "watch")
+
+
+def render_velero_rbac() -> list[dict[str, Any]]:
+    """Velero's rights beyond the chart's own Role in the velero namespace (rbac.clusterAdministrator
+    off), after Velero's restrictive-RBAC page: a Role in the namespace it backs up, a ClusterRole
+    for the cluster-scoped objects of PV backups and restores."""
+    hub = _role(
+        "Role",
+        VELERO_ROLE,
+        HUB_NAMESPACE,
+        [
+            # A backup lists every kind the API serves in the namespace (Secrets included: a restore
+            # needs them); read only.
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": list(READ_VERBS)},
+            *(
+                {"apiGroups": [group], "resources": list(resources), "verbs": list(WRITE_VERBS)}
+                for group, resources in VELERO_HUB_WRITES.items()
+            ),
+        ],
+    )
+    cluster = _role(
+        "ClusterRole",
+        VELERO_ROLE,
+        None,
+        [
+            # PVs of the claims it backs up, and those a restore or the data mover creates.
+            {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": [*READ_VERBS, *WRITE_VERBS]},
+            # A restore recreates the hub namespace when it is gone.
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": [*READ_VERBS, "create"]},
+            # The node agent finds the pods, claims and nodes of the volumes it copies on its node.
+            {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "nodes"], "verbs": list(READ_VERBS)},
+            {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": list(READ_VERBS)},
+            {
+                "apiGroups": ["snapshot.storage.k8s.io"],
+                "resources": ["volumesnapshotclasses"],
+                "verbs": list(READ_VERBS),
+            },
+            {
+                "apiGroups": ["snapshot.storage.k8s.io"],
+                "resources": ["volumesnapshotcontents"],
+                "verbs": [*READ_VERBS, *WRITE_VERBS],
+            },
+            # A backup records the definitions of the custom resources it finds in the namespace.
+            {
+                "apiGroups": ["apiextensions.k8s.io"],
+                "resources": ["customresourcedefinitions"],
+                "verbs": list(READ_VERBS),
+            },
+        ],
+    )
+    objects = []
+    for role in (hub, cluster):
+        objects += [role, _binding(role, VELERO_SERVICE_ACCOUNT, BACKUP_NAMESPACE)]
+    return objects
 
 
 def _env(values: dict[str, str]) -> list[dict[str, str]]:
@@ -278,14 +417,18 @@ _CONTAINER_SECURITY: dict[str, Any] = {
 def _upload_cronjob(
     settings: Settings,
     name: str,
+    namespace: str,
     schedule: str,
     producer: dict[str, Any],
     folder: str,
     suffix: str,
     ca_bundle: bool,
+    pod: dict[str, Any],
+    volumes: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """A CronJob whose init container writes payload + stamp into an emptyDir and whose aws-cli
-    container uploads them (timestamped, then latest)."""
+    container uploads them (timestamped, then latest). `pod` adds to the pod spec, `volumes` to its
+    volumes; no container gets a ServiceAccount token unless `volumes` and its producer mount one."""
     store = object_store(settings)
     upload_env = {
         "S3_ENDPOINT": str(store.endpoint).rstrip("/"),
@@ -307,15 +450,16 @@ def _upload_cronjob(
         {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
         {"name": "credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True},
     ]
-    volumes: list[dict[str, Any]] = [
+    all_volumes: list[dict[str, Any]] = [
         {"name": "work", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "scripts", "configMap": {"name": SCRIPTS_CONFIGMAP, "defaultMode": 0o555}},
         {"name": "credentials", "secret": {"secretName": CREDENTIALS_SECRET, "defaultMode": 0o400}},
+        *volumes,
     ]
     if ca_bundle:
         upload_env["AWS_CA_BUNDLE"] = f"{CA_MOUNT}/{CA_KEY}"
         mounts.append({"name": "ca", "mountPath": CA_MOUNT, "readOnly": True})
-        volumes.append({"name": "ca", "configMap": {"name": CA_CONFIGMAP}})
+        all_volumes.append({"name": "ca", "configMap": {"name": CA_CONFIGMAP}})
     upload = {
         "name": "upload",
         "image": versions.AWS_CLI_IMAGE,
@@ -326,10 +470,25 @@ def _upload_cronjob(
         "resources": JOB_RESOURCES,
         "securityContext": _CONTAINER_SECURITY,
     }
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": name,
+        # The token is per pod; the uploader never calls the API server (see `volumes` for the producer).
+        "automountServiceAccountToken": False,
+        "restartPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "fsGroup": 65534,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": [producer],
+        "containers": [upload],
+        "volumes": all_volumes,
+        **pod,
+    }
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": name, "namespace": BACKUP_NAMESPACE, "labels": {"app.kubernetes.io/part-of": "dsaas"}},
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/part-of": "dsaas"}},
         "spec": {
             "schedule": schedule,
             "timeZone": "Etc/UTC",
@@ -344,18 +503,7 @@ def _upload_cronjob(
                     "activeDeadlineSeconds": 1800,
                     "template": {
                         "metadata": {"labels": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "dsaas"}},
-                        "spec": {
-                            "serviceAccountName": name,
-                            "restartPolicy": "Never",
-                            "securityContext": {
-                                "runAsNonRoot": True,
-                                "fsGroup": 65534,
-                                "seccompProfile": {"type": "RuntimeDefault"},
-                            },
-                            "initContainers": [producer],
-                            "containers": [upload],
-                            "volumes": volumes,
-                        },
+                        "spec": pod_spec,
                     },
                 }
             },
@@ -363,33 +511,61 @@ def _upload_cronjob(
     }
 
 
-def _kubectl_container(script: str, env: dict[str, str]) -> dict[str, Any]:
+def _producer(name: str, image: str, script: str, env: dict[str, str], mounts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "name": "collect",
-        "image": versions.KUBECTL_IMAGE,
+        "name": name,
+        "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["bash", f"{SCRIPTS_MOUNT}/{script}"],
         "env": _env({**env, "OUT": WORK_DIR, "HOME": WORK_DIR}),
         "volumeMounts": [
             {"name": "work", "mountPath": WORK_DIR},
             {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
+            *mounts,
         ],
         "resources": JOB_RESOURCES,
         "securityContext": _CONTAINER_SECURITY,
     }
 
 
+# The token of the inventory's account, in its `collect` container only: what the kubelet mounts for
+# automountServiceAccountToken (a bound token, the cluster's CA, the namespace), where kubectl looks.
+TOKEN_VOLUME: dict[str, Any] = {
+    "name": "api-token",
+    "projected": {
+        "defaultMode": 0o444,
+        "sources": [
+            {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+        ],
+    },
+}
+
+
 def render_inventory_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, Any]:
-    producer = _kubectl_container(
+    producer = _producer(
+        "collect",
+        versions.KUBECTL_IMAGE,
         "inventory.sh",
         {
             "CLUSTER": settings.cluster.cluster_name,
             "HUB_NAMESPACE": HUB_NAMESPACE,
             "TRIDENT_NAMESPACE": TRIDENT_NAMESPACE,
         },
+        [{"name": TOKEN_VOLUME["name"], "mountPath": TOKEN_MOUNT, "readOnly": True}],
     )
     return _upload_cronjob(
-        settings, INVENTORY_JOB, settings.backup.inventory_schedule, producer, "inventory", ".json", ca_bundle
+        settings,
+        INVENTORY_JOB,
+        BACKUP_NAMESPACE,
+        settings.backup.inventory_schedule,
+        producer,
+        "inventory",
+        ".json",
+        ca_bundle,
+        {},
+        [TOKEN_VOLUME],
     )
 
 
@@ -400,35 +576,64 @@ def hub_database_backed_up(settings: Settings) -> bool:
 
 
 def render_hub_database_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, Any]:
-    producer = _kubectl_container(
+    """Beside the hub pod, on its volume, as its uid; no API access (module docstring)."""
+    database_dir = str(Path(HUB_SQLITE_PATH).parent)
+    producer = _producer(
+        "copy",
+        versions.HUB_IMAGE,
         "hub-database.sh",
-        {
-            "HUB_NAMESPACE": HUB_NAMESPACE,
-            "HUB_SELECTOR": HUB_SELECTOR,
-            "HUB_CONTAINER": HUB_CONTAINER,
-            "DATABASE": HUB_SQLITE_PATH,
-            "SCRIPT": f"{SCRIPTS_MOUNT}/sqlite_backup.py",
-        },
+        {"DATABASE": HUB_SQLITE_PATH, "SCRIPT": f"{SCRIPTS_MOUNT}/sqlite_backup.py"},
+        # Read-write: SQLite's readers take their locks through the database file, and a reader that
+        # finds a hot journal (the hub died mid-transaction) must roll it back.
+        [{"name": "hub-database", "mountPath": database_dir}],
     )
+    producer["securityContext"] = {**_CONTAINER_SECURITY, "runAsUser": HUB_UID, "runAsGroup": HUB_GID}
+    hub_labels = dict(term.split("=", 1) for term in HUB_SELECTOR.split(","))
+    pod: dict[str, Any] = {
+        "securityContext": {
+            "runAsNonRoot": True,
+            # The hub's fsGroup: the kubelet finds the volume's group as the hub left it.
+            "fsGroup": HUB_GID,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # ReadWriteOnce: only a pod on the hub's node can mount the volume while the hub runs; without a
+        # hub pod the job waits (and its deadline ends it) instead of taking the volume elsewhere.
+        "affinity": {
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": hub_labels}, "topologyKey": "kubernetes.io/hostname"}
+                ]
+            }
+        },
+    }
+    volumes = [{"name": "hub-database", "persistentVolumeClaim": {"claimName": HUB_DATABASE_CLAIM}}]
     return _upload_cronjob(
         settings,
         HUB_DATABASE_JOB,
+        HUB_NAMESPACE,
         settings.backup.database_schedule,
         producer,
         "hub-database",
         ".sqlite",
         ca_bundle,
+        pod,
+        volumes,
     )
 
 
 def render_job_objects(settings: Settings, ca_bundle: str | None) -> list[dict[str, Any]]:
-    """Every plain object of the backup jobs, in apply order (ConfigMaps and RBAC before CronJobs)."""
+    """Every plain object of the backup jobs and Velero's roles, in apply order (ConfigMaps and RBAC
+    before CronJobs). The S3 credentials Secrets are not here: they hold Pulumi secrets (backup.py)."""
     objects = [render_scripts_configmap()]
     if ca_bundle is not None:
         objects.append(render_ca_configmap(ca_bundle))
     objects += render_inventory_rbac()
     if hub_database_backed_up(settings):
-        objects += render_hub_database_rbac()
+        objects.append(render_scripts_configmap(HUB_NAMESPACE, HUB_SCRIPT_FILES))
+        if ca_bundle is not None:
+            objects.append(render_ca_configmap(ca_bundle, HUB_NAMESPACE))
+        objects.append(render_hub_database_account())
     objects.append(render_inventory_cronjob(settings, ca_bundle is not None))
     if hub_database_backed_up(settings):
         objects.append(render_hub_database_cronjob(settings, ca_bundle is not None))

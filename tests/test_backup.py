@@ -235,44 +235,129 @@ def test_every_job_object_is_valid_for_every_minor() -> None:
             kubernetes_validate.validate(document, f"{minor}.0", strict=True)
 
 
-def test_inventory_role_only_reads_what_it_lists() -> None:
-    (role,) = [d for d in render.render_inventory_rbac() if d["kind"] == "ClusterRole"]
-    assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"get", "list"}
-    assert {r for rule in role["rules"] for r in rule["resources"]} == {
-        "persistentvolumeclaims",
-        "persistentvolumes",
-        "tridentvolumes",
-        "tridentbackends",
-        "tridentbackendconfigs",
+def test_inventory_rbac_lists_only_what_the_script_lists() -> None:
+    """Claims only in the hub namespace, Trident's records only in Trident's, PVs the only cluster-wide
+    read; every verb `list` (what `kubectl get -o json` of a kind uses), every rule's kind in the script."""
+    objects = render.render_inventory_rbac()
+    rules = {
+        (o["kind"], o["metadata"].get("namespace")): {r for rule in o["rules"] for r in rule["resources"]}
+        for o in objects
+        if o["kind"] in ("Role", "ClusterRole")
     }
+    assert rules == {
+        ("Role", "jupyterhub"): {"persistentvolumeclaims"},
+        ("Role", "trident"): {"tridentvolumes", "tridentbackends", "tridentbackendconfigs"},
+        ("ClusterRole", None): {"persistentvolumes"},
+    }
+    assert {v for o in objects for rule in o.get("rules", []) for v in rule["verbs"]} == {"list"}
+    script = (SCRIPTS / "inventory.sh").read_text()
+    for kinds in rules.values():
+        assert all(f"kubectl get {kind}" in script for kind in kinds)
 
 
 def test_jobs_pin_their_images_and_keep_history() -> None:
     settings = load_settings("prod")
-    for job in (render.render_inventory_cronjob(settings, True), render.render_hub_database_cronjob(settings, True)):
+    jobs = {
+        versions.KUBECTL_IMAGE: render.render_inventory_cronjob(settings, True),
+        versions.HUB_IMAGE: render.render_hub_database_cronjob(settings, True),
+    }
+    for producer_image, job in jobs.items():
         spec = job["spec"]
         assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
         pod = spec["jobTemplate"]["spec"]["template"]["spec"]
         images = [c["image"] for c in pod["initContainers"] + pod["containers"]]
-        assert images == [versions.KUBECTL_IMAGE, versions.AWS_CLI_IMAGE]
+        assert images == [producer_image, versions.AWS_CLI_IMAGE]
         env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
         assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
         assert env["KEY_PREFIX"].startswith(f"{settings.cluster.cluster_name}/")
         assert "AWS_SECRET_ACCESS_KEY" not in env and "AWS_ACCESS_KEY_ID" not in env
 
 
-def test_hub_database_job_finds_the_hub_pod_and_its_database_in_the_chart(graphs: dict[str, Graph]) -> None:
+def test_only_the_inventory_collector_gets_a_token() -> None:
+    """The token is per pod: both pods turn it off, and only the container that calls the API server
+    mounts the projected one; the database job has no binding, no token and no API call."""
+    settings = load_settings("prod")
+    mounted = {}
+    for job in (render.render_inventory_cronjob(settings, True), render.render_hub_database_cronjob(settings, True)):
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["initContainers"] + pod["containers"]:
+            if any(m["mountPath"] == render.TOKEN_MOUNT for m in container["volumeMounts"]):
+                mounted[job["metadata"]["name"]] = container["name"]
+    assert mounted == {render.INVENTORY_JOB: "collect"}
+    assert render.render_hub_database_account()["automountServiceAccountToken"] is False
+    objects = render.render_job_objects(settings, None)
+    subjects = [s["name"] for o in objects if "subjects" in o for s in o["subjects"]]
+    assert render.HUB_DATABASE_JOB not in subjects
+    assert "kubectl" not in (SCRIPTS / "hub-database.sh").read_text()
+
+
+def test_hub_database_job_runs_beside_the_hub_on_its_volume(graphs: dict[str, Graph]) -> None:
+    """The job's pod follows the hub pod (its labels, its node), mounts the hub's claim where the hub
+    does and runs as the hub's uid and fsGroup, all as z2jh 4.4.0 renders the hub for prod."""
     (hub,) = [r for r in charts.releases(graphs["prod"]) if r.name == "hub-release"]
-    deployment = charts.render_release(hub).get("Deployment", "hub")
-    template = deployment.document["spec"]["template"]
-    labels = template["metadata"]["labels"]
-    for term in render.HUB_SELECTOR.split(","):
-        key, _, value = term.partition("=")
-        assert labels.get(key) == value, (key, labels)
+    rendered = charts.render_release(hub)
+    template = rendered.get("Deployment", "hub").document["spec"]["template"]
+    (term,) = render.render_hub_database_cronjob(load_settings("prod"), False)["spec"]["jobTemplate"]["spec"][
+        "template"
+    ]["spec"]["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
     (container,) = [c for c in template["spec"]["containers"] if c["name"] == render.HUB_CONTAINER]
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert str(Path(render.HUB_SQLITE_PATH).parent) in mounts
+    (volume,) = [v for v in template["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert volume["persistentVolumeClaim"]["claimName"] == render.HUB_DATABASE_CLAIM
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["mountPath"] == str(Path(render.HUB_SQLITE_PATH).parent)
     assert container["image"] == versions.HUB_IMAGE
+    assert container["securityContext"]["runAsUser"] == render.HUB_UID
+    assert container["securityContext"]["runAsGroup"] == render.HUB_GID
+    assert template["spec"]["securityContext"]["fsGroup"] == render.HUB_GID
+    job = render.render_hub_database_cronjob(load_settings("prod"), False)
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (copy,) = pod["initContainers"]
+    assert {m["mountPath"] for m in copy["volumeMounts"]} >= {mount["mountPath"]}
+    assert copy["securityContext"]["runAsUser"] == render.HUB_UID
+    assert job["metadata"]["namespace"] == "jupyterhub"
+    assert rendered.get("PersistentVolumeClaim", render.HUB_DATABASE_CLAIM) is not None
+
+
+def test_hub_database_script_copies_the_database_without_the_api(tmp_path: Path) -> None:
+    database = tmp_path / "jupyterhub.sqlite"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE users (name TEXT)")
+        connection.execute("INSERT INTO users VALUES ('alice')")
+    connection.close()
+    _fake(tmp_path, "python3", f'#!/usr/bin/env bash\nexec {sys.executable} "$@"\n')
+    _fake(tmp_path, "kubectl", "#!/usr/bin/env bash\necho called >&2\nexit 1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {"DATABASE": str(database), "SCRIPT": str(SCRIPTS / "sqlite_backup.py"), "OUT": str(out)}
+    result = _run("hub-database.sh", env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    copy = sqlite3.connect(out / "payload")
+    assert copy.execute("SELECT name FROM users").fetchall() == [("alice",)]
+    copy.close()
+    assert len((out / "stamp").read_text().strip()) == 16
+    missing = _run("hub-database.sh", {**env, "DATABASE": str(tmp_path / "none.sqlite")}, tmp_path)
+    assert missing.returncode != 0 and "is the hub's volume mounted" in missing.stderr
+    assert not (out / "payload.tmp").exists()
+
+
+def test_velero_runs_without_cluster_admin() -> None:
+    """The chart binds no cluster-admin; our roles never write a subresource (no exec) and read
+    cluster-wide nothing but the cluster-scoped kinds of PV backups and the node agent's pods and claims."""
+    values = render.render_velero_values(load_settings("prod"), None)
+    assert values["rbac"] == {"create": True, "clusterAdministrator": False}
+    objects = render.render_velero_rbac()
+    for role in (o for o in objects if o["kind"] in ("Role", "ClusterRole")):
+        for rule in role["rules"]:
+            writes = set(rule["verbs"]) - set(render.READ_VERBS)
+            assert not writes or all("/" not in r and r != "*" for r in rule["resources"]), rule
+            assert "*" not in rule["verbs"] and not {"bind", "escalate", "impersonate"} & set(rule["verbs"])
+    (cluster,) = [o for o in objects if o["kind"] == "ClusterRole"]
+    assert not [r for rule in cluster["rules"] for r in rule["resources"] if r in ("secrets", "*", "pods/exec")]
+    assert {o["kind"] for o in objects} == {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+    assert {s["name"] for o in objects if "subjects" in o for s in o["subjects"]} == {render.VELERO_SERVICE_ACCOUNT}
 
 
 def test_velero_values_follow_the_homes_driver() -> None:
@@ -312,10 +397,17 @@ def test_velero_waits_for_storage_and_its_credentials_are_secret(graphs: dict[st
     assert secret.urn in ancestors
     assert is_secret(secret.inputs["stringData"])
     assert unwrap(release.inputs["values"])["credentials"]["existingSecret"] == render.CREDENTIALS_SECRET
-    role = graph.by_name("backup-role-dsaas-hub-database")
-    assert graph.by_name("hub-namespace").urn in graph.ancestors(role)
+    hub_secret = graph.by_name("backup-s3-credentials-hub")
+    assert is_secret(hub_secret.inputs["stringData"])
+    assert hub_secret.inputs["metadata"]["labels"] == {render.VELERO_EXCLUDE_LABEL: "true"}
+    job = graph.by_name("backup-cronjob-jupyterhub-dsaas-hub-database")
+    assert graph.by_name("hub-namespace").urn in graph.ancestors(job)
+    assert hub_secret.urn in graph.ancestors(job)
+    assert graph.by_name("backup-configmap-jupyterhub-dsaas-backup-scripts").urn in graph.ancestors(job)
+    # Velero's roles exist before its server and node agent start.
+    assert graph.by_name("backup-clusterrolebinding-dsaas-velero").urn in ancestors
+    assert graph.by_name("backup-rolebinding-jupyterhub-dsaas-velero").urn in ancestors
     for job in graph.of_type("kubernetes:batch/v1:CronJob"):
-        assert graph.by_name("backup-configmap-dsaas-backup-scripts").urn in graph.ancestors(job)
         for document in kubernetes_objects(job):
             kubernetes_validate.validate(document, "1.35.0", strict=True)
 

@@ -1,6 +1,6 @@
 """Writes a consistent copy of a live SQLite database to stdout: sqlite_backup.py DATABASE.
 
-Runs inside the hub container (its Python, its view of the database volume). SQLite's online backup
+Runs in the hub image (its Python) beside the hub, on the hub's own database volume. SQLite's online backup
 API (`sqlite3.Connection.backup`) copies the pages under SQLite's own locking, so the hub can keep
 writing; a plain file copy could catch a half-written transaction. The copy is made in memory (the
 hub database is small), checked with `PRAGMA integrity_check`, and serialized to stdout.
