@@ -192,7 +192,7 @@ def test_try_hub_refuses_root_before_starting_anything(
     def never(*_: object, **__: object) -> None:
         raise AssertionError("no hub may start as root")
 
-    monkeypatch.setattr(try_hub.os, "geteuid", lambda: 0)
+    monkeypatch.setattr("tools.preflight.try_hub.os.geteuid", lambda: 0)
     monkeypatch.setattr(try_hub, "running_stack_hub", never)
     assert try_hub.main(["prod", "--ldap-url", "ldaps://ad.example.org:636"]) == 2
     error = capsys.readouterr().err
