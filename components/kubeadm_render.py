@@ -441,6 +441,14 @@ def render_calico_values(settings: Settings) -> dict[str, Any]:
                 ],
             },
         },
+        # WireGuard between nodes (FelixConfiguration `default`, spec.wireguardEnabled; the chart renders it
+        # from these values, docs.tigera.io/calico/latest/reference/installation/helm_customization).
+        # Calico encrypts pod traffic that crosses nodes (IPv4), e.g. the proxy handing a login POST,
+        # password included, to the hub in plain HTTP; host-network traffic between self-managed nodes
+        # stays as it is (Calico encrypts that only on EKS and AKS).
+        "defaultFelixConfiguration": {"enabled": True, "wireguardEnabled": True}
+        if settings.cluster.wireguard
+        else {"enabled": False},
         "apiServer": {"enabled": False},
         # On by default since Calico 3.30: a flow aggregator and a web UI (Whisker) showing every pod's
         # connections, unauthenticated behind a port-forward. Nothing here reads them; a hospital network

@@ -72,6 +72,14 @@ def _endpoint(value: AnyHttpUrl) -> AnyHttpUrl:
         )
     if value.query or value.fragment:
         raise ValueError("must be the endpoint alone, without ?query or #fragment")
+    if value.scheme != "https":
+        # Refused here, not only by the policy pack's object-store-over-tls (which a pack config can
+        # downgrade): the backups carry every home and the hub database, and the requests their keys.
+        raise ValueError(
+            "is plain http: every backed-up home, the hub database and the signed S3 requests would cross "
+            "the network in clear. Serve S3 over https (ONTAP S3 and StorageGRID do) and set "
+            "endpoint: https://host[:port], with caFile for a private CA"
+        )
     return value
 
 
@@ -98,7 +106,7 @@ class ObjectStoreSettings(SettingsModel):
     """An S3-compatible bucket: ONTAP S3, StorageGRID or any S3."""
 
     endpoint: Annotated[AnyHttpUrl, AfterValidator(_endpoint)] = Field(
-        description="S3 endpoint URL, e.g. https://s3.dc.example.org (HTTPS: credentials and homes cross it)."
+        description="S3 endpoint URL, e.g. https://s3.dc.example.org; https only (credentials and homes cross it)."
     )
     bucket: Annotated[str, AfterValidator(_bucket)] = Field(
         pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="Bucket name (S3 rules)."

@@ -28,6 +28,12 @@ class ClusterSettings(SettingsModel):
     pod_cidr: IPv4Network = Field(default=IPv4Network("10.244.0.0/16"), description="Pod network (Calico IP pool).")
     service_cidr: IPv4Network = Field(default=IPv4Network("10.96.0.0/12"), description="Service network.")
     high_availability: StrictBool = Field(default=False, description="Require an HA control plane (3 or more, odd).")
+    wireguard: StrictBool = Field(
+        default=True,
+        description="Encrypt pod traffic between nodes with WireGuard (Calico): the proxy-to-hub hop carries "
+        "login passwords in plain HTTP. Nodes need Linux 5.6+ (the Ubuntu 24.04 template has 6.8) and UDP "
+        "51820 open between them.",
+    )
 
     @property
     def kubernetes_minor(self) -> str:

@@ -8,7 +8,7 @@ secrets when these settings ask for them.
 from __future__ import annotations
 
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, collapse_addresses
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
@@ -151,6 +151,10 @@ def check_hub(hub: HubSettings) -> list[SettingsProblem]:
     return [*_check_front_proxy(hub), *check_ldap(hub.ldap), *_check_profiles(hub), *_check_project_files(hub)]
 
 
+MAX_FRONT_PROXY_ADDRESSES = 256
+"""At most a /24 may reach plain HTTP: the policy pack's `offload-source-ranges` default minPrefixLength."""
+
+
 def _check_front_proxy(hub: HubSettings) -> list[SettingsProblem]:
     """Offloaded TLS leaves the proxy serving plain HTTP (passwords in clear): only the front proxy may reach it."""
     key = stack_key("hub", "frontProxyCidrs")
@@ -176,7 +180,7 @@ def _check_front_proxy(hub: HubSettings) -> list[SettingsProblem]:
                 "or set dsaas:hub.tls to secret.",
             )
         ]
-    return [
+    problems = [
         SettingsProblem(
             key=stack_key("hub", "frontProxyCidrs", i),
             problem=f"{cidr} would admit the whole network to the hub's plain HTTP.",
@@ -185,6 +189,21 @@ def _check_front_proxy(hub: HubSettings) -> list[SettingsProblem]:
         for i, cidr in enumerate(hub.front_proxy_cidrs)
         if cidr.prefixlen == 0
     ]
+    # Judged on the union, not entry by entry: [0.0.0.0/1, 128.0.0.0/1] is 0.0.0.0/0 in two halves.
+    union = list(collapse_addresses(hub.front_proxy_cidrs))
+    admitted = sum(network.num_addresses for network in union)
+    if not problems and admitted > MAX_FRONT_PROXY_ADDRESSES:
+        problems.append(
+            SettingsProblem(
+                key=key,
+                problem=f"together admits {admitted} addresses ({', '.join(map(str, union))}) to the hub's plain "
+                f"HTTP, where passwords cross in clear; a front proxy is a few machines, so more than "
+                f"{MAX_FRONT_PROXY_ADDRESSES} addresses (a /24) is a network, not a proxy.",
+                fix="list only the front proxy's own addresses (e.g. [10.0.0.80/32, 10.0.0.81/32]), or set "
+                "dsaas:hub.tls to secret so the hub serves HTTPS itself.",
+            )
+        )
+    return problems
 
 
 def _check_profiles(hub: HubSettings) -> list[SettingsProblem]:

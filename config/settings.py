@@ -262,7 +262,8 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dsaas:hub.address",), "a free host address of the node subnet: not a node, the VIP or the gateway."),
     (
         ("dsaas:hub.frontProxyCidrs", "dsaas:hub.tls"),
-        "required with tls offload (the hub then serves plain HTTP), never 0.0.0.0/0; only with offload.",
+        "required with tls offload (the hub then serves plain HTTP), never 0.0.0.0/0, together at most 256 "
+        "addresses (a /24, overlaps merged); only with offload.",
     ),
     (
         ("dsaas:hub.ldap.bindDnTemplates", "dsaas:hub.ldap.lookupDn"),

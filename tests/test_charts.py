@@ -9,6 +9,7 @@ and who may reach it, the network policies, namespaces).
 from __future__ import annotations
 
 import copy
+import re
 from collections import Counter
 from functools import cache
 from typing import Any
@@ -18,12 +19,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components import backup_render, hub_render, trident_render
+from components import backup_render, hub_render, kubeadm_render, trident_render
 from config import versions
 from config.hub import HubDatabaseKind, HubTlsMode
+from config.settings import parse_settings
 from dsaas_guardrails import pins
 from dsaas_guardrails.versions import PINNED_SCHEMA, image_problem, notebook_images
-from tests.conftest import ROOT_DIR, STACKS, load_settings
+from tests.conftest import ROOT_DIR, STACKS, load_settings, settings_values
 from tools.offline import charts
 from tools.offline.mockgraph import Graph
 
@@ -112,6 +114,10 @@ def _strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     result = {key: _strict(value) if key != "properties" else value for key, value in schema.items()}
+    if isinstance(schema.get("pattern"), str):
+        # The API server's patterns are Go RE2, which takes an inline flag anywhere (Calico's
+        # FelixConfiguration: `^(?i)(Trace|...)?$`); Python wants it first, where it means the same.
+        result["pattern"] = re.sub(r"^\^\(\?([a-z]+)\)", r"(?\1)^", schema["pattern"])
     if "properties" in schema:
         result["properties"] = {key: _strict(value) for key, value in schema["properties"].items()}
         if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
@@ -344,6 +350,20 @@ def test_the_storage_and_network_operators_get_the_values_we_pin(
     assert pool["cidr"] == str(settings.cluster.pod_cidr) and pool["encapsulation"] == "VXLAN"
     assert installation["calicoNetwork"]["nodeAddressAutodetectionV4"] == {"kubernetes": "NodeInternalIP"}
     assert calico.get("Deployment", "tigera-operator").images() == ["quay.io/tigera/operator:v1.40.7"]
+    # WireGuard between nodes (dsaas:wireguard, on by default): the chart renders Felix's default config.
+    felix = calico.get("FelixConfiguration", "default").document
+    assert felix["apiVersion"] == "crd.projectcalico.org/v1" and felix["spec"] == {"wireguardEnabled": True}
+    assert settings.cluster.wireguard
+
+
+def test_wireguard_off_renders_no_felix_configuration(graphs: dict[str, Graph]) -> None:
+    settings = parse_settings({**settings_values("dev"), "dsaas:wireguard": False})
+    values = kubeadm_render.render_calico_values(settings)
+    assert values["defaultFelixConfiguration"] == {"enabled": False}
+    release = charts.render_release(graphs["dev"].by_name("kubernetes-calico"))
+    objects = charts.render_chart(release.chart, values, name=release.release, namespace=release.namespace)
+    assert not [o for o in objects if o.kind == "FelixConfiguration"]
+    assert [o for o in release.objects if o.kind == "FelixConfiguration"]
 
 
 def test_the_lab_hub_gets_the_charts_own_configuration_files(graphs: dict[str, Graph]) -> None:

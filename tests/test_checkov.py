@@ -1,4 +1,6 @@
-"""A security scanner nobody here wrote (checkov, offline) over every object Helm renders for each stack.
+"""A security scanner nobody here wrote (checkov, offline) over every object Helm renders for each stack,
+and every object the program writes itself (CronJobs, Roles, StorageClasses, restored volumes), listed
+under the release name `program`.
 
 Every finding is either fixed through our values or listed with its reason in tests/checkov-baseline.yaml;
 a finding that is not listed fails, and so does a listed one no stack produces any more.
@@ -12,7 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from components import restore_render
+from config.storage import NasDriver
 from tests.conftest import ROOT_DIR, STACKS
+from tests.test_plan_inputs import stack_settings
 from tools.offline import charts
 from tools.offline.mockgraph import Graph
 
@@ -31,10 +36,31 @@ def baseline_entries(document: dict[str, Any]) -> dict[tuple[str, str, str], str
     return entries
 
 
+def restored_objects() -> list[dict[str, Any]]:
+    """What a restore plan adds to prod (tests/fixtures' plans, two homes per driver): the stacks' own
+    files carry no plan, so the graph alone would never show these to the scanner."""
+    objects: list[dict[str, Any]] = []
+    for driver in (NasDriver.ONTAP_NAS, NasDriver.ONTAP_NAS_ECONOMY):
+        settings = stack_settings(driver.value)
+        path = ROOT_DIR / "tests" / "fixtures" / f"restore.prod.{driver.value}.yaml"
+        plan = restore_render.load_plan_file(path, settings, "prod", path.name)
+        for home in plan.homes[:2]:
+            if home.driver is NasDriver.ONTAP_NAS:
+                objects.append(restore_render.render_import_claim(home, "6e1f7c2a-0000-4000-8000-000000000000"))
+            else:
+                objects += [
+                    restore_render.render_static_volume(home, settings),
+                    restore_render.render_static_claim(home),
+                ]
+    return objects
+
+
 @pytest.fixture(scope="module")
 def findings(graphs: dict[str, Graph], tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[charts.Finding]]:
     rendered = {stack: charts.render_graph(graphs[stack]) for stack in STACKS}
-    return charts.checkov(rendered, tmp_path_factory.mktemp("checkov"))
+    program = {stack: charts.program_objects(graphs[stack]) for stack in STACKS}
+    program["prod"] += restored_objects()
+    return charts.checkov(rendered, tmp_path_factory.mktemp("checkov"), program)
 
 
 def test_every_checkov_finding_is_fixed_or_justified(findings: dict[str, list[charts.Finding]]) -> None:
@@ -59,3 +85,11 @@ def test_checkov_runs_the_kubernetes_checks(findings: dict[str, list[charts.Find
     assert ("CKV_K8S_10", "Deployment.jupyterhub.hub") not in flagged
     assert ("CKV_K8S_38", "Deployment.jupyterhub.proxy") not in flagged
     assert not [f for stack in STACKS for f in findings[stack] if f.check == "CKV_K8S_21"]
+
+
+def test_checkov_scans_the_programs_own_objects(findings: dict[str, list[charts.Finding]]) -> None:
+    """The backup CronJobs are the program's, not a chart's: scanned as the API server receives them (the
+    recording's float numbers made ints again, so runAsUser 65534 counts as the high UID it is)."""
+    program = {(f.check, f.resource) for f in findings["prod"] if f.release == charts.PROGRAM}
+    assert ("CKV_K8S_43", "CronJob.velero.dsaas-inventory") in program
+    assert ("CKV_K8S_40", "CronJob.velero.dsaas-inventory") not in program

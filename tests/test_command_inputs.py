@@ -19,7 +19,7 @@ from tests.conftest import ROOT_DIR
 from tests.fuzz import fuzz
 from tools.dr import command as restore_command
 from tools.offline import preview
-from tools.preflight import ldap_check, new_stack, s3_check
+from tools.preflight import ldap_check, new_stack, s3_check, try_hub
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "preview": lambda args: preview.main(args),
@@ -181,3 +181,29 @@ def test_a_closed_port_given_with_the_flag_is_blamed_on_the_flag(
         code = ldap_check.main(["dev", "alice", "--ldap-url", url, "--config-dir", str(config_dir)])
     out = capsys.readouterr().out
     assert code == 2 and f"check --ldap-url {url}" in out and "serverAddress" not in out, out
+
+
+# --- tools.try_hub: user servers are local processes ------------------------------------------------
+
+
+def test_try_hub_refuses_root_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("no hub may start as root")
+
+    monkeypatch.setattr("tools.preflight.try_hub.os.geteuid", lambda: 0)
+    monkeypatch.setattr(try_hub, "running_stack_hub", never)
+    assert try_hub.main(["prod", "--ldap-url", "ldaps://ad.example.org:636"]) == 2
+    error = capsys.readouterr().err
+    assert "refusing to run as root" in error and "--allow-root" in error and "root shell" in error
+
+
+def test_try_hub_says_loudly_that_servers_are_not_isolated(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        try_hub.main(["--help"])
+    assert "NO ISOLATION" in capsys.readouterr().out
+    warning = try_hub.isolation_warning("alice", "ldaps://ad.example.org:636")
+    assert "NO ISOLATION" in warning and "'alice'" in warning and "ldaps://ad.example.org:636" in warning
+    assert try_hub.root_problem(0, allow_root=True) is None and try_hub.root_problem(1000, allow_root=False) is None
+    assert try_hub.root_problem(0, allow_root=False, smoke=True) is None  # one scripted login, then it stops

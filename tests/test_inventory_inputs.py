@@ -109,11 +109,21 @@ def test_a_damaged_inventory_is_refused_naming_the_field(case: str) -> None:
         (20261201, "no readable"),
         ("9999-12-31T23:59:59-01:00", "not a time"),
         ("x", "not a time"),
+        ("2026-12-01\x1b[2J02:15:00", "not a time"),  # fromisoformat took any separator, an escape too
+        ("2026-12-01\x1b02:15:00", "not a time"),
+        ("2026-12-01 02:15:00Z", "not a time"),
+        ("2026-12-01T02:15:00", "not a time"),  # no zone: how old would it be?
     ],
 )
 def test_an_inventory_without_a_readable_time_is_refused(written: Any, expected: str) -> None:
-    with pytest.raises(PlanError, match=expected):
+    with pytest.raises(PlanError, match=expected) as caught:
         restore.written_time(written)
+    assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("written", ["2026-12-01T02:15:00Z", "2026-12-01T02:15:00.5+01:00"])
+def test_the_cronjobs_time_form_is_read(written: str) -> None:
+    assert restore.written_time(written) == written
 
 
 class _Body:

@@ -13,7 +13,8 @@ from dsaas_guardrails import pins as pack_pins
 from dsaas_guardrails import versions as pack_versions
 from tests.conftest import ROOT_DIR, settings_values
 from tests.test_policies import hub_values, named, violations
-from tools.offline.mockgraph import Graph
+from tools.offline import environment
+from tools.offline.mockgraph import Graph, RecordedResource, is_secret, unwrap
 
 NOTEBOOK = "quay.io/jupyter/r-notebook"
 MOVING = [
@@ -110,3 +111,65 @@ def test_settings_and_the_pack_agree(tag: str, graphs: dict[str, Graph]) -> None
     expected = pins.image_problem(image, pins.NOTEBOOK) is None
     assert _settings_accept(image) is expected
     assert _pack_accepts(graphs["prod"], image) is expected
+
+
+# --- every image the program deploys, wherever it is named ----------------------------------------
+
+
+def _image_places(resources: list[RecordedResource]) -> list[tuple[str, tuple[str, ...], str]]:
+    """(resource, trail into its plain inputs, image) for every platform image of the graph."""
+    return [
+        (resource.name, trail, image)
+        for resource in resources
+        for trail, image in pins.images_in(environment.leaves(unwrap(resource.inputs)))
+        if pins.image_kind(trail) == pins.PLATFORM
+    ]
+
+
+def _set_latest(inputs: dict[str, Any], trail: tuple[str, ...], image: str) -> None:
+    """Move the image at `trail` to `:latest` (through a secret wrapper), in the form found there."""
+    parent: Any = inputs
+    for part in trail[:-1]:
+        parent = parent["value"] if is_secret(parent) else parent
+        parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+    if isinstance(parent[trail[-1]], dict):  # {repository|name, tag}
+        parent[trail[-1]]["tag"] = "latest"
+    else:
+        parent[trail[-1]] = pins.split_image(image)[0] + ":latest"
+
+
+def test_every_image_in_the_graph_is_pinned(graphs: dict[str, Graph]) -> None:
+    for stack, graph in graphs.items():
+        places = _image_places(graph.resources)
+        images = {image for _, _, image in places}
+        if stack == "prod":  # the stack with backups
+            assert images >= {versions.AWS_CLI_IMAGE, versions.KUBECTL_IMAGE, versions.VELERO_PLUGIN_FOR_AWS_IMAGE}
+        for name, trail, image in places:
+            assert pins.image_problem(image, pins.PLATFORM) is None, (stack, name, trail, image)
+
+
+def test_a_moving_tag_anywhere_in_the_graph_is_refused(graphs: dict[str, Graph]) -> None:
+    """`:latest` injected at each place an image is named (the backup CronJobs' aws-cli and kubectl,
+    Velero, its plugin and its kubectl, z2jh's user scheduler): the pack names that resource and image."""
+    places = _image_places(graphs["prod"].resources)
+    assert {name for name, _, _ in places} >= {
+        "backup-cronjob-dsaas-inventory",
+        "backup-cronjob-dsaas-hub-database",
+        "backup-velero",
+        "hub-release",
+    }
+    assert len(places) >= 8
+    assert violations(pack_versions.pinned_versions, graphs["prod"].resources) == []
+    for name, trail, image in places:
+        resources = copy.deepcopy(graphs["prod"].resources)
+        _set_latest(named(resources, name).inputs, trail, image)
+        found = violations(pack_versions.pinned_versions, resources)
+        assert len(found) == 1 and ":latest" in found[0][0] and ".".join(trail) in found[0][0], (name, trail, found)
+
+
+def test_the_environment_manifest_lists_every_image(graphs: dict[str, Graph]) -> None:
+    listed = {(entry["image"], entry["rule"]) for entry in environment.build_environment(graphs["prod"])["images"]}
+    expected = {(image, pins.PLATFORM) for _, _, image in _image_places(graphs["prod"].resources)}
+    assert expected <= listed
+    assert {(versions.KUBE_VIP_IMAGE, pins.PLATFORM), (versions.SNAPSHOT_CONTROLLER_IMAGE, pins.PLATFORM)} <= listed
+    assert {(image, pins.NOTEBOOK) for image in versions.NOTEBOOK_IMAGES.values()} <= listed

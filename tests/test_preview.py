@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import re
 import subprocess
 import sys
@@ -98,6 +99,30 @@ def test_the_committed_snapshot_holds_no_secret(stack: str) -> None:
     text = (ROOT_DIR / "snapshots" / f"{stack}.yaml").read_text()
     assert find_leaks(text, run_program(stack).secret_values) == []
     assert "ed25519_private" in text  # the check above really read the user data
+
+
+_PEM_BODY = [f"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7{index:012d}" for index in range(5)]
+PEM = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(_PEM_BODY) + "\n-----END RSA PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"tls": {"key": PEM}}),  # line breaks as \n
+        yaml.safe_dump({"a": {"b": {"key": PEM}}}),  # YAML's own choice
+        "a:\n  key: |\n" + "".join(f"    {line}\n" for line in PEM.splitlines()),  # indented block
+        "key: >\n" + "".join(f"  {line}\n\n" for line in PEM.splitlines()),  # folded block
+        yaml.safe_dump({"a": {"key": PEM}}, default_style='"', width=30),  # folded double quotes, `\ `
+        yaml.safe_dump({"a": {"key": PEM}}, default_style="'"),  # single quotes: doubled breaks
+    ],
+    ids=["json", "yaml", "literal", "folded", "double-quoted", "single-quoted"],
+)
+def test_a_multi_line_secret_is_found_and_scrubbed_however_it_was_rewrapped(text: str) -> None:
+    assert PEM not in text  # the secret's own text is not there: only a re-wrapped form of it
+    assert find_leaks(text, {PEM}) == [PEM]
+    scrubbed = scrub(text, {PEM})
+    assert find_leaks(scrubbed, {PEM}) == [] and not any(line in scrubbed for line in _PEM_BODY)
+    assert "SECRET-REDACTED" in scrubbed
 
 
 def test_a_bad_stack_file_fails_with_its_key(tmp_path: Path) -> None:

@@ -250,6 +250,15 @@ def test_bad_backup_settings_name_their_key(edit: Callable[[dict[str, Any]], Any
     assert _problem_keys(_edit("prod", lambda v: edit(v["dsaas:backup"]))) == [key]
 
 
+@pytest.mark.parametrize("endpoint", ["http://s3.dc.example.org", "http://10.0.0.5:9000", "HTTP://s3.dc.example.org"])
+def test_a_plain_http_object_store_is_refused_by_the_settings(endpoint: str) -> None:
+    """Not only by the pack's object-store-over-tls, which a pack configuration can downgrade."""
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(_edit("prod", lambda v: v["dsaas:backup"]["objectStore"].update(endpoint=endpoint)))
+    assert caught.value.keys == ["dsaas:backup.objectStore.endpoint"]
+    assert "plain http" in str(caught.value) and "https://" in str(caught.value)
+
+
 def test_a_restore_plan_must_be_a_file_in_the_project() -> None:
     keys = _problem_keys(_edit("prod", lambda v: v.update({"dsaas:restore": {"plan": "config/restore.nowhere.yaml"}})))
     assert keys == ["dsaas:restore.plan"]
@@ -381,6 +390,17 @@ def _dev_hub(edit: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
         (lambda hub: hub.pop("frontProxyCidrs", None), "dsaas:hub.frontProxyCidrs", "plain HTTP"),
         (lambda hub: hub.update(frontProxyCidrs=[]), "dsaas:hub.frontProxyCidrs", "plain HTTP"),
         (lambda hub: hub.update(frontProxyCidrs=["0.0.0.0/0"]), "dsaas:hub.frontProxyCidrs[0]", "whole network"),
+        (
+            lambda hub: hub.update(frontProxyCidrs=["0.0.0.0/1", "128.0.0.0/1"]),
+            "dsaas:hub.frontProxyCidrs",
+            "4294967296 addresses (0.0.0.0/0)",
+        ),
+        (lambda hub: hub.update(frontProxyCidrs=["10.0.0.0/23"]), "dsaas:hub.frontProxyCidrs", "512 addresses"),
+        (
+            lambda hub: hub.update(frontProxyCidrs=["10.0.0.0/25", "10.0.0.128/25", "10.0.1.0/32"]),
+            "dsaas:hub.frontProxyCidrs",
+            "257 addresses (10.0.0.0/24, 10.0.1.0/32)",
+        ),
         (lambda hub: hub.update(tls="secret"), "dsaas:hub.frontProxyCidrs", "only with dsaas:hub.tls offload"),
     ],
 )

@@ -13,14 +13,21 @@ these forms in lower case; `LATEST` is as moving as `latest`). Accepted:
   `x86_64-` (single-platform builds), `cuda-` or `cuda<N>-` (GPU builds). Docker Stacks documents
   `latest` and its software tags (`python-3.12`, `lab-4.4.9`, `ubuntu-24.04`, ...) as moving: they are
   re-pointed at every new build that still has that version.
-- platform images (`PLATFORM`: kube-vip, Trident, the snapshot controller, chart image tags pinned in
-  `config/versions.py`): an exact release `X.Y.Z` or `vX.Y.Z`, no pre-release or build suffix; those
-  projects never re-push a release tag.
+- platform images (`PLATFORM`: every other image the program deploys: kube-vip, Trident, the snapshot
+  controller, the backup jobs' aws-cli and kubectl, Velero and its AWS plugin, z2jh's user scheduler,
+  chart image tags pinned in `config/versions.py`): an exact release `X.Y.Z` or `vX.Y.Z`, no pre-release
+  or build suffix. Those projects do not move a release tag to a new build by practice, but a registry
+  lets a tag be re-pushed: only a digest is immutable (see the CKV_K8S_43 entries of
+  tests/checkov-baseline.yaml for why tags are kept).
+
+`images_in` finds every image a resource names, so the policy pack and the environment manifest read
+the same list (a new job or chart value is covered without being added anywhere).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
 NOTEBOOK: Final = "notebook"
@@ -80,3 +87,50 @@ def image_problem(image: str, kind: str) -> str | None:
             "tags (python-*, lab-*, ...) to every new build"
         )
     return f"uses the tag {tag!r}, which is not an exact release (X.Y.Z)"
+
+
+NOTEBOOK_VALUES: Final = (
+    ("singleuser", "image"),
+    ("singleuser", "profileList", "*", "kubespawner_override", "image"),
+)
+"""Where z2jh values name a notebook image (what users run); every other image is a platform image."""
+
+_IMAGE_PARTS: Final = ("registry", "repository", "name", "tag", "digest")
+
+
+def _matches(trail: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    return len(trail) == len(pattern) and all(p in ("*", t) for t, p in zip(trail, pattern, strict=True))
+
+
+def image_kind(trail: tuple[str, ...]) -> str:
+    """The pin rule for an image found at `trail` (a key path into a resource's inputs or chart values)."""
+    values = trail[trail.index("values") + 1 :] if "values" in trail else trail
+    return NOTEBOOK if any(_matches(values, pattern) for pattern in NOTEBOOK_VALUES) else PLATFORM
+
+
+def images_in(leaves: Iterable[tuple[tuple[str, ...], object]]) -> list[tuple[tuple[str, ...], str]]:
+    """(trail, image) for every image named among the leaves (key path, scalar) of a resource's inputs.
+
+    Two forms, which between them cover Kubernetes pod specs (CronJobs, Deployments, ... as the program
+    writes them) and the charts' values: `image: registry/name:tag` (a container, Velero's init
+    containers), and `image: {repository|name, tag, registry?, digest?}` (Velero's and z2jh's values).
+    Reading every key called `image`, not a list of known places, is what makes a new job or value
+    meet the pin rule without anyone remembering to add it here."""
+    parts: dict[tuple[str, ...], dict[str, str]] = {}
+    found: list[tuple[tuple[str, ...], str]] = []
+    for trail, value in leaves:
+        if trail and trail[-1] == "image" and isinstance(value, str):
+            found.append((trail, value))
+        elif len(trail) >= 2 and trail[-2] == "image" and trail[-1] in _IMAGE_PARTS:
+            parts.setdefault(trail[:-1], {})[trail[-1]] = str(value)
+    for trail, image in parts.items():
+        name = image.get("repository") or image.get("name")
+        if name is None:
+            continue
+        reference = f"{image['registry']}/{name}" if image.get("registry") else name
+        if image.get("tag"):
+            reference += f":{image['tag']}"
+        if image.get("digest"):
+            reference += f"@{image['digest']}"
+        found.append((trail, reference))
+    return found

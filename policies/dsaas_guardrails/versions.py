@@ -120,6 +120,20 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
                     "Fix: pin an exact release in config/versions.py.",
                     release.urn,
                 )
+    # Every other image in any resource: the program's own Kubernetes objects (the backup CronJobs' aws-cli
+    # and kubectl) and the image values it hands charts (Velero, its AWS plugin and kubectl, z2jh's user
+    # scheduler). Notebook images were checked above with their own rule.
+    for resource in args.resources:
+        for trail, image in pins.images_in(walk(resource.props)):
+            if pins.image_kind(trail) == pins.NOTEBOOK:
+                continue
+            problem = image_problem(image, forbidden, pins.PLATFORM)
+            if problem:
+                report_violation(
+                    f"{label(resource)}: image {image} ({'.'.join(trail)}) {problem}. Fix: pin "
+                    f"{pins.EXAMPLES[pins.PLATFORM]} in config/versions.py.",
+                    resource.urn,
+                )
     for group in of_type(args, "kubernetes:yaml/v2:ConfigGroup"):
         for url in path(group.props, "files") or []:
             problem = manifest_url_problem(str(url))

@@ -677,11 +677,20 @@ def written_time(value: Any) -> str:
             "the inventory carries no readable `written` time (when the CronJob wrote it), so the plan could not "
             f"say how old it is: {_DAMAGED}"
         )
+    # The CronJob writes `date -u +%Y-%m-%dT%H:%M:%SZ`. fromisoformat alone would take any character as the
+    # date-time separator (an escape sequence too), and the value is printed and kept in the plan.
     try:
+        if not _WRITTEN.fullmatch(value):
+            raise ValueError(value)
         datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except (ValueError, OverflowError):
         raise PlanError(f"the inventory's `written` {shown(value)} is not a time: {_DAMAGED}") from None
     return value
+
+
+_WRITTEN = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII
+)
 
 
 def economy_homes(plan_: Mapping[str, Any]) -> int:

@@ -373,6 +373,34 @@ def render_graph(graph: Graph) -> list[RenderedRelease]:
     return [render_release(resource) for resource in releases(graph)]
 
 
+PROGRAM = "program"
+"""The checkov "release" name of the objects the program writes itself (not through a chart)."""
+_NOT_OBJECTS = (RELEASE_TYPE, "kubernetes:yaml/v2:ConfigGroup", "pulumi:providers:kubernetes")
+
+
+def _as_sent(value: Any) -> Any:
+    """A recorded input as the program wrote it: the recording's protobuf numbers are all floats
+    (runAsUser 65534.0, which checkov's `isinstance(..., int)` calls no UID), and fresh containers, so
+    a dict the program shares between containers is not dumped as a YAML alias."""
+    if isinstance(value, dict):
+        return {key: _as_sent(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_sent(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def program_objects(graph: Graph) -> list[dict[str, Any]]:
+    """Every Kubernetes object the program declares itself (CronJobs, Roles, StorageClasses, Trident
+    backends, restored volumes, ...), as the API server receives it: the same scanners as chart output."""
+    return [
+        _as_sent(unwrap(resource.inputs))
+        for resource in graph.resources
+        if resource.type.startswith("kubernetes:") and resource.type not in _NOT_OBJECTS
+    ]
+
+
 def lint_release(release: RenderedRelease, kube_version: str) -> list[str]:
     """Helm's own lint of the chart with the release's values for `kube_version` (e.g. "1.35.0"): its
     warnings and errors (info-level messages, such as a missing icon, are not findings)."""
@@ -430,8 +458,14 @@ class Finding:
     title: str = field(compare=False, default="")
 
 
-def checkov(stacks: Mapping[str, list[RenderedRelease]], workdir: Path) -> dict[str, list[Finding]]:
-    """checkov's kubernetes checks over every rendered object of every stack, offline; findings by stack."""
+def checkov(
+    stacks: Mapping[str, list[RenderedRelease]],
+    workdir: Path,
+    program: Mapping[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, list[Finding]]:
+    """checkov's kubernetes checks over every rendered object of every stack, offline; findings by stack.
+    `program`: per stack, the objects the program writes itself (`program_objects`), reported under the
+    release name `program`."""
     binary = CHECKOV_VENV / "bin" / "checkov"
     if not binary.exists():
         raise ChartError(f"{binary} is missing: run `make setup` (it installs requirements-checkov.txt there)")
@@ -440,6 +474,10 @@ def checkov(stacks: Mapping[str, list[RenderedRelease]], workdir: Path) -> dict[
             target = workdir / stack / f"{release.resource}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(yaml.safe_dump_all([as_received(o) for o in release.objects], sort_keys=False))
+    for stack, documents in (program or {}).items():
+        target = workdir / stack / f"{PROGRAM}.yaml"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     command = [str(binary), "-d", str(workdir), "--framework", "kubernetes", "--skip-download", "--quiet"]
     result = subprocess.run(
         [*command, "--compact", "-o", "json"],

@@ -8,13 +8,14 @@ profile images), not from a second hand-kept list, so it cannot disagree with th
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components import kubeadm_render, trident_render
-from config import versions
+from config import pins, versions
 from tools.offline.mockgraph import Graph, RecordedResource, unwrap
 
 SCHEMA_VERSION = 1
@@ -31,6 +32,45 @@ def _images_in(manifest_text: str) -> list[str]:
         for container in (document or {}).get("spec", {}).get("containers", []):
             images.append(container["image"])
     return images
+
+
+def leaves(value: Any, trail: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every scalar under `value` (secrets unwrapped) with its key path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, (*trail, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from leaves(item, (*trail, str(index)))
+    elif value is not None:
+        yield trail, value
+
+
+def deployed_images(graph: Graph) -> list[dict[str, str]]:
+    """Every container image the graph names, where, and the pin rule it meets (config/pins.py).
+
+    The same reading as the policy pack's pinned-versions rule: every `image` in any resource's inputs
+    (the program's CronJobs, chart values), plus the images inside node scripts (kube-vip) and the
+    snapshot controller's upstream manifest. The charts' own images are listed per object in the
+    preview snapshot (snapshots/<stack>.yaml, `rendered`)."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+
+    def add(image: str, kind: str, where: str) -> None:
+        found.setdefault((image, where), {"image": image, "rule": kind, "where": where})
+
+    for resource in graph.resources:
+        for trail, image in pins.images_in(leaves(unwrap(resource.inputs))):
+            add(image, pins.image_kind(trail), f"{resource.name}: {'.'.join(trail)}")
+        if resource.type == "command:remote:Command":
+            manifest = _script_parameters(resource).get("KUBE_VIP_MANIFEST_B64")
+            for image in _images_in(base64.b64decode(manifest).decode()) if manifest else []:
+                add(image, pins.PLATFORM, f"{resource.name}: KUBE_VIP_MANIFEST_B64")
+        elif resource.type == "kubernetes:yaml/v2:ConfigGroup" and any(
+            str(url).endswith(tuple(trident_render.SNAPSHOT_CONTROLLER_FILES))
+            for url in unwrap(resource.inputs.get("files") or [])
+        ):
+            add(versions.SNAPSHOT_CONTROLLER_IMAGE, pins.PLATFORM, f"{resource.name}: files")
+    return [found[key] for key in sorted(found)]
 
 
 def build_environment(graph: Graph) -> dict[str, Any]:
@@ -99,6 +139,7 @@ def build_environment(graph: Graph) -> dict[str, Any]:
         "schemaVersion": SCHEMA_VERSION,
         "stack": graph.stack,
         "components": [entries[name] for name in sorted(entries)],
+        "images": deployed_images(graph),
     }
 
 

@@ -4,7 +4,8 @@ Node scripts carry files as base64 (`KUBEADM_CONFIG_B64=...`), and those files c
 token or a key: replacing a secret's plain text is not enough. `scrub` also rewrites every base64
 blob whose decoded text holds a secret; `find_leaks` is the independent check the tests run over
 every artifact: each secret plain, as base64 of its own, and inside any decoded base64 (or gzip)
-blob, however deeply nested.
+blob, however deeply nested. A multi-line secret (a PEM key) is also found re-wrapped: indented or folded
+by YAML, or with its line breaks written `\n` by JSON.
 """
 
 from __future__ import annotations
@@ -72,6 +73,21 @@ def _decode_blob(blob: str) -> tuple[str, bool] | None:
         return None
 
 
+# How a serializer may re-wrap the whitespace inside a multi-line secret (a PEM key): YAML indents a block
+# scalar's lines and folds long double-quoted ones (`\` line continuations, `\ ` for a space), single
+# quotes double a line break, and JSON or YAML double quotes write `\n`. Between two of the secret's own
+# runs of visible characters any mix of these stands for its whitespace.
+_REWRAPPED_SPACE = r"(?:\\[nrt ]|\\?[ \t]*\r?\n[ \t]*|[ \t])+"
+
+
+def _rewrapped(secret: str) -> re.Pattern[str] | None:
+    """A pattern for `secret` however its lines were re-wrapped, or None for a one-line secret."""
+    if "\n" not in secret.strip():
+        return None
+    runs = secret.split()
+    return re.compile(_REWRAPPED_SPACE.join(re.escape(run) for run in runs))
+
+
 def _secrets(secrets: Iterable[str]) -> list[str]:
     return sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
 
@@ -90,6 +106,9 @@ def _scrub(text: str, secrets: list[str], depth: int) -> str:
     for secret in secrets:
         for encoded in sorted(_encodings(secret), key=len, reverse=True):
             text = text.replace(encoded, ARTIFACT_SECRET_MARK)
+        rewrapped = _rewrapped(secret)
+        if rewrapped is not None:
+            text = rewrapped.sub(ARTIFACT_SECRET_MARK, text)
     return text
 
 
@@ -111,7 +130,12 @@ def find_leaks(text: str, secrets: Iterable[str]) -> list[str]:
 
 
 def _find(text: str, secrets: list[str], depth: int) -> set[str]:
-    found = {secret for secret in secrets if any(encoded in text for encoded in _encodings(secret))}
+    found = {
+        secret
+        for secret in secrets
+        if any(encoded in text for encoded in _encodings(secret))
+        or ((rewrapped := _rewrapped(secret)) is not None and rewrapped.search(text))
+    }
     if depth < 4:
         for match in _BASE64_BLOB.finditer(text):
             decoded = _decode_blob(match.group(0))

@@ -7,6 +7,12 @@ The hub runs the configuration the program renders for the stack (hub.config, ex
 files, profile list) in a real JupyterHub on 127.0.0.1, with a local-process spawner instead of
 Kubernetes. With --ldap-url the stack's own LDAP settings are used against that server; the search
 account's password comes from DSAAS_LDAP_SEARCH_PASSWORD. Stop it with Ctrl-C.
+
+NO ISOLATION: every user server is a plain local process of the account that runs this command, with its
+files, keys and network. Whoever can log in (with --ldap-url: anyone the stack's group rules admit from your
+directory) and reach 127.0.0.1 (every local account) gets a terminal as you. Run it as an unprivileged user
+on a machine of your own; it refuses to run as root unless --allow-root (or --smoke,
+which stops after one scripted login).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pwd
 import signal
 import sys
 import tempfile
@@ -26,17 +33,64 @@ from tools.offline.mockgraph import StackFileError
 from tools.preflight.ldap_check import SEARCH_PASSWORD_ENV
 
 
+def isolation_warning(account: str, ldap_url: str | None) -> str:
+    """What the operator must read before anyone logs in: the spawner is the lab's local-process one."""
+    who = (
+        f"anyone the stack's group rules admit from {ldap_url}"
+        if ldap_url
+        else "anyone with the throwaway accounts listed below"
+    )
+    return (
+        f"WARNING: NO ISOLATION. Each user server is a local process running as {account!r} on this machine "
+        f"(your files, keys and network), not a pod. {who} who can reach 127.0.0.1 gets a terminal as "
+        f"{account!r}. Stop it (Ctrl-C) as soon as you are done."
+    )
+
+
+def root_problem(euid: int, allow_root: bool, smoke: bool = False) -> str | None:
+    """Why this must not run as root, or None: a login would be a root shell for any directory user.
+    --smoke is exempt: the hub lives for one scripted login of a throwaway account, then stops (CI
+    containers run as root)."""
+    if euid != 0 or allow_root or smoke:
+        return None
+    return (
+        "refusing to run as root: user servers are local processes of this account, so every login would be a "
+        "root shell on this machine. Run it as an unprivileged user (or pass --allow-root on a disposable machine)."
+    )
+
+
+def _account() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.try_hub", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.try_hub",
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n")[-1].strip(),
+    )
     parser.add_argument("stack")
     parser.add_argument("--ldap-url", help="your directory (ldap://host:port or ldaps://host:port)")
     parser.add_argument("--config-dir", type=Path, help="folder of stack files (default: config/)")
     parser.add_argument(
         "--smoke", action="store_true", help="log the throwaway directory's first user in once, then stop (for CI)"
     )
+    parser.add_argument(
+        "--allow-root",
+        action="store_true",
+        help="run even as root (every login is then a root shell: only on a disposable machine)",
+    )
     args = parser.parse_args(argv)
     if args.smoke and args.ldap_url:
         parser.error("--smoke uses the throwaway directory; leave out --ldap-url")
+    problem = root_problem(os.geteuid(), args.allow_root, args.smoke)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    print(isolation_warning(_account(), args.ldap_url), file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="dsaas-try-hub-") as workdir:
         try:
             with running_stack_hub(
