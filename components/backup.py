@@ -1,7 +1,8 @@
 """`Backups`: Velero for the hub namespace and its volumes, the hub database dump, the volume inventory.
 
-Order: namespace → credentials Secret (the two Pulumi secrets as one AWS credentials file, a secret
-end to end) → Velero chart (after the storage layer: CSI snapshots need the snapshot class, and the
+Order: namespace → one credentials Secret per writer (Velero, the inventory job, the hub database job:
+each pair of Pulumi secrets as an AWS credentials file, a secret end to end; the jobs' keys are put-only
+on their own folders) → Velero chart (after the storage layer: CSI snapshots need the snapshot class, and the
 node agent the Trident volumes) → scripts, RBAC and the two CronJobs (the hub database job binds a
 Role in the hub namespace, so it waits for that namespace).
 
@@ -29,6 +30,14 @@ from config.settings import Settings
 
 
 @dataclass(frozen=True)
+class S3Credentials:
+    """One writer's key pair (Pulumi secrets)."""
+
+    access_key_id: pulumi.Output[str]
+    secret_access_key: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class BackupsArgs:
     settings: Settings
     provider: k8s.Provider
@@ -36,8 +45,12 @@ class BackupsArgs:
     """Storage classes, backends and the snapshot class (from `TridentStorage`)."""
     hub_namespace: pulumi.Resource
     """The hub namespace, where the database job's Role lives."""
-    access_key_id: pulumi.Output[str]
-    secret_access_key: pulumi.Output[str]
+    velero: S3Credentials
+    """Velero's key: reads, lists, writes and deletes its `velero/` folder."""
+    inventory: S3Credentials
+    """The inventory job's put-only key."""
+    hub_database: S3Credentials | None
+    """The hub database job's put-only key; None where the program dumps no database (PostgreSQL)."""
 
 
 class Backups(pulumi.ComponentResource):
@@ -63,19 +76,20 @@ class Backups(pulumi.ComponentResource):
             metadata=render.render_namespace_doc()["metadata"],
             opts=with_deps(*args.storage_ready),
         )
-        credentials_file: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(args.access_key_id, args.secret_access_key).apply(
-                lambda keys: render.render_credentials_file(str(keys[0]), str(keys[1]))
-            )
-        )
-        credential_data: dict[str, pulumi.Input[str]] = {render.CREDENTIALS_KEY: credentials_file}
-        credentials = k8s.core.v1.Secret(
-            f"{name}-s3-credentials",
-            metadata={"name": render.CREDENTIALS_SECRET, "namespace": render.BACKUP_NAMESPACE},
-            type="Opaque",
-            string_data=credential_data,
-            opts=with_deps(namespace),
-        )
+        # (resource name suffix, Secret name, keys); Velero's keeps the resource name it always had.
+        writers = [
+            ("s3-credentials", render.CREDENTIALS_SECRET, args.velero),
+            ("s3-credentials-inventory", render.INVENTORY_CREDENTIALS_SECRET, args.inventory),
+        ]
+        if render.hub_database_backed_up(settings):
+            if args.hub_database is None:
+                raise ValueError("the hub database is dumped but dsaas:s3HubDatabaseAccessKeyId was not loaded")
+            writers.append(("s3-credentials-hub-database", render.HUB_DATABASE_CREDENTIALS_SECRET, args.hub_database))
+        secrets = [
+            _credentials_secret(f"{name}-{suffix}", secret_name, keys, with_deps(namespace))
+            for suffix, secret_name, keys in writers
+        ]
+        credentials = secrets[0]
         ca_bundle = render.read_ca_bundle(settings)
         self.release = k8s.helm.v3.Release(
             f"{name}-velero",
@@ -94,7 +108,7 @@ class Backups(pulumi.ComponentResource):
         created: dict[str, pulumi.Resource] = {}
         for document in render.render_job_objects(settings, ca_bundle):
             created[_key(document)] = self._create(
-                name, document, args.provider, [namespace, credentials], args.hub_namespace, created
+                name, document, args.provider, [namespace, *secrets], args.hub_namespace, created
             )
         for key, resource in created.items():
             if key.startswith("CronJob/") and isinstance(resource, k8s.batch.v1.CronJob):
@@ -143,6 +157,24 @@ class Backups(pulumi.ComponentResource):
         if kind == "CronJob":
             return k8s.batch.v1.CronJob(resource_name, metadata=metadata, spec=document["spec"], opts=opts)
         raise ValueError(f"no resource type for {kind}")
+
+
+def _credentials_secret(
+    resource_name: str, secret_name: str, keys: S3Credentials, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    credentials_file: pulumi.Output[str] = pulumi.Output.secret(
+        pulumi.Output.all(keys.access_key_id, keys.secret_access_key).apply(
+            lambda pair: render.render_credentials_file(str(pair[0]), str(pair[1]))
+        )
+    )
+    data: dict[str, pulumi.Input[str]] = {render.CREDENTIALS_KEY: credentials_file}
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata={"name": secret_name, "namespace": render.BACKUP_NAMESPACE},
+        type="Opaque",
+        string_data=data,
+        opts=opts,
+    )
 
 
 def _key(document: dict[str, Any]) -> str:
