@@ -3,7 +3,7 @@
 import pulumi
 import pulumi_vsphere as vsphere
 
-from components.backup import Backups, BackupsArgs
+from components.backup import Backups, BackupsArgs, S3Credentials
 from components.hub import JupyterHub, JupyterHubArgs
 from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
 from components.nodes import ClusterNodes, ClusterNodesArgs
@@ -81,11 +81,23 @@ hub = JupyterHub(
         tls_key=stack.secrets.hub_tls_key,
         database_url=stack.secrets.hub_database_url,
         before_release=None if restore_plan is None else restore_homes,
+        restore_plan_written=None if restore_plan is None else restore_plan.source.written,
     ),
 )
 if settings.backups_enabled:
-    if stack.secrets.s3_access_key_id is None or stack.secrets.s3_secret_access_key is None:
-        raise ValueError("backups are on but dsaas:s3AccessKeyId / dsaas:s3SecretAccessKey were not loaded")
+    secrets = stack.secrets
+    if (
+        secrets.s3_access_key_id is None
+        or secrets.s3_secret_access_key is None
+        or secrets.s3_inventory_access_key_id is None
+        or secrets.s3_inventory_secret_access_key is None
+    ):
+        raise ValueError("backups are on but the S3 keys of Velero or the inventory job were not loaded")
+    hub_database_keys = (
+        None
+        if secrets.s3_hub_database_access_key_id is None or secrets.s3_hub_database_secret_access_key is None
+        else S3Credentials(secrets.s3_hub_database_access_key_id, secrets.s3_hub_database_secret_access_key)
+    )
     Backups(
         "backup",
         BackupsArgs(
@@ -96,8 +108,9 @@ if settings.backups_enabled:
                 *([storage.snapshot_class] if storage.snapshot_class else []),
             ],
             hub_namespace=hub.namespace,
-            access_key_id=stack.secrets.s3_access_key_id,
-            secret_access_key=stack.secrets.s3_secret_access_key,
+            velero=S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key),
+            inventory=S3Credentials(secrets.s3_inventory_access_key_id, secrets.s3_inventory_secret_access_key),
+            hub_database=hub_database_keys,
         ),
     )
 

@@ -1,7 +1,8 @@
 """`Backups`: Velero for the hub namespace and its volumes, the hub database dump, the volume inventory.
 
-Order: namespace → credentials Secret (the two Pulumi secrets as one AWS credentials file, a secret
-end to end) → Velero chart (after the storage layer: CSI snapshots need the snapshot class, and the
+Order: namespace → one credentials Secret per writer (Velero, the inventory job, the hub database job:
+each pair of Pulumi secrets as an AWS credentials file, a secret end to end; the jobs' keys are put-only
+on their own folders) → Velero chart (after the storage layer: CSI snapshots need the snapshot class, and the
 node agent the Trident volumes) → scripts, RBAC and the two CronJobs (the hub database job binds a
 Role in the hub namespace, so it waits for that namespace).
 
@@ -27,6 +28,14 @@ from config.settings import Settings
 
 
 @dataclass(frozen=True)
+class S3Credentials:
+    """One writer's key pair (Pulumi secrets)."""
+
+    access_key_id: pulumi.Output[str]
+    secret_access_key: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
 class BackupsArgs:
     settings: Settings
     provider: k8s.Provider
@@ -34,8 +43,12 @@ class BackupsArgs:
     """Storage classes, backends and the snapshot class (from `TridentStorage`)."""
     hub_namespace: pulumi.Resource
     """The hub namespace, where the database job's Role lives."""
-    access_key_id: pulumi.Output[str]
-    secret_access_key: pulumi.Output[str]
+    velero: S3Credentials
+    """Velero's key: reads, lists, writes and deletes its `velero/` folder."""
+    inventory: S3Credentials
+    """The inventory job's put-only key."""
+    hub_database: S3Credentials | None
+    """The hub database job's put-only key; None where the program dumps no database (PostgreSQL)."""
 
 
 class Backups(pulumi.ComponentResource):
@@ -61,30 +74,35 @@ class Backups(pulumi.ComponentResource):
             metadata=render.render_namespace_doc()["metadata"],
             opts=with_deps(*args.storage_ready),
         )
-        credentials_file: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(args.access_key_id, args.secret_access_key).apply(
-                lambda keys: render.render_credentials_file(str(keys[0]), str(keys[1]))
-            )
-        )
-        credential_data: dict[str, pulumi.Input[str]] = {render.CREDENTIALS_KEY: credentials_file}
-        credentials = k8s.core.v1.Secret(
-            f"{name}-s3-credentials",
-            metadata=k8s.meta.v1.ObjectMetaArgs(**render.credentials_secret_metadata(render.BACKUP_NAMESPACE)),
-            type="Opaque",
-            string_data=credential_data,
-            opts=with_deps(namespace),
-        )
-        secrets: list[pulumi.Resource] = [credentials]
+        # (resource name suffix, Secret name, its namespace, keys); Velero's keeps the resource name it always
+        # had. The database job runs beside the hub, so its key lives in the hub namespace (left out of backups).
+        writers: list[tuple[str, str, str, S3Credentials, pulumi.Resource]] = [
+            ("s3-credentials", render.CREDENTIALS_SECRET, render.BACKUP_NAMESPACE, args.velero, namespace),
+            (
+                "s3-credentials-inventory",
+                render.INVENTORY_CREDENTIALS_SECRET,
+                render.BACKUP_NAMESPACE,
+                args.inventory,
+                namespace,
+            ),
+        ]
         if render.hub_database_backed_up(settings):
-            secrets.append(
-                k8s.core.v1.Secret(
-                    f"{name}-s3-credentials-hub",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(**render.credentials_secret_metadata(HUB_NAMESPACE)),
-                    type="Opaque",
-                    string_data=credential_data,
-                    opts=with_deps(args.hub_namespace),
+            if args.hub_database is None:
+                raise ValueError("the hub database is dumped but dsaas:s3HubDatabaseAccessKeyId was not loaded")
+            writers.append(
+                (
+                    "s3-credentials-hub-database",
+                    render.HUB_DATABASE_CREDENTIALS_SECRET,
+                    HUB_NAMESPACE,
+                    args.hub_database,
+                    args.hub_namespace,
                 )
             )
+        secrets = [
+            _credentials_secret(f"{name}-{suffix}", secret_name, secret_namespace, keys, with_deps(after))
+            for suffix, secret_name, secret_namespace, keys, after in writers
+        ]
+        credentials = secrets[0]
         ca_bundle = render.read_ca_bundle(settings)
         created: dict[str, pulumi.Resource] = {}
         velero_roles = [
@@ -164,6 +182,24 @@ class Backups(pulumi.ComponentResource):
         if kind == "CronJob":
             return k8s.batch.v1.CronJob(resource_name, metadata=metadata, spec=document["spec"], opts=opts)
         raise ValueError(f"no resource type for {kind}")
+
+
+def _credentials_secret(
+    resource_name: str, secret_name: str, namespace: str, keys: S3Credentials, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Secret:
+    credentials_file: pulumi.Output[str] = pulumi.Output.secret(
+        pulumi.Output.all(keys.access_key_id, keys.secret_access_key).apply(
+            lambda pair: render.render_credentials_file(str(pair[0]), str(pair[1]))
+        )
+    )
+    data: dict[str, pulumi.Input[str]] = {render.CREDENTIALS_KEY: credentials_file}
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(**render.credentials_secret_metadata(secret_name, namespace)),
+        type="Opaque",
+        string_data=data,
+        opts=opts,
+    )
 
 
 def _key(document: dict[str, Any]) -> str:

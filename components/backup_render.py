@@ -51,8 +51,14 @@ from config.storage import NasDriver
 BACKUP_NAMESPACE = "velero"
 VELERO_RELEASE = "velero"
 CREDENTIALS_SECRET = "dsaas-backup-s3"
-# Velero reads its credentials file from this key (chart: credentials.existingSecret); the jobs mount
-# the same file as AWS_SHARED_CREDENTIALS_FILE, so one Secret serves both.
+# One credential per writer (security review, issue 19): Velero's key can read, list and delete its own
+# `velero/` folder (it must, to restore and to expire backups); each job's key can only put objects into
+# its own folder. A leaked job key writes one kind of object and reads nothing. docs/backups.md has the
+# ONTAP S3 and StorageGRID bucket policies.
+INVENTORY_CREDENTIALS_SECRET = "dsaas-backup-s3-inventory"
+HUB_DATABASE_CREDENTIALS_SECRET = "dsaas-backup-s3-hub-database"
+# Velero reads its credentials file from this key (chart: credentials.existingSecret); each job mounts
+# its own Secret's file under the same key as AWS_SHARED_CREDENTIALS_FILE.
 CREDENTIALS_KEY = "cloud"
 CA_CONFIGMAP = "dsaas-backup-ca"
 CA_KEY = "ca.crt"
@@ -60,6 +66,14 @@ SCRIPTS_CONFIGMAP = "dsaas-backup-scripts"
 INVENTORY_JOB = "dsaas-inventory"
 HUB_DATABASE_JOB = "dsaas-hub-database"
 HUB_SCHEDULE = "hub"
+# What the hub schedule never copies to the bucket (Backup spec `excludedResources`, Velero 1.18 CRD
+# tests/upstream/charts/velero-12.1.0/crds/schedules.yaml). Secrets: the cookie secret, proxy token, LDAP
+# search password (in the release's values), `hub-tls`: read access to the bucket made them a master key,
+# and Pulumi recreates every one of them from its state. Pods: KubeSpawner writes each server's API token
+# into its pod spec; the hub recreates user pods, the homes are their claims and volumes. Pods stay only
+# where file-system backup needs them (Velero copies pod volumes while it backs up the pod that mounts them).
+SECRET_RESOURCES: tuple[str, ...] = ("secrets",)
+POD_RESOURCES: tuple[str, ...] = ("pods",)
 INVENTORY_FORMAT = "dsaas-inventory/1"
 
 SCRIPTS_DIR = Path(__file__).parent / "templates" / "backup"
@@ -128,6 +142,23 @@ def render_namespace_doc() -> dict[str, Any]:
     return render_namespace(BACKUP_NAMESPACE, privileged=True)
 
 
+def excluded_resources(settings: Settings) -> list[str]:
+    """Resource types the hub schedule leaves out: always Secrets; pods too unless file-system backup
+    (ontap-nas-economy, or no CSI snapshots) needs them to find the volumes it copies."""
+    return [*SECRET_RESOURCES, *(POD_RESOURCES if uses_csi_snapshots(settings) else ())]
+
+
+def render_encryption_config(store: ObjectStoreSettings) -> dict[str, str]:
+    """velero-plugin-for-aws BackupStorageLocation `config` keys for server-side encryption
+    (vmware-tanzu/velero-plugin-for-aws backupstoragelocation.md: `serverSideEncryption`, `kmsKeyId`)."""
+    config: dict[str, str] = {}
+    if store.server_side_encryption is not None:
+        config["serverSideEncryption"] = store.server_side_encryption.value
+    if store.kms_key_id is not None:
+        config["kmsKeyId"] = store.kms_key_id
+    return config
+
+
 def render_credentials_file(access_key_id: str, secret_access_key: str) -> str:
     """The AWS shared-credentials file Velero's AWS plugin and the aws CLI both read."""
     return f"[default]\naws_access_key_id={access_key_id}\naws_secret_access_key={secret_access_key}\n"
@@ -158,6 +189,7 @@ def render_velero_values(settings: Settings, ca_bundle: str | None) -> dict[str,
             # (velero-plugin-for-aws README, "Non-AWS S3 compatible provider known issues"); ""
             # turns them off, and every S3 accepts requests without them.
             "checksumAlgorithm": "",
+            **render_encryption_config(store),
         },
     }
     if ca_bundle is not None:
@@ -166,6 +198,7 @@ def render_velero_values(settings: Settings, ca_bundle: str | None) -> dict[str,
         "ttl": f"{settings.backup.retention_days * 24}h0m0s",
         "storageLocation": "default",
         "includedNamespaces": [HUB_NAMESPACE],
+        "excludedResources": excluded_resources(settings),
         "snapshotVolumes": csi,
         "snapshotMoveData": csi,
         "defaultVolumesToFsBackup": not csi,
@@ -240,10 +273,10 @@ def render_ca_configmap(ca_bundle: str, namespace: str = BACKUP_NAMESPACE) -> di
     }
 
 
-def credentials_secret_metadata(namespace: str) -> dict[str, Any]:
-    """The S3 credentials Secret's metadata: in the velero namespace for Velero and the inventory, in
+def credentials_secret_metadata(name: str, namespace: str) -> dict[str, Any]:
+    """An S3 credentials Secret's metadata: in the velero namespace for Velero and the inventory, in
     the hub namespace for the database job; Velero's backups of the hub namespace leave it out."""
-    metadata: dict[str, Any] = {"name": CREDENTIALS_SECRET, "namespace": namespace}
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if namespace != BACKUP_NAMESPACE:
         metadata["labels"] = {VELERO_EXCLUDE_LABEL: "true"}
     return metadata
@@ -425,10 +458,12 @@ def _upload_cronjob(
     ca_bundle: bool,
     pod: dict[str, Any],
     volumes: list[dict[str, Any]],
+    credentials_secret: str,
 ) -> dict[str, Any]:
     """A CronJob whose init container writes payload + stamp into an emptyDir and whose aws-cli
-    container uploads them (timestamped, then latest). `pod` adds to the pod spec, `volumes` to its
-    volumes; no container gets a ServiceAccount token unless `volumes` and its producer mount one."""
+    container uploads them (timestamped, then latest) with its own put-only credentials. `pod` adds to
+    the pod spec, `volumes` to its volumes; no container gets a ServiceAccount token unless `volumes`
+    and its producer mount one."""
     store = object_store(settings)
     upload_env = {
         "S3_ENDPOINT": str(store.endpoint).rstrip("/"),
@@ -445,6 +480,10 @@ def _upload_cronjob(
         "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
         "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
     }
+    if store.server_side_encryption is not None:
+        upload_env["SSE"] = store.server_side_encryption.value
+    if store.kms_key_id is not None:
+        upload_env["SSE_KMS_KEY_ID"] = store.kms_key_id
     mounts = [
         {"name": "work", "mountPath": WORK_DIR},
         {"name": "scripts", "mountPath": SCRIPTS_MOUNT, "readOnly": True},
@@ -453,7 +492,7 @@ def _upload_cronjob(
     all_volumes: list[dict[str, Any]] = [
         {"name": "work", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "scripts", "configMap": {"name": SCRIPTS_CONFIGMAP, "defaultMode": 0o555}},
-        {"name": "credentials", "secret": {"secretName": CREDENTIALS_SECRET, "defaultMode": 0o400}},
+        {"name": "credentials", "secret": {"secretName": credentials_secret, "defaultMode": 0o400}},
         *volumes,
     ]
     if ca_bundle:
@@ -566,6 +605,7 @@ def render_inventory_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, A
         ca_bundle,
         {},
         [TOKEN_VOLUME],
+        INVENTORY_CREDENTIALS_SECRET,
     )
 
 
@@ -619,6 +659,7 @@ def render_hub_database_cronjob(settings: Settings, ca_bundle: bool) -> dict[str
         ca_bundle,
         pod,
         volumes,
+        HUB_DATABASE_CREDENTIALS_SECRET,
     )
 
 
@@ -638,3 +679,84 @@ def render_job_objects(settings: Settings, ca_bundle: str | None) -> list[dict[s
     if hub_database_backed_up(settings):
         objects.append(render_hub_database_cronjob(settings, ca_bundle is not None))
     return objects
+
+
+# --- one key per writer: bucket policies ----------------------------------------------------------
+
+VELERO_WRITER = "velero"
+INVENTORY_WRITER = "inventory"
+HUB_DATABASE_WRITER = "hub-database"
+# Velero must read its backups back (restore, sync), list them and delete expired ones, all in its folder.
+VELERO_ACTIONS: tuple[str, ...] = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+# The jobs only add objects (`aws s3 cp` is a PutObject, or a multipart upload above 8 MiB, which
+# s3:PutObject covers): no read, list or delete, so a leaked job key reveals nothing and destroys nothing.
+JOB_ACTIONS: tuple[str, ...] = ("s3:PutObject", "s3:AbortMultipartUpload")
+
+
+def writer_statements(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Per writer, the S3 policy statements (without Principal) that confine its key to its own folder:
+    the same grammar for an ONTAP S3 or StorageGRID bucket policy and an IAM user policy."""
+    bucket = object_store(settings).bucket
+    prefix = object_prefix(settings)
+
+    def objects(folder: str) -> str:
+        return f"arn:aws:s3:::{bucket}/{prefix}/{folder}/*"
+
+    statements: dict[str, list[dict[str, Any]]] = {
+        VELERO_WRITER: [
+            {
+                "Sid": "VeleroObjects",
+                "Effect": "Allow",
+                "Action": list(VELERO_ACTIONS),
+                "Resource": [objects("velero")],
+            },
+            {
+                "Sid": "VeleroList",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/velero/*"]}},
+            },
+        ],
+        INVENTORY_WRITER: [
+            {
+                "Sid": "InventoryPutOnly",
+                "Effect": "Allow",
+                "Action": list(JOB_ACTIONS),
+                "Resource": [objects("inventory")],
+            }
+        ],
+    }
+    if hub_database_backed_up(settings):
+        statements[HUB_DATABASE_WRITER] = [
+            {
+                "Sid": "HubDatabasePutOnly",
+                "Effect": "Allow",
+                "Action": list(JOB_ACTIONS),
+                "Resource": [objects("hub-database")],
+            }
+        ]
+    return statements
+
+
+def render_bucket_policy(settings: Settings, principals: dict[str, Any]) -> dict[str, Any]:
+    """A bucket policy giving each writer's principal (ONTAP S3: the S3 user name; StorageGRID:
+    {"AWS": "urn:sgws:identity::<account>:user/<name>"}) exactly its own statements."""
+    statements = writer_statements(settings)
+    missing = sorted(statements.keys() - principals.keys())
+    if missing:
+        raise ValueError(f"no principal for writer(s) {', '.join(missing)}")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {**statement, "Principal": principals[writer]}
+            for writer, writer_statements_ in statements.items()
+            for statement in writer_statements_
+        ],
+    }

@@ -34,6 +34,8 @@ class JupyterHubArgs:
     before_release: Callable[[k8s.core.v1.Namespace], Sequence[pulumi.Resource]] | None = None
     """Made once the hub namespace exists; the release waits for them (a restore's claims, which must
     exist before KubeSpawner would create empty ones)."""
+    restore_plan_written: str | None = None
+    """The restore plan's source time when a restore is declared: it rotates the cookie secret."""
 
 
 class JupyterHub(pulumi.ComponentResource):
@@ -58,7 +60,11 @@ class JupyterHub(pulumi.ComponentResource):
         )
         # RandomBytes, not RandomId: a RandomId's ID is its value (base64url), and Pulumi keeps every
         # ID in clear in the state; RandomBytes's ID is "none" and its values are secret outputs.
-        cookie_secret = random.RandomBytes(f"{name}-cookie-secret", length=32, opts=pulumi.ResourceOptions(parent=self))
+        # A restore (declared by a plan or by dsaas:restore.generation) replaces it: see cookie_secret_keepers.
+        keepers = render.cookie_secret_keepers(settings, args.restore_plan_written)
+        cookie_secret = random.RandomBytes(
+            f"{name}-cookie-secret", length=32, keepers=keepers or None, opts=pulumi.ResourceOptions(parent=self)
+        )
         proxy_token = random.RandomBytes(f"{name}-proxy-token", length=32, opts=pulumi.ResourceOptions(parent=self))
 
         release_dependencies: list[pulumi.Resource] = [namespace, *args.storage_ready]

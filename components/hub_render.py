@@ -66,6 +66,20 @@ class HubSecrets:
     database_url: Any = None
 
 
+def cookie_secret_keepers(settings: Settings, restore_plan_written: str | None) -> dict[str, str]:
+    """The cookie secret's `RandomBytes` keepers: a new secret whenever a restore is declared, by a restore
+    plan (its source's `written` time) or by raising `dsaas:restore.generation`. Whoever could read the
+    bucket may hold a cookie secret and users' `cookie_id`s from an old backup; once the secret changes,
+    no cookie signed with the old one verifies. Empty when neither is set, so a stack that never restored
+    keeps the secret it has (and its users their sessions)."""
+    keepers: dict[str, str] = {}
+    if settings.restore.generation:
+        keepers["restoreGeneration"] = str(settings.restore.generation)
+    if restore_plan_written is not None:
+        keepers["restorePlanWritten"] = restore_plan_written
+    return keepers
+
+
 def render_authenticator_config() -> str:
     """`hub.extraConfig` that defines the dsaas authenticator and makes it the hub's."""
     source = LDAP_AUTHENTICATOR_SOURCE.read_text()

@@ -10,9 +10,10 @@ users to their volumes, and a production stack should not be able to forget that
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AnyHttpUrl, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, AnyHttpUrl, Field, StrictBool, StrictInt, model_validator
 
 from config.model import ProjectPath, SettingsModel, SettingsProblem, check_project_file, stack_key
 from config.restore_plan import MAX_PLAN_BYTES
@@ -102,6 +103,15 @@ def _bucket(value: str) -> str:
 Cron = Annotated[str, AfterValidator(_cron)]
 
 
+class ServerSideEncryption(StrEnum):
+    """S3 server-side encryption of every object written (the `x-amz-server-side-encryption` header)."""
+
+    AES256 = "AES256"
+    """Keys the store manages (SSE-S3); StorageGRID supports it."""
+    KMS = "aws:kms"
+    """A KMS key (SSE-KMS), `kmsKeyId` or the store's default KMS key; AWS S3 and KMS-backed stores only."""
+
+
 class ObjectStoreSettings(SettingsModel):
     """An S3-compatible bucket: ONTAP S3, StorageGRID or any S3."""
 
@@ -125,6 +135,26 @@ class ObjectStoreSettings(SettingsModel):
         pattern=r"^([a-z0-9][a-z0-9._-]{0,62}(/[a-z0-9][a-z0-9._-]{0,62})*)?$",
         description="Folder inside the bucket for this stack (default: the cluster name).",
     )
+    server_side_encryption: ServerSideEncryption | None = Field(
+        default=None,
+        description="Encrypt every object at rest: AES256 (store-managed keys) or aws:kms (with kmsKeyId). "
+        "Velero and the backup jobs send it with every upload; leave it unset on a store that encrypts "
+        "the bucket's volume itself (ONTAP S3 on an NVE/NAE volume).",
+    )
+    kms_key_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9:/_.+=@-]{1,2048}$",
+        description="KMS key ID, ARN or alias/<name> for serverSideEncryption: aws:kms.",
+    )
+
+    @model_validator(mode="after")
+    def _kms_key_needs_kms(self) -> ObjectStoreSettings:
+        if self.kms_key_id is not None and self.server_side_encryption is not ServerSideEncryption.KMS:
+            raise ValueError(
+                "kmsKeyId is set but serverSideEncryption is not aws:kms: set serverSideEncryption: aws:kms "
+                "to encrypt with that key, or remove kmsKeyId"
+            )
+        return self
 
 
 class BackupSettings(SettingsModel):
@@ -157,6 +187,13 @@ class RestoreSettings(SettingsModel):
         default=None,
         description="Restore plan from `python -m tools.restore plan <stack>` (e.g. config/restore.prod.yaml): "
         "its homes are imported before the hub starts.",
+    )
+    generation: StrictInt = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Raise by one after every restore of the hub database or the cluster: the hub gets a new "
+        "cookie secret, so no login cookie forged from an old backup is accepted (docs/restore.md).",
     )
 
 
@@ -201,6 +238,7 @@ __all__ = [
     "BackupSettings",
     "ObjectStoreSettings",
     "RestoreSettings",
+    "ServerSideEncryption",
     "backups_enabled",
     "check_backup",
     "check_restore",

@@ -68,8 +68,25 @@ HUB_TLS_KEY = SecretSpec("dsaas:hubTlsKey", "hub's TLS private key (PEM)", '-- "
 HUB_DATABASE_URL = SecretSpec(
     "dsaas:hubDatabaseUrl", "hub database URL", "'postgresql+psycopg2://hub:<password>@db.example.org:5432/jupyterhub'"
 )
-S3_ACCESS_KEY_ID = SecretSpec("dsaas:s3AccessKeyId", "object store access key ID (dsaas:backup)", "'<key id>'")
-S3_SECRET_ACCESS_KEY = SecretSpec("dsaas:s3SecretAccessKey", "object store secret access key", "'<secret>'")
+S3_ACCESS_KEY_ID = SecretSpec(
+    "dsaas:s3AccessKeyId", "Velero's object store access key ID (dsaas:backup; its velero/ folder)", "'<key id>'"
+)
+S3_SECRET_ACCESS_KEY = SecretSpec("dsaas:s3SecretAccessKey", "Velero's object store secret access key", "'<secret>'")
+# One put-only key per backup job (docs/backups.md, "One key per writer"), never Velero's.
+S3_INVENTORY_ACCESS_KEY_ID = SecretSpec(
+    "dsaas:s3InventoryAccessKeyId", "inventory job's put-only access key ID (its inventory/ folder)", "'<key id>'"
+)
+S3_INVENTORY_SECRET_ACCESS_KEY = SecretSpec(
+    "dsaas:s3InventorySecretAccessKey", "inventory job's secret access key", "'<secret>'"
+)
+S3_HUB_DATABASE_ACCESS_KEY_ID = SecretSpec(
+    "dsaas:s3HubDatabaseAccessKeyId",
+    "hub database job's put-only access key ID (its hub-database/ folder)",
+    "'<key id>'",
+)
+S3_HUB_DATABASE_SECRET_ACCESS_KEY = SecretSpec(
+    "dsaas:s3HubDatabaseSecretAccessKey", "hub database job's secret access key", "'<secret>'"
+)
 REQUIRED_SECRETS: tuple[SecretSpec, ...] = (VSPHERE_PASSWORD, ONTAP_USERNAME, ONTAP_PASSWORD)
 PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     ONTAP_USERNAME,
@@ -80,6 +97,10 @@ PLATFORM_SECRETS: tuple[SecretSpec, ...] = (
     HUB_DATABASE_URL,
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
+    S3_INVENTORY_ACCESS_KEY_ID,
+    S3_INVENTORY_SECRET_ACCESS_KEY,
+    S3_HUB_DATABASE_ACCESS_KEY_ID,
+    S3_HUB_DATABASE_SECRET_ACCESS_KEY,
 )
 
 
@@ -103,7 +124,11 @@ def required_secrets(settings: Settings | None) -> tuple[SecretSpec, ...]:
     if settings.hub.database.kind is HubDatabaseKind.POSTGRES:
         specs.append(HUB_DATABASE_URL)
     if settings.backups_enabled:
-        specs.extend((S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY))
+        specs.extend(
+            (S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_INVENTORY_ACCESS_KEY_ID, S3_INVENTORY_SECRET_ACCESS_KEY)
+        )
+        if settings.hub.database.kind is HubDatabaseKind.BLOCK:  # the only database the program dumps
+            specs.extend((S3_HUB_DATABASE_ACCESS_KEY_ID, S3_HUB_DATABASE_SECRET_ACCESS_KEY))
     return tuple(specs)
 
 
@@ -126,6 +151,10 @@ class PlatformSecrets:
     hub_database_url: pulumi.Output[str] | None
     s3_access_key_id: pulumi.Output[str] | None = None
     s3_secret_access_key: pulumi.Output[str] | None = None
+    s3_inventory_access_key_id: pulumi.Output[str] | None = None
+    s3_inventory_secret_access_key: pulumi.Output[str] | None = None
+    s3_hub_database_access_key_id: pulumi.Output[str] | None = None
+    s3_hub_database_secret_access_key: pulumi.Output[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -224,5 +253,9 @@ def load_stack_inputs() -> StackInputs:
             hub_database_url=optional_secret(HUB_DATABASE_URL),
             s3_access_key_id=optional_secret(S3_ACCESS_KEY_ID),
             s3_secret_access_key=optional_secret(S3_SECRET_ACCESS_KEY),
+            s3_inventory_access_key_id=optional_secret(S3_INVENTORY_ACCESS_KEY_ID),
+            s3_inventory_secret_access_key=optional_secret(S3_INVENTORY_SECRET_ACCESS_KEY),
+            s3_hub_database_access_key_id=optional_secret(S3_HUB_DATABASE_ACCESS_KEY_ID),
+            s3_hub_database_secret_access_key=optional_secret(S3_HUB_DATABASE_SECRET_ACCESS_KEY),
         ),
     )

@@ -59,6 +59,10 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "dsaas:hubDatabaseUrl",
         "dsaas:s3AccessKeyId",
         "dsaas:s3SecretAccessKey",
+        "dsaas:s3InventoryAccessKeyId",
+        "dsaas:s3InventorySecretAccessKey",
+        "dsaas:s3HubDatabaseAccessKeyId",
+        "dsaas:s3HubDatabaseSecretAccessKey",
     }
 )
 

@@ -5,24 +5,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
+from botocore.exceptions import ClientError
 
 from components import backup_render as render
 from components import trident_render
 from config import versions
+from config.loader import StackSettingsError
+from config.settings import Settings, SettingsError, parse_settings
 from config.storage import NasDriver
-from tests.conftest import load_settings, require_tool
+from tests.conftest import load_settings, require_tool, settings_values
+from tools.lab.s3 import MotoS3
 from tools.offline import charts
-from tools.offline.mockgraph import Graph, is_secret, kubernetes_objects, unwrap
+from tools.offline.mockgraph import ROOT, Graph, is_secret, kubernetes_objects, run_program, unwrap
 
 SCRIPTS = render.SCRIPTS_DIR
+CHARTS = ROOT / "tests" / "upstream" / "charts" / f"velero-{versions.VELERO_CHART_VERSION}"
 FIXTURES = {
     "persistentvolumeclaims": {
         "apiVersion": "v1",
@@ -397,7 +406,8 @@ def test_velero_waits_for_storage_and_its_credentials_are_secret(graphs: dict[st
     assert secret.urn in ancestors
     assert is_secret(secret.inputs["stringData"])
     assert unwrap(release.inputs["values"])["credentials"]["existingSecret"] == render.CREDENTIALS_SECRET
-    hub_secret = graph.by_name("backup-s3-credentials-hub")
+    hub_secret = graph.by_name("backup-s3-credentials-hub-database")
+    assert hub_secret.inputs["metadata"]["namespace"] == "jupyterhub"
     assert is_secret(hub_secret.inputs["stringData"])
     assert hub_secret.inputs["metadata"]["labels"] == {render.VELERO_EXCLUDE_LABEL: "true"}
     job = graph.by_name("backup-cronjob-jupyterhub-dsaas-hub-database")
@@ -425,3 +435,177 @@ def test_ontap_nas_volumes_name_their_claim_in_the_comment() -> None:
         "dsaas.io/namespace": "{{.volume.Namespace}}",
     }
     assert "labels" not in trident_render.render_backend_config(settings, "ontap-san")["spec"]
+
+
+# --- security review, issue 19: the bucket is no master key -------------------------------------------
+
+
+def _economy(settings: Settings) -> Settings:
+    storage = settings.storage.model_copy(update={"homes_driver": NasDriver.ONTAP_NAS_ECONOMY, "snapshots": False})
+    return settings.model_copy(update={"storage": storage})
+
+
+def _with_store(settings: Settings, **store: Any) -> Settings:
+    current = render.object_store(settings).model_dump(by_alias=True, mode="json", exclude_none=True)
+    values = settings_values("prod")
+    values["dsaas:backup"]["objectStore"] = {**current, **store}
+    return parse_settings(values)
+
+
+def test_the_hub_schedule_leaves_secrets_out_and_pods_where_nothing_needs_them() -> None:
+    settings = load_settings("prod")
+    template = render.render_velero_values(settings, None)["schedules"][render.HUB_SCHEDULE]["template"]
+    # CSI snapshots with data movement: Velero copies claims' snapshots, no pod is read.
+    assert template["excludedResources"] == ["secrets", "pods"]
+    economy = render.render_velero_values(_economy(settings), None)["schedules"][render.HUB_SCHEDULE]["template"]
+    # File-system backup copies a volume while it backs up the pod that mounts it: pods must stay.
+    assert economy["excludedResources"] == ["secrets"]
+    # Both are fields of Velero 1.18's Schedule template (the chart's CRD), not chart-only values.
+    crd = yaml.safe_load((CHARTS / "crds" / "schedules.yaml").read_text())
+    fields = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["template"]
+    assert {"excludedResources", "includedNamespaces"} <= fields["properties"].keys()
+
+
+def test_server_side_encryption_reaches_velero_and_both_jobs() -> None:
+    plain = load_settings("prod")
+    assert (
+        "serverSideEncryption"
+        not in render.render_velero_values(plain, None)["configuration"]["backupStorageLocation"][0]["config"]
+    )
+    settings = _with_store(plain, serverSideEncryption="aws:kms", kmsKeyId="alias/dsaas-backups")
+    config = render.render_velero_values(settings, None)["configuration"]["backupStorageLocation"][0]["config"]
+    assert config["serverSideEncryption"] == "aws:kms" and config["kmsKeyId"] == "alias/dsaas-backups"
+    jobs = [d for d in render.render_job_objects(settings, None) if d["kind"] == "CronJob"]
+    assert len(jobs) == 2
+    for job in jobs:
+        (upload,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in upload["env"]}
+        assert env["SSE"] == "aws:kms" and env["SSE_KMS_KEY_ID"] == "alias/dsaas-backups"
+
+
+def test_a_kms_key_without_kms_encryption_is_a_named_settings_problem() -> None:
+    with pytest.raises(SettingsError) as caught:
+        _with_store(load_settings("prod"), serverSideEncryption="AES256", kmsKeyId="alias/dsaas-backups")
+    assert "dsaas:backup.objectStore" in str(caught.value) and "serverSideEncryption: aws:kms" in str(caught.value)
+    with pytest.raises(SettingsError, match="serverSideEncryption"):
+        _with_store(load_settings("prod"), serverSideEncryption="aws:kms:dsse")
+
+
+def test_each_job_mounts_its_own_credentials() -> None:
+    settings = load_settings("prod")
+    mounted = {}
+    for job in (d for d in render.render_job_objects(settings, None) if d["kind"] == "CronJob"):
+        volumes = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+        (secret,) = [v["secret"]["secretName"] for v in volumes if "secret" in v]
+        mounted[job["metadata"]["name"]] = secret
+    assert mounted == {
+        render.INVENTORY_JOB: render.INVENTORY_CREDENTIALS_SECRET,
+        render.HUB_DATABASE_JOB: render.HUB_DATABASE_CREDENTIALS_SECRET,
+    }
+    assert render.CREDENTIALS_SECRET not in mounted.values()  # Velero's key never leaves Velero
+
+
+def test_the_graph_has_one_secret_credentials_file_per_writer(graphs: dict[str, Graph]) -> None:
+    graph = graphs["prod"]
+    files = {}
+    for name in ("backup-s3-credentials", "backup-s3-credentials-inventory", "backup-s3-credentials-hub-database"):
+        secret = graph.by_name(name)
+        assert is_secret(secret.inputs["stringData"])
+        files[secret.inputs["metadata"]["name"]] = unwrap(secret.inputs["stringData"])[render.CREDENTIALS_KEY]
+    assert len(set(files.values())) == 3  # three different key pairs
+    assert "dsaas:s3InventoryAccessKeyId" in files[render.INVENTORY_CREDENTIALS_SECRET]
+    assert "dsaas:s3HubDatabaseAccessKeyId" in files[render.HUB_DATABASE_CREDENTIALS_SECRET]
+
+
+def test_a_missing_writer_key_is_a_named_settings_problem(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    values = stack_values("prod")
+    del values["dsaas:s3InventoryAccessKeyId"]
+    with pytest.raises(StackSettingsError) as caught:
+        run_program("prod", values)
+    assert "dsaas:s3InventoryAccessKeyId" in str(caught.value) and "pulumi config set" in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def writers_store() -> Iterator[MotoS3]:
+    # Each writer's statements as an IAM user policy: moto enforces those (not bucket policies), and the
+    # statements are the same ones the bucket policy gives each principal.
+    statements = render.writer_statements(load_settings("prod"))
+    users = {writer: {"Version": "2012-10-17", "Statement": s} for writer, s in statements.items()}
+    moto = MotoS3(users).start()
+    moto.client().create_bucket(Bucket=render.object_store(load_settings("prod")).bucket)
+    yield moto
+    moto.stop()
+
+
+def _upload_for_real(tmp_path: Path, store: MotoS3, writer: str, folder: str, env: dict[str, str]) -> Any:
+    require_tool("aws")
+    key = store.keys[writer]
+    (tmp_path / "credentials").write_text(render.render_credentials_file(key.access_key_id, key.secret_access_key))
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "payload").write_text('{"format": "dsaas-inventory/1"}')
+    (src / "stamp").write_text("20261204T010203Z\n")
+    settings = load_settings("prod")
+    return subprocess.run(
+        ["bash", str(SCRIPTS / "upload.sh")],
+        env={
+            "PATH": os.environ["PATH"],
+            "S3_ENDPOINT": store.url,
+            "BUCKET": render.object_store(settings).bucket,
+            "KEY_PREFIX": f"{render.object_prefix(settings)}/{folder}",
+            "SUFFIX": ".json",
+            "S3_ADDRESSING_STYLE": "path",
+            "SRC": str(src),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+            "HOME": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_real_aws_cli_uploads_encrypted_with_a_put_only_key(tmp_path: Path, writers_store: MotoS3) -> None:
+    settings = load_settings("prod")
+    bucket, prefix = render.object_store(settings).bucket, render.object_prefix(settings)
+    result = _upload_for_real(tmp_path, writers_store, render.INVENTORY_WRITER, "inventory", {"SSE": "AES256"})
+    assert result.returncode == 0, result.stderr
+    admin = writers_store.client()
+    for name in ("20261204T010203Z", "latest"):
+        head = admin.head_object(Bucket=bucket, Key=f"{prefix}/inventory/{name}.json")
+        assert head["ServerSideEncryption"] == "AES256"
+    # The same key can neither read back, list, nor write into another writer's folder.
+    own = writers_store.client(user=render.INVENTORY_WRITER)
+    attempts: list[tuple[str, dict[str, Any]]] = [
+        ("get_object", {"Key": f"{prefix}/inventory/latest.json"}),
+        ("list_objects_v2", {"Prefix": f"{prefix}/"}),
+        ("put_object", {"Key": f"{prefix}/hub-database/latest.sqlite", "Body": b"x"}),
+        ("delete_object", {"Key": f"{prefix}/inventory/latest.json"}),
+    ]
+    for operation, arguments in attempts:
+        with pytest.raises(ClientError, match="AccessDenied"):
+            getattr(own, operation)(Bucket=bucket, **arguments)
+    refused = _upload_for_real(tmp_path, writers_store, render.INVENTORY_WRITER, "velero/backups", {})
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    velero = writers_store.client(user=render.VELERO_WRITER)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        velero.get_object(Bucket=bucket, Key=f"{prefix}/inventory/latest.json")
+
+
+def test_the_bucket_policies_in_the_docs_are_the_rendered_ones() -> None:
+    text = (ROOT / "docs" / "backups.md").read_text()
+    blocks = re.findall(r"```json\n(.*?)```", text, re.DOTALL)
+    settings = load_settings("prod")
+    ontap = render.render_bucket_policy(settings, {w: [f"dsaas-prod-{w}"] for w in render.writer_statements(settings)})
+    grid = render.render_bucket_policy(
+        settings,
+        {
+            w: {"AWS": f"urn:sgws:identity::12345678901234567890:user/dsaas-prod-{w}"}
+            for w in render.writer_statements(settings)
+        },
+    )
+    assert [json.loads(b) for b in blocks[:2]] == [ontap, grid]

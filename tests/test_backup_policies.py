@@ -214,3 +214,63 @@ def test_an_env_map_in_chart_values_is_checked_too(prod: list[RecordedResource])
     values["configuration"]["extraEnvVars"] = {"AWS_SECRET_ACCESS_KEY": "wJalrEXAMPLEKEY"}
     ((message, _),) = violations(secrets.secrets_are_secret, [*prod, velero(prod, values, secret=False)])
     assert "values.configuration.extraEnvVars.AWS_SECRET_ACCESS_KEY" in message
+
+
+# --- backups-exclude-secrets (security review, issue 19) ---------------------------------------------
+
+
+def test_the_prod_stack_backs_up_no_secrets(graphs: dict[str, Graph]) -> None:
+    # The recorded prod graph: the component's real Velero release, which must leave Secrets out.
+    assert violations(backup.backups_exclude_secrets, graphs["prod"].resources) == []
+
+
+def _with_schedule(prod: list[RecordedResource], template: dict[str, Any]) -> list[RecordedResource]:
+    values = velero_values()
+    values["schedules"] = {"hub": {"schedule": "0 1 * * *", "template": template}}
+    return [*prod, velero(prod, values)]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"includedNamespaces": ["jupyterhub"]},
+        {"includedNamespaces": ["jupyterhub"], "excludedResources": ["pods"]},
+        {"includedNamespaces": ["jupyterhub"], "includedResources": ["*"], "excludedResources": ["configmaps"]},
+        {"includedNamespaces": ["jupyterhub"], "includedNamespaceScopedResources": ["secrets", "pods"]},
+    ],
+)
+def test_a_schedule_that_copies_secrets_fails_the_stack(prod: list[RecordedResource], template: dict[str, Any]) -> None:
+    ((message, urn),) = violations(backup.backups_exclude_secrets, _with_schedule(prod, template))
+    assert "values.schedules.hub.template" in message and "excludedResources" in message
+    assert urn.endswith("::backup-velero")
+    levels = {p.name: str(getattr(p.enforcement_level, "value", None)) for p in POLICIES}
+    assert levels["backups-exclude-secrets"] == "mandatory"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"includedNamespaces": ["jupyterhub"], "excludedResources": ["secrets"]},
+        {"includedNamespaces": ["jupyterhub"], "excludedNamespaceScopedResources": ["Secret"]},
+        {"includedNamespaces": ["jupyterhub"], "includedResources": ["persistentvolumeclaims", "persistentvolumes"]},
+    ],
+)
+def test_a_schedule_without_secrets_passes(prod: list[RecordedResource], template: dict[str, Any]) -> None:
+    assert violations(backup.backups_exclude_secrets, _with_schedule(prod, template)) == []
+
+
+def test_a_velero_schedule_object_is_checked_too(prod: list[RecordedResource]) -> None:
+    hub = named(prod, "hub-release")
+    type_ = backup.VELERO_SCHEDULE
+    schedule = RecordedResource(
+        urn=_urn(hub, type_, "nightly"),
+        type=type_,
+        name="nightly",
+        parent="",
+        custom=True,
+        provider=hub.provider,
+        dependencies=[],
+        inputs={"spec": {"schedule": "0 1 * * *", "template": {"includedNamespaces": ["jupyterhub"]}}},
+    )
+    ((message, _),) = violations(backup.backups_exclude_secrets, [*prod, schedule])
+    assert "nightly (Schedule) backs up Secrets (spec.template)" in message

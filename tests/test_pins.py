@@ -154,7 +154,7 @@ def test_a_moving_tag_anywhere_in_the_graph_is_refused(graphs: dict[str, Graph])
     places = _image_places(graphs["prod"].resources)
     assert {name for name, _, _ in places} >= {
         "backup-cronjob-dsaas-inventory",
-        "backup-cronjob-dsaas-hub-database",
+        "backup-cronjob-jupyterhub-dsaas-hub-database",
         "backup-velero",
         "hub-release",
     }

@@ -299,3 +299,14 @@ def test_ten_thousand_economy_homes_get_through_the_preview(
 
 def _bytes(quantity: str) -> int:
     return int(quantity[:-2]) * render.GIB if quantity.endswith("Gi") else int(quantity)
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_a_restore_replaces_the_hub_cookie_secret(
+    driver: str, drills: dict[str, Graph], graphs: dict[str, Graph]
+) -> None:
+    # A cookie signed with the secret of before the restore (which an old backup may hold) must not verify.
+    written = fixture_plan(driver)["source"]["written"]
+    restored_secret = drills[driver].by_name("hub-cookie-secret")
+    assert restored_secret.inputs["keepers"] == {"restorePlanWritten": written}
+    assert "keepers" not in graphs["prod"].by_name("hub-cookie-secret").inputs  # no restore: sessions stay

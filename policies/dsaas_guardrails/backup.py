@@ -6,11 +6,13 @@ CronJob that writes the user → claim → volume inventory to the object store.
 Velero's `configuration.backupStorageLocation[].config.s3Url` (chart values) or `spec.config.s3Url` (a BSL
 object), and any endpoint a CronJob or Job is given (an `*ENDPOINT*`/`*S3*URL*` environment variable or an
 `--endpoint-url` argument). S3 credentials as secrets are `secrets-are-secret`'s concern (secrets.py).
+Backups never include Secrets (`backups-exclude-secrets`): read access to the bucket must not be a master key.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -25,6 +27,8 @@ from .common import control_plane_vms, label, of_type, path, releases, walk
 
 VELERO_CHART = "velero"
 BACKUP_STORAGE_LOCATION = "kubernetes:velero.io/v1:BackupStorageLocation"
+VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"
+VELERO_BACKUP = "kubernetes:velero.io/v1:Backup"
 JOB_TYPES = ("kubernetes:batch/v1:CronJob", "kubernetes:batch/v1:Job")
 HA_CONTROL_PLANES = 3
 ENDPOINT_ENV = re.compile(r"(ENDPOINT|S3_?URL|S3_?HOST)", re.IGNORECASE)
@@ -103,6 +107,54 @@ def object_store_over_tls(args: StackValidationArgs, report_violation: ReportVio
         )
 
 
+def _backup_specs(resource: PolicyResource) -> list[tuple[str, Any]]:
+    """(where, Backup spec) of every backup a Velero release, Schedule or Backup object would take."""
+    if resource.resource_type == VELERO_BACKUP:
+        return [("spec", path(resource.props, "spec"))]
+    if resource.resource_type == VELERO_SCHEDULE:
+        return [("spec.template", path(resource.props, "spec", "template"))]
+    schedules = path(resource.props, "values", "schedules")
+    if not isinstance(schedules, Mapping):  # policy inputs are read-only proxies, not dicts
+        return []
+    return [(f"values.schedules.{name}.template", path(s, "template")) for name, s in sorted(schedules.items())]
+
+
+def _names(value: Any) -> set[str]:
+    """Lower-case resource names of a Velero include/exclude list (`secrets`, `secrets.` and `Secret` alike)."""
+    if not isinstance(value, Sequence) or isinstance(value, str):
+        return set()
+    return {str(item).lower().rstrip(".").removesuffix("s") + "s" if item != "*" else "*" for item in value}
+
+
+def includes_secrets(spec: Any) -> bool:
+    """Whether a Velero Backup spec copies the Secrets of the namespaces it backs up.
+
+    Velero 1.18 (Backup CRD): `includedResources` / `includedNamespaceScopedResources` empty or `*` mean
+    every type; `excludedResources` / `excludedNamespaceScopedResources` drop types, `*` drops all."""
+    if not isinstance(spec, Mapping):
+        return True  # unknown or unreadable: assume the worst
+    included = _names(spec.get("includedResources")) | _names(spec.get("includedNamespaceScopedResources"))
+    excluded = _names(spec.get("excludedResources")) | _names(spec.get("excludedNamespaceScopedResources"))
+    if "secrets" in excluded or "*" in excluded:
+        return False
+    return not included or "*" in included or "secrets" in included
+
+
+def backups_exclude_secrets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    found = [*velero_releases(args), *of_type(args, VELERO_SCHEDULE), *of_type(args, VELERO_BACKUP)]
+    for resource in found:
+        for where, spec in _backup_specs(resource):
+            if not includes_secrets(spec):
+                continue
+            report_violation(
+                f"{label(resource)} backs up Secrets ({where}): the hub's cookie secret, proxy token, LDAP search "
+                "password and TLS key would sit in the bucket, and anyone who can read it could forge an admin "
+                "login. Pulumi recreates every one of them, so a backup needs none. Fix: add `secrets` to the "
+                "template's excludedResources (components/backup_render.py renders it so).",
+                resource.urn,
+            )
+
+
 POLICIES = [
     StackValidationPolicy(
         name="backups-configured",
@@ -114,6 +166,12 @@ POLICIES = [
         name="object-store-over-tls",
         description="Backups and the volume inventory reach the object store only over https.",
         validate=object_store_over_tls,
+        enforcement_level=EnforcementLevel.MANDATORY,
+    ),
+    StackValidationPolicy(
+        name="backups-exclude-secrets",
+        description="No Velero backup or schedule copies Kubernetes Secrets to the object store.",
+        validate=backups_exclude_secrets,
         enforcement_level=EnforcementLevel.MANDATORY,
     ),
 ]

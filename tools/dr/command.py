@@ -2,12 +2,16 @@
 
     python -m tools.restore plan <stack> [--from s3|ontap] [--inventory KEY] [--out FILE] [--config-dir D]
                                          [--ontap-ca-file PEM] [--ontap-address HOST[:PORT]]
+    python -m tools.restore reset-sessions jupyterhub.sqlite
 
 --from s3 (default) reads `<prefix>/inventory/latest.json` (or --inventory <YYYYMMDDTHHMMSSZ>) from the
 stack's dsaas:backup.objectStore; --from ontap asks the SVM of dsaas:storage.ontap through NetApp's REST
 client (volumes whose comment carries the claim: set when Trident's backend labels were on). Writes
 config/restore.<stack>.yaml (next to the stack files given with --config-dir), per user the claim name
 KubeSpawner 7 computes now, the ONTAP volume or economy qtree, its size, and warnings.
+
+reset-sessions gives every user of a downloaded hub database a new cookie_id before it is copied back, so
+no login cookie made from an old dump names anyone (docs/restore.md, "Restoring the database").
 
 Credentials come from the environment only: DSAAS_S3_ACCESS_KEY_ID and DSAAS_S3_SECRET_ACCESS_KEY, or
 DSAAS_ONTAP_USERNAME and DSAAS_ONTAP_PASSWORD.
@@ -20,6 +24,7 @@ says what to fix).
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -27,6 +32,7 @@ from pathlib import Path
 from config.restore_plan import shown as quoted
 from config.settings import PROJECT_ROOT, SettingsError, parse_settings
 from tools.dr import restore, sources
+from tools.dr.sessions import reset_cookie_ids
 from tools.lab.stack_hub import stack_settings_values
 from tools.offline.mockgraph import StackFileError
 
@@ -117,5 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     planner.add_argument("--config-dir", type=Path, help="folder of stack files (default: config/)")
     planner.add_argument("--ontap-ca-file", type=Path, help="PEM CA that signed ONTAP's certificate (--from ontap)")
     planner.add_argument("--ontap-address", help="HOST[:PORT] instead of the stack's managementLif (--from ontap)")
+    sessions = commands.add_parser(
+        "reset-sessions", help="give every user of a restored hub database (SQLite file) a new cookie_id"
+    )
+    sessions.add_argument("database", type=Path, help="the downloaded jupyterhub.sqlite, before it is copied back")
     args = parser.parse_args(argv)
+    if args.command == "reset-sessions":
+        return run_reset_sessions(args.database)
     return run_plan(args)
+
+
+def run_reset_sessions(database: Path) -> int:
+    try:
+        count = reset_cookie_ids(database)
+    except (OSError, sqlite3.Error) as error:
+        print(f"cannot reset the sessions in {database}: {error}", file=sys.stderr)
+        return 2
+    print(f"{database}: {count} users get a new cookie_id; every old login cookie names no one now")
+    return 0
