@@ -137,7 +137,7 @@ class TridentStorage(pulumi.ComponentResource):
 
         snapshot_crds = k8s.yaml.v2.ConfigGroup(
             f"{name}-snapshot-crds",
-            files=render.snapshotter_urls(render.SNAPSHOT_CRD_FILES, versions.EXTERNAL_SNAPSHOTTER_VERSION),
+            files=render.snapshotter_urls(render.SNAPSHOT_CRD_FILES, versions.EXTERNAL_SNAPSHOTTER_COMMIT),
             opts=with_deps(*args.cluster_ready),
         )
         k8s.yaml.v2.ConfigGroup(

@@ -55,6 +55,10 @@ TRIDENT_AUTOSUPPORT_TAG: Final = "26.06"
 # (GA in v8.6.0; NetApp/trident cli/k8s_client/feature_gate.go, volumeGroupSnapshotRequiredAPIs).
 EXTERNAL_SNAPSHOTTER_VERSION: Final = "v8.6.0"
 EXTERNAL_SNAPSHOTTER_RAW_URL: Final = "https://raw.githubusercontent.com/kubernetes-csi/external-snapshotter"
+# The CRDs are read from the commit the v8.6.0 tag points at, not from the tag: a tag can be re-pushed, a
+# commit ID is the hash of the tree it names, so the files applied are the ones vendored and digested in
+# tests/upstream/manifests.yaml (snapshot-crds), which tests/controlplane/test_objects.py rechecks.
+EXTERNAL_SNAPSHOTTER_COMMIT: Final = "78e32cd84e0abec2621924a30e38c755f93e180a"
 # The v8.6.0 tag's controller manifest still runs the v8.5.0 image (release tags lag their deploy/
 # manifests by one). Upstream's next change to it, commit 1d996ef "deploy: update sidecar image
 # versions", changes only that image line to v8.6.0; the controller files are applied from that

@@ -275,7 +275,9 @@ def test_manifests_from_a_branch(prod: list[RecordedResource]) -> None:
     assert urn == controller.urn
     assert versions.manifest_url_problem(pinned) is None
     tagged = pinned.replace(versions_config.SNAPSHOT_CONTROLLER_MANIFEST_REF, "v8.6.0")
-    assert versions.manifest_url_problem(tagged) is None
+    assert "git ref 'v8.6.0'" in str(versions.manifest_url_problem(tagged))  # a tag can be pushed again
+    short = pinned.replace(versions_config.SNAPSHOT_CONTROLLER_MANIFEST_REF, "1d996ef")
+    assert "git ref '1d996ef'" in str(versions.manifest_url_problem(short))
     assert "git ref 'refs'" in str(versions.manifest_url_problem(tagged.replace("v8.6.0", "refs/heads/main")))
 
 

@@ -217,7 +217,9 @@ def test_economy_homes_have_no_snapshot_class_but_nas_homes_do(graphs: dict[str,
     assert snapshot_class["driver"] == "csi.trident.netapp.io"
     for stack in STACKS:  # the CRDs and controller whatever the homes driver: see test_changing_the_homes_storage_class
         crds = graphs[stack].by_name("storage-snapshot-crds")
-        assert all("/external-snapshotter/v8.6.0/client/config/crd/" in url for url in unwrap(crds.inputs["files"]))
+        # The commit the v8.6.0 tag points at, never the tag itself (a tag can be pushed again).
+        crd_prefix = f"/external-snapshotter/{versions.EXTERNAL_SNAPSHOTTER_COMMIT}/client/config/crd/"
+        assert all(crd_prefix in url for url in unwrap(crds.inputs["files"]))
         controller = graphs[stack].by_name("storage-snapshot-controller")
         # An immutable commit (its manifest runs the v8.6.0 image), never a branch.
         ref = versions.SNAPSHOT_CONTROLLER_MANIFEST_REF

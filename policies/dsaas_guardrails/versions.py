@@ -40,11 +40,13 @@ def image_problem(image: str, forbidden: list[str], kind: str = pins.NOTEBOOK) -
 
 
 RAW_GITHUB = "https://raw.githubusercontent.com/"
-IMMUTABLE_REF = re.compile(r"v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?|[0-9a-f]{40}", re.ASCII)
+# Only a commit ID: it is the hash of the tree it names, while a release tag can be deleted and pushed
+# again pointing elsewhere (and a manifest fetched at deploy time has no other checksum).
+IMMUTABLE_REF = re.compile(r"[0-9a-f]{40}", re.ASCII)
 
 
 def manifest_url_problem(url: str) -> str | None:
-    """Why a manifest URL on GitHub can change under the same program, or None (a release tag or a commit)."""
+    """Why a manifest URL on GitHub can change under the same program, or None (a full commit ID)."""
     if not url.startswith(RAW_GITHUB):
         return None
     parts = url.removeprefix(RAW_GITHUB).split("/")
@@ -52,7 +54,10 @@ def manifest_url_problem(url: str) -> str | None:
         return "names no git ref"
     if IMMUTABLE_REF.fullmatch(parts[2]):
         return None
-    return f"is read from the git ref '{parts[2]}', which can move (a branch, not a release tag or commit)"
+    return (
+        f"is read from the git ref '{parts[2]}', which can move (a branch or tag can be pushed again; "
+        "only a full commit ID names fixed content)"
+    )
 
 
 # Trident's chart truncates the autosupport image tag to the release line (26.06) of the Trident image
@@ -139,8 +144,8 @@ def pinned_versions(args: StackValidationArgs, report_violation: ReportViolation
             problem = manifest_url_problem(str(url))
             if problem:
                 report_violation(
-                    f"{label(group)}: manifest {url} {problem}. Fix: pin a release tag or a commit in "
-                    "config/versions.py.",
+                    f"{label(group)}: manifest {url} {problem}. Fix: pin the commit the release tag "
+                    "points at in config/versions.py.",
                     group.urn,
                 )
     for step in steps(args, "kube-vip"):

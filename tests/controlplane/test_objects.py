@@ -51,7 +51,7 @@ def test_a_go_constant_is_extracted_byte_for_byte_with_its_lines() -> None:
 
 def test_the_vendored_sources_are_the_refs_the_program_pins() -> None:
     refs = {s.name: (s.entry["source"].get("tag"), s.entry["source"]["commit"]) for s in upstream.load_manifest()}
-    assert refs["snapshot-crds"][0] == versions.EXTERNAL_SNAPSHOTTER_VERSION
+    assert refs["snapshot-crds"] == (versions.EXTERNAL_SNAPSHOTTER_VERSION, versions.EXTERNAL_SNAPSHOTTER_COMMIT)
     assert refs["snapshot-controller"][1] == versions.SNAPSHOT_CONTROLLER_MANIFEST_REF
     assert refs["trident-backendconfig-crd"][0] == f"v{versions.TRIDENT_VERSION}"
     crd = objects.trident_runtime_crd("storage-operator").document

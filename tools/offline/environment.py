@@ -130,7 +130,10 @@ def build_environment(graph: Graph) -> dict[str, Any]:
                 ref, path = url.removeprefix(versions.EXTERNAL_SNAPSHOTTER_RAW_URL + "/").split("/", 1)
                 source = f"https://github.com/kubernetes-csi/external-snapshotter ({ref})"
                 if path in trident_render.SNAPSHOT_CRD_FILES:
-                    add("external-snapshotter-crds", ref, "manifests", source)
+                    release = (
+                        versions.EXTERNAL_SNAPSHOTTER_VERSION if ref == versions.EXTERNAL_SNAPSHOTTER_COMMIT else ref
+                    )
+                    add("external-snapshotter-crds", release, "manifests", source)
                 elif path in trident_render.SNAPSHOT_CONTROLLER_FILES:
                     name, _, tag = versions.SNAPSHOT_CONTROLLER_IMAGE.rpartition(":")
                     add("snapshot-controller", tag, "image", name, manifests=source)
