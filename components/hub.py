@@ -55,7 +55,7 @@ class JupyterHub(pulumi.ComponentResource):
 
         self.namespace = namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=render_namespace(render.HUB_NAMESPACE)["metadata"],
+            metadata=render_namespace(render.HUB_NAMESPACE, level=render.HUB_POD_SECURITY_LEVEL)["metadata"],
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(args.storage_ready))),
         )
         # RandomBytes, not RandomId: a RandomId's ID is its value (base64url), and Pulumi keeps every

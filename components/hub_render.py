@@ -66,6 +66,20 @@ class HubSecrets:
     database_url: Any = None
 
 
+# What Pod Security `restricted` asks of a container beyond what z2jh sets (uid 1000, fsGroup 100,
+# allowPrivilegeEscalation false): no capabilities, a non-root user, the runtime's seccomp profile. z2jh
+# 4.4.0 maps no `singleuser` key to KubeSpawner's container_security_context, so each profile sets it;
+# KubeSpawner merges it over runAsUser (kubespawner/objects.py make_pod). Docker Stacks images run as
+# jovyan without sudo, so nothing in them needs a capability. With it the hub namespace enforces
+# `restricted`: every pod there meets it (docs/admission.md).
+USER_CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+HUB_POD_SECURITY_LEVEL = "restricted"
+
+
 def cookie_secret_keepers(settings: Settings, restore_plan_written: str | None) -> dict[str, str]:
     """The cookie secret's `RandomBytes` keepers: a new secret whenever a restore is declared, by a restore
     plan (its source's `written` time) or by raising `dsaas:restore.generation`. Whoever could read the
@@ -162,6 +176,7 @@ def render_profile(profile: ProfileSettings) -> dict[str, Any]:
         "slug": profile.slug,
         "description": profile.description,
         "kubespawner_override": {
+            "container_security_context": USER_CONTAINER_SECURITY_CONTEXT,
             "image": profile.image,
             "cpu_guarantee": profile.cpu_guarantee,
             "cpu_limit": profile.cpu_limit,

@@ -66,9 +66,10 @@ def snapshotter_urls(files: tuple[str, ...], ref: str) -> list[str]:
     return [f"{versions.EXTERNAL_SNAPSHOTTER_RAW_URL}/{ref}/{path}" for path in files]
 
 
-def render_namespace(name: str, privileged: bool = False) -> dict[str, Any]:
-    """A namespace; `privileged` for node plugins that mount host paths (Trident's CSI node pods)."""
-    level = "privileged" if privileged else "baseline"
+def render_namespace(name: str, privileged: bool = False, level: str = "baseline") -> dict[str, Any]:
+    """A namespace enforcing Pod Security `level`; `privileged` for node plugins that mount host paths
+    (Trident's CSI node pods)."""
+    level = "privileged" if privileged else level
     return {
         "apiVersion": "v1",
         "kind": "Namespace",

@@ -72,7 +72,9 @@ def test_every_checkov_finding_is_fixed_or_justified(findings: dict[str, list[ch
         for f in findings[stack]
         if (f.check, f.release, f.resource) not in baseline
     )
-    assert unexplained == [], "\n".join(unexplained) + "\n" + "fix these through our values, or justify each in tests/checkov-baseline.yaml"
+    assert unexplained == [], (
+        "\n".join(unexplained) + "\n" + "fix these through our values, or justify each in tests/checkov-baseline.yaml"
+    )
     stale = sorted(" ".join(key) for key in set(baseline) - seen)
     assert stale == [], "no stack produces these any more: remove them from tests/checkov-baseline.yaml"
 

@@ -4,7 +4,7 @@ A real JupyterHub 5.5 runs the z2jh chart's own jupyterhub_config.py on prod's r
 KubeSpawner 7 (tools/controlplane/kubespawner.py says what is overridden and why). The hub's namespace and
 the homes StorageClass come from the program's graph; the chart's RBAC, priority classes and user scheduler
 config from the chart. A slapd user logs in with Chromium and reaches JupyterLab; KubeSpawner's PVC and pod
-pass admission (Pod Security `baseline` of the namespace), the chart's user scheduler places the pod, a
+pass admission (Pod Security `restricted` of the namespace), the chart's user scheduler places the pod, a
 stand-in Trident provisioner answers the claim and the real PV binder binds it; the pod's command runs as a
 local process. After a stop, a second login finds the same claim. The flow is written to
 test-artifacts/kubespawner-flow.log (secrets redacted).
@@ -79,7 +79,7 @@ def test_kubespawner_spawns_through_the_api_server(start_control_plane: StartCon
     admin = plane.client()
     installed = ks.install(admin, ks.program_objects(STACK, NAMESPACE, "dsaas-homes"))
     namespace = admin.get(f"/api/v1/namespaces/{NAMESPACE}")
-    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
     values = stack_settings_values(STACK)
     with contextlib.ExitStack() as cleanup:
@@ -151,8 +151,11 @@ def test_kubespawner_spawns_through_the_api_server(start_control_plane: StartCon
         # The chart's user scheduler placed it, on a worker (control planes are tainted).
         assert pod["spec"]["schedulerName"] == "jupyterhub-user-scheduler"
         assert pod["spec"]["nodeName"] in {node.name for node in settings.workers}
-        # The chart's uid and fsGid (jovyan, users): Pod Security baseline admitted the pod as KubeSpawner built it.
-        assert pod["spec"]["containers"][0]["securityContext"]["runAsUser"] == 1000
+        # The chart's uid and fsGid (jovyan, users) and the profile's container context, merged by KubeSpawner:
+        # Pod Security restricted admitted the pod as KubeSpawner built it.
+        context = pod["spec"]["containers"][0]["securityContext"]
+        assert context["runAsUser"] == 1000 and context["runAsNonRoot"] is True
+        assert context["capabilities"] == {"drop": ["ALL"]} and context["allowPrivilegeEscalation"] is False
         assert pod["spec"]["securityContext"]["fsGroup"] == 100
         assert not pod["spec"].get("initContainers")  # no privileged metadata-blocking container
         assert pod["status"]["podIP"] == "127.0.0.1"
