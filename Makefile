@@ -19,6 +19,8 @@ DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-uti
 LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
+# The AWS CLI the backup upload test runs (tests/test_backup.py), also in its own virtualenv (requirements-awscli.txt).
+AWSCLI_VENV := .venv-awscli
 
 .PHONY: preview test setup setup-debian controlplane lint typecheck pytest benchmark clean
 
@@ -53,6 +55,12 @@ $(LAB)/node_modules/.installed: $(LAB)/package.json $(LAB)/package-lock.json | s
 	cd $(LAB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(AWSCLI_VENV)/.installed: requirements-awscli.txt
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet -r requirements-awscli.txt
+	touch $@
+
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -66,7 +74,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 controlplane: $(VENV)/.installed-program
 	$(BIN)/python -m tools.controlplane build $(if $(MINOR),--minor $(MINOR))
 
-setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed controlplane
+setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed $(AWSCLI_VENV)/.installed controlplane
 
 # The preview renders the Helm charts with Helm's engine (helm-python-sdk, a test/preview requirement).
 preview: $(VENV)/.installed-tests
@@ -90,4 +98,4 @@ benchmark: $(VENV)/.installed-program
 	$(BIN)/python -m tools.benchmark 10 100 500
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache $(LAB)/node_modules test-artifacts
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) .mypy_cache .ruff_cache .pytest_cache $(LAB)/node_modules test-artifacts
