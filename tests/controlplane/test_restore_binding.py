@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from components import restore_render as render
-from components.hub_render import HUB_NAMESPACE
+from components.hub_render import HUB_NAMESPACE, HUB_POD_SECURITY_LEVEL
 from tests.conftest import ROOT_DIR
 from tests.controlplane.conftest import StartControlPlane
 from tests.test_hub_values import hub_values
@@ -254,7 +254,8 @@ def restore(request: pytest.FixtureRequest, start_control_plane: StartControlPla
 def test_the_api_server_takes_every_restore_object_without_a_warning(restore: Restore) -> None:
     assert restore.warnings == {}
     namespace = restore.client.get(f"/api/v1/namespaces/{HUB_NAMESPACE}")
-    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    label = namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+    assert label == HUB_POD_SECURITY_LEVEL == "restricted"
     expected = 50 if restore.driver == "ontap-nas" else 100  # economy: a volume and a claim per home
     owned = [*restore.claims().values(), *restore.volumes().values()]
     applied = [o for o in owned if any(f["manager"] == "dsaas" for f in o["metadata"].get("managedFields", []))]
