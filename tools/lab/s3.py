@@ -88,8 +88,13 @@ class MotoS3:
         return self
 
     def stop(self) -> None:
-        # moto's settings are process-wide: leave authentication off again for any in-process moto use.
+        # moto's settings and backends are process-wide: leave authentication off again, and forget this lab's
+        # users and buckets, so the next MotoS3 in the same process can create its own `backup` user.
         self._set_auth("inf")
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.request("POST", "/moto-api/reset")
+        connection.getresponse().read()
+        connection.close()
         self.server.stop()
 
     def client(self, endpoint: str | None = None, ca_file: Path | None = None, user: str = "backup") -> Any:
