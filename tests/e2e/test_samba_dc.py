@@ -1,0 +1,137 @@
+"""The hub's authenticator and `ldap_check` against a real Active Directory DC (Samba 4.17's, tools/lab/samba.py).
+
+The DC serves LDAPS on a loopback address with a certificate that names only its own host name
+(DC1.lab.example.org). Nothing here resolves that name: the clients connect to the address and verify the
+certificate against the DC's own CA and the name through ldap3's `Tls(valid_names=...)` (`trust_dc_name`),
+the one thing the suite adds to what the stack renders. The tests below prove the name is really checked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import ldap3
+import pytest
+from ldap3.core.exceptions import LDAPSocketOpenError
+
+from config.settings import Settings, parse_settings
+from tests.e2e.conftest import SambaTemplate
+from tools.lab.samba import SambaInfo, point_at_samba
+from tools.lab.stack_hub import stack_settings_values
+from tools.preflight import ldap_check
+
+pytestmark = pytest.mark.slow
+
+
+def samba_settings(info: SambaInfo, **ldap: Any) -> Settings:
+    return parse_settings(point_at_samba(stack_settings_values("dev"), info, **ldap))
+
+
+def trust_dc_name(authenticator: Any, info: SambaInfo) -> Any:
+    """The harness's only addition: verify the DC's certificate against its host name, not the address."""
+    authenticator.tls_kwargs = {**authenticator.tls_kwargs, "valid_names": [info.tls_name]}
+    return authenticator
+
+
+def hub_authenticator(info: SambaInfo, **ldap: Any) -> Any:
+    """The hub's authenticator (the rendered extraConfig and hub.config) against the DC."""
+    authenticator = ldap_check.authenticator_for(samba_settings(info, **ldap), info.search_password, None)
+    return trust_dc_name(authenticator, info)
+
+
+def ldaps(info: SambaInfo, **tls: Any) -> ldap3.Server:
+    return ldap3.Server(info.host, port=info.ldaps_port, use_ssl=True, tls=ldap3.Tls(**tls), get_info=ldap3.NONE)
+
+
+# -- the peer itself ---------------------------------------------------------------------------------
+def test_the_dc_listens_on_loopback_only(samba_dc: SambaInfo) -> None:
+    listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout.splitlines()
+    samba = [line.split()[3] for line in listening if '"samba"' in line]
+    assert samba, listening
+    assert all(address.startswith("127.") for address in samba), samba
+    assert f"{samba_dc.host}:{samba_dc.ldaps_port}" in samba
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def _started_here(pid: int) -> bool:
+    while pid > 1:
+        if pid == os.getpid():
+            return True
+        pid = _parent(pid)
+    return False
+
+
+def test_no_samba_daemon_from_the_packages_runs(samba_dc: SambaInfo) -> None:
+    """Every Samba process is the suite's own DC (a child of this test process); smbd, nmbd, winbindd: none."""
+    daemons: list[str] = []
+    ours: list[str] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            comm = (proc / "comm").read_text().strip()
+            foreign = comm in ("smbd", "nmbd", "winbindd") or (comm == "samba" and not _started_here(int(proc.name)))
+        except (OSError, ValueError):
+            continue
+        if comm in ("smbd", "nmbd", "winbindd", "samba"):
+            (daemons if foreign else ours).append(f"{proc.name} {comm}")
+    assert daemons == []
+    assert ours, "the session DC runs as a samba process under this test process"
+
+
+def test_the_certificate_names_only_the_dc_host_and_is_checked(samba_dc: SambaInfo) -> None:
+    ca = {"ca_certs_file": str(samba_dc.ca_cert_path), "validate": ssl.CERT_REQUIRED}
+    with pytest.raises(LDAPSocketOpenError, match="doesn't match"):
+        ldap3.Connection(ldaps(samba_dc, **ca), samba_dc.search_bind_dn, samba_dc.search_password).bind()
+    with pytest.raises(LDAPSocketOpenError, match="doesn't match"):
+        wrong = ldaps(samba_dc, **ca, valid_names=["dc2.lab.example.org"])
+        ldap3.Connection(wrong, samba_dc.search_bind_dn, samba_dc.search_password).bind()
+    right = ldaps(samba_dc, **ca, valid_names=[samba_dc.tls_name])
+    assert ldap3.Connection(right, samba_dc.search_bind_dn, samba_dc.search_password).bind()
+
+
+def test_the_seed_is_as_documented(samba_dc: SambaInfo) -> None:
+    conn = samba_dc.admin_connection()
+    jmueller = samba_dc.user("jmueller")
+    assert conn.search(jmueller.dn, "(objectClass=user)", ldap3.BASE, attributes=["userPrincipalName", "cn"])
+    assert conn.response[0]["attributes"]["cn"] == ["Müller, Jürgen"]
+    assert conn.response[0]["attributes"]["userPrincipalName"] == ["juergen.mueller@example.org"]
+    # Two levels of nesting: lab-scientists -> research-team -> dsaas-hub-users.
+    conn.search(samba_dc.base_dn, "(sAMAccountName=lab-scientists)", attributes=["memberOf"])
+    assert [str(g) for g in conn.response[0]["attributes"]["memberOf"]] == [
+        samba_dc.users_group_dn.replace("dsaas-hub-users", "research-team")
+    ]
+    pat = samba_dc.user("pat")
+    conn.search(pat.dn, "(objectClass=user)", ldap3.BASE, attributes=["primaryGroupID", "memberOf"])
+    attributes = conn.response[0]["attributes"]
+    conn.search(samba_dc.users_group_dn, "(objectClass=group)", ldap3.BASE, attributes=["primaryGroupToken"])
+    assert attributes["primaryGroupID"] == conn.response[0]["attributes"]["primaryGroupToken"]
+    assert samba_dc.users_group_dn not in attributes["memberOf"]
+
+
+@pytest.mark.parametrize(
+    ("login", "code"), [("dora", "533"), ("ed", "701"), ("lou", "775"), ("max", "773"), ("alice", "52e")]
+)
+def test_the_dc_gives_its_reason_for_each_refused_bind(samba_dc: SambaInfo, login: str, code: str) -> None:
+    user = samba_dc.user(login)
+    server = ldaps(samba_dc, **samba_dc.tls_kwargs())
+    # alice with a wrong password: one bad bind of 3, and a good one below resets the count.
+    conn = ldap3.Connection(server, user.dn, "wrong" if code == "52e" else user.password)
+    assert not conn.bind()
+    assert re.search(rf"\bdata {code}\b", conn.result["message"]), conn.result
+    if code == "52e":
+        assert ldap3.Connection(server, user.dn, user.password).bind()
+
+
+def test_the_template_is_provisioned_once_and_copies_start_fast(samba_template: SambaTemplate) -> None:
+    assert set(samba_template.timings) == {"provision", "seed"}
+    assert samba_template.path.joinpath("private", "sam.ldb").exists()
