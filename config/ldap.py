@@ -111,6 +111,12 @@ class LdapSettings(SettingsModel):
         description="Domains users may type with their name, as DOMAIN\\name or name@domain (NetBIOS or DNS "
         "names); each becomes the plain name. Other domains are refused.",
     )
+    password_change_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[^\s]+$",
+        description="https:// page where users change their password; the login page names it when the "
+        "directory says a password has expired or must be changed (Active Directory).",
+    )
     refresh_minutes: StrictInt = Field(
         default=5,
         ge=1,

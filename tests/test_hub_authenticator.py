@@ -148,3 +148,54 @@ def test_admin_comes_only_from_admin_groups() -> None:
 def test_a_bad_stack_value_never_reaches_the_hub() -> None:
     with pytest.raises(SettingsError):
         parse_settings(_ldap(membership="memberof"))
+
+
+# -- Active Directory's reasons for a refused bind (issue 20 item 4) ------------------------------------
+def _bind_result(message: str, code: int = 49) -> dict[str, object]:
+    return {"result": code, "description": "invalidCredentials", "message": message}
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("52e", "invalid-credentials"),
+        ("530", "not-permitted-now"),
+        ("531", "not-permitted-here"),
+        ("532", "password-expired"),
+        ("533", "disabled"),
+        ("701", "account-expired"),
+        ("773", "must-change-password"),
+        ("775", "locked"),
+    ],
+)
+def test_ad_sub_codes_are_read_from_the_bind_message(code: str, kind: str) -> None:
+    message = f"80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {code}, v1db1"
+    assert MODULE["ad_bind_refusal"](_bind_result(message))[0] == kind
+
+
+def test_a_bind_without_ads_sub_code_has_no_reason() -> None:
+    assert MODULE["ad_bind_refusal"](_bind_result("")) is None  # slapd, 389 DS
+    assert MODULE["ad_bind_refusal"](_bind_result("data 775", code=50)) is None  # not a refused password
+    assert MODULE["ad_bind_refusal"](None) is None
+    assert MODULE["ad_bind_refusal"](_bind_result("data 7750"))[0] == "invalid-credentials"  # an unknown code
+    assert MODULE["ad_bind_refusal"](_bind_result("metadata 775")) is None
+
+
+def test_the_login_page_says_where_to_change_an_expired_password() -> None:
+    message = MODULE["refusal_page_message"]
+    url = "https://password.example.org/change?x=%41"
+    assert url in message("password-expired", url) and url in message("must-change-password", url)
+    assert "Ctrl+Alt+Del" in message("password-expired", "")
+    assert message("invalid-credentials", url) is None  # the hub's own "Invalid username or password"
+
+
+def test_a_locked_account_is_never_told_to_try_again() -> None:
+    text = MODULE["refusal_page_message"]("locked", "https://password.example.org").lower()
+    assert "locked" in text and "try again" not in text and "retry" not in text
+
+
+def test_the_password_change_page_must_be_https() -> None:
+    with pytest.raises(SettingsError, match="passwordChangeUrl"):
+        parse_settings(_ldap(passwordChangeUrl="http://password.example.org"))
+    settings = parse_settings(_ldap(passwordChangeUrl="https://password.example.org"))
+    assert hub_render.render_dsaas_ldap_config(settings)["password_change_url"] == "https://password.example.org"

@@ -18,9 +18,11 @@ from typing import Any
 import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPSocketOpenError
+from tornado import web
 
 from config.settings import Settings, parse_settings
 from tests.e2e.conftest import SambaTemplate
+from tools.lab.procs import run_coroutine
 from tools.lab.samba import SambaInfo, point_at_samba
 from tools.lab.stack_hub import stack_settings_values
 from tools.preflight import ldap_check
@@ -135,3 +137,67 @@ def test_the_dc_gives_its_reason_for_each_refused_bind(samba_dc: SambaInfo, logi
 def test_the_template_is_provisioned_once_and_copies_start_fast(samba_template: SambaTemplate) -> None:
     assert set(samba_template.timings) == {"provision", "seed"}
     assert samba_template.path.joinpath("private", "sam.ldb").exists()
+
+
+# -- item 4: AD's reasons -----------------------------------------------------------------------------
+REFUSALS = {
+    "ed": ("account-expired", "accountExpires"),
+    "lou": ("locked", "locked out"),
+    "max": ("must-change-password", "pwdLastSet 0"),
+}
+
+
+@pytest.mark.parametrize("login", sorted(REFUSALS))
+def test_the_hub_logs_and_shows_ads_reason(samba_dc: SambaInfo, login: str, caplog: pytest.LogCaptureFixture) -> None:
+    url = "https://password.lab.example.org/change"
+    authenticator = hub_authenticator(samba_dc, passwordChangeUrl=url)
+    user = samba_dc.user(login)
+    kind, logged = REFUSALS[login]
+    try:
+        verdict = authenticator.login(login, user.password)
+        assert (verdict.user_dn, verdict.refusal) == (None, kind)
+        assert logged in verdict.reason
+        with pytest.raises(web.HTTPError) as page:
+            run_coroutine(authenticator.authenticate(None, {"username": login, "password": user.password}))
+    finally:
+        authenticator.close_connections()
+    shown = str(page.value.log_message) % page.value.args
+    assert page.value.status_code == 403
+    assert (url in shown) == (kind == "must-change-password")
+    assert "try again" not in shown.lower()
+    assert logged in caplog.text
+
+
+def test_a_wrong_password_stays_the_hubs_usual_refusal(samba_dc: SambaInfo) -> None:
+    authenticator = hub_authenticator(samba_dc)
+    try:
+        verdict = authenticator.login("alice", "wrong")  # one bad bind of 3; the good one below resets the count
+        assert verdict.refusal == "invalid-credentials"
+        assert run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "wrong"})) is None
+        assert authenticator.login("alice", samba_dc.user("alice").password).allowed
+    finally:
+        authenticator.close_connections()
+
+
+def samba_check(info: SambaInfo, login: str, password: str | None, **ldap: Any) -> ldap_check.Report:
+    """`ldap_check` as an operator runs it, against the DC (its authenticator told the DC's certificate name)."""
+    real = ldap_check.authenticator_for
+    ldap_check.authenticator_for = lambda *args: trust_dc_name(real(*args), info)
+    try:
+        return ldap_check.check_login(samba_settings(info, **ldap), login, info.search_password, password)
+    finally:
+        ldap_check.authenticator_for = real
+
+
+def test_ldap_check_never_suggests_retrying_a_locked_account(samba_dc: SambaInfo) -> None:
+    report = samba_check(samba_dc, "lou", samba_dc.user("lou").password)
+    (failure,) = [f for f in report.findings if not f.ok]
+    assert failure.step == "user-bind" and "locked out" in failure.detail
+    assert "do not retry" in failure.fix and "try the password again" not in failure.fix
+
+
+def test_ldap_check_says_the_password_was_right_for_a_must_change_account(samba_dc: SambaInfo) -> None:
+    report = samba_check(samba_dc, "max", samba_dc.user("max").password)
+    (failure,) = [f for f in report.findings if not f.ok]
+    assert "password is right" in failure.detail and "pwdLastSet 0" in failure.detail
+    assert "passwordChangeUrl" in failure.fix

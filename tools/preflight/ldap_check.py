@@ -243,6 +243,29 @@ def _yes(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
+def bind_refusal_advice(username: str, reason: str, refusal: str) -> tuple[str, str]:
+    """(detail, fix) for a refused user bind, by the reason the directory gave (Active Directory's data codes).
+
+    A locked account is never told to retry: each wrong password counts against the lockout policy.
+    """
+    module = hub_module()
+    if refusal == module["REFUSAL_LOCKED"]:
+        return (
+            f"the directory says {username}'s account is locked out ({reason}); the password was not checked",
+            "do not retry the password (each try extends the lockout); the directory's administrators unlock it",
+        )
+    if refusal in module["PASSWORD_WAS_RIGHT"]:
+        fixes = {
+            module["REFUSAL_PASSWORD_EXPIRED"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
+            module["REFUSAL_MUST_CHANGE"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
+        }
+        return (
+            f"the password is right, but the directory refuses {username}: {reason}",
+            fixes.get(refusal, "ask the directory's administrators"),
+        )
+    return f"the directory refused {username}'s password ({reason})", "try the password again"
+
+
 def check_login(
     settings: Settings,
     username: str,
@@ -371,12 +394,8 @@ def _check(
         if user_password is not None:
             verdict = authenticator.login(typed, user_password)
             if verdict.user_dn is None:
-                report.add(
-                    False,
-                    "user-bind",
-                    f"the directory refused {username}'s password ({verdict.reason})",
-                    "try the password again",
-                )
+                detail, fix = bind_refusal_advice(username, verdict.reason, verdict.refusal)
+                report.add(False, "user-bind", detail, fix)
                 report.allowed = report.admin = False
                 return
             report.add(True, "user-bind", f"{username}'s password is accepted")

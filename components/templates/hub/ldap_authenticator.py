@@ -25,6 +25,9 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
    burst of logins never stalls the hub's event loop.
 5. Names as people type them: lower-cased, and `DOMAIN\\name` or `name@domain.example` become `name`
    for the domains the stack lists; any other domain is refused with a logged reason.
+6. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
+   disabled, expired account, not permitted now/here) is logged as what it is, and the login page says
+   what to do (where to change the password: `password_change_url`; a locked account: no retry).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 from ldapauthenticator.ldapauthenticator import LDAPAuthenticator, TlsStrategy
+from tornado import web  # JupyterHub runs on tornado: a 403 here re-renders its login form with the message
 from traitlets import Bool, Int, List, Unicode, validate
 
 T = TypeVar("T")
@@ -83,6 +87,75 @@ SCHEMA_ATTRIBUTE_NAMES = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
 LOGIN_WORKERS = 16
 
 _LOGIN_THREADS = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="ldap-login")
+
+# Active Directory's sub-code in a refused bind's message ("... AcceptSecurityContext error, data 775, v1db1"),
+# Microsoft's "LDAP bind error codes" (the Win32 errors ERROR_LOGON_FAILURE 0x52e ... ERROR_ACCOUNT_LOCKED_OUT
+# 0x775). AD sends 530-533, 701 and 773 only when the password was right; 52e and 775 say nothing about it.
+AD_BIND_DATA = re.compile(r"\bdata ([0-9a-fA-F]{3,8})\b")
+REFUSAL_INVALID = "invalid-credentials"
+REFUSAL_NOT_NOW = "not-permitted-now"
+REFUSAL_NOT_HERE = "not-permitted-here"
+REFUSAL_PASSWORD_EXPIRED = "password-expired"
+REFUSAL_DISABLED = "disabled"
+REFUSAL_ACCOUNT_EXPIRED = "account-expired"
+REFUSAL_MUST_CHANGE = "must-change-password"
+REFUSAL_LOCKED = "locked"
+AD_BIND_REFUSALS: dict[str, tuple[str, str]] = {
+    "52e": (REFUSAL_INVALID, "invalid credentials"),
+    "530": (REFUSAL_NOT_NOW, "the account may not log in at this time (logon hours)"),
+    "531": (REFUSAL_NOT_HERE, "the account may not log in from this workstation"),
+    "532": (REFUSAL_PASSWORD_EXPIRED, "the password has expired"),
+    "533": (REFUSAL_DISABLED, "the account is disabled"),
+    "701": (REFUSAL_ACCOUNT_EXPIRED, "the account has expired (accountExpires)"),
+    "773": (REFUSAL_MUST_CHANGE, "the user must change the password before logging in (pwdLastSet 0)"),
+    "775": (REFUSAL_LOCKED, "the account is locked out"),
+}
+# Refusals that mean the password was right: the account's state, not a typo, blocks the login.
+PASSWORD_WAS_RIGHT = frozenset(
+    {
+        REFUSAL_NOT_NOW,
+        REFUSAL_NOT_HERE,
+        REFUSAL_PASSWORD_EXPIRED,
+        REFUSAL_DISABLED,
+        REFUSAL_ACCOUNT_EXPIRED,
+        REFUSAL_MUST_CHANGE,
+    }
+)
+
+
+def ad_bind_refusal(result: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(kind, reason) from a refused bind's result when Active Directory says why; None otherwise."""
+    if not result or result.get("result") != INVALID_CREDENTIALS:
+        return None
+    match = AD_BIND_DATA.search(str(result.get("message") or ""))
+    if match is None:
+        return None
+    code = match.group(1).lower()
+    return AD_BIND_REFUSALS.get(code, (REFUSAL_INVALID, f"invalid credentials (directory code data {code})"))
+
+
+def refusal_page_message(kind: str, password_change_url: str) -> str | None:
+    """What the login page tells the user for a refusal of this kind; None: the hub's usual message.
+
+    Never "try again" for a locked account: each retry counts against the lockout policy.
+    """
+    where = (
+        f"Change it at {password_change_url}"
+        if password_change_url
+        else "Change it the way your organisation changes passwords (for example Ctrl+Alt+Del on a Windows PC)"
+    )
+    messages = {
+        REFUSAL_PASSWORD_EXPIRED: f"Your password has expired. {where}, then sign in with the new one.",
+        REFUSAL_MUST_CHANGE: f"Your password must be changed before you sign in. {where}, "
+        "then sign in with the new one.",
+        REFUSAL_LOCKED: "Your account is locked after too many failed sign-ins. Further attempts keep it locked: "
+        "ask your IT service desk to unlock it.",
+        REFUSAL_ACCOUNT_EXPIRED: "Your account has expired. Ask your IT service desk to extend it.",
+        REFUSAL_DISABLED: "Your account is disabled. Ask your IT service desk.",
+        REFUSAL_NOT_NOW: "Your account may not sign in at this time of day.",
+        REFUSAL_NOT_HERE: "Your account may not sign in to this service.",
+    }
+    return messages.get(kind)
 
 
 class DirectoryUnusableError(Exception):
@@ -124,6 +197,8 @@ class LoginVerdict:
     allowed: bool = False
     admin: bool = False
     reason: str = ""
+    refusal: str = ""
+    """Why the directory refused the bind, where it says (an AD_BIND_REFUSALS kind)."""
 
 
 class ConnectionPool:
@@ -214,6 +289,9 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         900,
         config=True,
         help="While the directory is unreachable, sessions confirmed within this time continue.",
+    )
+    password_change_url = Unicode(
+        "", config=True, help="Where users change an expired password; shown when the directory says it expired."
     )
     setting_prefix = Unicode(
         "dsaas:hub.ldap", config=True, help="Where the stack keeps these settings, for error messages."
@@ -634,14 +712,18 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
 
         def check_password(conn: ldap3.Connection) -> LoginVerdict:
+            refused: tuple[str, str] | None = None
             for user_dn in candidates:
                 if not self._bind(conn, user_dn, password):
+                    refused = ad_bind_refusal(conn.result) or refused
                     continue
                 if self.search_user:
                     return LoginVerdict(username=username, user_dn=user_dn)
                 # No search account: the user's own connection reads the groups, right after the bind.
                 self.check_schema(conn)
                 return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
+            if refused is not None:
+                return LoginVerdict(username=username, reason=refused[1], refusal=refused[0])
             return LoginVerdict(username=username, reason="invalid credentials")
 
         checked = self._run(self._bind_pool, check_password)
@@ -702,6 +784,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return None
         if verdict.user_dn is None or verdict.reason:
             self.log.warning("dsaas: login of %r refused: %s", verdict.username, verdict.reason or "unknown user")
+            self.raise_refusal_page(verdict)
             return None
         if not verdict.allowed:
             self.log.warning(
@@ -712,6 +795,13 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return None
         self._confirmed_at[verdict.username] = time.monotonic()
         return self._auth_model(verdict)
+
+    def raise_refusal_page(self, verdict: LoginVerdict) -> None:
+        """The login page with what the user must do, where the directory said why (JupyterHub 5 re-renders
+        its login form with an HTTPError's message for a form post: LoginHandler.render_template)."""
+        message = refusal_page_message(verdict.refusal, self.password_change_url)
+        if message is not None:
+            raise web.HTTPError(403, "%s", message)  # a URL may hold "%"
 
     def _auth_model(self, verdict: LoginVerdict) -> dict[str, Any]:
         return {
