@@ -199,3 +199,46 @@ def test_the_password_change_page_must_be_https() -> None:
         parse_settings(_ldap(passwordChangeUrl="http://password.example.org"))
     settings = parse_settings(_ldap(passwordChangeUrl="https://password.example.org"))
     assert hub_render.render_dsaas_ldap_config(settings)["password_change_url"] == "https://password.example.org"
+
+
+# -- primary groups (issue 20 item 3) ---------------------------------------------------------------
+DOMAIN_USERS_SID = bytes.fromhex("010500000000000515000000940e0a8cb9d5dc6016b76c0a01020000")
+
+
+def test_a_binary_sid_reads_as_windows_writes_it() -> None:
+    assert MODULE["sid_string"](DOMAIN_USERS_SID) == "S-1-5-21-2349469332-1625085369-174896918-513"
+    with pytest.raises(ValueError):
+        MODULE["sid_string"](DOMAIN_USERS_SID[:-1])
+
+
+def test_the_primary_group_is_the_users_domain_with_the_rid() -> None:
+    user = DOMAIN_USERS_SID[:-4] + (1105).to_bytes(4, "little")
+    assert MODULE["primary_group_sid"](user, "1102") == "S-1-5-21-2349469332-1625085369-174896918-1102"
+    assert MODULE["primary_group_sid"](user, None) is None
+    assert MODULE["primary_group_sid"](b"junk", "513") is None
+
+
+# -- AD account state at refresh (issue 20 item 5) ----------------------------------------------------
+NOW = 1_800_000_000.0
+NOW_FILETIME = int(NOW * 10_000_000) + 116444736000000000
+
+
+@pytest.mark.parametrize(
+    ("attributes", "kind"),
+    [
+        ({"userAccountControl": ["512"], "accountExpires": ["9223372036854775807"], "pwdLastSet": ["1"]}, None),
+        ({"accountExpires": ["0"]}, None),
+        ({"accountExpires": [str(NOW_FILETIME + 10**9)]}, None),
+        ({"userAccountControl": ["514"]}, "disabled"),
+        ({"accountExpires": [str(NOW_FILETIME - 1)]}, "account-expired"),
+        ({"lockoutTime": ["133000000000000000"]}, "locked"),  # no computed attribute: lockoutTime counts
+        ({"lockoutTime": ["133000000000000000"], "msDS-User-Account-Control-Computed": ["0"]}, None),  # lapsed
+        ({"msDS-User-Account-Control-Computed": ["16"]}, "locked"),
+        ({"pwdLastSet": ["0"]}, "must-change-password"),
+        ({"msDS-User-Account-Control-Computed": ["8388608"]}, "password-expired"),
+        ({"lockoutTime": ["0"], "pwdLastSet": []}, None),
+    ],
+)
+def test_ad_account_state_ends_access(attributes: dict[str, list[str]], kind: str | None) -> None:
+    refused = MODULE["ad_account_refusal"](attributes, NOW)
+    assert (refused[0] if refused else None) == kind

@@ -13,11 +13,12 @@
   `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
 - `samba_template` (session): a `SambaTemplate` (`.path`, `.timings`): a Samba AD DC provisioned and seeded
   once per session (tools/lab/samba.py; about 10-20 s of `samba-tool domain provision` plus seeding), stopped.
-- `samba_dc` (session): the `SambaInfo` of a running DC copied from the template (start: about 1-2 s):
-  users, groups, its loopback address, CA and the host name its certificate names. Read-only: never stop it,
-  change it or bind with a wrong password (its lockout threshold is 3) in a test.
+- `samba_dc` (function, over one session DC): the `SambaInfo` of a running DC copied from the template
+  (start: about 1-2 s), on 127.0.0.1: users, groups, CA and the host name its certificate names. Read-only:
+  never change it or bind with a wrong password (its lockout threshold is 3) in a test.
 - `samba_dc_factory` (function): `factory() -> SambaDC`, a private started copy of the template a test may
-  change (`modify_user`, `bad_binds`) or stop; closed at teardown.
+  change (`modify_user`, `bad_binds`) or stop; closed at teardown. Samba's LDAP ports are fixed, so one DC
+  runs at a time: the session DC pauses while the test runs, and each call stops the previous private DC.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
 - `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config=None, *, values=None,
   extra_config=None, profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`,
@@ -148,17 +149,32 @@ def samba_template(tmp_path_factory: pytest.TempPathFactory) -> SambaTemplate:
     return SambaTemplate(path, provision_template(path))
 
 
+# The session's shared DC once started (Samba's ports are fixed and it binds 127.0.0.1 only: a private DC
+# from samba_dc_factory pauses it, and the factory's teardown starts it again).
+_SESSION_DCS: list[SambaDC] = []
+
+
 @pytest.fixture(scope="session")
-def samba_dc(samba_template: SambaTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaInfo]:
+def _samba_session_dc(samba_template: SambaTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
     with SambaDC(tmp_path_factory.mktemp("samba-dc") / "dc", samba_template.path) as dc:
-        yield dc.info
+        _SESSION_DCS.append(dc)
+        yield dc
+        _SESSION_DCS.remove(dc)
+
+
+@pytest.fixture
+def samba_dc(_samba_session_dc: SambaDC) -> SambaInfo:
+    return _samba_session_dc.start()  # a no-op while it runs
 
 
 @pytest.fixture
 def samba_dc_factory(samba_template: SambaTemplate, tmp_path: Path) -> Iterator[Callable[[], SambaDC]]:
     started: list[SambaDC] = []
+    paused = [dc for dc in _SESSION_DCS if dc.running]
 
     def factory() -> SambaDC:
+        for running in [*paused, *started]:
+            running.stop()
         dc = SambaDC(tmp_path / f"samba-{len(started) + 1}", samba_template.path)
         started.append(dc)
         dc.start()
@@ -167,6 +183,8 @@ def samba_dc_factory(samba_template: SambaTemplate, tmp_path: Path) -> Iterator[
     yield factory
     for dc in started:
         dc.close()
+    for dc in paused:
+        dc.start()
 
 
 # -- JupyterHub --------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import os
 import re
 import ssl
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from tornado import web
 from config.settings import Settings, parse_settings
 from tests.e2e.conftest import SambaTemplate
 from tools.lab.procs import run_coroutine
-from tools.lab.samba import SambaInfo, point_at_samba
+from tools.lab.samba import SambaDC, SambaInfo, filetime, point_at_samba
 from tools.lab.stack_hub import stack_settings_values
 from tools.preflight import ldap_check
 
@@ -201,3 +203,71 @@ def test_ldap_check_says_the_password_was_right_for_a_must_change_account(samba_
     (failure,) = [f for f in report.findings if not f.ok]
     assert "password is right" in failure.detail and "pwdLastSet 0" in failure.detail
     assert "passwordChangeUrl" in failure.fix
+
+
+# -- item 3: primary groups ---------------------------------------------------------------------------
+def test_a_user_whose_primary_group_is_the_allowed_group_logs_in(samba_dc: SambaInfo) -> None:
+    authenticator = hub_authenticator(samba_dc)
+    try:
+        verdict = authenticator.login("pat", samba_dc.user("pat").password)
+        assert verdict.allowed and verdict.groups == [samba_dc.users_group_dn]
+        assert authenticator.recheck("pat", verdict.user_dn).allowed  # and at refresh
+        assert not authenticator.login("erin", samba_dc.user("erin").password).allowed
+    finally:
+        authenticator.close_connections()
+
+
+def test_domain_users_as_the_allowed_group_lets_its_members_in(samba_dc: SambaInfo) -> None:
+    authenticator = hub_authenticator(samba_dc, allowedGroups=[samba_dc.domain_users_dn], adminGroups=[])
+    try:
+        assert authenticator.login("erin", samba_dc.user("erin").password).allowed  # primaryGroupID 513
+    finally:
+        authenticator.close_connections()
+
+
+def test_ldap_check_says_the_primary_group_admitted_the_user(samba_dc: SambaInfo) -> None:
+    report = samba_check(samba_dc, "pat", None)
+    assert report.allowed is True
+    (note,) = [f for f in report.findings if f.step == "primary-group"]
+    assert samba_dc.users_group_dn in note.detail and "primaryGroupID" in note.detail
+    assert not [f for f in samba_check(samba_dc, "jmueller", None).findings if f.step == "primary-group"]
+
+
+# -- item 5: access follows the account's state at refresh -------------------------------------------
+@pytest.mark.parametrize(
+    ("login", "kind"),
+    [
+        ("alice", None),
+        ("pat", None),
+        ("dora", "disabled"),
+        ("ed", "account-expired"),
+        ("lou", "locked"),
+        ("max", "must-change-password"),
+    ],
+)
+def test_refresh_follows_the_account_state(samba_dc: SambaInfo, login: str, kind: str | None) -> None:
+    authenticator = hub_authenticator(samba_dc)
+    try:
+        verdict = authenticator.recheck(login, None)
+    finally:
+        authenticator.close_connections()
+    assert verdict.refusal == (kind or "")
+    assert verdict.allowed == (kind is None)
+
+
+def test_a_running_session_ends_when_the_dc_expires_or_locks_the_account(
+    samba_dc_factory: Callable[[], SambaDC],
+) -> None:
+    dc = samba_dc_factory()
+    info = dc.info
+    authenticator = hub_authenticator(info)
+    try:
+        assert authenticator.login("alice", info.user("alice").password).allowed
+        assert authenticator.login("frank", info.user("frank").password).allowed
+        dc.modify_user("alice", {"accountExpires": [str(filetime(time.time() - 60))]})
+        dc.bad_binds("frank")
+        assert authenticator.recheck("alice", None).refusal == "account-expired"
+        assert authenticator.recheck("frank", None).refusal == "locked"
+        assert authenticator.recheck("jmueller", None).allowed
+    finally:
+        authenticator.close_connections()

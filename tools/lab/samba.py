@@ -6,9 +6,9 @@ it over LDAPS as Administrator (see SEED below) and stops it: a template, about 
 template)` copies the template (a few MB of ldb/tdb files) and runs `samba -i -M single` in the foreground as a
 process of the suite, in a session of its own, stopped by `stop()`/`close()`. Only the LDAP service runs
 (`server services = ldap`: no KDC, SMB, NetBIOS, DNS or RPC), bound to one loopback address (`interfaces`,
-`bind interfaces only`). Samba's LDAP ports are fixed (389, 636; 3268/3269 for the global catalogue), so
-the first DC takes 127.0.0.1 and a DC started while that one runs takes the next free 127.0.0.N, still
-loopback only.
+`bind interfaces only`). Samba's LDAP ports are fixed (389, 636; 3268/3269 for the global catalogue) and
+it binds only addresses an interface carries, so a DC takes 127.0.0.1 and one DC runs at a time (the
+suite's `samba_dc_factory` pauses the session's DC while a private one runs).
 
 TLS: `tls enabled = yes`; Samba writes a CA and a certificate naming only its own host name
 (`DC1.lab.example.org`) to `private/tls/` on first start; `info.ca_cert_path` is that CA. Nothing resolves
@@ -51,7 +51,7 @@ from typing import Any
 import ldap3
 from ldap3.utils.dn import escape_rdn
 
-from tools.lab.procs import port_open, stop_process_group, tail, wait_until
+from tools.lab.procs import LOCALHOST, port_open, stop_process_group, tail, wait_until
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
@@ -209,13 +209,16 @@ def render_smb_conf(workdir: Path, host: str) -> str:
     )
 
 
-def _free_loopback_address() -> str:
-    """127.0.0.1, or the next 127.0.0.N whose LDAP ports are free (Samba cannot move them)."""
-    for last in range(1, 250):
-        host = f"127.0.0.{last}"
-        if not port_open(LDAP_PORT, host) and not port_open(LDAPS_PORT, host):
-            return host
-    raise RuntimeError("no loopback address with free ports 389 and 636")
+def _loopback_address() -> str:
+    """127.0.0.1, whose ports 389 and 636 must be free: Samba cannot move its LDAP ports, and it binds only
+    addresses an interface carries (lo has 127.0.0.1 alone), so one DC runs at a time."""
+    busy = [port for port in (LDAP_PORT, LDAPS_PORT) if port_open(port, LOCALHOST)]
+    if busy:
+        raise RuntimeError(
+            f"127.0.0.1 port(s) {busy} are taken: another DC or LDAP server listens there; stop it "
+            "(one Samba DC runs at a time: samba_dc_factory pauses the session's DC)"
+        )
+    return LOCALHOST
 
 
 def provision(workdir: Path) -> float:
@@ -277,7 +280,7 @@ class SambaDC:
             if self.workdir != self.template:
                 shutil.copytree(self.template, self.workdir, symlinks=True, ignore=_sockets)
             self._info = SambaInfo(
-                host=_free_loopback_address(),
+                host=_loopback_address(),
                 ca_cert_path=self.workdir / "private" / "tls" / "ca.pem",
                 workdir=self.workdir,
             )

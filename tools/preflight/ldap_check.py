@@ -243,6 +243,18 @@ def _yes(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
+def note_primary_groups(report: Report, authenticator: Any, search: ldap3.Connection, verdict: Any) -> None:
+    """Say which groups admit the user only as their primary group (AD lists those in no memberOf)."""
+    entry = authenticator.read_user_entry(search, verdict.user_dn) or {}
+    for group in authenticator.primary_groups(search, entry):
+        report.add(
+            True,
+            "primary-group",
+            f"{verdict.username}'s primary group (primaryGroupID) is {group}: that group counts through the "
+            "user's primaryGroupID and its objectSid, not through memberOf",
+        )
+
+
 def bind_refusal_advice(username: str, reason: str, refusal: str) -> tuple[str, str]:
     """(detail, fix) for a refused user bind, by the reason the directory gave (Active Directory's data codes).
 
@@ -409,6 +421,8 @@ def _check(
                 f"export {USER_PASSWORD_ENV} (the user's password) and run again",
             )
             return
+        if search is not None and authenticator.active_directory and verdict.user_dn and verdict.groups:
+            note_primary_groups(report, authenticator, search, verdict)
     except configuration_error as error:
         report.add(False, "settings", str(error).split(". Fix: ")[0], str(error).partition(". Fix: ")[2])
         return

@@ -25,7 +25,13 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
    burst of logins never stalls the hub's event loop.
 5. Names as people type them: lower-cased, and `DOMAIN\\name` or `name@domain.example` become `name`
    for the domains the stack lists; any other domain is refused with a logged reason.
-6. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
+6. Primary groups (AD): a user's primary group (`primaryGroupID`, usually Domain Users) is in neither
+   `member` nor `memberOf`; an allowed or admin group whose `objectSid` is the user's domain SID plus that
+   RID counts as the user's group (directly; a primary group nested inside an allowed group does not).
+7. At refresh, access follows AD's account state, not only the disabled bit: an expired account
+   (accountExpires), a locked one (msDS-User-Account-Control-Computed's lockout bit where the DC offers
+   it, else lockoutTime), a password that must be changed (pwdLastSet 0) or has expired (the computed bit).
+8. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
    disabled, expired account, not permitted now/here) is logged as what it is, and the login page says
    what to do (where to change the password: `password_change_url`; a locked account: no retry).
 """
@@ -132,6 +138,67 @@ def ad_bind_refusal(result: dict[str, Any] | None) -> tuple[str, str] | None:
         return None
     code = match.group(1).lower()
     return AD_BIND_REFUSALS.get(code, (REFUSAL_INVALID, f"invalid credentials (directory code data {code})"))
+
+
+# userAccountControl / msDS-User-Account-Control-Computed bits (MS-ADTS 2.2.16).
+UF_LOCKOUT = 0x10
+UF_PASSWORD_EXPIRED = 0x800000
+# accountExpires values that mean "never" (MS-ADA1).
+ACCOUNT_NEVER_EXPIRES = (0, 0x7FFFFFFFFFFFFFFF)
+FILETIME_UNIX_EPOCH = 116444736000000000
+# Read with a base search: AD computes msDS-User-Account-Control-Computed for base searches only.
+AD_STATE_ATTRIBUTES = ("accountExpires", "lockoutTime", "pwdLastSet", "msDS-User-Account-Control-Computed")
+
+
+def _int_value(attributes: dict[str, Any], name: str) -> int | None:
+    value = _first(attributes.get(name))
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def ad_account_refusal(attributes: dict[str, Any], now_unix: float) -> tuple[str, str] | None:
+    """(kind, reason) when an AD account's state ends its access now; None when it may continue.
+
+    The computed attribute is the DC's own verdict on lockout (a lockout ends after lockoutDuration while
+    lockoutTime keeps its value until the next good bind): lockoutTime counts only where it is not offered.
+    """
+    flags = _int_value(attributes, "userAccountControl")
+    if flags is not None and flags & AD_ACCOUNT_DISABLED:
+        return REFUSAL_DISABLED, "the account is disabled"
+    expires = _int_value(attributes, "accountExpires")
+    now = int(now_unix * 10_000_000) + FILETIME_UNIX_EPOCH
+    if expires is not None and expires not in ACCOUNT_NEVER_EXPIRES and expires <= now:
+        return REFUSAL_ACCOUNT_EXPIRED, "the account has expired (accountExpires)"
+    computed = _int_value(attributes, "msDS-User-Account-Control-Computed")
+    locked = computed & UF_LOCKOUT if computed is not None else (_int_value(attributes, "lockoutTime") or 0) > 0
+    if locked:
+        return REFUSAL_LOCKED, "the account is locked out"
+    if _int_value(attributes, "pwdLastSet") == 0:
+        return REFUSAL_MUST_CHANGE, "the user must change the password (pwdLastSet 0)"
+    if computed is not None and computed & UF_PASSWORD_EXPIRED:
+        return REFUSAL_PASSWORD_EXPIRED, "the password has expired"
+    return None
+
+
+def sid_string(raw: bytes) -> str:
+    """A binary SID (MS-DTYP 2.4.2.2: revision, count, 48-bit big-endian authority, little-endian
+    32-bit sub-authorities) as S-1-5-21-...; ValueError if it is not one."""
+    if len(raw) < 8 or raw[0] != 1 or len(raw) != 8 + 4 * raw[1]:
+        raise ValueError(f"not a SID: {raw!r}")
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = [int.from_bytes(raw[8 + 4 * i : 12 + 4 * i], "little") for i in range(raw[1])]
+    return "-".join(["S", str(raw[0]), str(authority), *map(str, subs)])
+
+
+def primary_group_sid(user_sid: bytes, primary_group_id: Any) -> str | None:
+    """The SID of the user's primary group: the user's domain SID with the RID `primaryGroupID`."""
+    try:
+        domain = sid_string(user_sid).rpartition("-")[0]
+        return f"{domain}-{int(primary_group_id)}"
+    except (TypeError, ValueError):
+        return None
 
 
 def refusal_page_message(kind: str, password_change_url: str) -> str | None:
@@ -544,7 +611,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         if self.membership in ("memberOf", "nestedMemberOf"):
             wanted.append("memberOf")
         if self.active_directory:
-            wanted.append("userAccountControl")
+            wanted.extend(["userAccountControl", "objectSid", "primaryGroupID"])
         return wanted
 
     def account_disabled(self, attributes: dict[str, Any]) -> bool:
@@ -636,7 +703,44 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     def membership_of(
         self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
     ) -> list[str]:
-        """The configured groups the user is in, read through `conn`."""
+        """The configured groups the user is in, read through `conn` (AD: the primary group too)."""
+        if not self.active_directory:
+            return self._listed_membership(conn, user_dn, username, user_attributes)
+        if user_attributes is None or "primaryGroupID" not in user_attributes:
+            user_attributes = self.read_user_entry(conn, user_dn) or {}
+        listed = self._listed_membership(conn, user_dn, username, user_attributes)
+        keys = {dn_key(g) for g in listed}
+        return listed + [g for g in self.primary_groups(conn, user_attributes) if dn_key(g) not in keys]
+
+    def group_sid(self, conn: ldap3.Connection, group: str) -> str | None:
+        """The configured group's objectSid as a string (None: it has none), remembered a cache age."""
+
+        def read() -> str | None:
+            entry = self._read_entry(conn, group, ["objectSid"], setting=self._group_setting(group), what="the group")
+            raw = _first((entry or {}).get("objectSid"))
+            if not isinstance(raw, bytes):
+                return None
+            try:
+                return sid_string(raw)
+            except ValueError:
+                return None
+
+        return self._cached("group-sid", dn_key(group), read)
+
+    def primary_groups(self, conn: ldap3.Connection, user_attributes: dict[str, Any]) -> list[str]:
+        """The configured groups that are the user's primary group (AD keeps it out of memberOf)."""
+        raw = _first(user_attributes.get("objectSid"))
+        wanted = (
+            primary_group_sid(raw, _first(user_attributes.get("primaryGroupID"))) if isinstance(raw, bytes) else None
+        )
+        if wanted is None:
+            return []
+        return [g for g in self.configured_groups if self.group_sid(conn, g) == wanted]
+
+    def _listed_membership(
+        self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
+    ) -> list[str]:
+        """The configured groups that list the user (member/memberOf and the other strategies)."""
         if self.membership in ("memberOf", "nestedMemberOf"):
             if user_attributes is None or "memberOf" not in user_attributes:
                 user_attributes = self.read_user_entry(conn, user_dn) or {}
@@ -754,11 +858,23 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 attributes = self.read_user_entry(conn, dn)
                 if attributes is None:
                     return LoginVerdict(username=username, reason="the account is gone from the directory")
-            if self.account_disabled(attributes):
-                return LoginVerdict(username=username, user_dn=dn, reason="the account is disabled")
+            refused = self.account_state_refusal(conn, dn, attributes)
+            if refused is not None:
+                return LoginVerdict(username=username, user_dn=dn, reason=refused[1], refusal=refused[0])
             return self.verdict(username, dn, self.membership_of(conn, dn, username, attributes))
 
         return self.with_search(read)
+
+    def account_state_refusal(
+        self, conn: ldap3.Connection, user_dn: str, attributes: dict[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """Why the account may no longer use the hub (AD: disabled, expired, locked, password to change)."""
+        if not self.active_directory:
+            return None  # the disabled bit and the rest are AD's (IdM's lock: issue 20 item 8)
+        state = self._read_entry(
+            conn, user_dn, AD_STATE_ATTRIBUTES, setting=self.setting("userSearchBase"), what="the user"
+        )
+        return ad_account_refusal({**(attributes or {}), **(state or {})}, time.time())
 
     # -- JupyterHub's interface ---------------------------------------------------------------------
     def _log_failure(self, action: str, username: str, error: Exception) -> None:
