@@ -242,3 +242,36 @@ NOW_FILETIME = int(NOW * 10_000_000) + 116444736000000000
 def test_ad_account_state_ends_access(attributes: dict[str, list[str]], kind: str | None) -> None:
     refused = MODULE["ad_account_refusal"](attributes, NOW)
     assert (refused[0] if refused else None) == kind
+
+
+# -- login names and user principal names (issue 20 item 6) ------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("7of9", "7of9"), ("Jürgen", "jürgen"), ("ÅSA.berg", "åsa.berg"), ("_x", None), ("-x", None), ("a b", None)],
+)
+def test_names_beginning_with_a_digit_or_holding_non_ascii_letters(typed: str, expected: str | None) -> None:
+    name, why = _authenticator().login_name(typed)
+    assert name == expected
+    if expected is None:
+        assert "begins with a letter or digit" in why and "regex" not in why
+
+
+@pytest.mark.parametrize(
+    ("typed", "upn"),
+    [
+        ("juergen.mueller@example.org", "juergen.mueller@example.org"),
+        (" a@b ", "a@b"),
+        ("a@b@c", None),
+        ("@b", None),
+        ("a@", None),
+        ("LAB\\a@b", None),
+        ("alice", None),
+    ],
+)
+def test_what_may_be_a_user_principal_name(typed: str, upn: str | None) -> None:
+    assert MODULE["principal_name"](typed) == upn
+
+
+def test_principal_names_are_looked_up_only_in_the_ad_preset_with_a_search_account() -> None:
+    assert not _authenticator(active_directory=True).upn_lookup  # no search account
+    assert not _authenticator().upn_lookup

@@ -271,3 +271,33 @@ def test_a_running_session_ends_when_the_dc_expires_or_locks_the_account(
         assert authenticator.recheck("jmueller", None).allowed
     finally:
         authenticator.close_connections()
+
+
+# -- item 6: user principal names ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "typed", ["juergen.mueller@example.org", "Juergen.Mueller@EXAMPLE.ORG", "jmueller@lab.example.org", "LAB\\jmueller"]
+)
+def test_a_upn_or_the_account_name_signs_in_as_the_account_name(samba_dc: SambaInfo, typed: str) -> None:
+    authenticator = hub_authenticator(samba_dc)
+    try:
+        verdict = authenticator.login(typed, samba_dc.user("jmueller").password)
+    finally:
+        authenticator.close_connections()
+    assert verdict.allowed and verdict.username == "jmueller"
+
+
+def test_an_unknown_principal_in_an_unlisted_domain_is_refused_truthfully(samba_dc: SambaInfo) -> None:
+    authenticator = hub_authenticator(samba_dc)
+    try:
+        verdict = authenticator.login("nobody@example.org", "x")
+    finally:
+        authenticator.close_connections()
+    assert verdict.user_dn is None
+    assert "'example.org' is not one this hub accepts" in verdict.reason
+    assert "no account has the user principal name 'nobody@example.org'" in verdict.reason
+
+
+def test_ldap_check_follows_a_principal_name(samba_dc: SambaInfo) -> None:
+    report = samba_check(samba_dc, "juergen.mueller@example.org", None)
+    assert report.allowed is True and report.username == "jmueller"
+    assert any(f.step == "name" and "user principal name" in f.detail for f in report.findings)

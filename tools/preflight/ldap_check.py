@@ -17,6 +17,7 @@ the directory are broken (each finding says what to fix).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import socket
@@ -317,6 +318,11 @@ def _check(
 
     # 0. The name, as the hub reads what people type.
     username, why = authenticator.login_name(typed)
+    if username is None and search_password and module["principal_name"](typed) and authenticator.upn_lookup:
+        with contextlib.suppress(configuration_error, unusable):  # the steps below explain those
+            username = authenticator.name_from_principal(typed)
+        if username is not None:
+            report.add(True, "name", f"{typed.strip()!r} is the user principal name of the hub user {username!r}")
     if username is None:
         report.add(False, "name", f"{typed!r} is not a name the hub accepts: {why}", f"check {SETTING}.domains")
         report.allowed = report.admin = False

@@ -31,7 +31,11 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
 7. At refresh, access follows AD's account state, not only the disabled bit: an expired account
    (accountExpires), a locked one (msDS-User-Account-Control-Computed's lockout bit where the DC offers
    it, else lockoutTime), a password that must be changed (pwdLastSet 0) or has expired (the computed bit).
-8. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
+8. Login names: letters of any script, digits, `.`, `_` and `-`, beginning with a letter or digit
+   (`7of9`, `jürgen` are names; ldapauthenticator's `^[a-z][.a-z0-9_-]*$` refused them with a fix no stack
+   setting offers). In the AD preset a typed `x@y` whose domain is not listed, or that names no
+   sAMAccountName, is looked up as a userPrincipalName; the hub user is still the sAMAccountName.
+9. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
    disabled, expired account, not permitted now/here) is logged as what it is, and the login page says
    what to do (where to change the password: `password_change_url`; a locked account: no retry).
 """
@@ -180,6 +184,30 @@ def ad_account_refusal(attributes: dict[str, Any], now_unix: float) -> tuple[str
     if computed is not None and computed & UF_PASSWORD_EXPIRED:
         return REFUSAL_PASSWORD_EXPIRED, "the password has expired"
     return None
+
+
+# A hub user name: letters (any script), digits, ".", "_", "-"; first a letter or digit. Lower-cased before.
+LOGIN_NAME = re.compile(r"[^\W_][\w.-]{0,63}")
+LOGIN_NAME_RULE = (
+    "a login name holds letters (any script), digits, '.', '_' and '-', begins with a letter or digit and "
+    "has at most 64 characters"
+)
+
+
+def login_name_problem(name: str) -> str | None:
+    """Why `name` (lower-cased, domain removed) cannot be a hub user; None if it can."""
+    if LOGIN_NAME.fullmatch(name):
+        return None
+    return f"Illegal characters in username {name!r}: {LOGIN_NAME_RULE}"
+
+
+def principal_name(typed: str) -> str | None:
+    """`x@y` as a userPrincipalName to look up (one @, both sides, no backslash); None otherwise."""
+    text = (typed or "").strip()
+    local, at, domain = text.partition("@")
+    if not at or not local or not domain or "@" in domain or "\\" in text or len(text) > 256:
+        return None
+    return text
 
 
 def sid_string(raw: bytes) -> str:
@@ -776,9 +804,39 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 f"the domain {domain!r} is not one this hub accepts (listed: {listed}; "
                 f"setting {self.setting('domains')})"
             )
-        if not re.match(self.valid_username_regex, name):
-            return None, f"Illegal characters in username, must match regex {self.valid_username_regex}"
+        problem = login_name_problem(name)
+        if problem is not None:
+            return None, problem
         return name, ""
+
+    @property
+    def upn_lookup(self) -> bool:
+        """The AD preset with a search account: `x@y` may be a userPrincipalName."""
+        return bool(self.active_directory and self.lookup_dn and self.search_user)
+
+    def name_from_principal(self, typed: str) -> str | None:
+        """Blocking: the hub user (the sAMAccountName, lower-cased) whose userPrincipalName was typed."""
+        upn = principal_name(typed)
+        if upn is None or not self.upn_lookup:
+            return None
+
+        def find(conn: ldap3.Connection) -> str | None:
+            entries = self._search(
+                conn,
+                self.user_search_base,
+                f"(userPrincipalName={escape_filter_chars(upn)})",
+                [self.user_attribute],
+                scope=ldap3.SUBTREE,
+                setting=self.setting("userSearchBase"),
+                what="the user search base",
+            )
+            if len(entries) != 1:
+                return None
+            value = _first(entries[0]["attributes"].get(self.user_attribute))
+            name = str(value).lower() if value else None
+            return name if name and login_name_problem(name) is None else None
+
+        return self.with_search(find)
 
     # -- the login, on a worker thread --------------------------------------------------------------
     def _bind(self, conn: ldap3.Connection, user_dn: str, password: str) -> bool:
@@ -792,9 +850,14 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
     def login(self, typed: str, password: str) -> LoginVerdict:
         """Blocking: the whole login against the directory. Raises DirectoryUnusableError or ConfigurationError."""
-        username, why = self.login_name(typed)
-        if username is None:
+        name, why = self.login_name(typed)
+        if name is None and principal_name(typed) and self.upn_lookup:
+            name = self.name_from_principal(typed)
+            if name is None:
+                why += f", and no account has the user principal name {typed.strip()!r}"
+        if name is None:
             return LoginVerdict(username=typed, reason=why)
+        username: str = name
         if not password or not password.strip():
             return LoginVerdict(username=username, reason="Login denied for blank password")
 
@@ -806,6 +869,12 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 return self.lookup_user(conn, username)
 
             found = self.with_search(lookup)
+            if found is None and principal_name(typed):
+                # name@listed-domain where name is no sAMAccountName: it may still be a UPN (x@y != sam@y)
+                by_principal = self.name_from_principal(typed)
+                if by_principal is not None:
+                    username = by_principal
+                    found = self.with_search(lookup)
             if found is None:
                 return LoginVerdict(username=username, reason="no such user under the user search base")
             candidates = [found[0]]
