@@ -20,13 +20,16 @@ from typing import Any
 import ldap3
 import pytest
 from ldap3.core.exceptions import LDAPSocketOpenError
+from playwright.sync_api import Page
 from tornado import web
 
 from config.settings import Settings, parse_settings
-from tests.e2e.conftest import SambaTemplate
+from tests.e2e.conftest import HubFactory, SambaTemplate
+from tools.lab import browser as lab_browser
+from tools.lab.hub import HubWorkspace
 from tools.lab.procs import run_coroutine
 from tools.lab.samba import SambaDC, SambaInfo, filetime, point_at_samba
-from tools.lab.stack_hub import stack_settings_values
+from tools.lab.stack_hub import lab_hub_values, stack_settings_values
 from tools.preflight import ldap_check
 
 pytestmark = pytest.mark.slow
@@ -301,3 +304,32 @@ def test_ldap_check_follows_a_principal_name(samba_dc: SambaInfo) -> None:
     report = samba_check(samba_dc, "juergen.mueller@example.org", None)
     assert report.allowed is True and report.username == "jmueller"
     assert any(f.step == "name" and "user principal name" in f.detail for f in report.findings)
+
+
+# -- a real hub and a real browser --------------------------------------------------------------------
+def test_the_browser_signs_in_by_upn_and_sees_where_to_change_a_password(
+    samba_dc: SambaInfo, hub_factory: HubFactory, tmp_path: Path, new_page: Callable[[str], Page]
+) -> None:
+    url = "https://password.lab.example.org/change"
+    settings = samba_settings(samba_dc, passwordChangeUrl=url)
+    workspace = HubWorkspace.create(tmp_path / "hub")
+    values = lab_hub_values(settings, workspace, ldap_search_password=samba_dc.search_password)
+    tls = values["hub"]["config"]["LDAPAuthenticator"]["tls_kwargs"]
+    tls["valid_names"] = [samba_dc.tls_name]  # the harness's one addition (see the module docstring)
+    hub = hub_factory(values=values, workspace=workspace)
+
+    page = new_page(hub.url)
+    lab_browser.login(page, "juergen.mueller@example.org", samba_dc.user("jmueller").password)
+    assert "/hub/login" not in page.url
+    assert "User logged in: jmueller" in hub.log_text()  # the hub user is the sAMAccountName
+
+    expired = new_page(hub.url)
+    lab_browser.login(expired, "max", samba_dc.user("max").password)
+    shown = expired.locator(".login_error").inner_text()
+    assert "must be changed" in shown and url in shown
+
+    locked = new_page(hub.url)
+    lab_browser.login(locked, "lou", samba_dc.user("lou").password)
+    shown = locked.locator(".login_error").inner_text()
+    assert "locked" in shown and "try again" not in shown.lower()
+    assert "dsaas: login of 'lou' refused: the account is locked out" in hub.log_text()
