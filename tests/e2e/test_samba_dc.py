@@ -333,3 +333,16 @@ def test_the_browser_signs_in_by_upn_and_sees_where_to_change_a_password(
     shown = locked.locator(".login_error").inner_text()
     assert "locked" in shown and "try again" not in shown.lower()
     assert "dsaas: login of 'lou' refused: the account is locked out" in hub.log_text()
+
+
+@pytest.mark.parametrize(
+    ("login", "reason"),
+    [("dora", "disabled"), ("ed", "has expired"), ("lou", "locked out"), ("max", "must change the password")],
+)
+def test_ldap_check_without_the_password_refuses_by_the_account_state(
+    samba_dc: SambaInfo, login: str, reason: str
+) -> None:
+    report = samba_check(samba_dc, login, None)
+    assert report.allowed is False
+    (failure,) = [f for f in report.findings if not f.ok]
+    assert failure.step == "account" and reason in failure.detail
