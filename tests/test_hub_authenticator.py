@@ -15,7 +15,7 @@ from components import hub_render
 from config.ldap import DirectoryKind, GroupMembership
 from config.settings import SettingsError, parse_settings
 from tests.conftest import settings_values
-from tools.preflight.ldap_check import hub_authenticator_class, hub_module
+from tools.preflight.ldap_check import check_login, hub_authenticator_class, hub_module
 
 AUTHENTICATOR = hub_authenticator_class()
 MODULE = hub_module()
@@ -275,3 +275,12 @@ def test_what_may_be_a_user_principal_name(typed: str, upn: str | None) -> None:
 def test_principal_names_are_looked_up_only_in_the_ad_preset_with_a_search_account() -> None:
     assert not _authenticator(active_directory=True).upn_lookup  # no search account
     assert not _authenticator().upn_lookup
+
+
+def test_ldap_check_blames_no_setting_for_a_name_no_setting_allows() -> None:
+    settings = parse_settings(_ldap())
+    (finding,) = check_login(settings, "_domain").findings
+    assert finding.step == "name" and "begins with a letter or digit" in finding.detail
+    assert "domains" not in finding.fix
+    (finding,) = check_login(settings, "OTHER\\alice").findings
+    assert "domains" in finding.fix

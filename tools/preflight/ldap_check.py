@@ -324,7 +324,13 @@ def _check(
         if username is not None:
             report.add(True, "name", f"{typed.strip()!r} is the user principal name of the hub user {username!r}")
     if username is None:
-        report.add(False, "name", f"{typed!r} is not a name the hub accepts: {why}", f"check {SETTING}.domains")
+        # Only a domain is a setting; the name rule is the hub's own (see the authenticator's LOGIN_NAME).
+        fix = (
+            "type the login name (sAMAccountName or uid) as the directory holds it"
+            if why.startswith("Illegal characters")
+            else f"check {SETTING}.domains"
+        )
+        report.add(False, "name", f"{typed!r} is not a name the hub accepts: {why}", fix)
         report.allowed = report.admin = False
         return
     report.username = username
