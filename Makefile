@@ -15,7 +15,13 @@ BIN := $(VENV)/bin
 # while reading from the driver");
 # Node.js with npm runs configurable-http-proxy (pinned in tools/lab/package-lock.json): Debian's nodejs + npm
 # are installed only when no `npm` is on PATH (a NodeSource nodejs already brings its own npm).
-DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg
+# A real Active Directory DC (tools/lab/samba.py): samba-ad-dc (Samba's AD DC; pulls samba, winbind and
+# samba-dsdb-modules) and samba-ad-provision (bookworm ships the provisioning data apart); ldb-tools to
+# inspect a DC's database by hand. The suite runs its own `samba -i` on loopback; the daemons the packages
+# would start (smbd, nmbd, winbind, samba-ad-dc) are stopped and masked after installing, so none is left running.
+SAMBA_SERVICES := smbd nmbd winbind samba-ad-dc
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg \
+	samba-ad-dc samba-ad-provision ldb-tools
 LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov
@@ -48,6 +54,10 @@ setup-debian:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  if [ -d /run/systemd/system ]; then \
+	    $$SUDO systemctl disable --now $(SAMBA_SERVICES) >/dev/null 2>&1; \
+	    $$SUDO systemctl mask $(SAMBA_SERVICES) >/dev/null 2>&1 || true; \
+	  fi; \
 	fi
 
 # configurable-http-proxy for the lab hub, exactly as locked (needs node and npm from setup-debian).

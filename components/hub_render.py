@@ -162,6 +162,7 @@ def render_dsaas_ldap_config(settings: Settings) -> dict[str, Any]:
         "admin_groups": list(ldap.admin_groups),
         "login_domains": list(ldap.domains),
         "active_directory": ldap.directory is DirectoryKind.ACTIVE_DIRECTORY,
+        "password_change_url": ldap.password_change_url or "",
     }
 
 

@@ -109,7 +109,14 @@ class LdapSettings(SettingsModel):
     domains: list[str] = Field(
         default_factory=list,
         description="Domains users may type with their name, as DOMAIN\\name or name@domain (NetBIOS or DNS "
-        "names); each becomes the plain name. Other domains are refused.",
+        "names); each becomes the plain name. Other domains are refused, except that with active-directory a "
+        "typed name@domain is also looked up as a userPrincipalName (the hub user stays the sAMAccountName).",
+    )
+    password_change_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[^\s]+$",
+        description="https:// page where users change their password; the login page names it when the "
+        "directory says a password has expired or must be changed (Active Directory).",
     )
     refresh_minutes: StrictInt = Field(
         default=5,

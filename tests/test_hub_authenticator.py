@@ -15,7 +15,7 @@ from components import hub_render
 from config.ldap import DirectoryKind, GroupMembership
 from config.settings import SettingsError, parse_settings
 from tests.conftest import settings_values
-from tools.preflight.ldap_check import hub_authenticator_class, hub_module
+from tools.preflight.ldap_check import check_login, hub_authenticator_class, hub_module
 
 AUTHENTICATOR = hub_authenticator_class()
 MODULE = hub_module()
@@ -148,3 +148,139 @@ def test_admin_comes_only_from_admin_groups() -> None:
 def test_a_bad_stack_value_never_reaches_the_hub() -> None:
     with pytest.raises(SettingsError):
         parse_settings(_ldap(membership="memberof"))
+
+
+# -- Active Directory's reasons for a refused bind (issue 20 item 4) ------------------------------------
+def _bind_result(message: str, code: int = 49) -> dict[str, object]:
+    return {"result": code, "description": "invalidCredentials", "message": message}
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("52e", "invalid-credentials"),
+        ("530", "not-permitted-now"),
+        ("531", "not-permitted-here"),
+        ("532", "password-expired"),
+        ("533", "disabled"),
+        ("701", "account-expired"),
+        ("773", "must-change-password"),
+        ("775", "locked"),
+    ],
+)
+def test_ad_sub_codes_are_read_from_the_bind_message(code: str, kind: str) -> None:
+    message = f"80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {code}, v1db1"
+    assert MODULE["ad_bind_refusal"](_bind_result(message))[0] == kind
+
+
+def test_a_bind_without_ads_sub_code_has_no_reason() -> None:
+    assert MODULE["ad_bind_refusal"](_bind_result("")) is None  # slapd, 389 DS
+    assert MODULE["ad_bind_refusal"](_bind_result("data 775", code=50)) is None  # not a refused password
+    assert MODULE["ad_bind_refusal"](None) is None
+    assert MODULE["ad_bind_refusal"](_bind_result("data 7750"))[0] == "invalid-credentials"  # an unknown code
+    assert MODULE["ad_bind_refusal"](_bind_result("metadata 775")) is None
+
+
+def test_the_login_page_says_where_to_change_an_expired_password() -> None:
+    message = MODULE["refusal_page_message"]
+    url = "https://password.example.org/change?x=%41"
+    assert url in message("password-expired", url) and url in message("must-change-password", url)
+    assert "Ctrl+Alt+Del" in message("password-expired", "")
+    assert message("invalid-credentials", url) is None  # the hub's own "Invalid username or password"
+
+
+def test_a_locked_account_is_never_told_to_try_again() -> None:
+    text = MODULE["refusal_page_message"]("locked", "https://password.example.org").lower()
+    assert "locked" in text and "try again" not in text and "retry" not in text
+
+
+def test_the_password_change_page_must_be_https() -> None:
+    with pytest.raises(SettingsError, match="passwordChangeUrl"):
+        parse_settings(_ldap(passwordChangeUrl="http://password.example.org"))
+    settings = parse_settings(_ldap(passwordChangeUrl="https://password.example.org"))
+    assert hub_render.render_dsaas_ldap_config(settings)["password_change_url"] == "https://password.example.org"
+
+
+# -- primary groups (issue 20 item 3) ---------------------------------------------------------------
+DOMAIN_USERS_SID = bytes.fromhex("010500000000000515000000940e0a8cb9d5dc6016b76c0a01020000")
+
+
+def test_a_binary_sid_reads_as_windows_writes_it() -> None:
+    assert MODULE["sid_string"](DOMAIN_USERS_SID) == "S-1-5-21-2349469332-1625085369-174896918-513"
+    with pytest.raises(ValueError):
+        MODULE["sid_string"](DOMAIN_USERS_SID[:-1])
+
+
+def test_the_primary_group_is_the_users_domain_with_the_rid() -> None:
+    user = DOMAIN_USERS_SID[:-4] + (1105).to_bytes(4, "little")
+    assert MODULE["primary_group_sid"](user, "1102") == "S-1-5-21-2349469332-1625085369-174896918-1102"
+    assert MODULE["primary_group_sid"](user, None) is None
+    assert MODULE["primary_group_sid"](b"junk", "513") is None
+
+
+# -- AD account state at refresh (issue 20 item 5) ----------------------------------------------------
+NOW = 1_800_000_000.0
+NOW_FILETIME = int(NOW * 10_000_000) + 116444736000000000
+
+
+@pytest.mark.parametrize(
+    ("attributes", "kind"),
+    [
+        ({"userAccountControl": ["512"], "accountExpires": ["9223372036854775807"], "pwdLastSet": ["1"]}, None),
+        ({"accountExpires": ["0"]}, None),
+        ({"accountExpires": [str(NOW_FILETIME + 10**9)]}, None),
+        ({"userAccountControl": ["514"]}, "disabled"),
+        ({"accountExpires": [str(NOW_FILETIME - 1)]}, "account-expired"),
+        ({"lockoutTime": ["133000000000000000"]}, "locked"),  # no computed attribute: lockoutTime counts
+        ({"lockoutTime": ["133000000000000000"], "msDS-User-Account-Control-Computed": ["0"]}, None),  # lapsed
+        ({"msDS-User-Account-Control-Computed": ["16"]}, "locked"),
+        ({"pwdLastSet": ["0"]}, "must-change-password"),
+        ({"msDS-User-Account-Control-Computed": ["8388608"]}, "password-expired"),
+        ({"lockoutTime": ["0"], "pwdLastSet": []}, None),
+    ],
+)
+def test_ad_account_state_ends_access(attributes: dict[str, list[str]], kind: str | None) -> None:
+    refused = MODULE["ad_account_refusal"](attributes, NOW)
+    assert (refused[0] if refused else None) == kind
+
+
+# -- login names and user principal names (issue 20 item 6) ------------------------------------------
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("7of9", "7of9"), ("Jürgen", "jürgen"), ("ÅSA.berg", "åsa.berg"), ("_x", None), ("-x", None), ("a b", None)],
+)
+def test_names_beginning_with_a_digit_or_holding_non_ascii_letters(typed: str, expected: str | None) -> None:
+    name, why = _authenticator().login_name(typed)
+    assert name == expected
+    if expected is None:
+        assert "begins with a letter or digit" in why and "regex" not in why
+
+
+@pytest.mark.parametrize(
+    ("typed", "upn"),
+    [
+        ("juergen.mueller@example.org", "juergen.mueller@example.org"),
+        (" a@b ", "a@b"),
+        ("a@b@c", None),
+        ("@b", None),
+        ("a@", None),
+        ("LAB\\a@b", None),
+        ("alice", None),
+    ],
+)
+def test_what_may_be_a_user_principal_name(typed: str, upn: str | None) -> None:
+    assert MODULE["principal_name"](typed) == upn
+
+
+def test_principal_names_are_looked_up_only_in_the_ad_preset_with_a_search_account() -> None:
+    assert not _authenticator(active_directory=True).upn_lookup  # no search account
+    assert not _authenticator().upn_lookup
+
+
+def test_ldap_check_blames_no_setting_for_a_name_no_setting_allows() -> None:
+    settings = parse_settings(_ldap())
+    (finding,) = check_login(settings, "_domain").findings
+    assert finding.step == "name" and "begins with a letter or digit" in finding.detail
+    assert "domains" not in finding.fix
+    (finding,) = check_login(settings, "OTHER\\alice").findings
+    assert "domains" in finding.fix

@@ -11,6 +11,14 @@
   LdapDirectory`, a started private directory a test may stop (`.stop()`, "directory is down"), start with
   a server certificate from a foreign CA, or change live (`add_member`, `remove_member`,
   `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
+- `samba_template` (session): a `SambaTemplate` (`.path`, `.timings`): a Samba AD DC provisioned and seeded
+  once per session (tools/lab/samba.py; about 10-20 s of `samba-tool domain provision` plus seeding), stopped.
+- `samba_dc` (function, over one session DC): the `SambaInfo` of a running DC copied from the template
+  (start: about 1-2 s), on 127.0.0.1: users, groups, CA and the host name its certificate names. Read-only:
+  never change it or bind with a wrong password (its lockout threshold is 3) in a test.
+- `samba_dc_factory` (function): `factory() -> SambaDC`, a private started copy of the template a test may
+  change (`modify_user`, `bad_binds`) or stop; closed at teardown. Samba's LDAP ports are fixed, so one DC
+  runs at a time: the session DC pauses while the test runs, and each call stops the previous private DC.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
 - `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config=None, *, values=None,
   extra_config=None, profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`,
@@ -30,6 +38,7 @@ import contextlib
 import re
 import shutil
 from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +48,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from tools.lab import browser as lab_browser
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
 from tools.lab.hub import HubWorkspace, LocalHub
+from tools.lab.samba import SambaDC, SambaInfo, provision_template
 
 
 @pytest.hookimpl(wrapper=True)
@@ -124,6 +134,57 @@ def ldap_directory_factory(tmp_path: Path) -> Iterator[LdapDirectoryFactory]:
     yield factory
     for directory in started:
         directory.close()
+
+
+# -- Samba AD DC -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SambaTemplate:
+    path: Path
+    timings: dict[str, float]
+
+
+@pytest.fixture(scope="session")
+def samba_template(tmp_path_factory: pytest.TempPathFactory) -> SambaTemplate:
+    path = tmp_path_factory.mktemp("samba") / "template"
+    return SambaTemplate(path, provision_template(path))
+
+
+# The session's shared DC once started (Samba's ports are fixed and it binds 127.0.0.1 only: a private DC
+# from samba_dc_factory pauses it, and the factory's teardown starts it again).
+_SESSION_DCS: list[SambaDC] = []
+
+
+@pytest.fixture(scope="session")
+def _samba_session_dc(samba_template: SambaTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    with SambaDC(tmp_path_factory.mktemp("samba-dc") / "dc", samba_template.path) as dc:
+        _SESSION_DCS.append(dc)
+        yield dc
+        _SESSION_DCS.remove(dc)
+
+
+@pytest.fixture
+def samba_dc(_samba_session_dc: SambaDC) -> SambaInfo:
+    return _samba_session_dc.start()  # a no-op while it runs
+
+
+@pytest.fixture
+def samba_dc_factory(samba_template: SambaTemplate, tmp_path: Path) -> Iterator[Callable[[], SambaDC]]:
+    started: list[SambaDC] = []
+    paused = [dc for dc in _SESSION_DCS if dc.running]
+
+    def factory() -> SambaDC:
+        for running in [*paused, *started]:
+            running.stop()
+        dc = SambaDC(tmp_path / f"samba-{len(started) + 1}", samba_template.path)
+        started.append(dc)
+        dc.start()
+        return dc
+
+    yield factory
+    for dc in started:
+        dc.close()
+    for dc in paused:
+        dc.start()
 
 
 # -- JupyterHub --------------------------------------------------------------------------------

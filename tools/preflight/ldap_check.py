@@ -17,6 +17,7 @@ the directory are broken (each finding says what to fix).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import socket
@@ -243,6 +244,41 @@ def _yes(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
+def note_primary_groups(report: Report, authenticator: Any, search: ldap3.Connection, verdict: Any) -> None:
+    """Say which groups admit the user only as their primary group (AD lists those in no memberOf)."""
+    entry = authenticator.read_user_entry(search, verdict.user_dn) or {}
+    for group in authenticator.primary_groups(search, entry):
+        report.add(
+            True,
+            "primary-group",
+            f"{verdict.username}'s primary group (primaryGroupID) is {group}: that group counts through the "
+            "user's primaryGroupID and its objectSid, not through memberOf",
+        )
+
+
+def bind_refusal_advice(username: str, reason: str, refusal: str) -> tuple[str, str]:
+    """(detail, fix) for a refused user bind, by the reason the directory gave (Active Directory's data codes).
+
+    A locked account is never told to retry: each wrong password counts against the lockout policy.
+    """
+    module = hub_module()
+    if refusal == module["REFUSAL_LOCKED"]:
+        return (
+            f"the directory says {username}'s account is locked out ({reason}); the password was not checked",
+            "do not retry the password (each try extends the lockout); the directory's administrators unlock it",
+        )
+    if refusal in module["PASSWORD_WAS_RIGHT"]:
+        fixes = {
+            module["REFUSAL_PASSWORD_EXPIRED"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
+            module["REFUSAL_MUST_CHANGE"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
+        }
+        return (
+            f"the password is right, but the directory refuses {username}: {reason}",
+            fixes.get(refusal, "ask the directory's administrators"),
+        )
+    return f"the directory refused {username}'s password ({reason})", "try the password again"
+
+
 def check_login(
     settings: Settings,
     username: str,
@@ -282,8 +318,19 @@ def _check(
 
     # 0. The name, as the hub reads what people type.
     username, why = authenticator.login_name(typed)
+    if username is None and search_password and module["principal_name"](typed) and authenticator.upn_lookup:
+        with contextlib.suppress(configuration_error, unusable):  # the steps below explain those
+            username = authenticator.name_from_principal(typed)
+        if username is not None:
+            report.add(True, "name", f"{typed.strip()!r} is the user principal name of the hub user {username!r}")
     if username is None:
-        report.add(False, "name", f"{typed!r} is not a name the hub accepts: {why}", f"check {SETTING}.domains")
+        # Only a domain is a setting; the name rule is the hub's own (see the authenticator's LOGIN_NAME).
+        fix = (
+            "type the login name (sAMAccountName or uid) as the directory holds it"
+            if why.startswith("Illegal characters")
+            else f"check {SETTING}.domains"
+        )
+        report.add(False, "name", f"{typed!r} is not a name the hub accepts: {why}", fix)
         report.allowed = report.admin = False
         return
     report.username = username
@@ -371,12 +418,8 @@ def _check(
         if user_password is not None:
             verdict = authenticator.login(typed, user_password)
             if verdict.user_dn is None:
-                report.add(
-                    False,
-                    "user-bind",
-                    f"the directory refused {username}'s password ({verdict.reason})",
-                    "try the password again",
-                )
+                detail, fix = bind_refusal_advice(username, verdict.reason, verdict.refusal)
+                report.add(False, "user-bind", detail, fix)
                 report.allowed = report.admin = False
                 return
             report.add(True, "user-bind", f"{username}'s password is accepted")
@@ -390,6 +433,8 @@ def _check(
                 f"export {USER_PASSWORD_ENV} (the user's password) and run again",
             )
             return
+        if search is not None and authenticator.active_directory and verdict.user_dn and verdict.groups:
+            note_primary_groups(report, authenticator, search, verdict)
     except configuration_error as error:
         report.add(False, "settings", str(error).split(". Fix: ")[0], str(error).partition(". Fix: ")[2])
         return

@@ -25,6 +25,19 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
    burst of logins never stalls the hub's event loop.
 5. Names as people type them: lower-cased, and `DOMAIN\\name` or `name@domain.example` become `name`
    for the domains the stack lists; any other domain is refused with a logged reason.
+6. Primary groups (AD): a user's primary group (`primaryGroupID`, usually Domain Users) is in neither
+   `member` nor `memberOf`; an allowed or admin group whose `objectSid` is the user's domain SID plus that
+   RID counts as the user's group (directly; a primary group nested inside an allowed group does not).
+7. At refresh, access follows AD's account state, not only the disabled bit: an expired account
+   (accountExpires), a locked one (msDS-User-Account-Control-Computed's lockout bit where the DC offers
+   it, else lockoutTime), a password that must be changed (pwdLastSet 0) or has expired (the computed bit).
+8. Login names: letters of any script, digits, `.`, `_` and `-`, beginning with a letter or digit
+   (`7of9`, `jürgen` are names; ldapauthenticator's `^[a-z][.a-z0-9_-]*$` refused them with a fix no stack
+   setting offers). In the AD preset a typed `x@y` whose domain is not listed, or that names no
+   sAMAccountName, is looked up as a userPrincipalName; the hub user is still the sAMAccountName.
+9. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
+   disabled, expired account, not permitted now/here) is logged as what it is, and the login page says
+   what to do (where to change the password: `password_change_url`; a locked account: no retry).
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 from ldapauthenticator.ldapauthenticator import LDAPAuthenticator, TlsStrategy
+from tornado import web  # JupyterHub runs on tornado: a 403 here re-renders its login form with the message
 from traitlets import Bool, Int, List, Unicode, validate
 
 T = TypeVar("T")
@@ -83,6 +97,160 @@ SCHEMA_ATTRIBUTE_NAMES = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
 LOGIN_WORKERS = 16
 
 _LOGIN_THREADS = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="ldap-login")
+
+# Active Directory's sub-code in a refused bind's message ("... AcceptSecurityContext error, data 775, v1db1"),
+# Microsoft's "LDAP bind error codes" (the Win32 errors ERROR_LOGON_FAILURE 0x52e ... ERROR_ACCOUNT_LOCKED_OUT
+# 0x775). AD sends 530-533, 701 and 773 only when the password was right; 52e and 775 say nothing about it.
+AD_BIND_DATA = re.compile(r"\bdata ([0-9a-fA-F]{3,8})\b")
+REFUSAL_INVALID = "invalid-credentials"
+REFUSAL_NOT_NOW = "not-permitted-now"
+REFUSAL_NOT_HERE = "not-permitted-here"
+REFUSAL_PASSWORD_EXPIRED = "password-expired"
+REFUSAL_DISABLED = "disabled"
+REFUSAL_ACCOUNT_EXPIRED = "account-expired"
+REFUSAL_MUST_CHANGE = "must-change-password"
+REFUSAL_LOCKED = "locked"
+AD_BIND_REFUSALS: dict[str, tuple[str, str]] = {
+    "52e": (REFUSAL_INVALID, "invalid credentials"),
+    "530": (REFUSAL_NOT_NOW, "the account may not log in at this time (logon hours)"),
+    "531": (REFUSAL_NOT_HERE, "the account may not log in from this workstation"),
+    "532": (REFUSAL_PASSWORD_EXPIRED, "the password has expired"),
+    "533": (REFUSAL_DISABLED, "the account is disabled"),
+    "701": (REFUSAL_ACCOUNT_EXPIRED, "the account has expired (accountExpires)"),
+    "773": (REFUSAL_MUST_CHANGE, "the user must change the password before logging in (pwdLastSet 0)"),
+    "775": (REFUSAL_LOCKED, "the account is locked out"),
+}
+# Refusals that mean the password was right: the account's state, not a typo, blocks the login.
+PASSWORD_WAS_RIGHT = frozenset(
+    {
+        REFUSAL_NOT_NOW,
+        REFUSAL_NOT_HERE,
+        REFUSAL_PASSWORD_EXPIRED,
+        REFUSAL_DISABLED,
+        REFUSAL_ACCOUNT_EXPIRED,
+        REFUSAL_MUST_CHANGE,
+    }
+)
+
+
+def ad_bind_refusal(result: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(kind, reason) from a refused bind's result when Active Directory says why; None otherwise."""
+    if not result or result.get("result") != INVALID_CREDENTIALS:
+        return None
+    match = AD_BIND_DATA.search(str(result.get("message") or ""))
+    if match is None:
+        return None
+    code = match.group(1).lower()
+    return AD_BIND_REFUSALS.get(code, (REFUSAL_INVALID, f"invalid credentials (directory code data {code})"))
+
+
+# userAccountControl / msDS-User-Account-Control-Computed bits (MS-ADTS 2.2.16).
+UF_LOCKOUT = 0x10
+UF_PASSWORD_EXPIRED = 0x800000
+# accountExpires values that mean "never" (MS-ADA1).
+ACCOUNT_NEVER_EXPIRES = (0, 0x7FFFFFFFFFFFFFFF)
+FILETIME_UNIX_EPOCH = 116444736000000000
+# Read with a base search: AD computes msDS-User-Account-Control-Computed for base searches only.
+AD_STATE_ATTRIBUTES = ("accountExpires", "lockoutTime", "pwdLastSet", "msDS-User-Account-Control-Computed")
+
+
+def _int_value(attributes: dict[str, Any], name: str) -> int | None:
+    value = _first(attributes.get(name))
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def ad_account_refusal(attributes: dict[str, Any], now_unix: float) -> tuple[str, str] | None:
+    """(kind, reason) when an AD account's state ends its access now; None when it may continue.
+
+    The computed attribute is the DC's own verdict on lockout (a lockout ends after lockoutDuration while
+    lockoutTime keeps its value until the next good bind): lockoutTime counts only where it is not offered.
+    """
+    flags = _int_value(attributes, "userAccountControl")
+    if flags is not None and flags & AD_ACCOUNT_DISABLED:
+        return REFUSAL_DISABLED, "the account is disabled"
+    expires = _int_value(attributes, "accountExpires")
+    now = int(now_unix * 10_000_000) + FILETIME_UNIX_EPOCH
+    if expires is not None and expires not in ACCOUNT_NEVER_EXPIRES and expires <= now:
+        return REFUSAL_ACCOUNT_EXPIRED, "the account has expired (accountExpires)"
+    computed = _int_value(attributes, "msDS-User-Account-Control-Computed")
+    locked = computed & UF_LOCKOUT if computed is not None else (_int_value(attributes, "lockoutTime") or 0) > 0
+    if locked:
+        return REFUSAL_LOCKED, "the account is locked out"
+    if _int_value(attributes, "pwdLastSet") == 0:
+        return REFUSAL_MUST_CHANGE, "the user must change the password (pwdLastSet 0)"
+    if computed is not None and computed & UF_PASSWORD_EXPIRED:
+        return REFUSAL_PASSWORD_EXPIRED, "the password has expired"
+    return None
+
+
+# A hub user name: letters (any script), digits, ".", "_", "-"; first a letter or digit. Lower-cased before.
+LOGIN_NAME = re.compile(r"[^\W_][\w.-]{0,63}")
+LOGIN_NAME_RULE = (
+    "a login name holds letters (any script), digits, '.', '_' and '-', begins with a letter or digit and "
+    "has at most 64 characters"
+)
+
+
+def login_name_problem(name: str) -> str | None:
+    """Why `name` (lower-cased, domain removed) cannot be a hub user; None if it can."""
+    if LOGIN_NAME.fullmatch(name):
+        return None
+    return f"Illegal characters in username {name!r}: {LOGIN_NAME_RULE}"
+
+
+def principal_name(typed: str) -> str | None:
+    """`x@y` as a userPrincipalName to look up (one @, both sides, no backslash); None otherwise."""
+    text = (typed or "").strip()
+    local, at, domain = text.partition("@")
+    if not at or not local or not domain or "@" in domain or "\\" in text or len(text) > 256:
+        return None
+    return text
+
+
+def sid_string(raw: bytes) -> str:
+    """A binary SID (MS-DTYP 2.4.2.2: revision, count, 48-bit big-endian authority, little-endian
+    32-bit sub-authorities) as S-1-5-21-...; ValueError if it is not one."""
+    if len(raw) < 8 or raw[0] != 1 or len(raw) != 8 + 4 * raw[1]:
+        raise ValueError(f"not a SID: {raw!r}")
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = [int.from_bytes(raw[8 + 4 * i : 12 + 4 * i], "little") for i in range(raw[1])]
+    return "-".join(["S", str(raw[0]), str(authority), *map(str, subs)])
+
+
+def primary_group_sid(user_sid: bytes, primary_group_id: Any) -> str | None:
+    """The SID of the user's primary group: the user's domain SID with the RID `primaryGroupID`."""
+    try:
+        domain = sid_string(user_sid).rpartition("-")[0]
+        return f"{domain}-{int(primary_group_id)}"
+    except (TypeError, ValueError):
+        return None
+
+
+def refusal_page_message(kind: str, password_change_url: str) -> str | None:
+    """What the login page tells the user for a refusal of this kind; None: the hub's usual message.
+
+    Never "try again" for a locked account: each retry counts against the lockout policy.
+    """
+    where = (
+        f"Change it at {password_change_url}"
+        if password_change_url
+        else "Change it the way your organisation changes passwords (for example Ctrl+Alt+Del on a Windows PC)"
+    )
+    messages = {
+        REFUSAL_PASSWORD_EXPIRED: f"Your password has expired. {where}, then sign in with the new one.",
+        REFUSAL_MUST_CHANGE: f"Your password must be changed before you sign in. {where}, "
+        "then sign in with the new one.",
+        REFUSAL_LOCKED: "Your account is locked after too many failed sign-ins. Further attempts keep it locked: "
+        "ask your IT service desk to unlock it.",
+        REFUSAL_ACCOUNT_EXPIRED: "Your account has expired. Ask your IT service desk to extend it.",
+        REFUSAL_DISABLED: "Your account is disabled. Ask your IT service desk.",
+        REFUSAL_NOT_NOW: "Your account may not sign in at this time of day.",
+        REFUSAL_NOT_HERE: "Your account may not sign in to this service.",
+    }
+    return messages.get(kind)
 
 
 class DirectoryUnusableError(Exception):
@@ -124,6 +292,8 @@ class LoginVerdict:
     allowed: bool = False
     admin: bool = False
     reason: str = ""
+    refusal: str = ""
+    """Why the directory refused the bind, where it says (an AD_BIND_REFUSALS kind)."""
 
 
 class ConnectionPool:
@@ -214,6 +384,9 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         900,
         config=True,
         help="While the directory is unreachable, sessions confirmed within this time continue.",
+    )
+    password_change_url = Unicode(
+        "", config=True, help="Where users change an expired password; shown when the directory says it expired."
     )
     setting_prefix = Unicode(
         "dsaas:hub.ldap", config=True, help="Where the stack keeps these settings, for error messages."
@@ -466,7 +639,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         if self.membership in ("memberOf", "nestedMemberOf"):
             wanted.append("memberOf")
         if self.active_directory:
-            wanted.append("userAccountControl")
+            wanted.extend(["userAccountControl", "objectSid", "primaryGroupID"])
         return wanted
 
     def account_disabled(self, attributes: dict[str, Any]) -> bool:
@@ -558,7 +731,44 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     def membership_of(
         self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
     ) -> list[str]:
-        """The configured groups the user is in, read through `conn`."""
+        """The configured groups the user is in, read through `conn` (AD: the primary group too)."""
+        if not self.active_directory:
+            return self._listed_membership(conn, user_dn, username, user_attributes)
+        if user_attributes is None or "primaryGroupID" not in user_attributes:
+            user_attributes = self.read_user_entry(conn, user_dn) or {}
+        listed = self._listed_membership(conn, user_dn, username, user_attributes)
+        keys = {dn_key(g) for g in listed}
+        return listed + [g for g in self.primary_groups(conn, user_attributes) if dn_key(g) not in keys]
+
+    def group_sid(self, conn: ldap3.Connection, group: str) -> str | None:
+        """The configured group's objectSid as a string (None: it has none), remembered a cache age."""
+
+        def read() -> str | None:
+            entry = self._read_entry(conn, group, ["objectSid"], setting=self._group_setting(group), what="the group")
+            raw = _first((entry or {}).get("objectSid"))
+            if not isinstance(raw, bytes):
+                return None
+            try:
+                return sid_string(raw)
+            except ValueError:
+                return None
+
+        return self._cached("group-sid", dn_key(group), read)
+
+    def primary_groups(self, conn: ldap3.Connection, user_attributes: dict[str, Any]) -> list[str]:
+        """The configured groups that are the user's primary group (AD keeps it out of memberOf)."""
+        raw = _first(user_attributes.get("objectSid"))
+        wanted = (
+            primary_group_sid(raw, _first(user_attributes.get("primaryGroupID"))) if isinstance(raw, bytes) else None
+        )
+        if wanted is None:
+            return []
+        return [g for g in self.configured_groups if self.group_sid(conn, g) == wanted]
+
+    def _listed_membership(
+        self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
+    ) -> list[str]:
+        """The configured groups that list the user (member/memberOf and the other strategies)."""
         if self.membership in ("memberOf", "nestedMemberOf"):
             if user_attributes is None or "memberOf" not in user_attributes:
                 user_attributes = self.read_user_entry(conn, user_dn) or {}
@@ -594,9 +804,39 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 f"the domain {domain!r} is not one this hub accepts (listed: {listed}; "
                 f"setting {self.setting('domains')})"
             )
-        if not re.match(self.valid_username_regex, name):
-            return None, f"Illegal characters in username, must match regex {self.valid_username_regex}"
+        problem = login_name_problem(name)
+        if problem is not None:
+            return None, problem
         return name, ""
+
+    @property
+    def upn_lookup(self) -> bool:
+        """The AD preset with a search account: `x@y` may be a userPrincipalName."""
+        return bool(self.active_directory and self.lookup_dn and self.search_user)
+
+    def name_from_principal(self, typed: str) -> str | None:
+        """Blocking: the hub user (the sAMAccountName, lower-cased) whose userPrincipalName was typed."""
+        upn = principal_name(typed)
+        if upn is None or not self.upn_lookup:
+            return None
+
+        def find(conn: ldap3.Connection) -> str | None:
+            entries = self._search(
+                conn,
+                self.user_search_base,
+                f"(userPrincipalName={escape_filter_chars(upn)})",
+                [self.user_attribute],
+                scope=ldap3.SUBTREE,
+                setting=self.setting("userSearchBase"),
+                what="the user search base",
+            )
+            if len(entries) != 1:
+                return None
+            value = _first(entries[0]["attributes"].get(self.user_attribute))
+            name = str(value).lower() if value else None
+            return name if name and login_name_problem(name) is None else None
+
+        return self.with_search(find)
 
     # -- the login, on a worker thread --------------------------------------------------------------
     def _bind(self, conn: ldap3.Connection, user_dn: str, password: str) -> bool:
@@ -610,9 +850,14 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
     def login(self, typed: str, password: str) -> LoginVerdict:
         """Blocking: the whole login against the directory. Raises DirectoryUnusableError or ConfigurationError."""
-        username, why = self.login_name(typed)
-        if username is None:
+        name, why = self.login_name(typed)
+        if name is None and principal_name(typed) and self.upn_lookup:
+            name = self.name_from_principal(typed)
+            if name is None:
+                why += f", and no account has the user principal name {typed.strip()!r}"
+        if name is None:
             return LoginVerdict(username=typed, reason=why)
+        username: str = name
         if not password or not password.strip():
             return LoginVerdict(username=username, reason="Login denied for blank password")
 
@@ -624,6 +869,12 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 return self.lookup_user(conn, username)
 
             found = self.with_search(lookup)
+            if found is None and principal_name(typed):
+                # name@listed-domain where name is no sAMAccountName: it may still be a UPN (x@y != sam@y)
+                by_principal = self.name_from_principal(typed)
+                if by_principal is not None:
+                    username = by_principal
+                    found = self.with_search(lookup)
             if found is None:
                 return LoginVerdict(username=username, reason="no such user under the user search base")
             candidates = [found[0]]
@@ -634,14 +885,18 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
 
         def check_password(conn: ldap3.Connection) -> LoginVerdict:
+            refused: tuple[str, str] | None = None
             for user_dn in candidates:
                 if not self._bind(conn, user_dn, password):
+                    refused = ad_bind_refusal(conn.result) or refused
                     continue
                 if self.search_user:
                     return LoginVerdict(username=username, user_dn=user_dn)
                 # No search account: the user's own connection reads the groups, right after the bind.
                 self.check_schema(conn)
                 return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
+            if refused is not None:
+                return LoginVerdict(username=username, reason=refused[1], refusal=refused[0])
             return LoginVerdict(username=username, reason="invalid credentials")
 
         checked = self._run(self._bind_pool, check_password)
@@ -672,11 +927,23 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 attributes = self.read_user_entry(conn, dn)
                 if attributes is None:
                     return LoginVerdict(username=username, reason="the account is gone from the directory")
-            if self.account_disabled(attributes):
-                return LoginVerdict(username=username, user_dn=dn, reason="the account is disabled")
+            refused = self.account_state_refusal(conn, dn, attributes)
+            if refused is not None:
+                return LoginVerdict(username=username, user_dn=dn, reason=refused[1], refusal=refused[0])
             return self.verdict(username, dn, self.membership_of(conn, dn, username, attributes))
 
         return self.with_search(read)
+
+    def account_state_refusal(
+        self, conn: ldap3.Connection, user_dn: str, attributes: dict[str, Any] | None
+    ) -> tuple[str, str] | None:
+        """Why the account may no longer use the hub (AD: disabled, expired, locked, password to change)."""
+        if not self.active_directory:
+            return None  # the disabled bit and the rest are AD's (IdM's lock: issue 20 item 8)
+        state = self._read_entry(
+            conn, user_dn, AD_STATE_ATTRIBUTES, setting=self.setting("userSearchBase"), what="the user"
+        )
+        return ad_account_refusal({**(attributes or {}), **(state or {})}, time.time())
 
     # -- JupyterHub's interface ---------------------------------------------------------------------
     def _log_failure(self, action: str, username: str, error: Exception) -> None:
@@ -702,6 +969,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return None
         if verdict.user_dn is None or verdict.reason:
             self.log.warning("dsaas: login of %r refused: %s", verdict.username, verdict.reason or "unknown user")
+            self.raise_refusal_page(verdict)
             return None
         if not verdict.allowed:
             self.log.warning(
@@ -712,6 +980,13 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return None
         self._confirmed_at[verdict.username] = time.monotonic()
         return self._auth_model(verdict)
+
+    def raise_refusal_page(self, verdict: LoginVerdict) -> None:
+        """The login page with what the user must do, where the directory said why (JupyterHub 5 re-renders
+        its login form with an HTTPError's message for a form post: LoginHandler.render_template)."""
+        message = refusal_page_message(verdict.refusal, self.password_change_url)
+        if message is not None:
+            raise web.HTTPError(403, "%s", message)  # a URL may hold "%"
 
     def _auth_model(self, verdict: LoginVerdict) -> dict[str, Any]:
         return {
