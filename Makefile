@@ -15,7 +15,9 @@ BIN := $(VENV)/bin
 # while reading from the driver");
 # Node.js with npm runs configurable-http-proxy (pinned in tools/lab/package-lock.json): Debian's nodejs + npm
 # are installed only when no `npm` is on PATH (a NodeSource nodejs already brings its own npm).
-DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg
+# 389-ds-base: the 389 Directory Server (FreeIPA's directory) the suite runs as a foreground ns-slapd from its own
+# instance directory (tools/lab/ds389.py); no instance or systemd unit is created, no daemon is left running.
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg 389-ds-base
 LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov

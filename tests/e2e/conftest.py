@@ -11,6 +11,12 @@
   LdapDirectory`, a started private directory a test may stop (`.stop()`, "directory is down"), start with
   a server certificate from a foreign CA, or change live (`add_member`, `remove_member`,
   `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
+- `ds389` (session): a started, seeded 389 Directory Server laid out as FreeIPA lays out its tree
+  (`tools.lab.ds389.Ds389Directory`; `.info` is its `Ds389Info`: suffix dc=ipa,dc=example,dc=org, users
+  under cn=users,cn=accounts, nested groups under cn=groups,cn=accounts, the search account under
+  cn=sysaccounts,cn=etc, a locked and expired accounts). Plain LDAP on 127.0.0.1 (no TLS). A test that
+  changes an account (`set_account_lock`, `set_attribute`) puts it back in a `finally`; `.timings` holds the
+  instance creation, start and seed times.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
 - `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config=None, *, values=None,
   extra_config=None, profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`,
@@ -38,6 +44,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tools.lab import browser as lab_browser
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
+from tools.lab.ds389 import Ds389Directory
 from tools.lab.hub import HubWorkspace, LocalHub
 
 
@@ -123,6 +130,16 @@ def ldap_directory_factory(tmp_path: Path) -> Iterator[LdapDirectoryFactory]:
 
     yield factory
     for directory in started:
+        directory.close()
+
+
+@pytest.fixture(scope="session")
+def ds389(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ds389Directory]:
+    directory = Ds389Directory(tmp_path_factory.mktemp("ds389"))
+    try:
+        directory.start()
+        yield directory
+    finally:
         directory.close()
 
 
