@@ -13,21 +13,29 @@ stack with its site data pointed at the lab server (plain LDAP: the lab 389 has 
 from __future__ import annotations
 
 import copy
+import time
+from pathlib import Path
 from typing import Any
 
 import ldap3
 import pytest
 
 from config.settings import Settings, parse_settings
+from tests.e2e.conftest import HubFactory
 from tools.lab.ds389 import AccountState, Ds389Directory, Ds389Info
-from tools.lab.stack_hub import BEHAVIOUR_KEYS, stack_settings_values
-from tools.preflight.ldap_check import authenticator_for
+from tools.lab.hub import HubWorkspace
+from tools.lab.stack_hub import BEHAVIOUR_KEYS, lab_hub_values, stack_settings_values
+from tools.preflight.ldap_check import authenticator_for, check_login, render_report
 
 pytestmark = pytest.mark.slow
 
 
 def settings_for(info: Ds389Info, *, lookup_dn: bool = True, **overrides: Any) -> Settings:
     """The dev stack's hub settings with the site data replaced by the lab 389 server's."""
+    return parse_settings(values_for(info, lookup_dn=lookup_dn, **overrides))
+
+
+def values_for(info: Ds389Info, *, lookup_dn: bool = True, **overrides: Any) -> dict[str, Any]:
     values = stack_settings_values("dev")
     stack_ldap = values["dsaas:hub"]["ldap"]
     ldap: dict[str, Any] = {key: stack_ldap[key] for key in BEHAVIOUR_KEYS if key in stack_ldap}
@@ -48,7 +56,7 @@ def settings_for(info: Ds389Info, *, lookup_dn: bool = True, **overrides: Any) -
     ldap.update(overrides)
     edited = copy.deepcopy(values)
     edited["dsaas:hub"]["ldap"] = ldap
-    return parse_settings(edited)
+    return edited
 
 
 def authenticator(info: Ds389Info, **overrides: Any) -> Any:
@@ -91,3 +99,149 @@ def test_the_lab_server_is_shaped_as_idm(ds389: Ds389Directory) -> None:
     for conn in (anonymous, locked, expired, krb):
         conn.unbind()
     print(f"\n389 timings: {ds389.timings}")
+
+
+ALLOWED = {"alice": False, "carol": True, "frank": False, "gina": False}  # login → admin
+NOT_MEMBERS = ("dave", "erin")
+# login → what the refusal must say (lower-case fragment), at login and at refresh
+UNUSABLE = {
+    "lou": "locked",
+    "pete": "password expired",
+    "kate": "password expired",
+    "paul": "account expired",
+}
+
+
+@pytest.mark.parametrize("lookup_dn", [True, False], ids=["lookup", "template"])
+def test_logins_follow_idm_membership_lock_and_expiry(ds389: Ds389Directory, lookup_dn: bool) -> None:
+    """Items 8 and 9: nested members (one and two levels) are let in by the default membership; locked and
+    expired accounts are refused with their reason, whether the DN is looked up or built from a template."""
+    info = ds389.info
+    auth = authenticator(info, lookup_dn=lookup_dn)
+    assert auth.membership == "auto"
+    try:
+        for login, admin in ALLOWED.items():
+            verdict = auth.login(login, info.user(login).password)
+            assert (verdict.allowed, verdict.admin, verdict.reason) == (True, admin, ""), (login, verdict)
+        for login in NOT_MEMBERS:
+            verdict = auth.login(login, info.user(login).password)
+            assert verdict.user_dn is not None and not verdict.allowed and not verdict.reason, (login, verdict)
+        for login, why in UNUSABLE.items():
+            verdict = auth.login(login, info.user(login).password)
+            assert not verdict.allowed and verdict.reason, (login, verdict)
+            if login == "lou" and not lookup_dn:
+                # no entry read before the bind: 389's own refusal (53 "Account inactivated") is the reason
+                assert "account inactivated" in verdict.reason.lower(), verdict
+            elif login == "pete" and not lookup_dn:
+                assert "password has expired" in verdict.reason, verdict  # 49 + the password-expired control
+            else:
+                assert why in verdict.reason.lower(), (login, verdict)
+        assert auth.login("alice", "wrong-password").reason == "invalid credentials"
+    finally:
+        auth.close_connections()
+
+
+def test_refresh_ends_sessions_of_locked_and_expired_accounts(ds389: Ds389Directory) -> None:
+    """Item 8 at refresh: the re-check reads the lock and expiry attributes, not only uid and memberOf."""
+    info = ds389.info
+    auth = authenticator(info)
+    try:
+        for login, why in UNUSABLE.items():
+            verdict = auth.recheck(login, info.user(login).dn)
+            assert not verdict.allowed and why in verdict.reason.lower(), (login, verdict)
+        assert auth.recheck("gina", info.user("gina").dn).allowed
+        # a live lock, as `ipa user-disable` sets it, ends a running session at the next refresh
+        assert auth.recheck("alice", info.user("alice").dn).allowed
+        ds389.set_account_lock("alice", True)
+        try:
+            verdict = auth.recheck("alice", info.user("alice").dn)
+            assert not verdict.allowed and "nsaccountlock" in verdict.reason.lower(), verdict
+        finally:
+            ds389.set_account_lock("alice", False)
+        assert auth.recheck("alice", info.user("alice").dn).allowed
+    finally:
+        auth.close_connections()
+
+
+def test_ldap_check_never_calls_locked_or_expired_accounts_allowed(ds389: Ds389Directory) -> None:
+    """Item 8 in ldap_check: without the user's password (the re-check) and with it (the login)."""
+    info = ds389.info
+    settings = settings_for(info)
+    for login, why in UNUSABLE.items():
+        for password in (None, info.user(login).password):
+            report = check_login(settings, login, search_password=info.search_password, user_password=password)
+            text = render_report(report, settings)
+            assert report.allowed is False and not report.broken, text
+            assert why in text.lower() and "ALLOWED" not in text, text
+            assert "try the password again" not in text, text
+    for login in ("frank", "gina"):  # item 9: the default membership fits an IdM tree
+        report = check_login(settings, login, search_password=info.search_password)
+        assert report.allowed is True, render_report(report, settings)
+
+
+@pytest.mark.parametrize(
+    ("key", "lookup_dn", "bad"),
+    [
+        ("userSearchBase", True, {"userSearchBase": "cn=userz,cn=accounts,dc=ipa,dc=example,dc=org"}),
+        (
+            "bindDnTemplates",
+            False,
+            {"bindDnTemplates": ["uid={username},cn=userz,cn=accounts,dc=ipa,dc=example,dc=org"]},
+        ),
+        (
+            "allowedGroups",
+            True,
+            {"allowedGroups": ["cn=dsaas-hub-userz,cn=groups,cn=accounts,dc=ipa,dc=example,dc=org"]},
+        ),
+    ],
+)
+def test_a_configured_dn_that_does_not_exist_is_a_configuration_error(
+    ds389: Ds389Directory, key: str, lookup_dn: bool, bad: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Item 10: 389 answers a search under a missing base with success and no entries; the entry is read."""
+    info = ds389.info
+    settings = settings_for(info, lookup_dn=lookup_dn, **bad)
+    report = check_login(settings, "alice", search_password=info.search_password)
+    text = render_report(report, settings)
+    assert report.broken and f"dsaas:hub.ldap.{key}" in text and "does not exist" in text, text
+    auth = authenticator_for(settings, info.search_password, None)
+    try:
+        with pytest.raises(Exception, match=f"dsaas:hub.ldap.{key}") as raised:
+            auth.login("alice", info.user("alice").password)
+        assert type(raised.value).__name__ == "ConfigurationError"
+        auth.log.propagate = True
+        with caplog.at_level("ERROR"):
+            auth.check_allow_config()
+        assert any(f"dsaas:hub.ldap.{key}" in r.getMessage() for r in caplog.records), caplog.text
+    finally:
+        auth.close_connections()
+
+
+def test_the_real_hub_against_389(ds389: Ds389Directory, hub_factory: HubFactory, tmp_path: Path) -> None:
+    """The rendered hub: a member two levels down logs in; locked and expired accounts are refused with their
+    reason in the log; a session whose account is locked meanwhile ends at the next refresh."""
+    info = ds389.info
+    workspace = HubWorkspace.create(tmp_path / "hub")
+    values = lab_hub_values(settings_for(info), workspace, ldap_search_password=info.search_password)
+    values["hub"]["config"]["Authenticator"]["auth_refresh_age"] = 2
+    hub = hub_factory(values=values, workspace=workspace)
+    gina = hub.session()
+    assert gina.login("gina", info.user("gina").password).status == 302 and gina.logged_in
+    for login in ("lou", "kate"):
+        session = hub.session()
+        session.login(login, info.user(login).password)
+        assert not session.logged_in, login
+    log = hub.log_text()
+    assert "login of 'lou' refused: the account is locked in the directory" in log, log[-2000:]
+    assert "login of 'kate' refused: the password expired" in log, log[-2000:]
+    alice = hub.session()
+    assert alice.login("alice", info.user("alice").password).status == 302 and alice.logged_in
+    ds389.set_account_lock("alice", True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and alice.get("/hub/api/user").status == 200:
+            time.sleep(0.5)
+        assert alice.get("/hub/api/user").status != 200
+        assert "access of 'alice' ended: the account is locked in the directory" in hub.log_text()
+    finally:
+        ds389.set_account_lock("alice", False)

@@ -333,6 +333,9 @@ def _check(
             )
             return
         report.add(True, "search-bind", f"bound as {ldap.search_user}")
+        if not _configured_dns_exist(report, authenticator, search):
+            search.unbind()
+            return
 
     try:
         # 4. Who is the user?
@@ -371,11 +374,15 @@ def _check(
         if user_password is not None:
             verdict = authenticator.login(typed, user_password)
             if verdict.user_dn is None:
+                wrong_password = verdict.reason == "invalid credentials"
                 report.add(
                     False,
                     "user-bind",
-                    f"the directory refused {username}'s password ({verdict.reason})",
-                    "try the password again",
+                    f"the directory refused {username}'s password ({verdict.reason})"
+                    if wrong_password
+                    else f"the directory refused {username}'s login: {verdict.reason}",
+                    # a locked or expired account: retrying a password only counts against it
+                    "try the password again" if wrong_password else "ask the directory's administrators",
                 )
                 report.allowed = report.admin = False
                 return
@@ -407,6 +414,17 @@ def _check(
     report.groups = list(verdict.groups)
     report.allowed = verdict.allowed
     report.admin = verdict.admin
+
+
+def _configured_dns_exist(report: Report, authenticator: Any, conn: ldap3.Connection) -> bool:
+    """Every DN the settings name (bases, template parents, groups) is read itself; one finding per missing one."""
+    problems = authenticator.check_configured_dns(conn)
+    for problem in problems:
+        detail, _, fix = str(problem).partition(". Fix: ")
+        report.add(False, "settings", detail, fix.rstrip("."))
+    if not problems:
+        report.add(True, "settings", f"{len(authenticator.configured_dns())} configured DNs exist")
+    return not problems
 
 
 def render_report(report: Report, settings: Settings) -> str:
