@@ -14,7 +14,8 @@
 - `ds389` (session): a started, seeded 389 Directory Server laid out as FreeIPA lays out its tree
   (`tools.lab.ds389.Ds389Directory`; `.info` is its `Ds389Info`: suffix dc=ipa,dc=example,dc=org, users
   under cn=users,cn=accounts, nested groups under cn=groups,cn=accounts, the search account under
-  cn=sysaccounts,cn=etc, a locked and expired accounts). Plain LDAP on 127.0.0.1 (no TLS). A test that
+  cn=sysaccounts,cn=etc, a locked and expired accounts). StartTLS on `info.ldap_port`, LDAPS on
+  `info.ldaps_port`, server certificate signed by `info.ca_cert_path`; 127.0.0.1 only. A test that
   changes an account (`set_account_lock`, `set_attribute`) puts it back in a `finally`; `.timings` holds the
   instance creation, start and seed times.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).

@@ -7,7 +7,8 @@ expired password (passwordExpirationTime, which 389 enforces) and IdM's own expi
 (krbPasswordExpiration, krbPrincipalExpiration, which only IdM's plugins and KDC enforce).
 
 The authenticator is the one the hub ships, configured by the values the program renders for the dev
-stack with its site data pointed at the lab server (plain LDAP: the lab 389 has no TLS).
+stack with its site data pointed at the lab server: StartTLS verified against the lab CA (LDAPS where a
+test says so).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from config.settings import Settings, parse_settings
 from tests.e2e.conftest import HubFactory
 from tools.lab.ds389 import AccountState, Ds389Directory, Ds389Info
 from tools.lab.hub import HubWorkspace
-from tools.lab.stack_hub import BEHAVIOUR_KEYS, lab_hub_values, stack_settings_values
+from tools.lab.stack_hub import BEHAVIOUR_KEYS, lab_hub_values, project_copy, stack_settings_values
 from tools.preflight.ldap_check import authenticator_for, check_login, render_report
 
 pytestmark = pytest.mark.slow
@@ -35,20 +36,24 @@ def settings_for(info: Ds389Info, *, lookup_dn: bool = True, **overrides: Any) -
     return parse_settings(values_for(info, lookup_dn=lookup_dn, **overrides))
 
 
-def values_for(info: Ds389Info, *, lookup_dn: bool = True, **overrides: Any) -> dict[str, Any]:
+def values_for(
+    info: Ds389Info, *, lookup_dn: bool = True, tls_strategy: str = "before_bind", **overrides: Any
+) -> dict[str, Any]:
     values = stack_settings_values("dev")
     stack_ldap = values["dsaas:hub"]["ldap"]
     ldap: dict[str, Any] = {key: stack_ldap[key] for key in BEHAVIOUR_KEYS if key in stack_ldap}
     ldap.update(
         serverAddress=info.host,
-        serverPort=info.ldap_port,
-        tlsStrategy="insecure",
+        serverPort=info.ldaps_port if tls_strategy == "on_connect" else info.ldap_port,
+        tlsStrategy=tls_strategy,
         allowedGroups=[info.users_group_dn],
         adminGroups=[info.admins_group_dn],
         userAttribute=info.user_attribute,
         lookupDn=lookup_dn,
         searchUser=info.search_bind_dn,
     )
+    if tls_strategy != "insecure":
+        ldap["caFile"] = project_copy(info.ca_cert_path, "ca.pem")
     if lookup_dn:
         ldap["userSearchBase"] = info.people_base
     else:
@@ -112,12 +117,18 @@ UNUSABLE = {
 }
 
 
-@pytest.mark.parametrize("lookup_dn", [True, False], ids=["lookup", "template"])
-def test_logins_follow_idm_membership_lock_and_expiry(ds389: Ds389Directory, lookup_dn: bool) -> None:
+@pytest.mark.parametrize(
+    ("lookup_dn", "tls_strategy"),
+    [(True, "before_bind"), (False, "on_connect")],
+    ids=["lookup-starttls", "template-ldaps"],
+)
+def test_logins_follow_idm_membership_lock_and_expiry(
+    ds389: Ds389Directory, lookup_dn: bool, tls_strategy: str
+) -> None:
     """Items 8 and 9: nested members (one and two levels) are let in by the default membership; locked and
     expired accounts are refused with their reason, whether the DN is looked up or built from a template."""
     info = ds389.info
-    auth = authenticator(info, lookup_dn=lookup_dn)
+    auth = authenticator(info, lookup_dn=lookup_dn, tls_strategy=tls_strategy)
     assert auth.membership == "auto"
     try:
         for login, admin in ALLOWED.items():

@@ -8,6 +8,10 @@ plain foreground `ns-slapd -D <configdir> -i <pidfile> -d 0` child of the suite,
 (`nsslapd-localuser`), listening on 127.0.0.1 only (`nsslapd-listenhost`), no LDAPI socket. Nothing is
 registered with systemd and nothing outlives `close()`.
 
+TLS: StartTLS on the LDAP port and LDAPS on a second port, with a server certificate for 127.0.0.1/localhost
+signed by a CA the suite makes (`tools/lab/pki.py`), imported into the instance's NSS database (certutil,
+pk12util from libnss3-tools, which 389-ds-base depends on) under 389's default nickname `Server-Cert`.
+
 Settings made in dse.ldif before the first start (the server reads plugin settings only at start):
 
 - `nsslapd-allow-anonymous-access: rootdse`: anonymous clients read the root DSE and nothing else (IdM
@@ -73,11 +77,18 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 
 import ldap3
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509 import load_pem_x509_certificate
 
+from tools.lab import pki
 from tools.lab.directory import ssha
 from tools.lab.procs import LOCALHOST, free_port, port_open, stop_process_group, tail, wait_until
 
 NS_SLAPD = "/usr/sbin/ns-slapd"
+CERTUTIL = "/usr/bin/certutil"
+PK12UTIL = "/usr/bin/pk12util"
+SERVER_CERT_NICKNAME = "Server-Cert"  # what template-dse.ldif's cn=RSA,cn=encryption names
 DATA_DIR = Path("/usr/share/dirsrv/data")
 SYSCONF_DIR = Path("/etc/dirsrv/config")
 DEFAULT_SUFFIX = "dc=ipa,dc=example,dc=org"
@@ -178,6 +189,10 @@ class Ds389Info:
     host: str
     ldap_port: int
     ldap_url: str
+    ldaps_port: int
+    ldaps_url: str
+    ca_cert_path: Path
+    """The PEM of the CA that signed the server certificate (StartTLS and LDAPS)."""
     base_dn: str
     people_base: str
     groups_base: str
@@ -217,7 +232,9 @@ def transitive(direct: Sequence[str], subgroups: Mapping[str, tuple[str, ...]]) 
     return tuple(seen)
 
 
-def build_info(ldap_port: int, admin_password: str, suffix: str = DEFAULT_SUFFIX) -> Ds389Info:
+def build_info(
+    ldap_port: int, ldaps_port: int, ca_cert_path: Path, admin_password: str, suffix: str = DEFAULT_SUFFIX
+) -> Ds389Info:
     people = f"cn=users,cn=accounts,{suffix}"
     groups = f"cn=groups,cn=accounts,{suffix}"
     users = {
@@ -235,6 +252,9 @@ def build_info(ldap_port: int, admin_password: str, suffix: str = DEFAULT_SUFFIX
         host=LOCALHOST,
         ldap_port=ldap_port,
         ldap_url=f"ldap://{LOCALHOST}:{ldap_port}",
+        ldaps_port=ldaps_port,
+        ldaps_url=f"ldaps://{LOCALHOST}:{ldaps_port}",
+        ca_cert_path=ca_cert_path,
         base_dn=suffix,
         people_base=people,
         groups_base=groups,
@@ -277,7 +297,7 @@ def _set(entry: list[str], attribute: str, values: Sequence[str]) -> list[str]:
     return kept + [f"{attribute}: {value}" for value in values]
 
 
-def render_dse(workdir: Path, port: int, rootpw_hash: str, suffix: str) -> str:
+def render_dse(workdir: Path, port: int, secure_port: int, rootpw_hash: str, suffix: str) -> str:
     """The instance's dse.ldif: the package's template with every path in `workdir`, and the lab's settings."""
     template = (DATA_DIR / "template-dse.ldif").read_text()
     values = {
@@ -316,6 +336,9 @@ def render_dse(workdir: Path, port: int, rootpw_hash: str, suffix: str) -> str:
         dn = entry[0].partition(":")[2].strip().lower()
         if dn == "cn=config":
             entry = _set(entry, "nsslapd-listenhost", [LOCALHOST])
+            entry = _set(entry, "nsslapd-securelistenhost", [LOCALHOST])
+            entry = _set(entry, "nsslapd-security", ["on"])
+            entry = _set(entry, "nsslapd-securePort", [str(secure_port)])
             entry = _set(entry, "nsslapd-allow-anonymous-access", ["rootdse"])
             entry = _set(entry, "passwordExp", ["on"])
             entry = _set(entry, "passwordMaxAge", ["8640000"])
@@ -435,7 +458,8 @@ class Ds389Directory:
         self.workdir = workdir
         self.suffix = suffix
         self._port = free_port()
-        self._info = build_info(self._port, secrets.token_urlsafe(18), suffix)
+        self._secure_port = free_port()
+        self._info = build_info(self._port, self._secure_port, workdir / "ca.pem", secrets.token_urlsafe(18), suffix)
         self._proc: subprocess.Popen[bytes] | None = None
         self._prepared = False
         self.timings: dict[str, float] = {}
@@ -533,10 +557,41 @@ class Ds389Directory:
             shutil.copy(SYSCONF_DIR / name, etc / name)
         shutil.copy(DATA_DIR / "60kerberos.ldif", etc / "schema" / "60kerberos.ldif")
         (etc / "schema" / "65ipa-lab-groups.ldif").write_text(IPA_GROUP_SCHEMA)
+        self._make_nss_db(etc)
         (etc / "dse.ldif").write_text(
-            render_dse(self.workdir, self._port, ssha(self._info.admin_password), self.suffix)
+            render_dse(self.workdir, self._port, self._secure_port, ssha(self._info.admin_password), self.suffix)
         )
         self._prepared = True
+
+    def _make_nss_db(self, etc: Path) -> None:
+        """The instance's NSS database (no password): the lab CA trusted, the server certificate and key."""
+        ca = pki.make_ca("dsaas lab 389 CA")
+        server = pki.issue_server_cert(ca)
+        ca.write_cert(self._info.ca_cert_path)
+        bundle = etc / "server.p12"
+        transport = secrets.token_urlsafe(12)  # only protects the PKCS#12 file on its way into the database
+        key = serialization.load_pem_private_key(server.key_pem, password=None)
+        bundle.write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                SERVER_CERT_NICKNAME.encode(),
+                key,  # type: ignore[arg-type]
+                load_pem_x509_certificate(server.cert_pem),
+                None,
+                serialization.BestAvailableEncryption(transport.encode()),
+            )
+        )
+        password_file = etc / "p12.pw"
+        password_file.write_text(transport)
+        for command in (
+            [CERTUTIL, "-N", "-d", f"sql:{etc}", "--empty-password"],
+            [CERTUTIL, "-A", "-d", f"sql:{etc}", "-n", ca.name, "-t", "CT,,", "-a", "-i", str(self._info.ca_cert_path)],
+            [PK12UTIL, "-i", str(bundle), "-d", f"sql:{etc}", "-w", str(password_file), "-K", ""],
+        ):
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(command[:2])} failed: {done.stderr or done.stdout}")
+        bundle.unlink()
+        password_file.unlink()
 
     def _launch(self) -> None:
         log = (self.workdir / "log" / "ns-slapd.out").open("ab")
@@ -555,7 +610,7 @@ class Ds389Directory:
                     f"ns-slapd exited with {self._proc.returncode}:\n{tail(self.error_log)}\n"
                     f"{tail(self.workdir / 'log' / 'ns-slapd.out')}"
                 )
-            return port_open(self._port)
+            return port_open(self._port) and port_open(self._secure_port)
 
         if not wait_until(ready, timeout=30):
             raise RuntimeError(
