@@ -23,7 +23,17 @@ import pytest
 
 from config.settings import Settings, parse_settings
 from tests.e2e.conftest import HubFactory
-from tools.lab.ds389 import AccountState, Ds389Directory, Ds389Info
+from tools.lab.ds389 import (
+    DEFAULT_SUFFIX,
+    SUBGROUPS,
+    AccountState,
+    Ds389Directory,
+    Ds389Info,
+    build_info,
+    render_dse,
+    seed_entries,
+    transitive,
+)
 from tools.lab.hub import HubWorkspace
 from tools.lab.stack_hub import BEHAVIOUR_KEYS, lab_hub_values, project_copy, stack_settings_values
 from tools.preflight.ldap_check import authenticator_for, check_login, render_report
@@ -256,3 +266,24 @@ def test_the_real_hub_against_389(ds389: Ds389Directory, hub_factory: HubFactory
         assert "access of 'alice' ended: the account is locked in the directory" in hub.log_text()
     finally:
         ds389.set_account_lock("alice", False)
+
+
+def test_the_instance_configuration_and_seed(tmp_path: Path) -> None:
+    """Pure: what the lab writes before ns-slapd starts, and the order it seeds in."""
+    dse = render_dse(tmp_path, 3890, 6360, "{SSHA}x", DEFAULT_SUFFIX)
+    config = dse.split("\n\n")[0]
+    assert "nsslapd-listenhost: 127.0.0.1" in config and "nsslapd-securelistenhost: 127.0.0.1" in config
+    assert "nsslapd-allow-anonymous-access: rootdse" in config and "nsslapd-ldapilisten: off" in config
+    memberof = next(e for e in dse.split("\n\n") if e.startswith("dn: cn=MemberOf Plugin,")).lower()
+    assert "nsslapd-pluginenabled: on" in memberof and "off" not in memberof
+    assert "memberofgroupattr: member\n" in memberof and "memberofattr: memberof\n" in memberof
+    assert f"memberofentryscope: {DEFAULT_SUFFIX}" in memberof
+    assert str(tmp_path) in dse and "/var/lib/dirsrv" not in dse and "/etc/dirsrv" not in dse
+    assert transitive(("lab-interns",), SUBGROUPS) == ("lab-interns", "research-team", "dsaas-hub-users")
+    info = build_info(3890, 6360, tmp_path / "ca.pem", "pw")
+    added: list[str] = []
+    for dn, attributes in seed_entries(info):
+        for member in attributes.get("member", []):
+            assert member in added, f"{dn} names {member} before it exists"
+        assert dn.partition(",")[2] in added or dn == info.base_dn, dn
+        added.append(dn)

@@ -66,6 +66,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
+import re
 import secrets
 import shutil
 import subprocess
@@ -326,11 +328,9 @@ def render_dse(workdir: Path, port: int, secure_port: int, rootpw_hash: str, suf
     }
     for key, value in values.items():
         template = template.replace(f"%{key}%", value)
-    if "%" in "".join(line for line in template.splitlines() if not line.startswith("#")).replace("%%", ""):
-        # a placeholder the template gained in a newer package: fail loudly rather than start half-configured
-        leftover = [line for line in template.splitlines() if "%" in line and not line.startswith("#")]
-        if any(line.count("%") >= 2 for line in leftover):
-            raise RuntimeError(f"template-dse.ldif has placeholders this lab does not fill: {leftover[:3]}")
+    leftover = sorted(set(re.findall(r"%[a-z_]+%", template)))
+    if leftover:  # a placeholder a newer package added: fail loudly rather than start half-configured
+        raise RuntimeError(f"{DATA_DIR / 'template-dse.ldif'} has placeholders this lab does not fill: {leftover}")
     out: list[list[str]] = []
     for entry in _entries(template):
         dn = entry[0].partition(":")[2].strip().lower()
@@ -373,8 +373,6 @@ def render_dse(workdir: Path, port: int, secure_port: int, rootpw_hash: str, suf
 
 
 def _current_user() -> str:
-    import pwd
-
     return pwd.getpwuid(os.getuid()).pw_name
 
 
@@ -383,14 +381,15 @@ def seed_entries(info: Ds389Info) -> list[tuple[str, dict[str, list[str]]]]:
     """(dn, attributes) in the order they must be added."""
     s = info.base_dn
     entries: list[tuple[str, dict[str, list[str]]]] = [
-        (s, {"objectClass": ["top", "domain"], "dc": [s.split(",")[0].split("=")[1]]}),
         (
             s,
             {
+                "objectClass": ["top", "domain"],
+                "dc": [s.split(",")[0].split("=")[1]],
                 "aci": [
                     f'(targetattr = "{" || ".join(READABLE_ATTRIBUTES)}")(version 3.0; acl "lab: authenticated '
                     'users read users and groups"; allow (read, search, compare) userdn = "ldap:///all";)'
-                ]
+                ],
             },
         ),
     ]
@@ -621,9 +620,6 @@ class Ds389Directory:
         conn = self.admin_connection()
         try:
             for dn, attributes in seed_entries(self._info):
-                if "aci" in attributes and len(attributes) == 1:
-                    conn.modify(dn, {"aci": [(ldap3.MODIFY_ADD, attributes["aci"])]})
-                    continue
                 classes = attributes["objectClass"]
                 conn.add(dn, classes, {k: v for k, v in attributes.items() if k != "objectClass"})
             for user in self._info.users.values():
