@@ -6,6 +6,7 @@ Everything that needs a directory is in tests/e2e (real slapd directories of sev
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 import pytest
@@ -284,3 +285,109 @@ def test_ldap_check_blames_no_setting_for_a_name_no_setting_allows() -> None:
     assert "domains" not in finding.fix
     (finding,) = check_login(settings, "OTHER\\alice").findings
     assert "domains" in finding.fix
+
+
+# -- IdM / 389 account state, bind refusals, configured DNs (issue 20 items 8-10) ---------------------
+IDM_NOW = datetime.datetime(2026, 6, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("20200101000000Z", "2020-01-01 00:00"),
+        ("20260601113000.5Z", "2026-06-01 11:30"),
+        ("202606011330+0200", "2026-06-01 11:30"),  # GeneralizedTime without seconds, two hours east of UTC
+        ("2026060112-0130", "2026-06-01 13:30"),
+        ("not a time", None),
+        ("20261341000000Z", None),  # month 13
+        (None, None),
+    ],
+)
+def test_generalized_time_as_utc(text: str | None, expected: str | None) -> None:
+    moment = MODULE["generalized_time"](text)
+    assert (None if moment is None else f"{moment:%Y-%m-%d %H:%M}") == expected
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        ({}, ""),
+        ({"nsAccountLock": ["TRUE"]}, "locked"),
+        ({"nsaccountlock": ["true"]}, "locked"),
+        ({"nsAccountLock": ["FALSE"], "krbPasswordExpiration": ["20991231000000Z"]}, ""),
+        ({"nsAccountLock": []}, ""),
+        (
+            {"krbPrincipalExpiration": ["20260601115959Z"]},
+            "account expired on 2026-06-01 11:59 UTC (krbPrincipalExpiration)",
+        ),
+        (
+            {"krbPasswordExpiration": ["20200101000000Z"]},
+            "password expired on 2020-01-01 00:00 UTC (krbPasswordExpiration)",
+        ),
+        (
+            {"passwordExpirationTime": ["19700101000000Z"]},
+            "password expired on 1970-01-01 00:00 UTC (passwordExpirationTime)",
+        ),
+        ({"passwordExpirationTime": ["20260601120001Z"]}, ""),
+        ({"krbPasswordExpiration": ["garbage"]}, ""),  # unreadable: the directory's own bind still decides
+    ],
+)
+def test_idm_account_state(attributes: dict[str, Any], expected: str) -> None:
+    refused = MODULE["idm_account_refusal"](attributes, IDM_NOW)
+    reason = refused[1] if refused else ""
+    assert (expected in reason) if expected else refused is None, refused
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        ({"result": 49, "message": ""}, "invalid credentials"),
+        (
+            {"result": 53, "message": "Account inactivated. Contact system administrator."},
+            "the directory refuses this account (53 unwillingToPerform: Account inactivated.",
+        ),
+        (
+            {"result": 49, "message": "password expired!", "controls": {"2.16.840.1.113730.3.4.4": {"value": b"0"}}},
+            "the password has expired (the directory says: password expired!)",
+        ),
+        ({"result": 49, "controls": {"1.3.6.1.4.1.42.2.27.8.5.1": {"value": b"\x30\x03\x81\x01\x00"}}}, "has expired"),
+        ({"result": 49, "controls": {"1.3.6.1.4.1.42.2.27.8.5.1": {"value": b"\x30\x03\x81\x01\x01"}}}, "locked"),
+        ({"result": 49, "controls": {"1.3.6.1.4.1.42.2.27.8.5.1": {"value": b"\x30\x03\x81\x01\x02"}}}, "reset"),
+        # a warning only (time before expiration 0x80) and no error: still a wrong password
+        (
+            {"result": 49, "controls": {"1.3.6.1.4.1.42.2.27.8.5.1": {"value": b"\x30\x05\xa0\x03\x80\x01\x05"}}},
+            "invalid",
+        ),
+    ],
+)
+def test_bind_refusals_keep_the_directorys_reason(result: dict[str, Any], expected: str) -> None:
+    refused = MODULE["bind_refusal"](result)
+    assert expected in (refused[1] if refused else "invalid credentials"), refused
+
+
+def test_the_parent_of_a_dn_template() -> None:
+    parent = MODULE["dn_parent"]
+    assert parent("uid={username},cn=users,cn=accounts,dc=ipa") == "cn=users,cn=accounts,dc=ipa"
+    assert parent("cn=Picard\\, {username},ou=People,dc=x") == "ou=People,dc=x"
+    assert parent("dc=org") == ""
+
+
+def test_configured_dns_name_their_settings() -> None:
+    authenticator = _authenticator(admin_groups=["cn=admins,o=x"])
+    authenticator.allowed_groups = ["cn=users,o=x", "CN=Admins,O=X"]
+    assert authenticator.configured_dns() == [
+        ("dsaas:hub.ldap.bindDnTemplates", "o=x"),
+        ("dsaas:hub.ldap.allowedGroups", "cn=users,o=x"),
+        ("dsaas:hub.ldap.adminGroups", "CN=Admins,O=X"),
+    ]
+    assert [dn for _, dn in authenticator.configured_dns(bases=False)] == ["cn=users,o=x", "CN=Admins,O=X"]
+
+
+def test_auto_admits_the_groups_the_users_memberof_lists() -> None:
+    """Item 9: where memberOf is flattened (389's MemberOf plugin), it names groups nested members are in."""
+    authenticator = _authenticator(admin_groups=["cn=admins,o=x"])
+    authenticator.allowed_groups = ["cn=users,o=x"]
+    flattened = {"memberOf": ["cn=team,o=x", "CN=Users,O=X"]}
+    assert authenticator._memberof_admits([], flattened) == ["cn=users,o=x"]
+    assert authenticator._memberof_admits(["cn=users,o=x"], flattened) == ["cn=users,o=x"]
+    assert authenticator._memberof_admits([], {"memberOf": ["cn=team,o=x"]}) == []

@@ -283,7 +283,9 @@ def _extra_config_authenticator(values: Mapping[str, Any]) -> Any:
     return _extra_config(values).JupyterHub.authenticator_class
 
 
-def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: dict[str, Graph]) -> None:
+def test_an_unreachable_directory_refuses_the_login_instead_of_failing(
+    graphs: dict[str, Graph], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The authenticator extra config turns a connection failure into a refusal and logs why."""
     values = hub_values(graphs["dev"])
     authenticator_class = _extra_config_authenticator(values)
@@ -291,7 +293,8 @@ def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: d
     ldap = {**values["hub"]["config"]["LDAPAuthenticator"], "server_address": "127.0.0.1", "server_port": 1}
     authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
     messages: list[str] = []
-    authenticator.log.error = lambda message, *args: messages.append(message % args)
+    # the logger is traitlets' shared one: patched for this test only
+    monkeypatch.setattr(authenticator.log, "error", lambda message, *args: messages.append(message % args))
     result = run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
     assert result is None
     assert "127.0.0.1:1" in messages[0] and "LDAPSocketOpenError" in messages[0]
@@ -304,7 +307,7 @@ def test_an_unreachable_directory_refuses_the_login_instead_of_failing(graphs: d
         )
 
 
-def test_a_slow_directory_does_not_stall_the_hub(graphs: dict[str, Graph]) -> None:
+def test_a_slow_directory_does_not_stall_the_hub(graphs: dict[str, Graph], monkeypatch: pytest.MonkeyPatch) -> None:
     """ldap3 blocks; the hub's event loop must keep serving while a login waits for the directory."""
     values = hub_values(graphs["dev"])
     listener = socket.create_server(("127.0.0.1", 0))
@@ -346,7 +349,7 @@ def test_a_slow_directory_does_not_stall_the_hub(graphs: dict[str, Graph]) -> No
         thread.start()
         try:
             authenticator = authenticator_class(config=Config({"LDAPAuthenticator": ldap}))
-            authenticator.log.error = lambda *args: None
+            monkeypatch.setattr(authenticator.log, "error", lambda *args: None)
             return int(run_coroutine(login_while_ticking(authenticator)))
         finally:
             thread.join()

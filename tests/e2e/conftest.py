@@ -19,6 +19,13 @@
 - `samba_dc_factory` (function): `factory() -> SambaDC`, a private started copy of the template a test may
   change (`modify_user`, `bad_binds`) or stop; closed at teardown. Samba's LDAP ports are fixed, so one DC
   runs at a time: the session DC pauses while the test runs, and each call stops the previous private DC.
+- `ds389` (session): a started, seeded 389 Directory Server laid out as FreeIPA lays out its tree
+  (`tools.lab.ds389.Ds389Directory`; `.info` is its `Ds389Info`: suffix dc=ipa,dc=example,dc=org, users
+  under cn=users,cn=accounts, nested groups under cn=groups,cn=accounts, the search account under
+  cn=sysaccounts,cn=etc, a locked and expired accounts). StartTLS on `info.ldap_port`, LDAPS on
+  `info.ldaps_port`, server certificate signed by `info.ca_cert_path`; 127.0.0.1 only. A test that
+  changes an account (`set_account_lock`, `set_attribute`) puts it back in a `finally`; `.timings` holds the
+  instance creation, start and seed times.
 - `hub_workspace` (function): a fresh `HubWorkspace` (its `path_map` rewrites extraFiles mount paths).
 - `hub_factory` (function) / `module_hub_factory` (module): `factory(hub_config=None, *, values=None,
   extra_config=None, profile_list=None, extra_files=None, workspace=None, **LocalHub kwargs) -> LocalHub`,
@@ -47,6 +54,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from tools.lab import browser as lab_browser
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
+from tools.lab.ds389 import Ds389Directory
 from tools.lab.hub import HubWorkspace, LocalHub
 from tools.lab.samba import SambaDC, SambaInfo, provision_template
 
@@ -185,6 +193,16 @@ def samba_dc_factory(samba_template: SambaTemplate, tmp_path: Path) -> Iterator[
         dc.close()
     for dc in paused:
         dc.start()
+
+
+@pytest.fixture(scope="session")
+def ds389(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ds389Directory]:
+    directory = Ds389Directory(tmp_path_factory.mktemp("ds389"))
+    try:
+        directory.start()
+        yield directory
+    finally:
+        directory.close()
 
 
 # -- JupyterHub --------------------------------------------------------------------------------

@@ -267,7 +267,7 @@ def bind_refusal_advice(username: str, reason: str, refusal: str) -> tuple[str, 
             f"the directory says {username}'s account is locked out ({reason}); the password was not checked",
             "do not retry the password (each try extends the lockout); the directory's administrators unlock it",
         )
-    if refusal in module["PASSWORD_WAS_RIGHT"]:
+    if refusal in module["PASSWORD_WAS_RIGHT"] and not reason.endswith(module["PASSWORD_NOT_CHECKED"]):
         fixes = {
             module["REFUSAL_PASSWORD_EXPIRED"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
             module["REFUSAL_MUST_CHANGE"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
@@ -276,6 +276,9 @@ def bind_refusal_advice(username: str, reason: str, refusal: str) -> tuple[str, 
             f"the password is right, but the directory refuses {username}: {reason}",
             fixes.get(refusal, "ask the directory's administrators"),
         )
+    if refusal and refusal != module["REFUSAL_INVALID"]:
+        # e.g. 389's "Account inactivated": a retried password would not help
+        return f"the directory refused {username}'s login: {reason}", "ask the directory's administrators"
     return f"the directory refused {username}'s password ({reason})", "try the password again"
 
 
@@ -380,6 +383,9 @@ def _check(
             )
             return
         report.add(True, "search-bind", f"bound as {ldap.search_user}")
+        if not _configured_dns_exist(report, authenticator, search):
+            search.unbind()
+            return
 
     try:
         # 4. Who is the user?
@@ -452,6 +458,17 @@ def _check(
     report.groups = list(verdict.groups)
     report.allowed = verdict.allowed
     report.admin = verdict.admin
+
+
+def _configured_dns_exist(report: Report, authenticator: Any, conn: ldap3.Connection) -> bool:
+    """Every DN the settings name (bases, template parents, groups) is read itself; one finding per missing one."""
+    problems = authenticator.check_configured_dns(conn)
+    for problem in problems:
+        detail, _, fix = str(problem).partition(". Fix: ")
+        report.add(False, "settings", detail, fix.rstrip("."))
+    if not problems:
+        report.add(True, "settings", f"{len(authenticator.configured_dns())} configured DNs exist")
+    return not problems
 
 
 def render_report(report: Report, settings: Settings) -> str:

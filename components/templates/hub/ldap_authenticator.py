@@ -38,12 +38,20 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
 9. Active Directory's reasons: a refused bind's `data <code>` (expired or must-change password, locked,
    disabled, expired account, not permitted now/here) is logged as what it is, and the login page says
    what to do (where to change the password: `password_change_url`; a locked account: no retry).
+10. IdM / 389 Directory Server accounts (issue 20): a lock (`nsAccountLock: TRUE`) and an expiry
+    (`krbPrincipalExpiration`, `krbPasswordExpiration`, `passwordExpirationTime`, where the entry has them)
+    refuse a login and end a session like AD's disabled bit; a bind 389 refuses as "Account inactivated"
+    (53) or with the password-expired or ppolicy control keeps that reason, in the log and on the page.
+11. Every configured DN (user search base, groups, the parents of the DN templates) is read at hub start
+    and before the first login: 389 answers a search under a base that does not exist with success and
+    no entries, which would look like "no such user" or "not a member" forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import queue
 import re
 import threading
@@ -110,6 +118,9 @@ REFUSAL_DISABLED = "disabled"
 REFUSAL_ACCOUNT_EXPIRED = "account-expired"
 REFUSAL_MUST_CHANGE = "must-change-password"
 REFUSAL_LOCKED = "locked"
+REFUSAL_INACTIVATED = "inactivated"  # 389's 53 "Account inactivated": checked before the password
+# Ends the reason of a refusal decided from the account's entry before any bind (IdM / 389 state).
+PASSWORD_NOT_CHECKED = " (password not checked)"
 AD_BIND_REFUSALS: dict[str, tuple[str, str]] = {
     "52e": (REFUSAL_INVALID, "invalid credentials"),
     "530": (REFUSAL_NOT_NOW, "the account may not log in at this time (logon hours)"),
@@ -247,6 +258,7 @@ def refusal_page_message(kind: str, password_change_url: str) -> str | None:
         "ask your IT service desk to unlock it.",
         REFUSAL_ACCOUNT_EXPIRED: "Your account has expired. Ask your IT service desk to extend it.",
         REFUSAL_DISABLED: "Your account is disabled. Ask your IT service desk.",
+        REFUSAL_INACTIVATED: "Your account is disabled. Ask your IT service desk.",
         REFUSAL_NOT_NOW: "Your account may not sign in at this time of day.",
         REFUSAL_NOT_HERE: "Your account may not sign in to this service.",
     }
@@ -279,6 +291,139 @@ def schema_attribute_names(attribute_types: Sequence[str]) -> frozenset[str]:
             for name in [single] if single else re.findall(r"'([^']+)'", several or ""):
                 names.add(name.lower())
     return frozenset(names)
+
+
+# -- IdM / 389 account state (issue 20 item 8) --------------------------------------------------------
+# Read with every user entry; a directory whose schema lacks them simply returns none (RFC 4511 4.5.1.8).
+ACCOUNT_STATE_ATTRIBUTES = (
+    "nsAccountLock",
+    "krbPrincipalExpiration",
+    "krbPasswordExpiration",
+    "passwordExpirationTime",
+)
+UNWILLING_TO_PERFORM = 53
+# Netscape/389 "password expired" response control (draft-vchu-ldap-pwd-policy), sent with result 49.
+PASSWORD_EXPIRED_CONTROL = "2.16.840.1.113730.3.4.4"
+# draft-behera-ldap-password-policy response control; its error [1] ENUMERATED: 0 passwordExpired,
+# 1 accountLocked, 2 changeAfterReset.
+PPOLICY_CONTROL = "1.3.6.1.4.1.42.2.27.8.5.1"
+PPOLICY_ERRORS = {
+    0: "the password has expired",
+    1: "the account is locked in the directory",
+    2: "the password was reset and must be changed first",
+}
+GENERALIZED_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})?(\d{2})?(\d{2})?(?:[.,]\d+)?(Z|[+-]\d{4})?$")
+
+
+def generalized_time(value: Any) -> datetime.datetime | None:
+    """An LDAP GeneralizedTime (`20200101000000Z`; ldap3 may already give a datetime) as aware UTC, or None."""
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    match = GENERALIZED_TIME.match(str(value or "").strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        moment = datetime.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            tzinfo=datetime.UTC,
+        )
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        offset = datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
+        moment = moment - offset if zone[0] == "+" else moment + offset
+    return moment
+
+
+def idm_account_refusal(attributes: dict[str, Any], now: datetime.datetime) -> tuple[str, str] | None:
+    """(kind, reason) when an IdM / 389 account may not be used now (locked, expired, its password
+    expired); None when it may."""
+
+    def value(name: str) -> Any:
+        for key, values in attributes.items():
+            if key.lower() == name.lower():
+                return _first(values)
+        return None
+
+    if str(value("nsAccountLock") or "").strip().lower() == "true":
+        return REFUSAL_DISABLED, "the account is locked in the directory (nsAccountLock: TRUE)"
+    for attribute, kind, what in (
+        ("krbPrincipalExpiration", REFUSAL_ACCOUNT_EXPIRED, "the account expired"),
+        ("krbPasswordExpiration", REFUSAL_PASSWORD_EXPIRED, "the password expired"),
+        ("passwordExpirationTime", REFUSAL_PASSWORD_EXPIRED, "the password expired"),
+    ):
+        moment = generalized_time(value(attribute))
+        if moment is not None and moment <= now:
+            return (
+                kind,
+                f"{what} on {moment:%Y-%m-%d %H:%M} UTC ({attribute}); it must be renewed in the directory first",
+            )
+    return None
+
+
+# ppolicy error → refusal kind; draft-behera-ldap-password-policy's `error` ENUMERATED.
+PPOLICY_KINDS = {0: REFUSAL_PASSWORD_EXPIRED, 1: REFUSAL_LOCKED, 2: REFUSAL_MUST_CHANGE}
+
+
+def idm_bind_refusal(result: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, reason) from a refused bind's result code and response controls (389, OpenLDAP's ppolicy);
+    None for a plain invalid-credentials answer."""
+    controls = result.get("controls") or {}
+    message = str(result.get("message") or "").strip()
+    if PPOLICY_CONTROL in controls:
+        error = _ppolicy_error(controls[PPOLICY_CONTROL].get("value"))
+        if error in PPOLICY_ERRORS:
+            return PPOLICY_KINDS[error], f"{PPOLICY_ERRORS[error]} (password policy control)"
+    if PASSWORD_EXPIRED_CONTROL in controls:
+        return (
+            REFUSAL_PASSWORD_EXPIRED,
+            f"the password has expired (the directory says: {message or 'password expired'})",
+        )
+    if result.get("result") == UNWILLING_TO_PERFORM:
+        return (
+            REFUSAL_INACTIVATED,
+            f"the directory refuses this account (53 unwillingToPerform: {message or 'no message'})",
+        )
+    return None
+
+
+def bind_refusal(result: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(kind, reason) when a directory says why it refused a bind (AD's data code, 389's and ppolicy's
+    controls, 53); None when it only says "invalid credentials"."""
+    return ad_bind_refusal(result) or idm_bind_refusal(result or {})
+
+
+def _ppolicy_error(value: Any) -> int | None:
+    """The `error` field of a ppolicy response control value (BER: SEQUENCE { [0] warning?, [1] ENUM? })."""
+    data = bytes(value or b"")
+    if len(data) < 2 or data[0] != 0x30:
+        return None
+    index = 2
+    while index + 1 < len(data):
+        tag, length = data[index], data[index + 1]
+        if tag == 0x81 and length == 1 and index + 2 < len(data):
+            return data[index + 2]
+        index += 2 + length
+    return None
+
+
+def dn_parent(dn: str) -> str:
+    """`dn` without its first RDN ("" for a one-RDN DN); an escaped comma (`\\,`) does not end the RDN."""
+    index = 0
+    while index < len(dn):
+        if dn[index] == "\\":
+            index += 2
+            continue
+        if dn[index] == ",":
+            return dn[index + 1 :].strip()
+        index += 1
+    return ""
 
 
 @dataclass
@@ -640,6 +785,9 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             wanted.append("memberOf")
         if self.active_directory:
             wanted.extend(["userAccountControl", "objectSid", "primaryGroupID"])
+        if self.membership == "auto" and "memberOf" not in wanted:
+            wanted.append("memberOf")  # see _memberof_admits
+        wanted.extend(ACCOUNT_STATE_ATTRIBUTES)
         return wanted
 
     def account_disabled(self, attributes: dict[str, Any]) -> bool:
@@ -650,6 +798,69 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return bool(int(flags or 0) & AD_ACCOUNT_DISABLED)
         except (TypeError, ValueError):
             return False
+
+    # -- configured DNs exist (issue 20 item 10) ---------------------------------------------------------
+    def configured_dns(self, *, bases: bool = True) -> list[tuple[str, str]]:
+        """(setting, DN) for every DN the settings name that must exist: the user search base (or the
+        parent of each DN template), and the allowed and admin groups; only the groups without `bases`."""
+        dns: list[tuple[str, str]] = []
+        if bases and self.lookup_dn:
+            if self.user_search_base:
+                dns.append((self.setting("userSearchBase"), str(self.user_search_base)))
+        elif bases:
+            for template in self.bind_dn_template or []:
+                parent = dn_parent(str(template))
+                if parent and (self.setting("bindDnTemplates"), parent) not in dns:
+                    dns.append((self.setting("bindDnTemplates"), parent))
+        dns.extend((self._group_setting(group), group) for group in self.configured_groups)
+        return dns
+
+    def check_configured_dns(self, conn: ldap3.Connection, *, bases: bool = True) -> list[str]:
+        """One message (problem. Fix: ...) per configured DN whose entry cannot be read; [] if all exist.
+
+        Each entry is read itself (a BASE search): 389 answers a search under a base that does not exist
+        with success and no entries, so only reading the entry tells a missing base from an empty one.
+        """
+        problems = []
+        for setting, dn in self.configured_dns(bases=bases):
+            try:
+                entry = self._read_entry(conn, dn, [], setting=setting, what="the entry")
+            except ConfigurationError as error:
+                problems.append(str(error))
+                continue
+            if entry is None:
+                problems.append(
+                    f"{dn!r} (from {setting}) does not exist, or {self._reader()} may not read it. "
+                    f"Fix: correct the DN in {setting}, or let {self._reader()} read it."
+                )
+        return problems
+
+    def _require_configured_dns(self, conn: ldap3.Connection, *, bases: bool = True) -> None:
+        """Raise ConfigurationError for the first missing configured DN (the answer is kept a cache age).
+
+        After a user's bind the bases are proven (the user's entry is below them), and a user's own
+        connection may well not read its parent container: then only the groups are read."""
+        problems = self._cached("configured-dns", str(bases), lambda: self.check_configured_dns(conn, bases=bases))
+        if problems:
+            raise ConfigurationError(problems[0] + (f" ({len(problems) - 1} more in the log)" if problems[1:] else ""))
+
+    def check_allow_config(self) -> None:
+        """At hub start (JupyterHub 5 calls this once): report every configured DN that does not exist."""
+        super().check_allow_config()
+        if not self.search_user:
+            self.log.info("dsaas: configured DNs are checked at the first login (no search account)")
+            return
+        try:
+            problems = self.with_search(self.check_configured_dns)
+        except (DirectoryUnusableError, ConfigurationError) as error:
+            self._log_failure("start-up check", "(hub)", error)
+            return
+        for problem in problems:
+            self.log.error("dsaas: configuration error: %s", problem)
+
+    def idm_state_refusal(self, attributes: dict[str, Any] | None) -> tuple[str, str] | None:
+        """IdM / 389: (kind, reason) when the account may not be used now. See idm_account_refusal."""
+        return idm_account_refusal(attributes or {}, datetime.datetime.now(datetime.UTC))
 
     def group_membership_attribute(self, conn: ldap3.Connection, group: str) -> list[str]:
         """`auto`: the membership attribute(s) the group's own object classes define."""
@@ -774,7 +985,24 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 user_attributes = self.read_user_entry(conn, user_dn) or {}
             direct = [str(v) for v in (user_attributes.get("memberOf") or [])]
             return self._memberof_groups(conn, direct)
-        return self._member_of_groups(conn, user_dn, username)
+        found = self._member_of_groups(conn, user_dn, username)
+        if self.membership == "auto":
+            if user_attributes is None or "memberOf" not in user_attributes:
+                user_attributes = self.read_user_entry(conn, user_dn) or {}
+            found = self._memberof_admits(found, user_attributes)
+        return found
+
+    def _memberof_admits(self, found: list[str], user_attributes: dict[str, Any]) -> list[str]:
+        """`auto`: a configured group the user's own `memberOf` lists counts too (issue 20 item 9).
+
+        The directory keeps memberOf itself; where it flattens nesting (389's MemberOf plugin, as IdM runs
+        it) memberOf lists every group the directory counts the user in, nested ones included, which a
+        group's own `member` values cannot show. Where memberOf holds direct groups only (AD, OpenLDAP's
+        overlay) it adds nothing the group's attribute did not already say.
+        """
+        listed = {dn_key(str(v)) for v in user_attributes.get("memberOf") or []}
+        have = {dn_key(g) for g in found}
+        return found + [g for g in self.configured_groups if dn_key(g) in listed and dn_key(g) not in have]
 
     def verdict(self, username: str, user_dn: str, groups: list[str]) -> LoginVerdict:
         keys = {dn_key(g) for g in groups}
@@ -866,6 +1094,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
             def lookup(conn: ldap3.Connection) -> tuple[str, dict[str, Any]] | None:
                 self.check_schema(conn)
+                self._require_configured_dns(conn)
                 return self.lookup_user(conn, username)
 
             found = self.with_search(lookup)
@@ -881,20 +1110,29 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             user_attributes = found[1]
             if self.account_disabled(user_attributes):
                 return LoginVerdict(username=username, user_dn=found[0], reason="the account is disabled")
+            state = self.idm_state_refusal(user_attributes)
+            if state is not None:
+                return LoginVerdict(
+                    username=username, user_dn=found[0], reason=state[1] + PASSWORD_NOT_CHECKED, refusal=state[0]
+                )
         else:
             candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
+            if self.search_user:
+                # a template under a missing parent would only ever look like a wrong password
+                self.with_search(self._require_configured_dns)
 
         def check_password(conn: ldap3.Connection) -> LoginVerdict:
             refused: tuple[str, str] | None = None
             for user_dn in candidates:
                 if not self._bind(conn, user_dn, password):
-                    refused = ad_bind_refusal(conn.result) or refused
+                    # the directory said why: keep it over a plain 49 of another template
+                    refused = bind_refusal(conn.result) or refused
                     continue
                 if self.search_user:
                     return LoginVerdict(username=username, user_dn=user_dn)
                 # No search account: the user's own connection reads the groups, right after the bind.
                 self.check_schema(conn)
-                return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
+                return self._verdict_after_bind(conn, username, user_dn, user_attributes)
             if refused is not None:
                 return LoginVerdict(username=username, reason=refused[1], refusal=refused[0])
             return LoginVerdict(username=username, reason="invalid credentials")
@@ -905,9 +1143,22 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         user_dn = checked.user_dn
 
         def read_groups(conn: ldap3.Connection) -> LoginVerdict:
-            return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
+            return self._verdict_after_bind(conn, username, user_dn, user_attributes)
 
         return self.with_search(read_groups)
+
+    def _verdict_after_bind(
+        self, conn: ldap3.Connection, username: str, user_dn: str, user_attributes: dict[str, Any] | None
+    ) -> LoginVerdict:
+        """The groups, once the password is accepted; an entry found by a DN template is checked for IdM's
+        lock and expiry here (plain 389 lets a krbPasswordExpiration-expired user bind)."""
+        self._require_configured_dns(conn, bases=False)
+        if user_attributes is None:
+            user_attributes = self.read_user_entry(conn, user_dn)
+            state = self.idm_state_refusal(user_attributes)
+            if state is not None:
+                return LoginVerdict(username=username, user_dn=user_dn, reason=state[1], refusal=state[0])
+        return self.verdict(username, user_dn, self.membership_of(conn, user_dn, username, user_attributes))
 
     def recheck(self, username: str, user_dn: str | None) -> LoginVerdict | None:
         """Blocking: membership now, through the search account; None if there is no search account."""
@@ -937,9 +1188,10 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     def account_state_refusal(
         self, conn: ldap3.Connection, user_dn: str, attributes: dict[str, Any] | None
     ) -> tuple[str, str] | None:
-        """Why the account may no longer use the hub (AD: disabled, expired, locked, password to change)."""
+        """Why the account may no longer use the hub (AD: disabled, expired, locked, password to change;
+        IdM / 389: nsAccountLock and the Kerberos and 389 expiry times)."""
         if not self.active_directory:
-            return None  # the disabled bit and the rest are AD's (IdM's lock: issue 20 item 8)
+            return self.idm_state_refusal(attributes)
         state = self._read_entry(
             conn, user_dn, AD_STATE_ATTRIBUTES, setting=self.setting("userSearchBase"), what="the user"
         )
