@@ -9,6 +9,7 @@ import copy
 from typing import Any
 
 import pytest
+from tornado import web
 from traitlets.config import Config
 
 from components import hub_render
@@ -148,3 +149,9 @@ def test_admin_comes_only_from_admin_groups() -> None:
 def test_a_bad_stack_value_never_reaches_the_hub() -> None:
     with pytest.raises(SettingsError):
         parse_settings(_ldap(membership="memberof"))
+
+
+def test_an_unavailable_directory_is_a_503_page_not_a_wrong_password() -> None:
+    page = MODULE["directory_unavailable_page"]()
+    assert isinstance(page, web.HTTPError) and page.status_code == 503
+    assert "cannot be reached" in page.jupyterhub_message and "password could not be checked" in page.jupyterhub_message  # type: ignore[attr-defined]

@@ -13,16 +13,21 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
    names `memberUid`, which a directory without the nis schema rejects for everyone.
 2. Errors say what they are: a setting the directory refuses (a group or base that isn't there, an
    attribute its schema lacks, a search account that can't read) is logged as a configuration error
-   that names the stack setting and the fix; only an unreachable server or an untrusted certificate
-   makes "the directory unusable". Either way the user gets the normal refusal, never a server error.
+   that names the stack setting and the fix (the user gets the normal refusal); only an unreachable
+   server or an untrusted certificate makes "the directory unusable", and then the user gets a page
+   that says the directory is unavailable (HTTP 503), never "Invalid username or password".
 3. Access follows the directory: `refresh_user` re-reads membership and admin through the search
    account every `auth_refresh_age`; a removed member is sent back to the login page, a removed
    admin loses admin. Without a search account nothing can be re-read, so a session ends after
    `auth_refresh_age` and the next login re-checks (the safe choice).
 4. Logins cost what a login must: connections are opened once and reused (a pool per role, one thread
    per connection at a time), the server schema is never downloaded per connection (ldap3 does it on
-   every bind unless told not to), TLS stays on. The blocking ldap3 calls run on worker threads, so a
-   burst of logins never stalls the hub's event loop.
+   every bind unless told not to), TLS stays on. Directories drop connections (restarts, idle
+   timeouts): a dropped pooled connection retires every connection as old as it and the login runs
+   again on a new one, so no valid login is refused once the server answers; each connection has its
+   own ldap3 `Server`, so one failed connect never blocks the next for ldap3's availability window.
+   The blocking ldap3 calls run on worker threads, so a burst of logins never stalls the hub's event
+   loop.
 5. Names as people type them: lower-cased, and `DOMAIN\\name` or `name@domain.example` become `name`
    for the domains the stack lists; any other domain is refused with a logged reason.
 """
@@ -41,10 +46,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ldap3
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import (
+    LDAPBindError,
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPResponseTimeoutError,
+)
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 from ldapauthenticator.ldapauthenticator import LDAPAuthenticator, TlsStrategy
+from tornado import web
 from traitlets import Bool, Int, List, Unicode, validate
 
 T = TypeVar("T")
@@ -81,6 +92,13 @@ NESTING_DEPTH_LIMIT = 16
 NESTING_GROUPS_LIMIT = 2000
 SCHEMA_ATTRIBUTE_NAMES = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
 LOGIN_WORKERS = 16
+CONNECT_TIMEOUT_S = 5
+HTTP_SERVICE_UNAVAILABLE = 503
+DIRECTORY_UNAVAILABLE_MESSAGE = (
+    "The sign-in directory (LDAP) cannot be reached right now, so your password could not be checked. "
+    "Please try again in a few minutes; if this persists, tell the hub's administrators."
+)
+RECEIVE_TIMEOUT_S = 10
 
 _LOGIN_THREADS = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="ldap-login")
 
@@ -126,50 +144,90 @@ class LoginVerdict:
     reason: str = ""
 
 
+class StaleConnectionError(Exception):
+    """A pooled connection is no longer usable (closed, or its TLS is gone): never send a password on it."""
+
+
+# What a dropped connection raises: the server restarted or closed it (idle timeout), the socket broke, or
+# ldap3 gave up waiting. `LDAPBindError` is what ldap3's `rebind` turns a receive error on a closed socket
+# into (with raise_exceptions=False a refused bind returns False and raises nothing).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    LDAPCommunicationError,
+    LDAPBindError,
+    LDAPResponseTimeoutError,
+    StaleConnectionError,
+    OSError,
+)
+
+
 class ConnectionPool:
     """Bound, open ldap3 connections of one role, reused across logins. Thread-safe.
 
-    A connection is used by one thread at a time; `size` of them are kept between uses. A connection
-    that fails while reused (the server restarted, an idle timeout closed it) is dropped and the work
-    is tried once more on a fresh one.
+    A connection is used by one thread at a time; `size` of them are kept between uses. Directories drop
+    connections: a restart drops them all, an idle timeout (AD's `MaxConnIdleTime`, slapd's `idletimeout`)
+    drops the quiet ones, and a pooled connection only shows it when next used. So when a reused connection
+    fails, every connection opened before that moment is presumed dropped too (a new generation starts;
+    older connections are closed instead of reused or kept) and the work runs again on a connection opened
+    now. That is bounded: one reused connection, then one new one; if the new one fails, the directory
+    really is unavailable and the error goes up.
     """
 
     def __init__(self, opener: Callable[[], ldap3.Connection], size: int) -> None:
         self._opener = opener
-        self._idle: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[int, ldap3.Connection]] = queue.LifoQueue()
         self._size = size
+        self._generation = 0
+        self._lock = threading.Lock()
 
     def run(self, work: Callable[[ldap3.Connection], T]) -> T:
-        for attempt in (1, 2):
-            reused = True
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn, reused = self._opener(), False
+        fresh_only = False
+        while True:
+            taken = None if fresh_only else self._take()
+            if taken is None:
+                generation, conn, reused = self._generation, self._opener(), False
+            else:
+                (generation, conn), reused = taken, True
             try:
                 result = work(conn)
-            except (LDAPException, OSError):
+            except CONNECTION_ERRORS:
                 _close(conn)
-                if reused and attempt == 1:
-                    continue
-                raise
+                if not reused:
+                    raise
+                self._drop_older_than_now(generation)
+                fresh_only = True
+                continue
             except BaseException:
-                self._release(conn)  # the directory answered: the connection is fine
+                self._release(generation, conn)  # the directory answered: the connection is fine
                 raise
-            self._release(conn)
+            self._release(generation, conn)
             return result
-        raise AssertionError("unreachable")
 
-    def _release(self, conn: ldap3.Connection) -> None:
-        if self._idle.qsize() < self._size:
-            self._idle.put(conn)
+    def _take(self) -> tuple[int, ldap3.Connection] | None:
+        while True:
+            try:
+                generation, conn = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if generation == self._generation:
+                return generation, conn
+            _close(conn)
+
+    def _drop_older_than_now(self, failed_generation: int) -> None:
+        with self._lock:
+            if failed_generation == self._generation:  # the first thread to notice starts the new generation
+                self._generation += 1
+        self.clear()
+
+    def _release(self, generation: int, conn: ldap3.Connection) -> None:
+        if generation == self._generation and self._idle.qsize() < self._size:
+            self._idle.put((generation, conn))
         else:
             _close(conn)
 
     def clear(self) -> None:
         while True:
             try:
-                _close(self._idle.get_nowait())
+                _close(self._idle.get_nowait()[1])
             except queue.Empty:
                 return
 
@@ -228,7 +286,6 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._server: ldap3.Server | None = None
         self._search_pool = ConnectionPool(self._open_search_connection, self.search_connections)
         self._bind_pool = ConnectionPool(self._open_anonymous_connection, self.bind_connections)
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
@@ -255,22 +312,27 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         return f"{self.server_address}:{self.server_port} (tls_strategy {self.tls_strategy.name})"
 
     # -- connections ------------------------------------------------------------------------------
-    @property
-    def server(self) -> ldap3.Server:
-        if self._server is None:
-            self._server = ldap3.Server(
-                self.server_address,
-                port=self.server_port,
-                use_ssl=self.tls_strategy is TlsStrategy.on_connect,
-                tls=ldap3.Tls(**self.tls_kwargs),
-                # The schema is read once, by `directory_schema`, not on every bind.
-                get_info=ldap3.NONE,
-                connect_timeout=5,
-            )
-        return self._server
+    def new_server(self) -> ldap3.Server:
+        """A Server object for ONE connection. ldap3's `Server` keeps state every connection through it shares:
+        after one failed connect it marks the address unavailable and skips it for RESET_AVAILABILITY_TIMEOUT
+        (5 s, compared as `.seconds >`, so about 6 s: `Server.update_availability` / `candidate_addresses` in
+        ldap3/core/server.py), failing every open meanwhile with "invalid server address" though the server is
+        back; and `close()` of any connection resets the shared `current_address` that a concurrent `open()`
+        on another thread reads back (ldap3/strategy/base.py). One Server per connection shares neither."""
+        return ldap3.Server(
+            self.server_address,
+            port=self.server_port,
+            use_ssl=self.tls_strategy is TlsStrategy.on_connect,
+            tls=ldap3.Tls(**self.tls_kwargs),
+            # The schema is read once, by `directory_schema`, not on every bind.
+            get_info=ldap3.NONE,
+            connect_timeout=CONNECT_TIMEOUT_S,
+        )
 
     def _open(self) -> ldap3.Connection:
-        conn = ldap3.Connection(self.server, receive_timeout=10, read_only=True, raise_exceptions=False)
+        conn = ldap3.Connection(
+            self.new_server(), receive_timeout=RECEIVE_TIMEOUT_S, read_only=True, raise_exceptions=False
+        )
         try:
             conn.open(read_server_info=False)
             if self.tls_strategy is TlsStrategy.before_bind and not conn.start_tls(read_server_info=False):
@@ -282,6 +344,12 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             _close(conn)
             raise DirectoryUnusableError(f"{type(error).__name__}: {error}") from error
         return conn
+
+    def _usable(self, conn: ldap3.Connection) -> None:
+        """Refuse a pooled connection that lost its socket or its TLS: ldap3's bind silently re-opens a closed
+        connection WITHOUT StartTLS, which would send the password in clear text."""
+        if conn.closed or (self.tls_strategy is TlsStrategy.before_bind and not conn.tls_started):
+            raise StaleConnectionError("the pooled connection was closed")
 
     def _open_anonymous_connection(self) -> ldap3.Connection:
         return self._open()
@@ -601,6 +669,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     # -- the login, on a worker thread --------------------------------------------------------------
     def _bind(self, conn: ldap3.Connection, user_dn: str, password: str) -> bool:
         """Check a password by binding this connection as the user."""
+        self._usable(conn)
         ok = bool(conn.rebind(user_dn, password, read_server_info=False))
         conn.password = None
         if not ok and (conn.result or {}).get("result") not in (INVALID_CREDENTIALS, None):
@@ -697,7 +766,10 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         try:
             verdict = await loop.run_in_executor(_LOGIN_THREADS, self.login, typed, password)
-        except (DirectoryUnusableError, ConfigurationError) as error:
+        except DirectoryUnusableError as error:
+            self._log_failure("login", typed.strip().lower(), error)
+            raise directory_unavailable_page() from error
+        except ConfigurationError as error:
             self._log_failure("login", typed.strip().lower(), error)
             return None
         if verdict.user_dn is None or verdict.reason:
@@ -763,6 +835,15 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         if user.admin != verdict.admin:
             self.log.info("dsaas: admin of %r is now %s (directory groups)", name, verdict.admin)
         return self._auth_model(verdict)
+
+
+def directory_unavailable_page() -> web.HTTPError:
+    """What a user sees when the directory can't be asked: not "Invalid username or password", which would
+    send them to reset a password that is fine. JupyterHub renders an HTTPError raised by `authenticate` as
+    its error page, showing `jupyterhub_message` (jupyterhub/handlers/base.py `write_error`)."""
+    error = web.HTTPError(HTTP_SERVICE_UNAVAILABLE, log_message="the LDAP directory is unavailable")
+    error.jupyterhub_message = DIRECTORY_UNAVAILABLE_MESSAGE  # type: ignore[attr-defined]
+    return error
 
 
 def _first(value: Any) -> Any:
