@@ -21,7 +21,7 @@ from config.settings import parse_settings
 from tests.e2e.conftest import HubFactory, LdapDirectoryFactory
 from tests.e2e.test_directory_shapes import start_hub
 from tools.lab.directory import DirectoryInfo, DirectoryShape, LdapDirectory
-from tools.lab.procs import wait_until
+from tools.lab.procs import run_coroutine, wait_until
 from tools.lab.stack_hub import point_at_directory, search_password_for, stack_settings_values
 from tools.preflight.ldap_check import authenticator_for
 
@@ -48,7 +48,7 @@ def refusals(authenticator: Any, info: DirectoryInfo, count: int) -> list[str]:
         attempts = [authenticator.authenticate(None, {"username": n, "password": info.user(n).password}) for n in names]
         return await asyncio.gather(*attempts, return_exceptions=True)
 
-    results = asyncio.run(logins())
+    results = run_coroutine(logins())
     return [
         f"{name}: {describe(result)}"
         for name, result in zip(names, results, strict=True)
@@ -131,7 +131,7 @@ def test_refresh_after_an_idle_timeout_keeps_the_session(ldap_directory_factory:
             users = [_User(name) for name in itertools.islice(itertools.cycle(ALLOWED), AFTER)]
             return await asyncio.gather(*(authenticator.refresh_user(user) for user in users))
 
-        results = asyncio.run(refreshes())
+        results = run_coroutine(refreshes())
         assert all(isinstance(r, dict) and r["name"] in ALLOWED for r in results), results
     finally:
         authenticator.close_connections()

@@ -265,6 +265,11 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     directory_cache_seconds = Int(
         60, config=True, help="How long group facts (object classes, nested parents) are remembered."
     )
+    directory_reread_seconds = Int(
+        10,
+        config=True,
+        help="After a membership miss, cached nested parents of a group are re-read at most once this often.",
+    )
     active_directory = Bool(
         False, config=True, help="Active Directory: refuse accounts disabled in userAccountControl."
     )
@@ -290,6 +295,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         self._bind_pool = ConnectionPool(self._open_anonymous_connection, self.bind_connections)
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
+        self._reread_at: dict[tuple[str, str], float] = {}
         self._confirmed_at: dict[str, float] = {}
 
     # -- settings as the operator knows them -----------------------------------------------------
@@ -573,6 +579,48 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         in_admin = any(dn_key(group) == dn_key(g) for g in self.admin_groups)
         return self.setting("adminGroups" if in_admin else "allowedGroups")
 
+    def unreadable_groups(self, conn: ldap3.Connection) -> list[str]:
+        """The allowed and admin groups `conn` cannot read (missing, misspelt, or hidden by ACLs)."""
+        return [
+            group
+            for group in self.configured_groups
+            if self._read_entry(conn, group, ["objectClass"], setting=self._group_setting(group), what="the group")
+            is None
+        ]
+
+    def _check_configured_dns(self, conn: ldap3.Connection) -> None:
+        """Raise ConfigurationError, naming each setting, if a configured group can't be read: under memberOf a
+        misspelt or foreign group would otherwise just never match, and every login be "not a member"."""
+        missing = self._cached("unreadable-groups", "", lambda: tuple(self.unreadable_groups(conn)))
+        if missing:
+            listed = "; ".join(f"{group!r} ({self._group_setting(group)})" for group in missing)
+            raise ConfigurationError(
+                f"{'this group does' if len(missing) == 1 else 'these groups do'} not exist, or {self._reader()} "
+                f"may not read {'it' if len(missing) == 1 else 'them'}: {listed}. Fix: correct the DN in the "
+                f"setting named, or grant {self._reader()} read access to the group."
+            )
+
+    def startup_check(self) -> None:
+        """At hub start: log a configured group the search account can't read as a configuration error."""
+        if not self.search_user:
+            return  # nothing can be read before a user logs in; checked on their connection then
+        try:
+            self.with_search(self._check_configured_dns)
+        except ConfigurationError as error:
+            self.log.error("dsaas: configuration error at hub start: %s", error)
+        except DirectoryUnusableError as error:
+            self.log.warning(
+                "dsaas: the LDAP directory %s is unusable at hub start (%s); groups are checked at login",
+                self.describe_server(),
+                error,
+            )
+
+    def check_allow_config(self) -> None:
+        """JupyterHub calls this once at start (app.py `init_users`): the group check runs on a worker thread,
+        so a directory that is down does not hold up the hub's start."""
+        super().check_allow_config()
+        _LOGIN_THREADS.submit(self.startup_check)
+
     def _member_of_groups(self, conn: ldap3.Connection, user_dn: str, username: str) -> list[str]:
         """Filter strategies: a base search on each configured group for the user."""
         found = []
@@ -605,10 +653,23 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         return self._cached("parents", dn_key(group_dn), read)
 
     def _memberof_groups(self, conn: ldap3.Connection, direct: Sequence[str]) -> list[str]:
-        """memberOf strategies: the user's own groups (and, nested, their parents) against the configured ones."""
+        """memberOf strategies: the user's own groups (and, nested, their parents) against the configured ones.
+
+        Nested parents come from the group cache. A group nested again (or newly) is missed until its cached
+        parents expire, so a miss re-reads the parents of the groups it walked, once, and only groups not
+        re-read in the last `directory_reread_seconds`: a non-member logging in again and again costs one
+        re-read per group per that interval, not one per login."""
+        found, walked = self._walk_memberof(conn, direct)
+        if not found and walked and self._forget_parents(walked):
+            found, _ = self._walk_memberof(conn, direct)
+        return found
+
+    def _walk_memberof(self, conn: ldap3.Connection, direct: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(configured groups reached, groups whose parents were read on the way)."""
         wanted = {dn_key(g): g for g in self.configured_groups}
         seen = {dn_key(g) for g in direct}
         frontier = list(direct)
+        walked: list[str] = []
         if self.membership == "nestedMemberOf":
             depth = 0
             while frontier and depth < NESTING_DEPTH_LIMIT and len(seen) < NESTING_GROUPS_LIMIT:
@@ -616,12 +677,27 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                     break
                 next_frontier = []
                 for group in frontier:
+                    walked.append(group)
                     for parent in self._parents(conn, group):
                         if dn_key(parent) not in seen:
                             seen.add(dn_key(parent))
                             next_frontier.append(parent)
                 frontier, depth = next_frontier, depth + 1
-        return [group for key, group in wanted.items() if key in seen]
+        return [group for key, group in wanted.items() if key in seen], walked
+
+    def _forget_parents(self, groups: Sequence[str]) -> bool:
+        """Drop the cached parents of `groups` not re-read within `directory_reread_seconds`; whether any went."""
+        now = time.monotonic()
+        forgotten = False
+        with self._cache_lock:
+            for group in groups:
+                key = ("parents", dn_key(group))
+                if key not in self._cache or now - self._reread_at.get(key, -1e18) < self.directory_reread_seconds:
+                    continue
+                self._reread_at[key] = now
+                del self._cache[key]
+                forgotten = True
+        return forgotten
 
     def membership_of(
         self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
@@ -631,7 +707,10 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             if user_attributes is None or "memberOf" not in user_attributes:
                 user_attributes = self.read_user_entry(conn, user_dn) or {}
             direct = [str(v) for v in (user_attributes.get("memberOf") or [])]
-            return self._memberof_groups(conn, direct)
+            found = self._memberof_groups(conn, direct)
+            if not found:
+                self._check_configured_dns(conn)  # "not a member" of a group that can't be read is a setting error
+            return found
         return self._member_of_groups(conn, user_dn, username)
 
     def verdict(self, username: str, user_dn: str, groups: list[str]) -> LoginVerdict:
