@@ -14,6 +14,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from config.dn import dn_syntax_problem
+
 NAMESPACE = "dsaas"
 CLUSTER_SECTION = "cluster"
 
@@ -38,6 +40,13 @@ def _not_blank(value: str) -> str:
 def _distinguished_name(value: str) -> str:
     if "=" not in value:
         raise ValueError("must be an LDAP DN like cn=users,ou=groups,dc=example,dc=org")
+    # A DN template's {username} stands for an escaped value (the authenticator escapes it).
+    problem = dn_syntax_problem(value.replace("{username}", "x"))
+    if problem is not None:
+        raise ValueError(
+            f"{value!r} is not an RFC 4514 DN: it {problem}; a DN is attribute=value pairs separated "
+            'by commas, e.g. cn=hub-users,ou=groups,dc=example,dc=org, escaping , + " < > ; \\ in values'
+        )
     return value
 
 

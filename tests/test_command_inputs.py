@@ -207,3 +207,40 @@ def test_try_hub_says_loudly_that_servers_are_not_isolated(capsys: pytest.Captur
     assert "NO ISOLATION" in warning and "'alice'" in warning and "ldaps://ad.example.org:636" in warning
     assert try_hub.root_problem(0, allow_root=True) is None and try_hub.root_problem(1000, allow_root=False) is None
     assert try_hub.root_problem(0, allow_root=False, smoke=True) is None  # one scripted login, then it stops
+
+
+def test_try_hub_takes_a_ca_file_only_for_a_real_directory(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tools.lab import pki
+
+    ca = tmp_path / "corp-ca.pem"
+    pki.make_ca("corp CA").write_cert(ca)
+    seen: dict[str, object] = {}
+
+    def record(*_: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise ValueError("recorded")
+
+    monkeypatch.setattr(try_hub, "running_stack_hub", record)
+    assert try_hub.main(["prod", "--stack-server", "--ca-file", str(ca), "--allow-root"]) == 2
+    assert seen["stack_server"] is True and seen["ca_file"] == ca and seen["ldap_url"] is None
+    with pytest.raises(SystemExit):
+        try_hub.main(["prod", "--ca-file", str(ca), "--allow-root"])
+    assert "--ca-file is your directory's CA" in capsys.readouterr().err
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello")
+    assert try_hub.main(["prod", "--stack-server", "--ca-file", str(not_pem), "--allow-root"]) == 2
+    assert "holds no readable PEM certificate" in capsys.readouterr().err
+
+
+def test_the_ca_file_becomes_the_stacks_ca(tmp_path: Path) -> None:
+    from config.settings import parse_settings, project_file
+    from tools.lab import pki
+    from tools.lab.stack_hub import stack_settings_values, with_ca_file
+
+    ca = tmp_path / "corp-ca.pem"
+    pki.make_ca("corp CA").write_cert(ca)
+    settings = parse_settings(with_ca_file(stack_settings_values("prod"), ca))
+    assert settings.hub.ldap.ca_file is not None
+    assert project_file(settings.hub.ldap.ca_file).read_bytes() == ca.read_bytes()

@@ -10,6 +10,7 @@ import datetime
 from typing import Any
 
 import pytest
+from tornado import web
 from traitlets.config import Config
 
 from components import hub_render
@@ -391,3 +392,50 @@ def test_auto_admits_the_groups_the_users_memberof_lists() -> None:
     assert authenticator._memberof_admits([], flattened) == ["cn=users,o=x"]
     assert authenticator._memberof_admits(["cn=users,o=x"], flattened) == ["cn=users,o=x"]
     assert authenticator._memberof_admits([], {"memberOf": ["cn=team,o=x"]}) == []
+
+
+def test_an_unavailable_directory_is_a_503_page_not_a_wrong_password() -> None:
+    page = MODULE["directory_unavailable_page"]()
+    assert isinstance(page, web.HTTPError) and page.status_code == 503
+    assert "cannot be reached" in page.jupyterhub_message and "password could not be checked" in page.jupyterhub_message  # type: ignore[attr-defined]
+
+
+class _NestedGroups:
+    """The parents (memberOf) of each group, as a directory would answer; counts the reads per group."""
+
+    def __init__(self, parents: dict[str, list[str]]) -> None:
+        self.parents = parents
+        self.reads: dict[str, int] = {}
+
+    def read_entry(self, _conn: Any, dn: str, _attributes: Any, **_kwargs: Any) -> dict[str, Any]:
+        self.reads[dn] = self.reads.get(dn, 0) + 1
+        return {"memberOf": self.parents.get(dn, [])}
+
+
+USERS, TEAM, FINANCE = "cn=users,o=x", "cn=team,o=x", "cn=finance,o=x"
+
+
+def _nested(directory: _NestedGroups, reread_seconds: int) -> Any:
+    authenticator = _authenticator(membership="nestedMemberOf", directory_reread_seconds=reread_seconds)
+    authenticator.allowed_groups = [USERS]
+    authenticator._read_entry = directory.read_entry
+    return authenticator
+
+
+def test_a_group_nested_again_counts_at_the_next_login_not_after_the_cache_age() -> None:
+    directory = _NestedGroups({TEAM: []})
+    authenticator = _nested(directory, reread_seconds=10)
+    # Read while team was out of users: cached for directory_cache_seconds (60 s).
+    assert authenticator._parents(None, TEAM) == []
+    directory.parents[TEAM] = [USERS]  # nested again
+    assert authenticator._memberof_groups(None, [TEAM]) == [USERS]
+    assert authenticator._memberof_groups(None, [TEAM]) == [USERS]  # and remembered
+    assert directory.reads[TEAM] == 2
+
+
+def test_a_non_member_cannot_make_every_login_reread_the_groups() -> None:
+    directory = _NestedGroups({FINANCE: []})
+    authenticator = _nested(directory, reread_seconds=3600)
+    for _ in range(50):
+        assert authenticator._memberof_groups(None, [FINANCE]) == []
+    assert directory.reads[FINANCE] == 2  # the first read, and one re-read on the first miss

@@ -19,6 +19,7 @@ from jupyterhub.app import JupyterHub
 from jupyterhub.auth import Authenticator
 from kubespawner import KubeSpawner
 from ldapauthenticator import LDAPAuthenticator
+from tornado import web
 from traitlets.config import Config, Configurable
 
 from components import hub_render
@@ -283,10 +284,11 @@ def _extra_config_authenticator(values: Mapping[str, Any]) -> Any:
     return _extra_config(values).JupyterHub.authenticator_class
 
 
-def test_an_unreachable_directory_refuses_the_login_instead_of_failing(
+def test_an_unreachable_directory_is_an_unavailable_page_not_a_refusal_or_a_crash(
     graphs: dict[str, Graph], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The authenticator extra config turns a connection failure into a refusal and logs why."""
+    """The authenticator extra config turns a connection failure into HTTP 503 with a page that says the directory
+    is unavailable (not "Invalid username or password", not a server error), and logs why."""
     values = hub_values(graphs["dev"])
     authenticator_class = _extra_config_authenticator(values)
     assert issubclass(authenticator_class, LDAPAuthenticator)
@@ -295,8 +297,10 @@ def test_an_unreachable_directory_refuses_the_login_instead_of_failing(
     messages: list[str] = []
     # the logger is traitlets' shared one: patched for this test only
     monkeypatch.setattr(authenticator.log, "error", lambda message, *args: messages.append(message % args))
-    result = run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
-    assert result is None
+    with pytest.raises(web.HTTPError) as unavailable:
+        run_coroutine(authenticator.authenticate(None, {"username": "alice", "password": "secret"}))
+    assert unavailable.value.status_code == 503
+    assert "cannot be reached" in unavailable.value.jupyterhub_message  # type: ignore[attr-defined]
     assert "127.0.0.1:1" in messages[0] and "LDAPSocketOpenError" in messages[0]
     # Without the extra config, ldapauthenticator itself raises (the hub would show a server error).
     with pytest.raises(Exception, match="socket"):

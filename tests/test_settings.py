@@ -476,3 +476,42 @@ def test_a_misspelt_key_is_answered_with_the_closest_known_key(
     (problem,) = [p for p in caught.value.problems if p.key == key]
     assert f"did you mean `{closest}`?" in problem.fix
     assert "e.g. memoryMib" not in problem.fix
+
+
+@pytest.mark.parametrize(
+    ("key", "dn", "said"),
+    [
+        ("allowedGroups", "cn=hub-users,,dc=example,dc=org", "empty RDN"),
+        ("adminGroups", "cn=hub-admins,dc=example,dc=org,", "ends with ','"),
+        ("userSearchBase", "ou=people;dc=example;dc=org", "';'"),
+        ("searchUser", "cn=,ou=services,dc=example,dc=org", "cn= without a value"),
+        ("allowedGroups", "cn=hub-users,ou=groups,dc", "'dc' without '='"),
+        ("allowedGroups", "cn=R&D <lab>,dc=example,dc=org", "unescaped '<'"),
+        ("allowedGroups", "cn=a\\q,dc=example,dc=org", "backslash"),
+    ],
+)
+def test_a_dn_that_is_not_rfc_4514_is_refused_naming_the_setting(key: str, dn: str, said: str) -> None:
+    def edit(values: dict[str, Any]) -> None:
+        ldap = values["dsaas:hub"]["ldap"]
+        ldap[key] = [dn] if key.endswith("Groups") else dn
+
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(_edit("prod", edit))
+    expected = f"dsaas:hub.ldap.{key}" + ("[0]" if key.endswith("Groups") else "")
+    assert caught.value.keys == [expected]
+    assert "is not an RFC 4514 DN" in str(caught.value) and said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "dn",
+    [
+        "CN=Hub Users, OU=Groups,DC=example,DC=org",  # spaces after commas, as AD tools print them
+        "cn=Picard\\, Jean-Luc,ou=Clinic,dc=example,dc=org",
+        "cn=Picard\\2C Jean-Luc+uid=jlp,dc=example,dc=org",
+        "cn=Müller,ou=people,dc=example,dc=org",
+        "1.3.6.1.4.1.1466.0=#04024869,dc=example,dc=org",
+    ],
+)
+def test_valid_dns_pass(dn: str) -> None:
+    settings = parse_settings(_edit("prod", lambda v: v["dsaas:hub"]["ldap"].update(allowedGroups=[dn])))
+    assert settings.hub.ldap.allowed_groups == [dn]

@@ -7,9 +7,10 @@
 - `shaped_directory` (session, parametrized over `DirectoryShape`, ids `rfc2307`, `active-directory`,
   `unique-member`, `openldap`): that shape's `DirectoryInfo` from `ldap_directories`. Read-only: a test
   that changes memberships or accounts takes a private directory from `ldap_directory_factory(shape=...)`.
-- `ldap_directory_factory` (function): `factory(*, trusted_ca=True, shape=DirectoryShape.RFC2307) ->
-  LdapDirectory`, a started private directory a test may stop (`.stop()`, "directory is down"), start with
-  a server certificate from a foreign CA, or change live (`add_member`, `remove_member`,
+- `ldap_directory_factory` (function): `factory(*, trusted_ca=True, shape=DirectoryShape.RFC2307,
+  idle_timeout=None) -> LdapDirectory`, a started private directory a test may stop (`.stop()`, "directory
+  is down"), start with a server certificate from a foreign CA, with slapd's `idletimeout` (seconds), or change
+  live (`add_member`, `remove_member`,
   `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
 - `samba_template` (session): a `SambaTemplate` (`.path`, `.timings`): a Samba AD DC provisioned and seeded
   once per session (tools/lab/samba.py; about 10-20 s of `samba-tool domain provision` plus seeding), stopped.
@@ -126,15 +127,25 @@ def shaped_directory(
 
 
 class LdapDirectoryFactory(Protocol):
-    def __call__(self, *, trusted_ca: bool = True, shape: DirectoryShape = DirectoryShape.RFC2307) -> LdapDirectory: ...
+    def __call__(
+        self,
+        *,
+        trusted_ca: bool = True,
+        shape: DirectoryShape = DirectoryShape.RFC2307,
+        idle_timeout: int | None = None,
+    ) -> LdapDirectory: ...
 
 
 @pytest.fixture
 def ldap_directory_factory(tmp_path: Path) -> Iterator[LdapDirectoryFactory]:
     started: list[LdapDirectory] = []
 
-    def factory(*, trusted_ca: bool = True, shape: DirectoryShape = DirectoryShape.RFC2307) -> LdapDirectory:
-        directory = LdapDirectory(tmp_path / f"ldap-{len(started) + 1}", trusted_ca=trusted_ca, shape=shape)
+    def factory(
+        *, trusted_ca: bool = True, shape: DirectoryShape = DirectoryShape.RFC2307, idle_timeout: int | None = None
+    ) -> LdapDirectory:
+        directory = LdapDirectory(
+            tmp_path / f"ldap-{len(started) + 1}", trusted_ca=trusted_ca, shape=shape, idle_timeout=idle_timeout
+        )
         started.append(directory)
         directory.start()
         return directory

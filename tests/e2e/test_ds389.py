@@ -259,7 +259,7 @@ def test_a_configured_dn_that_does_not_exist_is_a_configuration_error(
         # the handler on auth.log itself: an earlier test's Application may have made that logger not propagate
         auth.log.addHandler(caplog.handler)
         try:
-            auth.check_allow_config()
+            auth.startup_check()  # what check_allow_config runs on a worker thread at hub start
         finally:
             auth.log.removeHandler(caplog.handler)
         assert any(f"dsaas:hub.ldap.{key}" in r.getMessage() for r in caplog.records), caplog.text

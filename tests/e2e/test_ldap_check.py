@@ -211,7 +211,7 @@ def test_a_group_dn_that_does_not_exist_names_the_setting(shaped_directory: Dire
     values["dsaas:hub"]["ldap"]["allowedGroups"] = [f"cn=dsaas-hub-userz,{shaped_directory.groups_base}"]
     report = check_login(parse_settings(values), "alice", search_password=shaped_directory.search_password)
     step, detail, fix = failed_step(report)
-    assert step == "settings" and "dsaas-hub-userz" in detail and "dsaas:hub.ldap.allowedGroups" in fix
+    assert step == "group-dns" and "dsaas-hub-userz" in detail and "dsaas:hub.ldap.allowedGroups" in fix
 
 
 def test_a_wrong_user_search_base_names_the_setting(shaped_directory: DirectoryInfo) -> None:
@@ -250,3 +250,46 @@ def test_the_command_line_explains_an_ad_without_memberuid_and_never_ends_in_a_t
         assert "Traceback" not in result.stdout + result.stderr
         assert "FAIL  membership" in result.stdout and "no memberUid attribute" in result.stdout
         assert "set dsaas:hub.ldap.membership to nestedMemberOf" in result.stdout
+
+
+def _decision(report: Report, settings: Settings) -> str:
+    return next(line for line in render_report(report, settings).splitlines() if line.startswith("Decision:"))
+
+
+def test_every_refusal_prints_its_real_reason(ldap_directory_factory: Callable[..., LdapDirectory]) -> None:
+    """Issue 20 item 7: not always "not a member of any allowed group"."""
+    lab = ldap_directory_factory(shape=DirectoryShape.ACTIVE_DIRECTORY)
+    lab.set_account_disabled("bob", True)
+    info = lab.info
+    values = point_at_directory(stack_settings_values("prod"), info)
+    values["dsaas:hub"]["ldap"]["domains"] = ["EXAMPLE"]
+    settings = parse_settings(values)
+
+    def decide(typed: str, password: str | None) -> tuple[Report, str]:
+        report = check_login(settings, typed, search_password=info.search_password, user_password=password)
+        return report, _decision(report, settings)
+
+    cases = {
+        "wrong password": decide("alice", "not-her-password"),
+        "unknown user": decide("mallory", "whatever"),
+        "domain": decide("OTHER\\alice", info.user("alice").password),
+        "disabled": decide("bob", info.user("bob").password),
+        "not a member": decide("erin", info.user("erin").password),
+    }
+    for said, (report, decision) in cases.items():
+        assert report.allowed is False and not report.broken, (said, render_report(report, settings))
+        assert "REFUSED" in decision and said in decision, (said, decision)
+        assert ("not a member of any allowed group" in decision) is (said == "not a member"), decision
+    disabled_text = render_report(cases["disabled"][0], settings)
+    assert "bob's password: accepted" in disabled_text and "password is accepted" not in disabled_text
+    wrong, _ = decide("bob", "not-his-password")
+    assert "bob's password: refused as well (result 49)" in render_report(wrong, settings)
+
+
+def test_a_server_that_wants_tls_is_explained() -> None:
+    from tools.preflight.ldap_check import tls_required_explanation
+
+    for answer in ("binding failed: confidentialityRequired TLS confidentiality required", "strongerAuthRequired"):
+        explained = tls_required_explanation(answer)
+        assert explained is not None and "this server requires TLS" in explained and "tlsStrategy" in explained
+    assert tls_required_explanation("invalidCredentials") is None

@@ -73,6 +73,12 @@ def _refused(response: Any) -> None:
     assert LOGIN_REFUSED in response.body
 
 
+def _unavailable(response: Any) -> None:
+    """The directory could not be asked: a page that says so (503), not "Invalid username or password"."""
+    assert response.status == 503, f"expected the directory-unavailable page, got {response.status}"
+    assert "cannot be reached right now" in response.body and LOGIN_REFUSED not in response.body
+
+
 def _server_started(hub: LocalHub, user: str) -> str:
     response = hub.api("GET", f"/users/{user}")
     assert response.status == 200
@@ -262,23 +268,23 @@ def private_directory(ldap_directory_factory: Callable[..., LdapDirectory]) -> I
 
 
 @pytest.mark.parametrize("tls_strategy", ["before_bind", "on_connect"])
-def test_7_directory_down_means_a_normal_refusal_and_a_logged_cause(
+def test_7_directory_down_means_an_unavailable_page_and_a_logged_cause(
     tls_strategy: str, hub_factory: HubFactory, private_directory: Callable[..., LdapDirectory], tmp_path: Path
 ) -> None:
     directory = private_directory()
     target = start_stack_hub(hub_factory, directory.info, tmp_path / "hub", tls_strategy=tls_strategy)
     directory.stop()
-    _refused(target.session().login("alice", directory.info.user("alice").password))
+    _unavailable(target.session().login("alice", directory.info.user("alice").password))
     log = target.log_text()
     assert "the LDAP directory 127.0.0.1" in log and "is unusable: LDAPSocketOpenError" in log
 
 
 @pytest.mark.parametrize("tls_strategy", ["before_bind", "on_connect"])
-def test_7_an_untrusted_certificate_means_a_normal_refusal_and_a_logged_cause(
+def test_7_an_untrusted_certificate_means_an_unavailable_page_and_a_logged_cause(
     tls_strategy: str, hub_factory: HubFactory, private_directory: Callable[..., LdapDirectory], tmp_path: Path
 ) -> None:
     directory = private_directory(trusted_ca=False)
     target = start_stack_hub(hub_factory, directory.info, tmp_path / "hub", tls_strategy=tls_strategy)
-    _refused(target.session().login("alice", directory.info.user("alice").password))
+    _unavailable(target.session().login("alice", directory.info.user("alice").password))
     log = target.log_text()
     assert "is unusable" in log and "CERTIFICATE_VERIFY_FAILED" in log

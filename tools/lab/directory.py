@@ -72,6 +72,8 @@ Usage::
         directory.start()              # back again on the same ports with the same data
 
 `directory.info` is replaced on each change (`DirectoryInfo` is frozen): read it again after a change.
+`LdapDirectory(..., idle_timeout=2)` makes slapd close connections idle for 2 s (`idletimeout`), as AD closes
+idle LDAP connections after `MaxConnIdleTime`.
 `LdapDirectory(..., trusted_ca=False)` signs the server certificate with a second CA while
 `info.ca_cert_path` still names the first: clients that verify see an untrusted certificate.
 """
@@ -454,7 +456,11 @@ def build_info(
     return _with_groups(info, {})
 
 
-def render_slapd_conf(info: DirectoryInfo, workdir: Path, rootpw_hash: str) -> str:
+def render_slapd_conf(info: DirectoryInfo, workdir: Path, rootpw_hash: str, *, idle_timeout: int | None = None) -> str:
+    """slapd.conf for the shape; `idle_timeout` (seconds) makes slapd close idle client connections, as AD's
+    `MaxConnIdleTime` does (900 s there; a few seconds in tests)."""
+    if idle_timeout is not None and idle_timeout < 1:
+        raise ValueError(f"idle_timeout {idle_timeout}: slapd's idletimeout is a positive number of seconds")
     traits = TRAITS[info.shape]
     schema_files = [SCHEMA_DIR / f"{name}.schema" for name in traits.schemas]
     if info.shape is DirectoryShape.ACTIVE_DIRECTORY:
@@ -476,6 +482,7 @@ def render_slapd_conf(info: DirectoryInfo, workdir: Path, rootpw_hash: str) -> s
 {includes}
 pidfile {workdir / "slapd.pid"}
 argsfile {workdir / "slapd.args"}
+{f"idletimeout {idle_timeout}" if idle_timeout is not None else ""}
 modulepath {MODULE_DIR}
 moduleload back_mdb
 {memberof_module}
@@ -592,6 +599,7 @@ class LdapDirectory:
         trusted_ca: bool = True,
         base_dn: str = DEFAULT_BASE_DN,
         start_timeout: float = 10.0,
+        idle_timeout: int | None = None,
     ) -> None:
         for tool in (SLAPD, LDAPADD):
             if not os.access(tool, os.X_OK):
@@ -603,6 +611,7 @@ class LdapDirectory:
         self.trusted_ca = trusted_ca
         self.base_dn = base_dn
         self.start_timeout = start_timeout
+        self.idle_timeout = idle_timeout
         self.log_path = self.workdir / "slapd.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._info: DirectoryInfo | None = None
@@ -735,7 +744,9 @@ class LdapDirectory:
         info = build_info(self.base_dn, ldap_port, ldaps_port, work / "ca.pem", admin_password, self.shape)
         if self.shape is DirectoryShape.ACTIVE_DIRECTORY:
             (work / AD_SCHEMA_FILE).write_text(AD_LITE_SCHEMA)
-        (work / "slapd.conf").write_text(render_slapd_conf(info, work, ssha(admin_password)))
+        (work / "slapd.conf").write_text(
+            render_slapd_conf(info, work, ssha(admin_password), idle_timeout=self.idle_timeout)
+        )
         self._info = info
 
     def _launch(self) -> bool:

@@ -164,6 +164,16 @@ def load_lab_settings(values: dict[str, Any]) -> Settings:
     return parse_settings(values)
 
 
+def with_ca_file(values: dict[str, Any], ca_file: Path) -> dict[str, Any]:
+    """The stack's settings with `ca_file` (a PEM CA bundle anywhere) as the directory's CA."""
+    hub = values.get("dsaas:hub")
+    if not isinstance(hub, dict) or not isinstance(hub.get("ldap"), dict):
+        raise ValueError("--ca-file: this stack has no dsaas:hub.ldap. Fix: add the hub's LDAP settings first.")
+    edited = copy.deepcopy(values)
+    edited["dsaas:hub"]["ldap"]["caFile"] = project_copy(ca_file, "ca.pem")
+    return edited
+
+
 @contextlib.contextmanager
 def running_stack_hub(
     stack: str,
@@ -174,17 +184,27 @@ def running_stack_hub(
     config_dir: Path | None = None,
     log_level: str = "INFO",
     directory: DirectoryInfo | None = None,
+    stack_server: bool = False,
+    ca_file: Path | None = None,
 ) -> Iterator[tuple[LocalHub, DirectoryInfo | None]]:
-    """A local hub from `stack`'s rendered values: against a throwaway directory, or `ldap_url`.
+    """A local hub from `stack`'s rendered values: against a throwaway directory, `ldap_url`, or (with
+    `stack_server`) the stack's own serverAddress/serverPort. `ca_file` replaces the stack's caFile for a
+    real server (the throwaway directory brings its own CA).
 
     The throwaway directory (in the stack's shape) is started here and stopped with the hub, unless
     `directory` names one already running (of any shape), which the hub then uses and leaves running.
     """
-    if ldap_url is not None and directory is not None:
-        raise ValueError("running_stack_hub: give ldap_url or directory, not both")
+    if sum((ldap_url is not None, directory is not None, stack_server)) > 1:
+        raise ValueError("running_stack_hub: give at most one of ldap_url, directory and stack_server")
+    if ca_file is not None and ldap_url is None and not stack_server:
+        raise ValueError("--ca-file is the CA of your directory: give it with --ldap-url or --stack-server")
     values = stack_settings_values(stack, config_dir)
+    if ca_file is not None:
+        values = with_ca_file(values, ca_file)
     with contextlib.ExitStack() as stack_of_things:
-        if ldap_url is None:
+        if stack_server:
+            pass  # the stack's own LDAP settings, server included, exactly as pulumi up would ship them
+        elif ldap_url is None:
             if directory is None:
                 lab_directory = LdapDirectory(workdir / "ldap", shape=shape_for(values))
                 directory = stack_of_things.enter_context(lab_directory).info

@@ -63,6 +63,8 @@ class DirectorySurvey:
     group_attributes: dict[str, list[str]] = field(default_factory=dict)
     user_member_of: list[str] | None = None
     nested_groups: bool = False
+    unreadable_groups: list[str] = field(default_factory=list)
+    """Configured groups the reading account could not read: missing, misspelt, or hidden from it."""
 
     def has(self, attribute: str) -> bool | None:
         return None if self.schema is None else attribute.lower() in self.schema
@@ -88,6 +90,12 @@ class Report:
     groups: list[str] = field(default_factory=list)
     allowed: bool | None = None
     admin: bool | None = None
+    refusal: str = ""
+    """Why the user is refused, when it is not "not a member": unknown user, wrong password, disabled, ..."""
+
+    def refuse(self, why: str) -> None:
+        self.allowed = self.admin = False
+        self.refusal = why
 
     @property
     def broken(self) -> bool:
@@ -166,6 +174,7 @@ def survey_directory(authenticator: Any, conn: ldap3.Connection, user_dn: str | 
     for group in authenticator.configured_groups:
         entry = read(group, ["objectClass", "member"])
         if entry is None:
+            survey.unreadable_groups.append(group)
             continue
         classes = [str(c) for c in entry.get("objectClass", [])]
         survey.group_classes[group] = classes
@@ -196,7 +205,8 @@ def _judge_membership(report: Report, settings: Settings, survey: DirectorySurve
     }
     schema_text = "unreadable" if survey.schema is None else f"{len(survey.schema)} attribute types"
     offered = "; ".join(
-        f"{group.split(',', 1)[0]}: {'/'.join(classes)}" for group, classes in survey.group_classes.items()
+        [f"{group.split(',', 1)[0]}: {'/'.join(classes)}" for group, classes in survey.group_classes.items()]
+        + [f"{group.split(',', 1)[0]}: UNREADABLE" for group in survey.unreadable_groups]
     )
     report.add(
         True,
@@ -238,6 +248,46 @@ def _judge_membership(report: Report, settings: Settings, survey: DirectorySurve
         return
     note = "" if configured.value == recommended else f" (would also fit: {recommended}: {why})"
     report.add(True, "membership", f"{configured.value} fits this directory{note}")
+
+
+def _bind_result(authenticator: Any, user_dn: str, password: str) -> int | None:
+    """The LDAP result code of binding `user_dn` with `password` on a new connection (None: no connection)."""
+    try:
+        conn = authenticator._open()
+    except hub_module()["DirectoryUnusableError"]:
+        return None
+    try:
+        conn.rebind(user_dn, password, read_server_info=False)
+        return int((conn.result or {}).get("result", -1))
+    except (LDAPException, OSError):
+        return None
+    finally:
+        conn.unbind()
+
+
+def tls_required_explanation(text: str) -> str | None:
+    """ "this server requires TLS" when an answer names strongerAuthRequired (8) or confidentialityRequired (13)."""
+    lowered = text.lower()
+    for code, name in hub_module()["TLS_REQUIRED_RESULTS"].items():
+        if name.lower() in lowered or f"result {code}" in lowered:
+            return (
+                f"this server requires TLS ({name}, result {code}): it refuses passwords sent in clear. Fix: set "
+                f"{SETTING}.tlsStrategy to before_bind (StartTLS) or on_connect (LDAPS, port 636)"
+            )
+    return None
+
+
+def _report_unreadable_groups(report: Report, authenticator: Any, groups: list[str]) -> None:
+    """A configured group the hub can't read is a settings error (exit 2), whatever the membership strategy."""
+    reader = f"the search account {authenticator.search_user}" if authenticator.search_user else "the user's own login"
+    for group in groups:
+        key = authenticator._group_setting(group)
+        report.add(
+            False,
+            "group-dns",
+            f"{key} names {group!r}, which does not exist or {reader} may not read",
+            f"correct the DN in {key} (copy it from the directory), or grant {reader} read access to it",
+        )
 
 
 def _yes(value: bool | None) -> str:
@@ -334,7 +384,7 @@ def _check(
             else f"check {SETTING}.domains"
         )
         report.add(False, "name", f"{typed!r} is not a name the hub accepts: {why}", fix)
-        report.allowed = report.admin = False
+        report.refuse(why)
         return
     report.username = username
 
@@ -375,6 +425,10 @@ def _check(
         try:
             search = authenticator._open_search_connection()
         except configuration_error as error:
+            tls = tls_required_explanation(str(error))
+            if tls:
+                report.add(False, "search-bind", tls.split(". Fix: ")[0], tls.split(". Fix: ")[1])
+                return
             report.add(
                 False,
                 "search-bind",
@@ -399,7 +453,7 @@ def _check(
                     f"no unique entry with {ldap.user_attribute}={username} under {ldap.user_search_base}",
                     f"check the name, {SETTING}.userSearchBase and {SETTING}.userAttribute",
                 )
-                report.allowed = report.admin = False
+                report.refuse(f"unknown user: no {ldap.user_attribute}={username} under {ldap.user_search_base}")
                 return
             report.user_dn = found[0]
             report.add(True, "lookup", f"{username} is {report.user_dn}")
@@ -419,16 +473,34 @@ def _check(
             _judge_membership(report, settings, report.survey)
             if reader is not search:
                 reader.unbind()
+            if report.survey.unreadable_groups:
+                _report_unreadable_groups(report, authenticator, report.survey.unreadable_groups)
+                return
 
         # 6. The decision: the real login with the user's password, or the session re-check.
         if user_password is not None:
             verdict = authenticator.login(typed, user_password)
             if verdict.user_dn is None:
+                # the hub's own verdict says so (no second bind: on AD each one counts towards a lockout)
+                tls = verdict.refusal == module["REFUSAL_TLS_REQUIRED"] and tls_required_explanation(verdict.reason)
+                if tls:
+                    report.add(False, "tls", tls.split(". Fix: ")[0], tls.split(". Fix: ")[1])
+                    return
                 detail, fix = bind_refusal_advice(username, verdict.reason, verdict.refusal)
                 report.add(False, "user-bind", detail, fix)
-                report.allowed = report.admin = False
+                wrong_password = verdict.refusal in ("", module["REFUSAL_INVALID"])
+                report.refuse(f"wrong password ({verdict.reason})" if wrong_password else verdict.reason)
                 return
-            report.add(True, "user-bind", f"{username}'s password is accepted")
+            if verdict.reason:
+                # The hub refuses a disabled account before it binds: the password is checked here on its own,
+                # so the report never calls a password it did not try "accepted".
+                code = _bind_result(authenticator, verdict.user_dn, user_password)
+                said = {0: "accepted", None: "not checked (no connection)"}.get(
+                    code, f"refused as well (result {code})"
+                )
+                report.add(True, "user-bind", f"{username}'s password: {said}")
+            else:
+                report.add(True, "user-bind", f"{username}'s password is accepted")
         elif search is not None:
             verdict = authenticator.recheck(username, report.user_dn)
         else:
@@ -453,7 +525,7 @@ def _check(
         authenticator.close_connections()
     if verdict.reason and verdict.user_dn is not None:
         report.add(False, "account", f"{username}: {verdict.reason}", "ask the directory's administrators")
-        report.allowed = report.admin = False
+        report.refuse(verdict.reason)
         return
     report.groups = list(verdict.groups)
     report.allowed = verdict.allowed
@@ -461,13 +533,14 @@ def _check(
 
 
 def _configured_dns_exist(report: Report, authenticator: Any, conn: ldap3.Connection) -> bool:
-    """Every DN the settings name (bases, template parents, groups) is read itself; one finding per missing one."""
-    problems = authenticator.check_configured_dns(conn)
+    """The bases the settings name (user search base, template parents) are read themselves; one finding per
+    missing one. The groups are the survey's (step "group-dns")."""
+    problems = authenticator.check_configured_dns(conn, groups=False)
     for problem in problems:
         detail, _, fix = str(problem).partition(". Fix: ")
         report.add(False, "settings", detail, fix.rstrip("."))
     if not problems:
-        report.add(True, "settings", f"{len(authenticator.configured_dns())} configured DNs exist")
+        report.add(True, "settings", f"{len(authenticator.configured_dns(groups=False))} configured base DNs exist")
     return not problems
 
 
@@ -488,6 +561,8 @@ def render_report(report: Report, settings: Settings) -> str:
     allowed_groups = settings.hub.ldap.allowed_groups + settings.hub.ldap.admin_groups
     if report.allowed:
         lines.append(f"Decision: ALLOWED — member of {', '.join(report.groups)}.")
+    elif report.refusal:
+        lines.append(f"Decision: REFUSED — {report.refusal}.")
     else:
         lines.append(f"Decision: REFUSED — not a member of any allowed group ({'; '.join(allowed_groups)}).")
     admins = "; ".join(settings.hub.ldap.admin_groups) or "no admin groups configured"

@@ -2,6 +2,7 @@
 
     python -m tools.try_hub <stack>                          # against a throwaway OpenLDAP (default)
     python -m tools.try_hub <stack> --ldap-url ldaps://ad.example.org:636   # against your directory
+    python -m tools.try_hub <stack> --stack-server --ca-file corp-ca.pem    # the directory the stack names
 
 The hub runs the configuration the program renders for the stack (hub.config, extraConfig, branding
 files, profile list) in a real JupyterHub on 127.0.0.1, with a local-process spawner instead of
@@ -30,7 +31,7 @@ from pathlib import Path
 from config.settings import SettingsError
 from tools.lab.stack_hub import running_stack_hub
 from tools.offline.mockgraph import StackFileError
-from tools.preflight.ldap_check import SEARCH_PASSWORD_ENV
+from tools.preflight.ldap_check import SEARCH_PASSWORD_ENV, check_ca_flag
 
 
 def isolation_warning(account: str, ldap_url: str | None) -> str:
@@ -74,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("stack")
     parser.add_argument("--ldap-url", help="your directory (ldap://host:port or ldaps://host:port)")
+    parser.add_argument(
+        "--stack-server",
+        action="store_true",
+        help="your directory as the stack names it (its serverAddress, serverPort, tlsStrategy, caFile)",
+    )
+    parser.add_argument(
+        "--ca-file", type=Path, help="the PEM CA bundle of your directory, instead of the stack's caFile"
+    )
     parser.add_argument("--config-dir", type=Path, help="folder of stack files (default: config/)")
     parser.add_argument(
         "--smoke", action="store_true", help="log the throwaway directory's first user in once, then stop (for CI)"
@@ -84,13 +93,26 @@ def main(argv: list[str] | None = None) -> int:
         help="run even as root (every login is then a root shell: only on a disposable machine)",
     )
     args = parser.parse_args(argv)
-    if args.smoke and args.ldap_url:
-        parser.error("--smoke uses the throwaway directory; leave out --ldap-url")
+    if args.smoke and (args.ldap_url or args.stack_server):
+        parser.error("--smoke uses the throwaway directory; leave out --ldap-url and --stack-server")
+    if args.ldap_url and args.stack_server:
+        parser.error("--ldap-url and --stack-server both name the directory: give one")
+    if args.ca_file is not None and not (args.ldap_url or args.stack_server):
+        parser.error("--ca-file is your directory's CA: give it with --ldap-url or --stack-server")
+    if args.ca_file is not None:
+        try:
+            check_ca_flag(args.ca_file)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     problem = root_problem(os.geteuid(), args.allow_root, args.smoke)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    print(isolation_warning(_account(), args.ldap_url), file=sys.stderr)
+    print(
+        isolation_warning(_account(), args.ldap_url or ("the stack's server" if args.stack_server else None)),
+        file=sys.stderr,
+    )
     with tempfile.TemporaryDirectory(prefix="dsaas-try-hub-") as workdir:
         try:
             with running_stack_hub(
@@ -99,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 ldap_url=args.ldap_url,
                 search_password=os.environ.get(SEARCH_PASSWORD_ENV),
                 config_dir=args.config_dir,
+                stack_server=args.stack_server,
+                ca_file=args.ca_file,
             ) as (hub, directory):
                 print(f"Hub for stack {args.stack!r}: {hub.url}/hub/login")
                 print(f"Hub log: {hub.log_path}")

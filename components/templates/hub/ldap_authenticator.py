@@ -13,16 +13,21 @@ settings (server, TLS, DN templates, lookup, allowed groups) and replaces what d
    names `memberUid`, which a directory without the nis schema rejects for everyone.
 2. Errors say what they are: a setting the directory refuses (a group or base that isn't there, an
    attribute its schema lacks, a search account that can't read) is logged as a configuration error
-   that names the stack setting and the fix; only an unreachable server or an untrusted certificate
-   makes "the directory unusable". Either way the user gets the normal refusal, never a server error.
+   that names the stack setting and the fix (the user gets the normal refusal); only an unreachable
+   server or an untrusted certificate makes "the directory unusable", and then the user gets a page
+   that says the directory is unavailable (HTTP 503), never "Invalid username or password".
 3. Access follows the directory: `refresh_user` re-reads membership and admin through the search
    account every `auth_refresh_age`; a removed member is sent back to the login page, a removed
    admin loses admin. Without a search account nothing can be re-read, so a session ends after
    `auth_refresh_age` and the next login re-checks (the safe choice).
 4. Logins cost what a login must: connections are opened once and reused (a pool per role, one thread
    per connection at a time), the server schema is never downloaded per connection (ldap3 does it on
-   every bind unless told not to), TLS stays on. The blocking ldap3 calls run on worker threads, so a
-   burst of logins never stalls the hub's event loop.
+   every bind unless told not to), TLS stays on. Directories drop connections (restarts, idle
+   timeouts): a dropped pooled connection retires every connection as old as it and the login runs
+   again on a new one, so no valid login is refused once the server answers; each connection has its
+   own ldap3 `Server`, so one failed connect never blocks the next for ldap3's availability window.
+   The blocking ldap3 calls run on worker threads, so a burst of logins never stalls the hub's event
+   loop.
 5. Names as people type them: lower-cased, and `DOMAIN\\name` or `name@domain.example` become `name`
    for the domains the stack lists; any other domain is refused with a logged reason.
 6. Primary groups (AD): a user's primary group (`primaryGroupID`, usually Domain Users) is in neither
@@ -62,7 +67,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import ldap3
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import (
+    LDAPBindError,
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPResponseTimeoutError,
+)
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 from ldapauthenticator.ldapauthenticator import LDAPAuthenticator, TlsStrategy
@@ -103,6 +113,13 @@ NESTING_DEPTH_LIMIT = 16
 NESTING_GROUPS_LIMIT = 2000
 SCHEMA_ATTRIBUTE_NAMES = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
 LOGIN_WORKERS = 16
+CONNECT_TIMEOUT_S = 5
+HTTP_SERVICE_UNAVAILABLE = 503
+DIRECTORY_UNAVAILABLE_MESSAGE = (
+    "The sign-in directory (LDAP) cannot be reached right now, so your password could not be checked. "
+    "Please try again in a few minutes; if this persists, tell the hub's administrators."
+)
+RECEIVE_TIMEOUT_S = 10
 
 _LOGIN_THREADS = ThreadPoolExecutor(max_workers=LOGIN_WORKERS, thread_name_prefix="ldap-login")
 
@@ -119,6 +136,9 @@ REFUSAL_ACCOUNT_EXPIRED = "account-expired"
 REFUSAL_MUST_CHANGE = "must-change-password"
 REFUSAL_LOCKED = "locked"
 REFUSAL_INACTIVATED = "inactivated"  # 389's 53 "Account inactivated": checked before the password
+REFUSAL_TLS_REQUIRED = "tls-required"
+# Result codes with which a server refuses credentials sent without TLS (RFC 4511 4.1.9, RFC 4513 5.1.2).
+TLS_REQUIRED_RESULTS = {8: "strongerAuthRequired", 13: "confidentialityRequired"}
 # Ends the reason of a refusal decided from the account's entry before any bind (IdM / 389 state).
 PASSWORD_NOT_CHECKED = " (password not checked)"
 AD_BIND_REFUSALS: dict[str, tuple[str, str]] = {
@@ -396,6 +416,10 @@ def idm_bind_refusal(result: dict[str, Any]) -> tuple[str, str] | None:
 def bind_refusal(result: dict[str, Any] | None) -> tuple[str, str] | None:
     """(kind, reason) when a directory says why it refused a bind (AD's data code, 389's and ppolicy's
     controls, 53); None when it only says "invalid credentials"."""
+    code = (result or {}).get("result")
+    if code in TLS_REQUIRED_RESULTS:
+        name = TLS_REQUIRED_RESULTS[code]
+        return REFUSAL_TLS_REQUIRED, f"the server refuses passwords sent without TLS ({name}, result {code})"
     return ad_bind_refusal(result) or idm_bind_refusal(result or {})
 
 
@@ -441,50 +465,90 @@ class LoginVerdict:
     """Why the directory refused the bind, where it says (an AD_BIND_REFUSALS kind)."""
 
 
+class StaleConnectionError(Exception):
+    """A pooled connection is no longer usable (closed, or its TLS is gone): never send a password on it."""
+
+
+# What a dropped connection raises: the server restarted or closed it (idle timeout), the socket broke, or
+# ldap3 gave up waiting. `LDAPBindError` is what ldap3's `rebind` turns a receive error on a closed socket
+# into (with raise_exceptions=False a refused bind returns False and raises nothing).
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    LDAPCommunicationError,
+    LDAPBindError,
+    LDAPResponseTimeoutError,
+    StaleConnectionError,
+    OSError,
+)
+
+
 class ConnectionPool:
     """Bound, open ldap3 connections of one role, reused across logins. Thread-safe.
 
-    A connection is used by one thread at a time; `size` of them are kept between uses. A connection
-    that fails while reused (the server restarted, an idle timeout closed it) is dropped and the work
-    is tried once more on a fresh one.
+    A connection is used by one thread at a time; `size` of them are kept between uses. Directories drop
+    connections: a restart drops them all, an idle timeout (AD's `MaxConnIdleTime`, slapd's `idletimeout`)
+    drops the quiet ones, and a pooled connection only shows it when next used. So when a reused connection
+    fails, every connection opened before that moment is presumed dropped too (a new generation starts;
+    older connections are closed instead of reused or kept) and the work runs again on a connection opened
+    now. That is bounded: one reused connection, then one new one; if the new one fails, the directory
+    really is unavailable and the error goes up.
     """
 
     def __init__(self, opener: Callable[[], ldap3.Connection], size: int) -> None:
         self._opener = opener
-        self._idle: queue.LifoQueue[ldap3.Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[int, ldap3.Connection]] = queue.LifoQueue()
         self._size = size
+        self._generation = 0
+        self._lock = threading.Lock()
 
     def run(self, work: Callable[[ldap3.Connection], T]) -> T:
-        for attempt in (1, 2):
-            reused = True
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn, reused = self._opener(), False
+        fresh_only = False
+        while True:
+            taken = None if fresh_only else self._take()
+            if taken is None:
+                generation, conn, reused = self._generation, self._opener(), False
+            else:
+                (generation, conn), reused = taken, True
             try:
                 result = work(conn)
-            except (LDAPException, OSError):
+            except CONNECTION_ERRORS:
                 _close(conn)
-                if reused and attempt == 1:
-                    continue
-                raise
+                if not reused:
+                    raise
+                self._drop_older_than_now(generation)
+                fresh_only = True
+                continue
             except BaseException:
-                self._release(conn)  # the directory answered: the connection is fine
+                self._release(generation, conn)  # the directory answered: the connection is fine
                 raise
-            self._release(conn)
+            self._release(generation, conn)
             return result
-        raise AssertionError("unreachable")
 
-    def _release(self, conn: ldap3.Connection) -> None:
-        if self._idle.qsize() < self._size:
-            self._idle.put(conn)
+    def _take(self) -> tuple[int, ldap3.Connection] | None:
+        while True:
+            try:
+                generation, conn = self._idle.get_nowait()
+            except queue.Empty:
+                return None
+            if generation == self._generation:
+                return generation, conn
+            _close(conn)
+
+    def _drop_older_than_now(self, failed_generation: int) -> None:
+        with self._lock:
+            if failed_generation == self._generation:  # the first thread to notice starts the new generation
+                self._generation += 1
+        self.clear()
+
+    def _release(self, generation: int, conn: ldap3.Connection) -> None:
+        if generation == self._generation and self._idle.qsize() < self._size:
+            self._idle.put((generation, conn))
         else:
             _close(conn)
 
     def clear(self) -> None:
         while True:
             try:
-                _close(self._idle.get_nowait())
+                _close(self._idle.get_nowait()[1])
             except queue.Empty:
                 return
 
@@ -522,6 +586,11 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     directory_cache_seconds = Int(
         60, config=True, help="How long group facts (object classes, nested parents) are remembered."
     )
+    directory_reread_seconds = Int(
+        10,
+        config=True,
+        help="After a membership miss, cached nested parents of a group are re-read at most once this often.",
+    )
     active_directory = Bool(
         False, config=True, help="Active Directory: refuse accounts disabled in userAccountControl."
     )
@@ -546,11 +615,11 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._server: ldap3.Server | None = None
         self._search_pool = ConnectionPool(self._open_search_connection, self.search_connections)
         self._bind_pool = ConnectionPool(self._open_anonymous_connection, self.bind_connections)
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
         self._cache_lock = threading.Lock()
+        self._reread_at: dict[tuple[str, str], float] = {}
         self._confirmed_at: dict[str, float] = {}
 
     # -- settings as the operator knows them -----------------------------------------------------
@@ -573,22 +642,27 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         return f"{self.server_address}:{self.server_port} (tls_strategy {self.tls_strategy.name})"
 
     # -- connections ------------------------------------------------------------------------------
-    @property
-    def server(self) -> ldap3.Server:
-        if self._server is None:
-            self._server = ldap3.Server(
-                self.server_address,
-                port=self.server_port,
-                use_ssl=self.tls_strategy is TlsStrategy.on_connect,
-                tls=ldap3.Tls(**self.tls_kwargs),
-                # The schema is read once, by `directory_schema`, not on every bind.
-                get_info=ldap3.NONE,
-                connect_timeout=5,
-            )
-        return self._server
+    def new_server(self) -> ldap3.Server:
+        """A Server object for ONE connection. ldap3's `Server` keeps state every connection through it shares:
+        after one failed connect it marks the address unavailable and skips it for RESET_AVAILABILITY_TIMEOUT
+        (5 s, compared as `.seconds >`, so about 6 s: `Server.update_availability` / `candidate_addresses` in
+        ldap3/core/server.py), failing every open meanwhile with "invalid server address" though the server is
+        back; and `close()` of any connection resets the shared `current_address` that a concurrent `open()`
+        on another thread reads back (ldap3/strategy/base.py). One Server per connection shares neither."""
+        return ldap3.Server(
+            self.server_address,
+            port=self.server_port,
+            use_ssl=self.tls_strategy is TlsStrategy.on_connect,
+            tls=ldap3.Tls(**self.tls_kwargs),
+            # The schema is read once, by `directory_schema`, not on every bind.
+            get_info=ldap3.NONE,
+            connect_timeout=CONNECT_TIMEOUT_S,
+        )
 
     def _open(self) -> ldap3.Connection:
-        conn = ldap3.Connection(self.server, receive_timeout=10, read_only=True, raise_exceptions=False)
+        conn = ldap3.Connection(
+            self.new_server(), receive_timeout=RECEIVE_TIMEOUT_S, read_only=True, raise_exceptions=False
+        )
         try:
             conn.open(read_server_info=False)
             if self.tls_strategy is TlsStrategy.before_bind and not conn.start_tls(read_server_info=False):
@@ -600,6 +674,12 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             _close(conn)
             raise DirectoryUnusableError(f"{type(error).__name__}: {error}") from error
         return conn
+
+    def _usable(self, conn: ldap3.Connection) -> None:
+        """Refuse a pooled connection that lost its socket or its TLS: ldap3's bind silently re-opens a closed
+        connection WITHOUT StartTLS, which would send the password in clear text."""
+        if conn.closed or (self.tls_strategy is TlsStrategy.before_bind and not conn.tls_started):
+            raise StaleConnectionError("the pooled connection was closed")
 
     def _open_anonymous_connection(self) -> ldap3.Connection:
         return self._open()
@@ -800,9 +880,9 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             return False
 
     # -- configured DNs exist (issue 20 item 10) ---------------------------------------------------------
-    def configured_dns(self, *, bases: bool = True) -> list[tuple[str, str]]:
-        """(setting, DN) for every DN the settings name that must exist: the user search base (or the
-        parent of each DN template), and the allowed and admin groups; only the groups without `bases`."""
+    def configured_dns(self, *, bases: bool = True, groups: bool = True) -> list[tuple[str, str]]:
+        """(setting, DN) for every DN the settings name that must exist: with `bases` the user search base
+        (or the parent of each DN template), with `groups` the allowed and admin groups."""
         dns: list[tuple[str, str]] = []
         if bases and self.lookup_dn:
             if self.user_search_base:
@@ -812,17 +892,18 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 parent = dn_parent(str(template))
                 if parent and (self.setting("bindDnTemplates"), parent) not in dns:
                     dns.append((self.setting("bindDnTemplates"), parent))
-        dns.extend((self._group_setting(group), group) for group in self.configured_groups)
+        if groups:
+            dns.extend((self._group_setting(group), group) for group in self.configured_groups)
         return dns
 
-    def check_configured_dns(self, conn: ldap3.Connection, *, bases: bool = True) -> list[str]:
+    def check_configured_dns(self, conn: ldap3.Connection, *, bases: bool = True, groups: bool = True) -> list[str]:
         """One message (problem. Fix: ...) per configured DN whose entry cannot be read; [] if all exist.
 
         Each entry is read itself (a BASE search): 389 answers a search under a base that does not exist
         with success and no entries, so only reading the entry tells a missing base from an empty one.
         """
         problems = []
-        for setting, dn in self.configured_dns(bases=bases):
+        for setting, dn in self.configured_dns(bases=bases, groups=groups):
             try:
                 entry = self._read_entry(conn, dn, [], setting=setting, what="the entry")
             except ConfigurationError as error:
@@ -835,28 +916,20 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 )
         return problems
 
-    def _require_configured_dns(self, conn: ldap3.Connection, *, bases: bool = True) -> None:
+    def _require_configured_dns(self, conn: ldap3.Connection, *, bases: bool = True, groups: bool = True) -> None:
         """Raise ConfigurationError for the first missing configured DN (the answer is kept a cache age).
 
-        After a user's bind the bases are proven (the user's entry is below them), and a user's own
-        connection may well not read its parent container: then only the groups are read."""
-        problems = self._cached("configured-dns", str(bases), lambda: self.check_configured_dns(conn, bases=bases))
+        Before a login only the bases are required (a missing group must not lock out the members of the
+        groups that exist: see membership_of). After a user's bind the bases are proven (the user's entry is
+        below them), and a user's own connection may well not read its parent container: then only the
+        groups are read."""
+        problems = self._cached(
+            "configured-dns",
+            f"{bases}/{groups}",
+            lambda: self.check_configured_dns(conn, bases=bases, groups=groups),
+        )
         if problems:
             raise ConfigurationError(problems[0] + (f" ({len(problems) - 1} more in the log)" if problems[1:] else ""))
-
-    def check_allow_config(self) -> None:
-        """At hub start (JupyterHub 5 calls this once): report every configured DN that does not exist."""
-        super().check_allow_config()
-        if not self.search_user:
-            self.log.info("dsaas: configured DNs are checked at the first login (no search account)")
-            return
-        try:
-            problems = self.with_search(self.check_configured_dns)
-        except (DirectoryUnusableError, ConfigurationError) as error:
-            self._log_failure("start-up check", "(hub)", error)
-            return
-        for problem in problems:
-            self.log.error("dsaas: configuration error: %s", problem)
 
     def idm_state_refusal(self, attributes: dict[str, Any] | None) -> tuple[str, str] | None:
         """IdM / 389: (kind, reason) when the account may not be used now. See idm_account_refusal."""
@@ -888,6 +961,41 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     def _group_setting(self, group: str) -> str:
         in_admin = any(dn_key(group) == dn_key(g) for g in self.admin_groups)
         return self.setting("adminGroups" if in_admin else "allowedGroups")
+
+    def unreadable_groups(self, conn: ldap3.Connection) -> list[str]:
+        """The allowed and admin groups `conn` cannot read (missing, misspelt, or hidden by ACLs)."""
+        return [
+            group
+            for group in self.configured_groups
+            if self._read_entry(conn, group, ["objectClass"], setting=self._group_setting(group), what="the group")
+            is None
+        ]
+
+    def startup_check(self) -> None:
+        """At hub start: log every configured DN (bases, groups) the search account can't read."""
+        if not self.search_user:
+            # nothing can be read before a user logs in; checked on their connection then
+            self.log.info("dsaas: configured DNs are checked at the first login (no search account)")
+            return
+        try:
+            problems = self.with_search(self.check_configured_dns)
+        except ConfigurationError as error:
+            problems = [str(error)]
+        except DirectoryUnusableError as error:
+            self.log.warning(
+                "dsaas: the LDAP directory %s is unusable at hub start (%s); settings are checked at login",
+                self.describe_server(),
+                error,
+            )
+            return
+        for problem in problems:
+            self.log.error("dsaas: configuration error at hub start: %s", problem)
+
+    def check_allow_config(self) -> None:
+        """JupyterHub calls this once at start (app.py `init_users`): the group check runs on a worker thread,
+        so a directory that is down does not hold up the hub's start."""
+        super().check_allow_config()
+        _LOGIN_THREADS.submit(self.startup_check)
 
     def _member_of_groups(self, conn: ldap3.Connection, user_dn: str, username: str) -> list[str]:
         """Filter strategies: a base search on each configured group for the user."""
@@ -921,10 +1029,23 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         return self._cached("parents", dn_key(group_dn), read)
 
     def _memberof_groups(self, conn: ldap3.Connection, direct: Sequence[str]) -> list[str]:
-        """memberOf strategies: the user's own groups (and, nested, their parents) against the configured ones."""
+        """memberOf strategies: the user's own groups (and, nested, their parents) against the configured ones.
+
+        Nested parents come from the group cache. A group nested again (or newly) is missed until its cached
+        parents expire, so a miss re-reads the parents of the groups it walked, once, and only groups not
+        re-read in the last `directory_reread_seconds`: a non-member logging in again and again costs one
+        re-read per group per that interval, not one per login."""
+        found, walked = self._walk_memberof(conn, direct)
+        if not found and walked and self._forget_parents(walked):
+            found, _ = self._walk_memberof(conn, direct)
+        return found
+
+    def _walk_memberof(self, conn: ldap3.Connection, direct: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(configured groups reached, groups whose parents were read on the way)."""
         wanted = {dn_key(g): g for g in self.configured_groups}
         seen = {dn_key(g) for g in direct}
         frontier = list(direct)
+        walked: list[str] = []
         if self.membership == "nestedMemberOf":
             depth = 0
             while frontier and depth < NESTING_DEPTH_LIMIT and len(seen) < NESTING_GROUPS_LIMIT:
@@ -932,17 +1053,44 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                     break
                 next_frontier = []
                 for group in frontier:
+                    walked.append(group)
                     for parent in self._parents(conn, group):
                         if dn_key(parent) not in seen:
                             seen.add(dn_key(parent))
                             next_frontier.append(parent)
                 frontier, depth = next_frontier, depth + 1
-        return [group for key, group in wanted.items() if key in seen]
+        return [group for key, group in wanted.items() if key in seen], walked
+
+    def _forget_parents(self, groups: Sequence[str]) -> bool:
+        """Drop the cached parents of `groups` not re-read within `directory_reread_seconds`; whether any went."""
+        now = time.monotonic()
+        forgotten = False
+        with self._cache_lock:
+            for group in groups:
+                key = ("parents", dn_key(group))
+                if key not in self._cache or now - self._reread_at.get(key, -1e18) < self.directory_reread_seconds:
+                    continue
+                self._reread_at[key] = now
+                del self._cache[key]
+                forgotten = True
+        return forgotten
 
     def membership_of(
         self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
     ) -> list[str]:
-        """The configured groups the user is in, read through `conn` (AD: the primary group too)."""
+        """The configured groups the user is in, read through `conn` (AD: the primary group too).
+
+        In none: a configured group that cannot be read makes it a configuration error (under memberOf a
+        misspelt group would never match, and every login would be "not a member"); members of the groups
+        that do exist still get in."""
+        groups = self._membership(conn, user_dn, username, user_attributes)
+        if not groups:
+            self._require_configured_dns(conn, bases=False)
+        return groups
+
+    def _membership(
+        self, conn: ldap3.Connection, user_dn: str, username: str, user_attributes: dict[str, Any] | None
+    ) -> list[str]:
         if not self.active_directory:
             return self._listed_membership(conn, user_dn, username, user_attributes)
         if user_attributes is None or "primaryGroupID" not in user_attributes:
@@ -1069,6 +1217,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     # -- the login, on a worker thread --------------------------------------------------------------
     def _bind(self, conn: ldap3.Connection, user_dn: str, password: str) -> bool:
         """Check a password by binding this connection as the user."""
+        self._usable(conn)
         ok = bool(conn.rebind(user_dn, password, read_server_info=False))
         conn.password = None
         if not ok and (conn.result or {}).get("result") not in (INVALID_CREDENTIALS, None):
@@ -1094,7 +1243,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
 
             def lookup(conn: ldap3.Connection) -> tuple[str, dict[str, Any]] | None:
                 self.check_schema(conn)
-                self._require_configured_dns(conn)
+                self._require_configured_dns(conn, groups=False)
                 return self.lookup_user(conn, username)
 
             found = self.with_search(lookup)
@@ -1119,7 +1268,7 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
             candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
             if self.search_user:
                 # a template under a missing parent would only ever look like a wrong password
-                self.with_search(self._require_configured_dns)
+                self.with_search(lambda conn: self._require_configured_dns(conn, groups=False))
 
         def check_password(conn: ldap3.Connection) -> LoginVerdict:
             refused: tuple[str, str] | None = None
@@ -1152,7 +1301,6 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
     ) -> LoginVerdict:
         """The groups, once the password is accepted; an entry found by a DN template is checked for IdM's
         lock and expiry here (plain 389 lets a krbPasswordExpiration-expired user bind)."""
-        self._require_configured_dns(conn, bases=False)
         if user_attributes is None:
             user_attributes = self.read_user_entry(conn, user_dn)
             state = self.idm_state_refusal(user_attributes)
@@ -1216,7 +1364,10 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         loop = asyncio.get_running_loop()
         try:
             verdict = await loop.run_in_executor(_LOGIN_THREADS, self.login, typed, password)
-        except (DirectoryUnusableError, ConfigurationError) as error:
+        except DirectoryUnusableError as error:
+            self._log_failure("login", typed.strip().lower(), error)
+            raise directory_unavailable_page() from error
+        except ConfigurationError as error:
             self._log_failure("login", typed.strip().lower(), error)
             return None
         if verdict.user_dn is None or verdict.reason:
@@ -1290,6 +1441,15 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
         if user.admin != verdict.admin:
             self.log.info("dsaas: admin of %r is now %s (directory groups)", name, verdict.admin)
         return self._auth_model(verdict)
+
+
+def directory_unavailable_page() -> web.HTTPError:
+    """What a user sees when the directory can't be asked: not "Invalid username or password", which would
+    send them to reset a password that is fine. JupyterHub renders an HTTPError raised by `authenticate` as
+    its error page, showing `jupyterhub_message` (jupyterhub/handlers/base.py `write_error`)."""
+    error = web.HTTPError(HTTP_SERVICE_UNAVAILABLE, log_message="the LDAP directory is unavailable")
+    error.jupyterhub_message = DIRECTORY_UNAVAILABLE_MESSAGE  # type: ignore[attr-defined]
+    return error
 
 
 def _first(value: Any) -> Any:
