@@ -28,7 +28,7 @@ from tests.e2e.conftest import HubFactory, SambaTemplate
 from tools.lab import browser as lab_browser
 from tools.lab.hub import HubWorkspace
 from tools.lab.procs import run_coroutine
-from tools.lab.samba import SambaDC, SambaInfo, filetime, point_at_samba
+from tools.lab.samba import SambaDC, SambaInfo, acquire_ports_lease, filetime, point_at_samba
 from tools.lab.stack_hub import lab_hub_values, stack_settings_values
 from tools.preflight import ldap_check
 
@@ -346,3 +346,16 @@ def test_ldap_check_without_the_password_refuses_by_the_account_state(
     assert report.allowed is False
     (failure,) = [f for f in report.findings if not f.ok]
     assert failure.step == "account" and reason in failure.detail
+
+
+def test_one_dc_per_machine_the_ports_lease_waits_then_names_the_holder() -> None:
+    """CI runs this suite twice at once (here and in a fresh Debian root, one network namespace): a DC
+    started while another suite's DC holds 127.0.0.1:389/636 waits for the lease instead of failing."""
+    name = f"\0dsaas-test-lease-{os.getpid()}".encode()  # the session DC may hold the real one right now
+    with acquire_ports_lease(name=name) as held:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="another Samba DC"):
+            acquire_ports_lease(timeout=1.0, name=name)
+        assert time.monotonic() - started >= 1.0
+        held.close()
+        acquire_ports_lease(timeout=1.0, name=name).close()  # free again once the holder closes it

@@ -8,7 +8,9 @@ process of the suite, in a session of its own, stopped by `stop()`/`close()`. On
 (`server services = ldap`: no KDC, SMB, NetBIOS, DNS or RPC), bound to one loopback address (`interfaces`,
 `bind interfaces only`). Samba's LDAP ports are fixed (389, 636; 3268/3269 for the global catalogue) and
 it binds only addresses an interface carries, so a DC takes 127.0.0.1 and one DC runs at a time (the
-suite's `samba_dc_factory` pauses the session's DC while a private one runs).
+suite's `samba_dc_factory` pauses the session's DC while a private one runs). Across processes on one
+machine (CI runs the suite here and on a fresh Debian root at once, sharing the network namespace) a
+running DC holds a lease on those ports, an abstract Unix socket: another suite's DC waits for it.
 
 TLS: `tls enabled = yes`; Samba writes a CA and a certificate naming only its own host name
 (`DC1.lab.example.org`) to `private/tls/` on first start; `info.ca_cert_path` is that CA. Nothing resolves
@@ -35,8 +37,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import os
 import shutil
+import socket
 import ssl
 import stat
 import subprocess
@@ -209,6 +213,33 @@ def render_smb_conf(workdir: Path, host: str) -> str:
     )
 
 
+# Abstract Unix socket names live in the network namespace, as the ports do; the kernel frees one with its process.
+PORTS_LEASE_NAME = b"\0dsaas-lab-samba-dc-ldap-ports"
+PORTS_LEASE_TIMEOUT = 1200.0
+
+
+def acquire_ports_lease(timeout: float = PORTS_LEASE_TIMEOUT, name: bytes = PORTS_LEASE_NAME) -> socket.socket:
+    """The machine-wide right to run a DC on 127.0.0.1:389/636, held until the socket is closed. Waits while
+    another suite's DC holds it (its whole test module takes about a minute)."""
+    lease = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lease.bind(name)
+            return lease
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                lease.close()
+                raise
+            if time.monotonic() > deadline:
+                lease.close()
+                raise RuntimeError(
+                    f"another Samba DC has held 127.0.0.1:389/636 for over {timeout:.0f} s (another test run on "
+                    "this machine); wait for it or stop it"
+                ) from error
+            time.sleep(0.5)
+
+
 def _loopback_address() -> str:
     """127.0.0.1, whose ports 389 and 636 must be free: Samba cannot move its LDAP ports, and it binds only
     addresses an interface carries (lo has 127.0.0.1 alone), so one DC runs at a time."""
@@ -261,6 +292,7 @@ class SambaDC:
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._info: SambaInfo | None = None
+        self._lease: socket.socket | None = None
         self.log_path = workdir / "samba.out"
 
     @property
@@ -276,6 +308,8 @@ class SambaDC:
     def start(self) -> SambaInfo:
         if self.running:
             return self.info
+        if self._lease is None:
+            self._lease = acquire_ports_lease()
         if self._info is None:
             if self.workdir != self.template:
                 shutil.copytree(self.template, self.workdir, symlinks=True, ignore=_sockets)
@@ -311,6 +345,9 @@ class SambaDC:
         if self._proc is not None:
             stop_process_group(self._proc, timeout=10)
             self._proc = None
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
 
     def close(self) -> None:
         self.stop()
