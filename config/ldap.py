@@ -10,7 +10,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictInt, model_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from config.model import DistinguishedName, HostName, ProjectPath, SettingsModel, SettingsProblem, stack_key
 
@@ -56,6 +56,9 @@ class GroupMembership(StrEnum):
     """memberOf followed upwards: members of a group inside an allowed group are let in."""
 
 
+_LDAP_URL = re.compile(r"(?P<scheme>ldaps?)://(?P<host>[^:/\s]+)(?::(?P<port>\d+))?/?", re.IGNORECASE)
+
+
 class LdapSettings(SettingsModel):
     """LDAP / Active Directory login through ldapauthenticator (with the dsaas authenticator on top)."""
 
@@ -64,6 +67,21 @@ class LdapSettings(SettingsModel):
         description="generic or active-directory: the defaults of userAttribute, lookupDn and membership.",
     )
     server_address: HostName = Field(min_length=1, description="Directory host name (must match its certificate).")
+    @field_validator("server_address", mode="before")
+    @classmethod
+    def _a_host_name_not_a_url(cls, value: Any) -> Any:
+        """ldapauthenticator takes a host name and a TLS strategy, not a URL: say which settings a URL maps to."""
+        match = _LDAP_URL.fullmatch(str(value).strip()) if isinstance(value, str) else None
+        if match is None:
+            return value
+        scheme, host, port = match.group("scheme").lower(), match.group("host"), match.group("port")
+        strategy = "on_connect` (LDAPS)" if scheme == "ldaps" else "before_bind` (StartTLS)"
+        port_hint = f", `serverPort: {port}`" if port else ""
+        raise ValueError(
+            f"is a URL ({value}), but this setting is the directory's host name alone. Fix: set "
+            f"`serverAddress: {host}`{port_hint} and `tlsStrategy: {strategy}"
+        )
+
     server_port: StrictInt | None = Field(
         default=None, ge=1, le=65535, description="Port; default 389 for before_bind/insecure, 636 for on_connect."
     )

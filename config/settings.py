@@ -178,14 +178,21 @@ def _pydantic_problems(section: str, error: ValidationError) -> list[SettingsPro
         key = stack_key(section, *item["loc"])
         kind = item["type"]
         if kind == "missing":
-            fix = f"add `{key}` to the stack file (see the settings table in the README)."
+            fix = f"add `{key}` to the stack file (docs/settings.md lists every key)."
         elif kind == "extra_forbidden":
             model = _model_at(section_model, item["loc"][:-1])
             known = [field.alias or name for name, field in model.model_fields.items()] if model else []
             fix = _spelling_fix(str(item["loc"][-1]), known)
         else:
             fix = "set a value of the expected form."
-        problems.append(SettingsProblem(key=key, problem=f"{item['msg']}.", fix=fix))
+        message = str(item["msg"])
+        if kind == "value_error":
+            # our validators' own words: pydantic's "Value error, " prefix says nothing to an operator, and a
+            # validator that knows the fix gives it after ". Fix: "
+            message = message.removeprefix("Value error, ")
+            message, _, own_fix = message.partition(". Fix: ")
+            fix = f"{own_fix.rstrip('.')}." if own_fix else fix
+        problems.append(SettingsProblem(key=key, problem=f"{message.rstrip('.')}.", fix=fix))
     return problems
 
 

@@ -58,6 +58,22 @@ def test_a_stack_name_no_stack_can_have_is_refused(
     refused(capsys, code, "is not a stack name")
 
 
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_tab_in_the_stack_file_is_named_with_its_fix(
+    name: str, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: the right line, but the fix described the whole file instead of the tab."""
+    path = config_dir / "Pulumi.prod.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("    ") and line.strip())
+    lines[row] = "\t" + lines[row].lstrip()
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = COMMANDS[name](["prod", "--config-dir", str(config_dir)])
+    refused(
+        capsys, code, f"Fix: replace the tab at line {row + 1}, column 1 with spaces: YAML indents with spaces only"
+    )
+
+
 # --- tools.new_stack -----------------------------------------------------------------------------
 
 
@@ -244,3 +260,29 @@ def test_the_ca_file_becomes_the_stacks_ca(tmp_path: Path) -> None:
     settings = parse_settings(with_ca_file(stack_settings_values("prod"), ca))
     assert settings.hub.ldap.ca_file is not None
     assert project_file(settings.hub.ldap.ca_file).read_bytes() == ca.read_bytes()
+
+
+def test_try_hub_on_a_fresh_clone_names_make_setup_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: without the proxy (a fresh clone after `make preview`) try_hub ended in a traceback."""
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("nothing may start without the prerequisites")
+
+    absent = tmp_path / "node_modules" / ".bin" / "configurable-http-proxy"
+    monkeypatch.setattr(try_hub, "PROXY_BIN", absent)
+    monkeypatch.setattr(try_hub, "running_stack_hub", never)
+    monkeypatch.setattr("tools.preflight.try_hub.os.geteuid", lambda: 1000)
+    monkeypatch.setattr(try_hub, "SLAPD", str(tmp_path / "slapd"))
+    assert try_hub.main(["dev", "--smoke"]) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"error: the hub's proxy ({absent}) and slapd ({tmp_path / 'slapd'}) for the throwaway directory are not "
+        "installed. Fix: run `make setup` once (it installs what try_hub runs)\n"
+    )
+    # a real directory needs no slapd
+    assert try_hub.missing_prerequisites(False, absent, str(tmp_path / "slapd")) == (
+        f"the hub's proxy ({absent}) is not installed. Fix: run `make setup` once (it installs what try_hub runs)"
+    )
+    assert try_hub.missing_prerequisites(True, Path(__file__), __file__) is None

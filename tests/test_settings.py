@@ -515,3 +515,33 @@ def test_a_dn_that_is_not_rfc_4514_is_refused_naming_the_setting(key: str, dn: s
 def test_valid_dns_pass(dn: str) -> None:
     settings = parse_settings(_edit("prod", lambda v: v["dsaas:hub"]["ldap"].update(allowedGroups=[dn])))
     assert settings.hub.ldap.allowed_groups == [dn]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        (
+            "ldaps://dc1.example.org",
+            "  - dsaas:hub.ldap.serverAddress: is a URL (ldaps://dc1.example.org), but this setting is the directory's "
+            "host name alone. Fix: set `serverAddress: dc1.example.org` and `tlsStrategy: on_connect` (LDAPS).",
+        ),
+        (
+            "LDAP://dc1.example.org:3268/",
+            "  - dsaas:hub.ldap.serverAddress: is a URL (LDAP://dc1.example.org:3268/), but this setting is the "
+            "directory's host name alone. Fix: set `serverAddress: dc1.example.org`, `serverPort: 3268` and "
+            "`tlsStrategy: before_bind` (StartTLS).",
+        ),
+        (
+            "dc1 example org",
+            "  - dsaas:hub.ldap.serverAddress: must be a DNS name like ldap.example.org or an IPv4 address. "
+            "Fix: set a value of the expected form.",
+        ),
+    ],
+)
+def test_a_url_as_the_directory_address_names_the_settings_it_maps_to(typed: str, expected: str) -> None:
+    """Issue 27: `ldaps://dc1...` got pydantic's "Value error, ..." and a fix that did not say what to set."""
+    values = _edit("prod", lambda v: v["dsaas:hub"]["ldap"].update(serverAddress=typed))
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(values)
+    assert expected in str(caught.value).splitlines(), str(caught.value)
+    assert "Value error" not in str(caught.value)

@@ -497,6 +497,17 @@ def check_stack_name(stack: str) -> None:
         )
 
 
+def yaml_error_fix(error: BaseException) -> str:
+    """The fix for a stack file YAML cannot read: a tab in the indentation is the common slip (editors insert
+    them; YAML forbids them), and it deserves more than a description of the expected file."""
+    mark = getattr(error, "problem_mark", None)
+    problem = str(getattr(error, "problem", "") or "")
+    if "'\\t'" in problem or "tab character" in problem:
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"replace the tab{where} with spaces: YAML indents with spaces only"
+    return f"expected {STACK_FILE_FORM}"
+
+
 def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, Any]:
     """The `config:` mapping of a stack file, or `StackFileError` saying why the file has none."""
     check_stack_name(stack)
@@ -507,7 +518,7 @@ def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, A
         with path.open(encoding="utf-8") as stream:
             document = yaml.load(stream, Loader=_StackFileLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8, a 5,000-digit number
-        raise StackFileError(f"{path}: is not valid YAML: {error}. Fix: expected {STACK_FILE_FORM}.") from None
+        raise StackFileError(f"{path}: is not valid YAML: {error}. Fix: {yaml_error_fix(error)}.") from None
     if document is None:
         return {}
     config = document.get("config") if isinstance(document, dict) else document

@@ -29,6 +29,8 @@ import threading
 from pathlib import Path
 
 from config.settings import SettingsError
+from tools.lab.directory import SLAPD
+from tools.lab.hub import PROXY_BIN
 from tools.lab.stack_hub import running_stack_hub
 from tools.offline.mockgraph import StackFileError
 from tools.preflight.ldap_check import SEARCH_PASSWORD_ENV, check_ca_flag
@@ -65,6 +67,24 @@ def _account() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return f"uid {os.geteuid()}"
+
+
+def missing_prerequisites(
+    throwaway_directory: bool, proxy_bin: Path | None = None, slapd: str | None = None
+) -> str | None:
+    """One line naming what `make setup` would have installed, before anything starts (a fresh clone after
+    `make preview` has the virtualenv but not the hub's proxy, nor slapd for the throwaway directory)."""
+    proxy_bin = proxy_bin or PROXY_BIN
+    slapd = slapd or SLAPD
+    missing = []
+    if not proxy_bin.exists():
+        missing.append(f"the hub's proxy ({proxy_bin})")
+    if throwaway_directory and not Path(slapd).exists():
+        missing.append(f"slapd ({slapd}) for the throwaway directory")
+    if not missing:
+        return None
+    verb = "are" if len(missing) > 1 else "is"
+    return f"{' and '.join(missing)} {verb} not installed. Fix: run `make setup` once (it installs what try_hub runs)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    problem = root_problem(os.geteuid(), args.allow_root, args.smoke)
+    problem = root_problem(os.geteuid(), args.allow_root, args.smoke) or missing_prerequisites(
+        throwaway_directory=not (args.ldap_url or args.stack_server)
+    )
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
