@@ -67,6 +67,7 @@ class LdapSettings(SettingsModel):
         description="generic or active-directory: the defaults of userAttribute, lookupDn and membership.",
     )
     server_address: HostName = Field(min_length=1, description="Directory host name (must match its certificate).")
+
     @field_validator("server_address", mode="before")
     @classmethod
     def _a_host_name_not_a_url(cls, value: Any) -> Any:

@@ -135,6 +135,33 @@ def test_new_stack_with_any_names_writes_only_its_own_file(example: str, name: s
         assert not created
 
 
+@pytest.mark.parametrize(("name", "cluster"), [("uni-x", "dsaas-uni-x"), ("Lab2", "dsaas-lab2"), ("a.b", None)])
+def test_new_stack_makes_the_copy_its_own(
+    name: str, cluster: str | None, config_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27: the copy kept the example's clusterName (VM and host names), its self-description and logo."""
+    assert new_stack.main(["prod", name, "--config-dir", str(config_dir)]) == 0
+    out = capsys.readouterr().out
+    text = (config_dir / f"Pulumi.{name}.yaml").read_text(encoding="utf-8")
+    values = yaml.safe_load(text)["config"]
+    assert values["dsaas:clusterName"] == (cluster or "dsaas-prod")
+    assert text.startswith(f"# Stack {name}, made by tools.new_stack from the example prod.")
+    assert "# Production:" not in text
+    comments = [line.strip() for line in text.splitlines() if line.strip().startswith("#")][2:]
+    assert comments and all(line.startswith("# example: ") for line in comments)
+    assert (f"dsaas:clusterName is {cluster}" if cluster else "dsaas:clusterName is still the example's") in out
+    assert "dsaas:hub.branding still names the example's config/branding/logo.svg" in out
+    # the settings are those of the example, apart from the name and the secrets
+    assert new_stack.main(["prod", f"{name}-again", "--config-dir", str(config_dir), "--keep-cluster-name"]) == 0
+    kept = yaml.safe_load((config_dir / f"Pulumi.{name}-again.yaml").read_text(encoding="utf-8"))["config"]
+    assert kept["dsaas:clusterName"] == "dsaas-prod"  # rebuilding: the backups are under the old name
+    assert "dsaas:clusterName is the example's (--keep-cluster-name)" in capsys.readouterr().out
+    example = yaml.safe_load((config_dir / "Pulumi.prod.yaml").read_text(encoding="utf-8"))["config"]
+    assert {k for k in example if k not in values} == {
+        k for k, v in example.items() if isinstance(v, dict) and "secure" in v
+    }
+
+
 # --- tools.ldap_check's flags --------------------------------------------------------------------
 
 

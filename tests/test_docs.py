@@ -10,6 +10,8 @@ Commands in fenced `bash` blocks are sorted by what can run here:
   chain and name that the program registers; a namespace it creates);
 - commands that need a directory (`ldap_check`, `try_hub`, `login_benchmark`) are run by the e2e tests
   named in `NEEDS_A_DIRECTORY`; here their flags are checked against the command's own parser.
+- a secret is typed at a prompt (`read -rs NAME && export NAME`), never put on a command line: each
+  prompt line is run by bash with the values on its standard input, and exports what the tools read.
 A block under `<!-- generated: <command> -->` is that command's output, compared byte for byte.
 """
 
@@ -104,12 +106,14 @@ def _kind(command: Command) -> str:
         return "tool"
     if head in ("make", "apt-get", "curl"):
         return "set-up"
+    if head == "read":
+        return "prompt"
     return head
 
 
 def test_every_command_is_of_a_kind_the_test_knows() -> None:
     kinds = {str(c): _kind(c) for c in ALL}
-    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "velero", "aws", "pytest")
+    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "velero", "aws", "pytest", "prompt")
     unknown = {c: k for c, k in kinds.items() if k not in known}
     assert unknown == {}
     assert sum(k == "tool" for k in kinds.values()) >= 15
@@ -248,6 +252,47 @@ def test_inline_commands_name_real_commands_and_flags() -> None:
                 usage = _help(match.group(1), first)  # a subcommand's own flags
             for flag in re.findall(r"--[a-z][a-z-]*", match.group(2)):
                 assert flag in usage, (page.name, match.group(0), flag)
+
+
+# --- secrets: typed at a prompt ---------------------------------------------------------------------
+SECRET_ASSIGNMENT = re.compile(r"(?:^|\s)(DSAAS_[A-Z0-9_]*(?:PASSWORD|SECRET|KEY)[A-Z0-9_]*)=")
+
+
+def _tool_secret_variables() -> set[str]:
+    from tools.dr import sources
+    from tools.preflight import ldap_check, s3_check
+
+    return {
+        ldap_check.SEARCH_PASSWORD_ENV,
+        ldap_check.USER_PASSWORD_ENV,
+        s3_check.ACCESS_KEY_ENV,
+        s3_check.SECRET_KEY_ENV,
+        sources.ONTAP_USER_ENV,
+        sources.ONTAP_PASSWORD_ENV,
+    }
+
+
+def test_no_page_puts_a_secret_on_a_command_line() -> None:
+    """Issue 27: `DSAAS_LDAP_SEARCH_PASSWORD='…' python -m ...` lands the password in the shell's history."""
+    assert [str(c) for c in ALL if SECRET_ASSIGNMENT.search(c.line)] == []
+
+
+@pytest.mark.parametrize("command", [c for c in ALL if _kind(c) == "prompt"], ids=str)
+def test_each_secret_prompt_reads_unseen_and_exports_what_a_tool_reads(command: Command) -> None:
+    read = re.findall(r"\bread -rs ([A-Z][A-Z0-9_]*)\b", command.line)
+    exported = re.search(r"&& export ((?:[A-Z][A-Z0-9_]* ?)+)$", command.line)
+    assert read and exported, command  # every read is -rs (no echo, no backslash escapes), then exported
+    assert sorted(exported.group(1).split()) == sorted(read) and set(read) <= _tool_secret_variables(), command
+    values = [f"typed value {i} with spaces \\ and $dollar" for i in range(len(read))]
+    shown = subprocess.run(
+        ["bash", "-c", command.line + ' && env -0 | grep -z "^DSAAS_" | tr "\\0" "\\n"'],
+        input="".join(f"{v}\n" for v in values),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    ).stdout
+    assert sorted(shown.splitlines()) == sorted(f"{name}={value}" for name, value in zip(read, values, strict=True))
 
 
 # --- the program's own commands, run as written ----------------------------------------------------

@@ -102,6 +102,11 @@ def test_each_variant_fires_exactly_the_policy_it_breaks(variant: str) -> None:
     assert_only(run_pack(variant_graph(edit)), policy, words)
 
 
+def test_a_highly_available_stack_without_backups_is_told_not_stopped() -> None:
+    result = run_pack(variant_graph(lambda v: v["dsaas:backup"].update(enabled=False)))
+    assert result.fired() == {"backups-configured"} and not result.has_mandatory, result.violations
+
+
 def test_no_anti_affinity_rule(graphs: dict[str, Graph]) -> None:
     """The program always creates the rule for 2+ control planes; the unsafe graph is the recorded
     prod graph with the rule left out of the request, as if someone deleted it from the program."""

@@ -4,6 +4,7 @@ reference and the environment manifest, each checked against the program itself.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import subprocess
 import sys
@@ -262,6 +263,27 @@ def test_settings_reference_names_every_key_the_stack_files_use() -> None:
             for nested in keys(key, value):
                 assert nested in documented, nested
     assert "| `dsaas:storage.snapshotReservePercent` | integer | `10` | percent |" in text
+
+
+def test_settings_reference_says_which_secrets_each_example_needs() -> None:
+    """Issue 27: the S3 keys were marked "always" though a stack without backups (dev) is not asked for
+    them; every non-secret key the stacks set outside `dsaas:` (vsphere:vsphereServer, vsphere:user) was missing."""
+    from config.loader import required_secrets
+
+    text = settings_doc.render()
+    rows = dict(re.findall(r"^\| `([^`]+)` \| [^|]+ \| ([^|]+) \|$", text.split("## Secrets")[1], re.M))
+    assert rows, text
+    for stack in STACKS:
+        needed = {spec.key for spec in required_secrets(load_settings(stack))}
+        assert {key for key, when in rows.items() if when.strip() == "always"} <= needed, stack
+    dev = {spec.key for spec in required_secrets(load_settings("dev"))}
+    assert "dsaas:s3AccessKeyId" not in dev and rows["dsaas:s3AccessKeyId"].startswith("backups are on")
+    for stack in STACKS:
+        raw = yaml.safe_load((ROOT_DIR / "config" / f"Pulumi.{stack}.yaml").read_text())["config"]
+        for key, value in raw.items():
+            if not key.startswith("dsaas:") and not (isinstance(value, dict) and "secure" in value):
+                assert f"| `{key}` |" in text, key
+    assert "--secret KEY VALUE" not in text and "see the README for examples" not in text
 
 
 # --- environment manifest ----------------------------------------------------------------------

@@ -143,7 +143,9 @@ def render() -> str:
         "# Stack settings reference",
         "",
         f"Generated from the settings models in `config/` by `{REFRESH_COMMAND}`; a test fails when",
-        "this file no longer matches the code. Keys go in `config/Pulumi.<stack>.yaml`; see the README for examples.",
+        "this file no longer matches the code. Keys go in `config/Pulumi.<stack>.yaml`; the examples are",
+        "`config/Pulumi.dev.yaml` (a lab) and `config/Pulumi.prod.yaml` (HA, Active Directory), and",
+        "`python -m tools.new_stack <example> <name>` starts a stack of your own from one.",
         "",
         "| key | type | default | unit | meaning | validation |",
         "|---|---|---|---|---|---|",
@@ -155,10 +157,22 @@ def render() -> str:
         lines.append(f"| `{key}` | {type_name} | {default} | {unit} | {meaning} | {notes} |")
     lines += [
         "",
+        "## The vSphere provider's settings",
+        "",
+        "Read by pulumi-vsphere itself, and checked here before anything is created.",
+        "",
+        "| key | meaning | example |",
+        "|---|---|---|",
+    ]
+    for setting in (loader.VSPHERE_SERVER, loader.VSPHERE_USER):
+        lines.append(f"| `{setting.key}` | {setting.meaning} | `{setting.example}` |")
+    lines += [
+        "",
         "## Secrets",
         "",
-        "Set with `pulumi config set --secret KEY VALUE`; refused when needed and missing, and in clear text"
-        " even where unused.",
+        "Set each with `pulumi config set --secret KEY`, which prompts for the value (or reads a file: `... <"
+        " file`), so no secret is on a command line or in shell history. Refused when needed and missing,",
+        "and in clear text even where unused.",
         "",
     ]
     lines += ["| key | meaning | needed when |", "|---|---|---|"]
@@ -168,6 +182,16 @@ def render() -> str:
         "dsaas:hubTlsKey": "`dsaas:hub.tls` is `secret`",
         "dsaas:hubDatabaseUrl": "`dsaas:hub.database.kind` is `postgres`",
     }
+    backups = "backups are on (`dsaas:backup.enabled`; by default with `dsaas:highAvailability`)"
+    for spec in (
+        loader.S3_ACCESS_KEY_ID,
+        loader.S3_SECRET_ACCESS_KEY,
+        loader.S3_INVENTORY_ACCESS_KEY_ID,
+        loader.S3_INVENTORY_SECRET_ACCESS_KEY,
+    ):
+        conditions[spec.key] = backups
+    for spec in (loader.S3_HUB_DATABASE_ACCESS_KEY_ID, loader.S3_HUB_DATABASE_SECRET_ACCESS_KEY):
+        conditions[spec.key] = f"{backups} and `dsaas:hub.database.kind` is `block`"
     for spec in dict.fromkeys((*loader.REQUIRED_SECRETS, *loader.PLATFORM_SECRETS)):
         lines.append(f"| `{spec.key}` | {spec.meaning} | {conditions.get(spec.key, 'always')} |")
     lines += [

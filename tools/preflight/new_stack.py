@@ -60,6 +60,34 @@ def without_secrets(text: str) -> tuple[str, list[str]]:
     return "".join(kept), removed
 
 
+_CLUSTER_NAME = re.compile(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?")  # config/cluster.py ClusterSettings.cluster_name
+_CLUSTER_NAME_LINE = re.compile(r"^(\s+dsaas:clusterName:\s*)(\S+)(.*)$", re.MULTILINE)
+
+
+def cluster_name_for(stack: str) -> str | None:
+    """`dsaas-<stack>` when that is a valid cluster name (it prefixes VM and host names), else None."""
+    candidate = f"dsaas-{stack.lower()}"
+    return candidate if _CLUSTER_NAME.fullmatch(candidate) else None
+
+
+def made_your_own(text: str, example: str, name: str, keep_cluster_name: bool = False) -> tuple[str, str | None]:
+    """The copy as the new stack's: its own first comment, the example's other comments marked as the
+    example's (they describe that site), and `dsaas:clusterName` from the new name. Also the cluster name
+    set (None: the example's is kept, as no valid one follows from the name)."""
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)  # the example's description of itself
+    header = (
+        f"# Stack {name}, made by tools.new_stack from the example {example}. Every value is the example's until you\n"
+        "# change it; comments marked 'example:' describe the example's site (reference: docs/settings.md).\n"
+    )
+    body = "".join(re.sub(r"^(\s*)# (?!example:)", r"\1# example: ", line) for line in lines)
+    cluster = None if keep_cluster_name else cluster_name_for(name)
+    if cluster is not None:
+        body = _CLUSTER_NAME_LINE.sub(lambda m: f"{m.group(1)}{cluster}{m.group(3)}", body, count=1)
+    return header + body, cluster
+
+
 # The examples are a few KiB; a larger file is not a stack file.
 MAX_EXAMPLE_BYTES = 1024 * 1024
 
@@ -81,11 +109,27 @@ def _example_text(source: Path) -> str:
         raise StackFileError(f"the example {source} cannot be read: {error.strerror}. {fix}") from None
 
 
+def _example_branding(values: dict[str, object]) -> str:
+    """The example's branding files the copy still points at (the shipped logo and login page), or ""."""
+    hub = values.get(f"{NAMESPACE}:hub")
+    branding = hub.get("branding") if isinstance(hub, dict) else None
+    if not isinstance(branding, dict):
+        return ""
+    shipped = [str(v) for v in branding.values() if isinstance(v, str) and v.startswith("config/branding/")]
+    return " and ".join(shipped)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.new_stack", description=__doc__.splitlines()[0])
     parser.add_argument("example", help="the example stack to start from, e.g. prod (config/Pulumi.prod.yaml)")
     parser.add_argument("name", help="your stack's name (config/Pulumi.<name>.yaml is written)")
     parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
+    parser.add_argument(
+        "--keep-cluster-name",
+        action="store_true",
+        help="keep the example's dsaas:clusterName (rebuilding that cluster: its backups are under its name); "
+        "default: dsaas-<name>",
+    )
     args = parser.parse_args(argv)
     if not _STACK_NAME.fullmatch(args.name):
         print(
@@ -109,12 +153,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {target} exists already. Fix: choose another name, or remove it first.", file=sys.stderr)
         return 2
     text, removed = without_secrets(text)
+    text, cluster = made_your_own(text, args.example, args.name, args.keep_cluster_name)
     try:
         with target.open("x", encoding="utf-8") as stream:  # "x": never through a link made meanwhile
             stream.write(text)
     except OSError as error:
         print(f"error: cannot write {target}: {error.strerror}. Fix: check the folder (--config-dir).", file=sys.stderr)
         return 2
+    values: dict[str, object] = {}
     try:
         values = {**project_defaults(), **read_stack_values(args.name, args.config_dir)}
         settings = parse_settings(
@@ -127,7 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
     print(f"Wrote {shown} from {source.name} without its {len(removed)} secure values ({', '.join(removed)}).")
     print("Next:")
-    print(f"  1. edit {shown}: addresses, vCenter objects, ONTAP, LDAP, hub (reference: docs/settings.md)")
+    if cluster:
+        named = f"dsaas:clusterName is {cluster}"
+    elif args.keep_cluster_name:
+        named = "dsaas:clusterName is the example's (--keep-cluster-name)"
+    else:
+        named = "dsaas:clusterName is still the example's: set yours"
+    print(f"  1. edit {shown}: addresses, vCenter objects, ONTAP, LDAP, hub (reference: docs/settings.md); {named}")
+    branding = _example_branding(values)
+    if branding:
+        print(f"     your logo and login page: dsaas:hub.branding still names the example's {branding}")
     print(f"  2. pulumi stack init {args.name} --secrets-provider passphrase   # or awskms://, azurekeyvault://, ...")
     print("  3. set each secret this stack's settings need (each prompts, or reads the file after '<'):")
     for spec in needed:
