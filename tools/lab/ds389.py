@@ -70,6 +70,7 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import pwd
@@ -83,6 +84,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType, TracebackType
+from typing import Any
 
 import ldap3
 from cryptography.hazmat.primitives import serialization
@@ -649,3 +651,36 @@ class Ds389Directory:
                     conn.modify(user.dn, {"passwordExpirationTime": [(ldap3.MODIFY_REPLACE, [PAST])]})
         finally:
             conn.unbind()
+
+
+def point_at_ds389(
+    values: dict[str, Any], info: Ds389Info, *, lookup_dn: bool = True, tls_strategy: str = "before_bind", **ldap: Any
+) -> dict[str, Any]:
+    """A stack's settings values with its site data in `dsaas:hub.ldap` replaced by this server's (StartTLS
+    verified against the lab CA, the search account, hub-users allowed, hub-admins admin; LDAPS with
+    tls_strategy on_connect; DN template instead of lookup with lookup_dn False); the stack's behaviour keys
+    stay; `ldap` overrides keys (camelCase, as in a stack file)."""
+    from tools.lab.stack_hub import BEHAVIOUR_KEYS, project_copy  # the lab's hub helpers import far more
+
+    stack_ldap = values["dsaas:hub"]["ldap"]
+    edited_ldap: dict[str, Any] = {key: stack_ldap[key] for key in BEHAVIOUR_KEYS if key in stack_ldap}
+    edited_ldap.update(
+        serverAddress=info.host,
+        serverPort=info.ldaps_port if tls_strategy == "on_connect" else info.ldap_port,
+        tlsStrategy=tls_strategy,
+        allowedGroups=[info.users_group_dn],
+        adminGroups=[info.admins_group_dn],
+        userAttribute=info.user_attribute,
+        lookupDn=lookup_dn,
+        searchUser=info.search_bind_dn,
+    )
+    if tls_strategy != "insecure":
+        edited_ldap["caFile"] = project_copy(info.ca_cert_path, "ca.pem")
+    if lookup_dn:
+        edited_ldap["userSearchBase"] = info.people_base
+    else:
+        edited_ldap["bindDnTemplates"] = [info.dn_template]
+    edited_ldap.update(ldap)
+    edited = copy.deepcopy(values)
+    edited["dsaas:hub"]["ldap"] = edited_ldap
+    return edited
