@@ -110,7 +110,8 @@ class Run:
 
     @property
     def rate(self) -> float:
-        return self.logins / self.wall
+        """Successful logins per second: a configuration that times out is not credited with those logins."""
+        return (self.logins - self.error_count) / self.wall
 
     @property
     def p50_ms(self) -> float:
@@ -128,7 +129,7 @@ class Run:
         errors = ", ".join(f"{count}x {kind}" for kind, count in sorted(self.errors.items())) or "none"
         return (
             f"{self.config:<8} concurrency {self.concurrency:>3}: {self.logins} logins in {self.wall:.1f} s = "
-            f"{self.rate:.1f} logins/s, p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms, "
+            f"{self.rate:.1f} successful logins/s, p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms, "
             f"max {max(self.latencies) * 1000:.0f} ms, errors {errors}"
         )
 
