@@ -13,7 +13,6 @@ test says so).
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,13 @@ from tools.lab.ds389 import (
     Ds389Directory,
     Ds389Info,
     build_info,
+    point_at_ds389,
     render_dse,
     seed_entries,
     transitive,
 )
 from tools.lab.hub import HubWorkspace
-from tools.lab.stack_hub import BEHAVIOUR_KEYS, lab_hub_values, project_copy, stack_settings_values
+from tools.lab.stack_hub import lab_hub_values, stack_settings_values
 from tools.preflight.ldap_check import authenticator_for, check_login, render_report
 
 pytestmark = pytest.mark.slow
@@ -49,29 +49,9 @@ def settings_for(info: Ds389Info, *, lookup_dn: bool = True, **overrides: Any) -
 def values_for(
     info: Ds389Info, *, lookup_dn: bool = True, tls_strategy: str = "before_bind", **overrides: Any
 ) -> dict[str, Any]:
-    values = stack_settings_values("dev")
-    stack_ldap = values["dsaas:hub"]["ldap"]
-    ldap: dict[str, Any] = {key: stack_ldap[key] for key in BEHAVIOUR_KEYS if key in stack_ldap}
-    ldap.update(
-        serverAddress=info.host,
-        serverPort=info.ldaps_port if tls_strategy == "on_connect" else info.ldap_port,
-        tlsStrategy=tls_strategy,
-        allowedGroups=[info.users_group_dn],
-        adminGroups=[info.admins_group_dn],
-        userAttribute=info.user_attribute,
-        lookupDn=lookup_dn,
-        searchUser=info.search_bind_dn,
+    return point_at_ds389(
+        stack_settings_values("dev"), info, lookup_dn=lookup_dn, tls_strategy=tls_strategy, **overrides
     )
-    if tls_strategy != "insecure":
-        ldap["caFile"] = project_copy(info.ca_cert_path, "ca.pem")
-    if lookup_dn:
-        ldap["userSearchBase"] = info.people_base
-    else:
-        ldap["bindDnTemplates"] = [info.dn_template]
-    ldap.update(overrides)
-    edited = copy.deepcopy(values)
-    edited["dsaas:hub"]["ldap"] = ldap
-    return edited
 
 
 def authenticator(info: Ds389Info, **overrides: Any) -> Any:

@@ -55,6 +55,12 @@ ACIs: authenticated users (the search account, and users on their own connection
 user and group attributes a login needs, including the lock and expiry attributes; nobody reads
 passwords. The root DN `cn=Directory Manager` bypasses ACIs (seeding and test set-up only).
 
+Idle timeout: `Ds389Directory(..., idle_timeout=2)` sets `nsslapd-idletimeout` in cn=config (seconds a client
+connection may stay idle; the root DN's connections are exempt). 389 2.3 (Debian's) checks it only while its
+listener thread handles activity on some connection of the same connection list (389ds/389-ds-base issue 6004,
+fixed later by a once-a-second sweep): on a quiet lab server idle connections are closed at the next request
+from any client, as they are on a production server that always has other clients.
+
 Usage::
 
     with Ds389Directory(tmp_path) as directory:
@@ -64,6 +70,7 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import pwd
@@ -77,6 +84,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType, TracebackType
+from typing import Any
 
 import ldap3
 from cryptography.hazmat.primitives import serialization
@@ -299,8 +307,13 @@ def _set(entry: list[str], attribute: str, values: Sequence[str]) -> list[str]:
     return kept + [f"{attribute}: {value}" for value in values]
 
 
-def render_dse(workdir: Path, port: int, secure_port: int, rootpw_hash: str, suffix: str) -> str:
-    """The instance's dse.ldif: the package's template with every path in `workdir`, and the lab's settings."""
+def render_dse(
+    workdir: Path, port: int, secure_port: int, rootpw_hash: str, suffix: str, *, idle_timeout: int | None = None
+) -> str:
+    """The instance's dse.ldif: the package's template with every path in `workdir`, and the lab's settings;
+    `idle_timeout` (seconds) is `nsslapd-idletimeout` (389's default: 3600)."""
+    if idle_timeout is not None and idle_timeout < 1:
+        raise ValueError(f"idle_timeout {idle_timeout}: nsslapd-idletimeout is a positive number of seconds (0: never)")
     template = (DATA_DIR / "template-dse.ldif").read_text()
     values = {
         "schema_dir": str(workdir / "etc" / "schema"),
@@ -344,6 +357,8 @@ def render_dse(workdir: Path, port: int, secure_port: int, rootpw_hash: str, suf
             entry = _set(entry, "passwordMaxAge", ["8640000"])
             entry = _set(entry, "passwordGraceLimit", ["0"])
             entry = _set(entry, "passwordStorageScheme", ["SSHA512"])  # PBKDF2's 10k rounds slow every bind
+            if idle_timeout is not None:
+                entry = _set(entry, "nsslapd-idletimeout", [str(idle_timeout)])
         elif dn == "cn=memberof plugin,cn=plugins,cn=config":
             entry = _set(entry, "nsslapd-pluginEnabled", ["on"])
             entry = _set(entry, "memberOfEntryScope", [suffix])
@@ -453,9 +468,10 @@ def _container(rdn: str) -> dict[str, list[str]]:
 class Ds389Directory:
     """A seeded 389 Directory Server instance in `workdir`, run by the suite as a foreground ns-slapd."""
 
-    def __init__(self, workdir: Path, *, suffix: str = DEFAULT_SUFFIX) -> None:
+    def __init__(self, workdir: Path, *, suffix: str = DEFAULT_SUFFIX, idle_timeout: int | None = None) -> None:
         self.workdir = workdir
         self.suffix = suffix
+        self.idle_timeout = idle_timeout
         self._port = free_port()
         self._secure_port = free_port()
         self._info = build_info(self._port, self._secure_port, workdir / "ca.pem", secrets.token_urlsafe(18), suffix)
@@ -558,7 +574,14 @@ class Ds389Directory:
         (etc / "schema" / "65ipa-lab-groups.ldif").write_text(IPA_GROUP_SCHEMA)
         self._make_nss_db(etc)
         (etc / "dse.ldif").write_text(
-            render_dse(self.workdir, self._port, self._secure_port, ssha(self._info.admin_password), self.suffix)
+            render_dse(
+                self.workdir,
+                self._port,
+                self._secure_port,
+                ssha(self._info.admin_password),
+                self.suffix,
+                idle_timeout=self.idle_timeout,
+            )
         )
         self._prepared = True
 
@@ -628,3 +651,36 @@ class Ds389Directory:
                     conn.modify(user.dn, {"passwordExpirationTime": [(ldap3.MODIFY_REPLACE, [PAST])]})
         finally:
             conn.unbind()
+
+
+def point_at_ds389(
+    values: dict[str, Any], info: Ds389Info, *, lookup_dn: bool = True, tls_strategy: str = "before_bind", **ldap: Any
+) -> dict[str, Any]:
+    """A stack's settings values with its site data in `dsaas:hub.ldap` replaced by this server's (StartTLS
+    verified against the lab CA, the search account, hub-users allowed, hub-admins admin; LDAPS with
+    tls_strategy on_connect; DN template instead of lookup with lookup_dn False); the stack's behaviour keys
+    stay; `ldap` overrides keys (camelCase, as in a stack file)."""
+    from tools.lab.stack_hub import BEHAVIOUR_KEYS, project_copy  # the lab's hub helpers import far more
+
+    stack_ldap = values["dsaas:hub"]["ldap"]
+    edited_ldap: dict[str, Any] = {key: stack_ldap[key] for key in BEHAVIOUR_KEYS if key in stack_ldap}
+    edited_ldap.update(
+        serverAddress=info.host,
+        serverPort=info.ldaps_port if tls_strategy == "on_connect" else info.ldap_port,
+        tlsStrategy=tls_strategy,
+        allowedGroups=[info.users_group_dn],
+        adminGroups=[info.admins_group_dn],
+        userAttribute=info.user_attribute,
+        lookupDn=lookup_dn,
+        searchUser=info.search_bind_dn,
+    )
+    if tls_strategy != "insecure":
+        edited_ldap["caFile"] = project_copy(info.ca_cert_path, "ca.pem")
+    if lookup_dn:
+        edited_ldap["userSearchBase"] = info.people_base
+    else:
+        edited_ldap["bindDnTemplates"] = [info.dn_template]
+    edited_ldap.update(ldap)
+    edited = copy.deepcopy(values)
+    edited["dsaas:hub"]["ldap"] = edited_ldap
+    return edited

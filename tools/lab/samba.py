@@ -341,11 +341,13 @@ class SambaDC:
             raise RuntimeError(f"samba did not start; log {self.log_path}:\n{tail(self.log_path)}")
         return info
 
-    def stop(self) -> None:
+    def stop(self, *, keep_ports: bool = False) -> None:
+        """Stop the DC. `keep_ports`: a restart to come; keep the machine-wide lease on 389/636, so no other
+        suite's DC takes them while this one is down (a test that stops a DC to see it down would talk to it)."""
         if self._proc is not None:
             stop_process_group(self._proc, timeout=10)
             self._proc = None
-        if self._lease is not None:
+        if self._lease is not None and not keep_ports:
             self._lease.close()
             self._lease = None
 
@@ -370,9 +372,42 @@ class SambaDC:
         finally:
             conn.unbind()
 
+    def set_max_conn_idle_time(self, seconds: int) -> None:
+        """AD's idle timeout: `MaxConnIdleTime` in the lDAPAdminLimits of the Default Query Policy. Samba's LDAP
+        server reads the policy for each connection it accepts (source4/ldap_server/ldap_server.c in
+        samba-team/samba: ldapsrv_accept -> ldapsrv_load_limits) and closes a connection that sends nothing for
+        that long; connections open before the change keep the old limit, so set it before clients connect."""
+        if seconds < 1:  # ldapsrv_load_limits skips a value of 0 and keeps its default (900 s)
+            raise ValueError(f"MaxConnIdleTime {seconds}: Samba takes a positive number of seconds")
+        conn = self.info.admin_connection()
+        try:
+            conn.search(query_policy_dn(self.info.base_dn), "(objectClass=*)", ldap3.BASE, attributes=[LIMITS])
+            current = [str(v) for v in conn.response[0]["attributes"][LIMITS]]
+            wanted = with_admin_limit(current, "MaxConnIdleTime", seconds)
+            conn.modify(query_policy_dn(self.info.base_dn), {LIMITS: [(ldap3.MODIFY_REPLACE, wanted)]})
+        finally:
+            conn.unbind()
+
     def bad_binds(self, login: str, count: int = LOCKOUT_THRESHOLD) -> None:
         """Bind with a wrong password `count` times (the lockout threshold locks the account)."""
         _bad_binds(self.info, self.info.user(login), count)
+
+
+LIMITS = "lDAPAdminLimits"
+
+
+def query_policy_dn(base_dn: str) -> str:
+    """Where AD (and Samba) keep the LDAP server's limits: the Default Query Policy in the configuration partition."""
+    return (
+        "CN=Default Query Policy,CN=Query-Policies,CN=Directory Service,CN=Windows NT,CN=Services,"
+        f"CN=Configuration,{base_dn}"
+    )
+
+
+def with_admin_limit(limits: list[str], name: str, value: int) -> list[str]:
+    """lDAPAdminLimits values ("Name=value") with `name` set to `value`, the others kept in their order."""
+    kept = [limit for limit in limits if limit.partition("=")[0].lower() != name.lower()]
+    return [*kept, f"{name}={value}"]
 
 
 def _bad_binds(info: SambaInfo, user: SambaUser, count: int) -> None:
