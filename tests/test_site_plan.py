@@ -8,6 +8,7 @@ are checked on both graphs; the branches neither stack takes are checked on a co
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,22 @@ def test_a_refused_stack_gets_the_previews_message_and_exit_2(
     assert preview.main(["prod", "--config-dir", str(tmp_path)]) == 2
     assert refused.err == capsys.readouterr().err
     assert "dsaas:clusterName" in refused.err and refused.out == ""
+
+
+def test_the_operators_clis_follow_the_pins_and_the_stack(plans: dict[str, tuple[Settings, Rendered]]) -> None:
+    requirements = (Path(__file__).parents[1] / "requirements.txt").read_text()
+    prod = {c.name: c.version for c in site_plan.operator_clis(plans["prod"][0], requirements)}
+    assert prod == {
+        "pulumi": re.search(r"^pulumi==(\S+)$", requirements, re.M).group(1),  # type: ignore[union-attr]
+        "kubectl": plans["prod"][0].cluster.kubernetes_version,
+        "velero": versions.VELERO_IMAGE_TAG.removeprefix("v"),
+        "aws": versions.AWS_CLI_IMAGE.rsplit(":", 1)[1],
+    }
+    newer = plans["prod"][0].model_copy(
+        update={"cluster": plans["prod"][0].cluster.model_copy(update={"kubernetes_version": "1.36.0"})}
+    )
+    assert {c.name: c.version for c in site_plan.operator_clis(newer, requirements)}["kubectl"] == "1.36.0"
+    # No backups, no Velero or AWS CLI to install.
+    assert [c.name for c in site_plan.operator_clis(plans["dev"][0], requirements)] == ["pulumi", "kubectl"]
+    with pytest.raises(ValueError, match="pulumi=="):
+        site_plan.operator_clis(plans["dev"][0], "pulumi-vsphere==4.18.2\n")

@@ -1,6 +1,6 @@
 """What a site must prepare for a stack: the DNS records and the firewall openings, read from the program.
 
-    python -m tools.site_plan <stack> [--config-dir DIR] [--format text|markdown]
+    python -m tools.site_plan <stack> [--config-dir DIR] [--format text|markdown] [--clis]
 
 Runs the real program offline (as `python -m tools.preview` does) and reads what it renders: the VM and
 host names, the SSH connection of every node command, the Calico values (encapsulation, BGP, WireGuard),
@@ -8,6 +8,7 @@ the Trident backends (drivers, LIFs, NFS mount options), the hub's LDAP settings
 (rendered by the vendored z2jh chart), the object store of the backups, the apt repositories of the node
 script, the chart repositories, manifest URLs and the images the program pins. Each row of the output is
 made by one small rule below from those facts, so a change to a setting or a renderer changes the table.
+`--clis` prints instead the command-line tools the operator's later steps use, at the pinned versions.
 
 Exit status: 0 printed, 2 the stack file or its settings are refused (the same message as tools.preview).
 """
@@ -25,10 +26,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from components import cloud_init
+from config import versions
 from config.settings import Settings, SettingsError, parse_settings
 from tools.offline import charts
 from tools.offline.environment import deployed_images
 from tools.offline.mockgraph import (
+    ROOT,
     Graph,
     StackFileError,
     project_defaults,
@@ -330,6 +333,32 @@ def site_plan(settings: Settings, rendered: Rendered) -> tuple[list[DnsRecord], 
     return dns_records(settings, rendered), flows
 
 
+@dataclass(frozen=True)
+class Cli:
+    name: str
+    version: str
+    why: str
+
+
+def operator_clis(settings: Settings, requirements: str) -> list[Cli]:
+    """The command-line tools the operator's steps use, at the versions the program deploys or pins:
+    the Pulumi CLI of the SDK release in requirements.txt (the README's prerequisite), kubectl of the
+    stack's Kubernetes (one minor of skew is supported), and for backups the Velero and AWS CLIs of the
+    server and jobs the program runs (config/versions.py)."""
+    pinned = re.search(r"^pulumi==(\S+)$", requirements, re.M)
+    if pinned is None:
+        raise ValueError("requirements.txt pins no `pulumi==` release")
+    clis = [
+        Cli("pulumi", pinned.group(1), "the Pulumi SDK release pinned in requirements.txt (README: Prerequisites)"),
+        Cli("kubectl", settings.cluster.kubernetes_version, "dsaas:kubernetesVersion (kubectl supports ±1 minor)"),
+    ]
+    if settings.backups_enabled:
+        clis.append(Cli("velero", versions.VELERO_IMAGE_TAG.removeprefix("v"), "the Velero server the chart deploys"))
+        aws = versions.AWS_CLI_IMAGE.rsplit(":", 1)[1]
+        clis.append(Cli("aws", aws, "AWS CLI v2 of the backup jobs (2.23+ honours AWS_REQUEST_CHECKSUM_CALCULATION)"))
+    return clis
+
+
 # --- output -------------------------------------------------------------------------------------------
 
 
@@ -355,6 +384,12 @@ def render(stack: str, records: list[DnsRecord], flows: list[Flow], form: Format
     return "\n".join(lines)
 
 
+def render_clis(stack: str, clis: list[Cli], form: Format) -> str:
+    heading = "### " if form == "markdown" else ""
+    lines = [f"{heading}Command-line tools for stack {stack}", ""]
+    return "\n".join(lines + _table(("tool", "version", "why"), [(c.name, c.version, c.why) for c in clis], form))
+
+
 def load(stack: str, config_dir: Path | None) -> tuple[Settings, Rendered]:
     """The program's graph (which checks the settings and secrets as `pulumi up` does) and the settings."""
     graph = run_program(stack, config_dir=config_dir)
@@ -370,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.site_plan", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="stack name: config/Pulumi.<stack>.yaml")
     parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
+    parser.add_argument("--clis", action="store_true", help="print the operator's command-line tools instead")
     parser.add_argument("--format", choices=("text", "markdown"), default="text", help="plain columns or Markdown")
     args = parser.parse_args(argv)
     try:
@@ -380,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     except StackFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.clis:
+        print(render_clis(args.stack, operator_clis(settings, (ROOT / "requirements.txt").read_text()), args.format))
+        return 0
     records, flows = site_plan(settings, rendered)
     print(render(args.stack, records, flows, args.format))
     return 0
