@@ -163,3 +163,16 @@ def test_the_operators_clis_follow_the_pins_and_the_stack(plans: dict[str, tuple
     assert [c.name for c in site_plan.operator_clis(plans["dev"][0], requirements)] == ["pulumi", "kubectl"]
     with pytest.raises(ValueError, match="pulumi=="):
         site_plan.operator_clis(plans["dev"][0], "pulumi-vsphere==4.18.2\n")
+
+
+def test_the_table_does_not_depend_on_the_order_resources_registered_in(
+    graphs: dict[str, Graph], plans: dict[str, tuple[Settings, Rendered]]
+) -> None:
+    """Resources register concurrently, so the recorded order varies from run to run; the docs show the
+    output byte for byte."""
+    graph = graphs["prod"]
+    reversed_graph = dataclasses.replace(graph, resources=list(reversed(graph.resources)))
+    settings, rendered = plans["prod"]
+    assert site_plan.site_plan(settings, site_plan.read_rendered(reversed_graph)) == site_plan.site_plan(
+        settings, rendered
+    )

@@ -141,11 +141,18 @@ def read_rendered(graph: Graph) -> Rendered:
     ]
     return Rendered(
         vcenter=str(unwrap(provider.inputs["vsphereServer"])),
-        vms=read_vms(graph),
+        vms=tuple(sorted(read_vms(graph), key=lambda vm: vm.name)),
         ssh_ports=ssh_ports,
         calico=unwrap(calico.inputs["values"]),
+        # Resources register concurrently: sort what the table lists, so two runs print the same text.
         backends=tuple(
-            unwrap(r.inputs["spec"]) for r in _of_type(graph, "kubernetes:trident.netapp.io/v1:TridentBackendConfig")
+            sorted(
+                (
+                    unwrap(r.inputs["spec"])
+                    for r in _of_type(graph, "kubernetes:trident.netapp.io/v1:TridentBackendConfig")
+                ),
+                key=lambda spec: str(spec["storageDriverName"]),
+            )
         ),
         ldap=hub_values["hub"]["config"]["LDAPAuthenticator"],
         hub_service={**service["spec"], "annotations": service["metadata"].get("annotations", {})},
