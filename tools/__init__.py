@@ -16,6 +16,7 @@ Commands (`python -m tools.<command>`; each module here is only an entry point i
     new_stack        operators    a stack of one's own from an example, and the secrets it needs
     ldap_check       operators    would the hub let this user in, and as admin? If not, why and what to set
     try_hub          operators    run the stack's hub settings in a local JupyterHub before `pulumi up`
+    site_plan        operators    the DNS records and firewall openings a site prepares, read from the program
     s3_check         operators    can the stack's backups use its object store? If not, why and what to set
     restore          operators    `restore plan <stack>`: which old volume is whose, for a rebuilt cluster to import
     benchmark        maintainers  evaluate the program under mocks with many workers (the graph must stay flat)
