@@ -28,17 +28,20 @@ from typing import Any
 
 import ldap3
 import pytest
+from playwright.sync_api import Page
 from tornado import web
 
 from config.settings import Settings, parse_settings
-from tests.e2e.conftest import LdapDirectoryFactory
+from tests.e2e.conftest import HubFactory, LdapDirectoryFactory
 from tests.e2e.test_ds389 import settings_for
 from tests.e2e.test_samba_dc import hub_authenticator, samba_check, samba_settings
+from tools.lab import browser as lab_browser
 from tools.lab.directory import DirectoryShape, LdapDirectory
 from tools.lab.ds389 import FUTURE, PAST, Ds389Directory
+from tools.lab.hub import HubWorkspace
 from tools.lab.procs import run_coroutine
 from tools.lab.samba import SambaDC, filetime, group_dn
-from tools.lab.stack_hub import point_at_directory, search_password_for, stack_settings_values
+from tools.lab.stack_hub import lab_hub_values, point_at_directory, search_password_for, stack_settings_values
 from tools.preflight import ldap_check
 
 pytestmark = pytest.mark.slow
@@ -593,3 +596,28 @@ EXPECTED: dict[str, dict[str, Row]] = {
         ),
     },
 }
+
+
+# -- the expired-password page in a real browser ---------------------------------------------------------------
+def test_the_browser_shows_where_to_change_an_expired_389_password(
+    ds389: Ds389Directory, hub_factory: HubFactory, tmp_path: Path, new_page: Callable[[str], Page]
+) -> None:
+    """A real hub on the rendered values with the stack's `passwordChangeUrl`: both of 389's / IdM's expired
+    passwords (passwordExpirationTime, krbPasswordExpiration) get a page naming the URL; a member gets in."""
+    info = ds389.info
+    workspace = HubWorkspace.create(tmp_path / "hub")
+    settings = settings_for(info, passwordChangeUrl=CHANGE_URL)
+    values = lab_hub_values(settings, workspace, ldap_search_password=info.search_password)
+    hub = hub_factory(values=values, workspace=workspace)
+    for login, attribute in (("pete", "passwordExpirationTime"), ("kate", "krbPasswordExpiration")):
+        page = new_page(hub.url)
+        lab_browser.login(page, login, info.user(login).password)
+        assert "/hub/login" in page.url
+        shown = page.locator(".login_error").inner_text()
+        assert "Your password has expired" in shown and CHANGE_URL in shown, shown
+        assert "Invalid username or password" not in shown
+        lab_browser.screenshot(page, f"ds389-expired-password-{attribute}")
+        assert f"login of '{login}' refused: the password expired" in hub.log_text()
+    member = new_page(hub.url)
+    lab_browser.login(member, "gina", info.user("gina").password)
+    assert "/hub/login" not in member.url
