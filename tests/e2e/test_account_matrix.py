@@ -196,12 +196,6 @@ def observe(server: Server) -> dict[str, Row]:
 
 
 # -- the servers ------------------------------------------------------------------------------------------
-SAMBA_532 = (
-    "Samba answers 532 only for a pwdLastSet older than the maximum password age, and pwdLastSet takes 0 or -1 "
-    "over LDAP"
-)
-
-
 def samba_server(dc: SambaDC) -> Server:
     info = dc.info
     settings = samba_settings(info, passwordChangeUrl=CHANGE_URL)
@@ -220,6 +214,11 @@ def samba_server(dc: SambaDC) -> Server:
     def set_frank(changes: dict[str, list[Any]]) -> Callable[[], None]:
         return lambda: dc.modify_user("frank", changes)
 
+    def password_set_now() -> None:
+        # AD's way to restart a password's age: -1 (now) is taken after 0, not over another date
+        dc.modify_user("frank", {"pwdLastSet": ["0"]})
+        dc.modify_user("frank", {"pwdLastSet": ["-1"]})
+
     return Server(
         name=SERVERS[0],
         settings=settings,
@@ -235,7 +234,7 @@ def samba_server(dc: SambaDC) -> Server:
             "disabled": "dora",
             "disabled-wrong-password": "dora",
             "account-expired": "ed",
-            "password-expired": NotAvailable(SAMBA_532),
+            "password-expired": "paula",  # pwdLastSet 60 days back, written offline into the template
             "krb-password-expired": NotAvailable("an IdM attribute"),
             "must-change": "max",
             "locked-out": "lou",  # three bad binds at seeding
@@ -252,9 +251,10 @@ def samba_server(dc: SambaDC) -> Server:
             "account-expired": Live(
                 set_frank({"accountExpires": [str(filetime(time.time() - 60))]}), set_frank({"accountExpires": ["0"]})
             ),
-            "password-expired": NotAvailable(SAMBA_532),
+            # the DC stops for the offline write (LDAP cannot backdate pwdLastSet) and starts again
+            "password-expired": Live(lambda: dc.age_password("frank"), password_set_now),
             "krb-password-expired": NotAvailable("an IdM attribute"),
-            "must-change": Live(set_frank({"pwdLastSet": ["0"]}), set_frank({"pwdLastSet": ["-1"]})),
+            "must-change": Live(set_frank({"pwdLastSet": ["0"]}), password_set_now),
             "locked-out": Live(lambda: dc.bad_binds("frank"), set_frank({"lockoutTime": ["0"]})),
             "disabled-wrong-password": NotAvailable(NO_PASSWORD),
             "wrong-password": NotAvailable(NO_PASSWORD),
@@ -484,7 +484,11 @@ EXPECTED: dict[str, dict[str, Row]] = {
             "exit 1: REFUSED — the account has expired (accountExpires)",
             "ended: account-expired",
         ),
-        "password-expired": na(SAMBA_532),
+        "password-expired": (
+            'refused: password-expired; 403 "Your password has expired." + URL',
+            "exit 1: REFUSED — the password has expired",
+            "ended: password-expired",
+        ),
         "krb-password-expired": na("an IdM attribute"),
         "must-change": (
             'refused: must-change-password; 403 "Your password must be changed before you sign in." + URL',
