@@ -40,7 +40,7 @@ from tools.lab.directory import DirectoryShape, LdapDirectory
 from tools.lab.ds389 import FUTURE, PAST, Ds389Directory
 from tools.lab.hub import HubWorkspace
 from tools.lab.procs import run_coroutine
-from tools.lab.samba import SambaDC, filetime, group_dn
+from tools.lab.samba import SambaDC, SambaInfo, filetime, group_dn
 from tools.lab.stack_hub import lab_hub_values, point_at_directory, search_password_for, stack_settings_values
 from tools.preflight import ldap_check
 
@@ -625,3 +625,20 @@ def test_the_browser_shows_where_to_change_an_expired_389_password(
     member = new_page(hub.url)
     lab_browser.login(member, "gina", info.user("gina").password)
     assert "/hub/login" not in member.url
+
+
+def test_the_browser_shows_where_to_change_an_expired_ad_password(
+    samba_dc: SambaInfo, hub_factory: HubFactory, tmp_path: Path, new_page: Callable[[str], Page]
+) -> None:
+    """The same against the Samba DC: paula's password is older than maxPwdAge, and the DC answers 532."""
+    workspace = HubWorkspace.create(tmp_path / "hub")
+    settings = samba_settings(samba_dc, passwordChangeUrl=CHANGE_URL)
+    values = lab_hub_values(settings, workspace, ldap_search_password=samba_dc.search_password)
+    values["hub"]["config"]["LDAPAuthenticator"]["tls_kwargs"]["valid_names"] = [samba_dc.tls_name]
+    hub = hub_factory(values=values, workspace=workspace)
+    page = new_page(hub.url)
+    lab_browser.login(page, "paula", samba_dc.user("paula").password)
+    shown = page.locator(".login_error").inner_text()
+    assert "Your password has expired" in shown and CHANGE_URL in shown, shown
+    lab_browser.screenshot(page, "samba-expired-password-532")
+    assert "login of 'paula' refused: the password has expired" in hub.log_text()
