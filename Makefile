@@ -18,8 +18,9 @@ BIN := $(VENV)/bin
 # 389-ds-base: the 389 Directory Server (FreeIPA's directory) the suite runs as a foreground ns-slapd from its own
 # instance directory (tools/lab/ds389.py); no instance or systemd unit is created, no daemon is left running.
 # A real Active Directory DC (tools/lab/samba.py): samba-ad-dc (Samba's AD DC; pulls samba, winbind and
-# samba-dsdb-modules) and samba-ad-provision (bookworm ships the provisioning data apart); ldb-tools to
-# inspect a DC's database by hand. The suite runs its own `samba -i` on loopback; the daemons the packages
+# samba-dsdb-modules) and samba-ad-provision (bookworm ships the provisioning data apart); ldb-tools
+# (ldbmodify writes an expired password's old pwdLastSet into the stopped template, which LDAP cannot). The
+# suite runs its own `samba -i` on loopback; the daemons the packages
 # would start (smbd, nmbd, winbind, samba-ad-dc) are stopped and masked after installing, so none is left running.
 SAMBA_SERVICES := smbd nmbd winbind samba-ad-dc
 DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg \

@@ -19,6 +19,20 @@ if str(ROOT / "policies") not in sys.path:
     sys.path.insert(0, str(ROOT / "policies"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Pages generated from real runs (docs/admission.md and docs/access.md from control planes, the account
+    # matrix in docs/directories.md from real directories) are rewritten by the test that compares them, so a
+    # change of the program and of its pages lands in one commit. Here, not in tests/controlplane/ or
+    # tests/e2e/: an option must be registered once, and only the root conftest is loaded by every run.
+    parser.addoption(
+        "--write-docs",
+        action="store_true",
+        default=False,
+        help="rewrite the pages the tests generate (docs/admission.md, docs/access.md, the account matrix in "
+        "docs/directories.md) instead of failing when they differ",
+    )
+
+
 def settings_values(stack: str) -> dict[str, Any]:
     """The `dsaas:*` values of a stack file with Pulumi.yaml defaults, as the program reads them."""
     return {

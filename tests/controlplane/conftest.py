@@ -28,17 +28,6 @@ class StartControlPlane(Protocol):
 MINOR = os.environ.get("DSAAS_CONTROLPLANE_MINOR") or build.default_minor()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    # The pages generated from control-plane runs (docs/admission.md, docs/access.md) are rewritten by the
-    # test that compares them, so a change of the program and of its pages lands in one commit.
-    parser.addoption(
-        "--write-docs",
-        action="store_true",
-        default=False,
-        help="rewrite the pages the control-plane tests generate instead of failing when they differ",
-    )
-
-
 @pytest.fixture(scope="session")
 def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartControlPlane]:
     """A factory: each call starts a fresh control plane (its own etcd, PKI and ports)."""

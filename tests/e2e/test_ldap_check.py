@@ -283,7 +283,10 @@ def test_every_refusal_prints_its_real_reason(ldap_directory_factory: Callable[.
     disabled_text = render_report(cases["disabled"][0], settings)
     assert "bob's password: accepted" in disabled_text and "password is accepted" not in disabled_text
     wrong, _ = decide("bob", "not-his-password")
-    assert "bob's password: refused as well (result 49)" in render_report(wrong, settings)
+    # the hub says nothing about the account to a wrong password; the operator is told both
+    wrong_text = render_report(wrong, settings)
+    assert "bob's password: refused as well (invalid credentials)" in wrong_text, wrong_text
+    assert _decision(wrong, settings) == "Decision: REFUSED — the account is disabled.", wrong_text
 
 
 def test_a_server_that_wants_tls_is_explained() -> None:

@@ -126,7 +126,8 @@ def test_the_seed_is_as_documented(samba_dc: SambaInfo) -> None:
 
 
 @pytest.mark.parametrize(
-    ("login", "code"), [("dora", "533"), ("ed", "701"), ("lou", "775"), ("max", "773"), ("alice", "52e")]
+    ("login", "code"),
+    [("dora", "533"), ("ed", "701"), ("lou", "775"), ("max", "773"), ("paula", "532"), ("alice", "52e")],
 )
 def test_the_dc_gives_its_reason_for_each_refused_bind(samba_dc: SambaInfo, login: str, code: str) -> None:
     user = samba_dc.user(login)

@@ -28,7 +28,9 @@ password policy: no complexity, lockout after 3 bad passwords for 99999 minutes)
 
 Every account's password is `<login>-Lab-pw-1` (`SambaUser.password`); `kind` says what the DC makes of it:
 `active` (binds), `disabled` (userAccountControl 514: bind says data 533), `expired` (accountExpires in the
-past: 701), `locked` (three bad binds at seeding: 775), `must-change` (pwdLastSet 0: 773). `pat`'s only tie
+past: 701), `locked` (three bad binds at seeding: 775), `must-change` (pwdLastSet 0: 773), `password-expired`
+(pwdLastSet 60 days back, older than the domain's maxPwdAge of 42 days: 532; written offline into the template,
+see `backdate_password`). `pat`'s only tie
 to the hub is his primary group (primaryGroupID = the RID of dsaas-hub-users; AD then keeps him out of that
 group's `member` and his `memberOf`).
 """
@@ -59,6 +61,7 @@ from tools.lab.procs import LOCALHOST, port_open, stop_process_group, tail, wait
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
+LDBMODIFY = "/usr/bin/ldbmodify"
 REALM = "LAB.EXAMPLE.ORG"
 NETBIOS_DOMAIN = "LAB"
 HOST_NAME = "dc1"
@@ -69,6 +72,7 @@ ADMIN_PASSWORD = "Adm1n-Lab-pw-1"  # a throwaway domain on loopback; the templat
 LDAP_PORT = 389
 LDAPS_PORT = 636
 LOCKOUT_THRESHOLD = 3
+EXPIRED_PASSWORD_AGE_DAYS = 60  # the domain's maxPwdAge stays Samba's default, 42 days
 # 100-ns intervals between 1601-01-01 and 1970-01-01 (AD's FILETIME epoch).
 FILETIME_EPOCH_OFFSET = 116444736000000000
 UAC_NORMAL = 512
@@ -125,6 +129,7 @@ SEED_USERS: tuple[SambaUser, ...] = (
     SambaUser("ed", "Expired, Ed", "Research", ("dsaas-hub-users",), kind="expired"),
     SambaUser("lou", "Locked, Lou", "Research", ("dsaas-hub-users",), kind="locked"),
     SambaUser("max", "Must-Change, Max", "IT", ("dsaas-hub-users",), kind="must-change"),
+    SambaUser("paula", "Expired-Password, Paula", "Clinic", ("dsaas-hub-users",), kind="password-expired"),
 )
 
 
@@ -179,10 +184,11 @@ class SambaInfo:
 
 
 def _require_tools() -> None:
-    for tool in (SAMBA, SAMBA_TOOL):
+    for tool in (SAMBA, SAMBA_TOOL, LDBMODIFY):
         if not os.access(tool, os.X_OK):
             raise RuntimeError(
-                f"{tool} is missing: install the Debian packages samba, samba-ad-dc and samba-ad-provision (make setup)"
+                f"{tool} is missing: install the Debian packages samba-ad-dc, samba-ad-provision and ldb-tools "
+                "(make setup)"
             )
 
 
@@ -388,6 +394,12 @@ class SambaDC:
         finally:
             conn.unbind()
 
+    def age_password(self, login: str, days: float = EXPIRED_PASSWORD_AGE_DAYS) -> SambaInfo:
+        """Make `login`'s password `days` old: the DC is stopped for the offline write and started again."""
+        self.stop()
+        backdate_password(self.workdir, self.info.user(login), days)
+        return self.start()
+
     def bad_binds(self, login: str, count: int = LOCKOUT_THRESHOLD) -> None:
         """Bind with a wrong password `count` times (the lockout threshold locks the account)."""
         _bad_binds(self.info, self.info.user(login), count)
@@ -418,6 +430,24 @@ def _bad_binds(info: SambaInfo, user: SambaUser, count: int) -> None:
         with contextlib.suppress(ldap3.core.exceptions.LDAPException):
             conn.bind()
         conn.unbind()
+
+
+def backdate_password(workdir: Path, user: SambaUser, days: float) -> None:
+    """Set `user`'s pwdLastSet `days` in the past in a stopped DC's files.
+
+    Over LDAP a DC takes only 0 or -1 for pwdLastSet, and Samba answers a bind with 532 (password expired) only
+    for a password older than maxPwdAge (at least a day; Samba treats a shorter one as "never", and a
+    fine-grained password policy is held to the same). So the value is written below Samba's modules, straight
+    into the domain partition's ldb file with ldbmodify (ldb-tools); the DC computes msDS-User-Account-Control-
+    Computed's UF_PASSWORD_EXPIRED and msDS-UserPasswordExpiryTimeComputed from it when it next starts.
+    """
+    partition = workdir / "private" / "sam.ldb.d" / f"{BASE_DN.upper()}.ldb"
+    ldif = (
+        f"dn: {user.dn}\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: {filetime(time.time() - days * 86400)}\n"
+    )
+    done = subprocess.run([LDBMODIFY, "-H", f"tdb://{partition}"], input=ldif, capture_output=True, text=True)
+    if done.returncode != 0 or "Modified 1 records" not in done.stdout:
+        raise RuntimeError(f"ldbmodify could not set {user.login}'s pwdLastSet in {partition}: {done.stderr}")
 
 
 def _sockets(folder: str, names: list[str]) -> list[str]:
@@ -505,6 +535,9 @@ def provision_template(workdir: Path) -> dict[str, float]:
         seed(dc.start())
     finally:
         dc.stop()
+    for user in SEED_USERS:
+        if user.kind == "password-expired":
+            backdate_password(workdir, user, EXPIRED_PASSWORD_AGE_DAYS)
     timings["seed"] = time.monotonic() - started
     return timings
 

@@ -480,7 +480,14 @@ def _check(
         # 6. The decision: the real login with the user's password, or the session re-check.
         if user_password is not None:
             verdict = authenticator.login(typed, user_password)
-            if verdict.user_dn is None:
+            wrong_password = verdict.user_dn is None and verdict.refusal in ("", module["REFUSAL_INVALID"])
+            # The hub tells a disabled AD account's state only to its right password; the operator is told
+            # either way, from the entry the search account reads (the hub's own refresh check).
+            state = authenticator.recheck(username, report.user_dn) if wrong_password and report.user_dn else None
+            if state is not None and state.reason and state.user_dn:
+                report.add(True, "user-bind", f"{username}'s password: refused as well ({verdict.reason})")
+                verdict = state
+            elif verdict.user_dn is None:
                 # the hub's own verdict says so (no second bind: on AD each one counts towards a lockout)
                 tls = verdict.refusal == module["REFUSAL_TLS_REQUIRED"] and tls_required_explanation(verdict.reason)
                 if tls:
@@ -488,11 +495,11 @@ def _check(
                     return
                 detail, fix = bind_refusal_advice(username, verdict.reason, verdict.refusal)
                 report.add(False, "user-bind", detail, fix)
-                wrong_password = verdict.refusal in ("", module["REFUSAL_INVALID"])
                 report.refuse(f"wrong password ({verdict.reason})" if wrong_password else verdict.reason)
                 return
-            if verdict.reason:
-                # The hub refuses a disabled account before it binds: the password is checked here on its own,
+            elif verdict.reason:
+                # The hub refuses an IdM account by its state before it binds (and a disabled one the directory
+                # lets bind without saying which password it took): the password is checked here on its own,
                 # so the report never calls a password it did not try "accepted".
                 code = _bind_result(authenticator, verdict.user_dn, user_password)
                 said = {0: "accepted", None: "not checked (no connection)"}.get(
@@ -570,6 +577,13 @@ def render_report(report: Report, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def exit_status(report: Report) -> int:
+    """The command's exit status: 0 allowed, 1 refused, 2 broken (or undecided: fix the first failure)."""
+    if report.broken or report.allowed is None:
+        return 2
+    return 0 if report.allowed else 1
+
+
 def check_ca_flag(ca_file: Path) -> None:
     """`--ca-file` names a readable PEM CA bundle, or `ValueError` saying so (not "a bug in the check")."""
     from cryptography import x509
@@ -614,9 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         ldap_url=args.ldap_url,
     )
     print(render_report(report, settings))
-    if report.broken or report.allowed is None:
-        return 2
-    return 0 if report.allowed else 1
+    return exit_status(report)
 
 
 if __name__ == "__main__":

@@ -1257,14 +1257,18 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 return LoginVerdict(username=username, reason="no such user under the user search base")
             candidates = [found[0]]
             user_attributes = found[1]
-            if self.account_disabled(user_attributes):
-                return LoginVerdict(username=username, user_dn=found[0], reason="the account is disabled")
+            # A disabled AD account is refused after its password is tried, never before: with the right one
+            # the page says "disabled" (not "invalid password", which sends people to reset a good password),
+            # with a wrong one it stays the usual refusal and says nothing about the account. AD answers
+            # the bind itself (533); a directory that does not enforce userAccountControl accepts it.
+            disabled = self.account_disabled(user_attributes)
             state = self.idm_state_refusal(user_attributes)
             if state is not None:
                 return LoginVerdict(
                     username=username, user_dn=found[0], reason=state[1] + PASSWORD_NOT_CHECKED, refusal=state[0]
                 )
         else:
+            disabled = False  # nothing is read before the bind: AD's own bind result says so (533)
             candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
             if self.search_user:
                 # a template under a missing parent would only ever look like a wrong password
@@ -1277,6 +1281,10 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                     # the directory said why: keep it over a plain 49 of another template
                     refused = bind_refusal(conn.result) or refused
                     continue
+                if disabled:
+                    return LoginVerdict(
+                        username=username, user_dn=user_dn, reason="the account is disabled", refusal=REFUSAL_DISABLED
+                    )
                 if self.search_user:
                     return LoginVerdict(username=username, user_dn=user_dn)
                 # No search account: the user's own connection reads the groups, right after the bind.
