@@ -312,8 +312,9 @@ def _outputs_of(line: str) -> list[Path]:
     for flag in ("--out", "--manifest"):
         if flag in words:
             written.append(ROOT_DIR / words[words.index(flag) + 1])
-    if "tools.new_stack" in words:  # the stack file it makes from the example
-        written.append(ROOT_DIR / "config" / f"Pulumi.{words[-1]}.yaml")
+    if "tools.new_stack" in words:  # the stack file it makes from the example: its second positional argument
+        positional = [w for w in words[words.index("tools.new_stack") + 1 :] if not w.startswith("-")]
+        written.append(ROOT_DIR / "config" / f"Pulumi.{positional[1]}.yaml")
     return written
 
 

@@ -345,7 +345,7 @@ def test_idm_account_state(attributes: dict[str, Any], expected: str) -> None:
         ({"result": 49, "message": ""}, "invalid credentials"),
         (
             {"result": 53, "message": "Account inactivated. Contact system administrator."},
-            "the directory refuses this account (53 unwillingToPerform: Account inactivated.",
+            "the directory refuses this account, locked or inactivated (53 unwillingToPerform: Account inactivated.",
         ),
         (
             {"result": 49, "message": "password expired!", "controls": {"2.16.840.1.113730.3.4.4": {"value": b"0"}}},

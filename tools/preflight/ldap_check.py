@@ -317,7 +317,7 @@ def bind_refusal_advice(username: str, reason: str, refusal: str) -> tuple[str, 
             f"the directory says {username}'s account is locked out ({reason}); the password was not checked",
             "do not retry the password (each try extends the lockout); the directory's administrators unlock it",
         )
-    if refusal in module["PASSWORD_WAS_RIGHT"] and not reason.endswith(module["PASSWORD_NOT_CHECKED"]):
+    if refusal in module["PASSWORD_WAS_RIGHT"]:
         fixes = {
             module["REFUSAL_PASSWORD_EXPIRED"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",
             module["REFUSAL_MUST_CHANGE"]: f"{username} changes the password (see {SETTING}.passwordChangeUrl)",

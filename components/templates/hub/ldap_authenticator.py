@@ -139,8 +139,6 @@ REFUSAL_INACTIVATED = "inactivated"  # 389's 53 "Account inactivated": checked b
 REFUSAL_TLS_REQUIRED = "tls-required"
 # Result codes with which a server refuses credentials sent without TLS (RFC 4511 4.1.9, RFC 4513 5.1.2).
 TLS_REQUIRED_RESULTS = {8: "strongerAuthRequired", 13: "confidentialityRequired"}
-# Ends the reason of a refusal decided from the account's entry before any bind (IdM / 389 state).
-PASSWORD_NOT_CHECKED = " (password not checked)"
 AD_BIND_REFUSALS: dict[str, tuple[str, str]] = {
     "52e": (REFUSAL_INVALID, "invalid credentials"),
     "530": (REFUSAL_NOT_NOW, "the account may not log in at this time (logon hours)"),
@@ -408,7 +406,8 @@ def idm_bind_refusal(result: dict[str, Any]) -> tuple[str, str] | None:
     if result.get("result") == UNWILLING_TO_PERFORM:
         return (
             REFUSAL_INACTIVATED,
-            f"the directory refuses this account (53 unwillingToPerform: {message or 'no message'})",
+            "the directory refuses this account, locked or inactivated "
+            f"(53 unwillingToPerform: {message or 'no message'})",
         )
     return None
 
@@ -1257,18 +1256,18 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                 return LoginVerdict(username=username, reason="no such user under the user search base")
             candidates = [found[0]]
             user_attributes = found[1]
-            # A disabled AD account is refused after its password is tried, never before: with the right one
-            # the page says "disabled" (not "invalid password", which sends people to reset a good password),
-            # with a wrong one it stays the usual refusal and says nothing about the account. AD answers
-            # the bind itself (533); a directory that does not enforce userAccountControl accepts it.
-            disabled = self.account_disabled(user_attributes)
-            state = self.idm_state_refusal(user_attributes)
-            if state is not None:
-                return LoginVerdict(
-                    username=username, user_dn=found[0], reason=state[1] + PASSWORD_NOT_CHECKED, refusal=state[0]
-                )
+            # A disabled AD account, or an IdM account locked or expired, is refused after its password is
+            # tried, never before: with the right one the page says why (not "invalid password", which sends
+            # people to reset a good password), with a wrong one it stays the usual refusal and says nothing
+            # about the account. AD answers the bind itself (533), 389 refuses a locked account's bind (53)
+            # whatever the password; a directory that does not enforce the state accepts the bind.
+            blocked = (
+                (REFUSAL_DISABLED, "the account is disabled")
+                if self.account_disabled(user_attributes)
+                else self.idm_state_refusal(user_attributes)
+            )
         else:
-            disabled = False  # nothing is read before the bind: AD's own bind result says so (533)
+            blocked = None  # nothing is read before the bind: the bind result, or the entry after it, says so
             candidates = [template.format(username=escape_rdn(username)) for template in self.bind_dn_template]
             if self.search_user:
                 # a template under a missing parent would only ever look like a wrong password
@@ -1281,10 +1280,8 @@ class DsaasLDAPAuthenticator(LDAPAuthenticator):  # type: ignore[misc]
                     # the directory said why: keep it over a plain 49 of another template
                     refused = bind_refusal(conn.result) or refused
                     continue
-                if disabled:
-                    return LoginVerdict(
-                        username=username, user_dn=user_dn, reason="the account is disabled", refusal=REFUSAL_DISABLED
-                    )
+                if blocked is not None:
+                    return LoginVerdict(username=username, user_dn=user_dn, reason=blocked[1], refusal=blocked[0])
                 if self.search_user:
                     return LoginVerdict(username=username, user_dn=user_dn)
                 # No search account: the user's own connection reads the groups, right after the bind.
