@@ -14,12 +14,14 @@
   `set_account_disabled`; read `directory.info` again afterwards). Closed at teardown.
 - `samba_template` (session): a `SambaTemplate` (`.path`, `.timings`): a Samba AD DC provisioned and seeded
   once per session (tools/lab/samba.py; about 10-20 s of `samba-tool domain provision` plus seeding), stopped.
-- `samba_dc` (function, over one session DC): the `SambaInfo` of a running DC copied from the template
+- `samba_dc` (function, over one DC per test module): the `SambaInfo` of a running DC copied from the template
   (start: about 1-2 s), on 127.0.0.1: users, groups, CA and the host name its certificate names. Read-only:
   never change it or bind with a wrong password (its lockout threshold is 3) in a test.
 - `samba_dc_factory` (function): `factory() -> SambaDC`, a private started copy of the template a test may
   change (`modify_user`, `bad_binds`) or stop; closed at teardown. Samba's LDAP ports are fixed, so one DC
-  runs at a time: the session DC pauses while the test runs, and each call stops the previous private DC.
+  runs at a time: the module's DC pauses while the test runs, and each call stops the previous private DC.
+  A running DC holds a machine-wide lease on those ports; the shared DC lives for one module, not the
+  session, so another suite on the machine (CI runs two at once) waits about a minute, not a whole run.
 - `ds389` (session): a started, seeded 389 Directory Server laid out as FreeIPA lays out its tree
   (`tools.lab.ds389.Ds389Directory`; `.info` is its `Ds389Info`: suffix dc=ipa,dc=example,dc=org, users
   under cn=users,cn=accounts, nested groups under cn=groups,cn=accounts, the search account under
@@ -168,12 +170,14 @@ def samba_template(tmp_path_factory: pytest.TempPathFactory) -> SambaTemplate:
     return SambaTemplate(path, provision_template(path))
 
 
-# The session's shared DC once started (Samba's ports are fixed and it binds 127.0.0.1 only: a private DC
-# from samba_dc_factory pauses it, and the factory's teardown starts it again).
+# The module's shared DC once started (Samba's ports are fixed and it binds 127.0.0.1 only: a private DC
+# from samba_dc_factory pauses it, and the factory's teardown starts it again). Module scope: a DC holds the
+# machine-wide ports lease while it runs, and a session-long one made the other CI half wait for the rest of
+# this run (tests/e2e/test_account_matrix.py timed out on the lease in the fresh Debian root).
 _SESSION_DCS: list[SambaDC] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _samba_session_dc(samba_template: SambaTemplate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
     with SambaDC(tmp_path_factory.mktemp("samba-dc") / "dc", samba_template.path) as dc:
         _SESSION_DCS.append(dc)

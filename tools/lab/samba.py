@@ -565,8 +565,11 @@ def point_at_samba(values: dict[str, Any], info: SambaInfo, **ldap: Any) -> dict
     return edited
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """python -m tools.lab.samba: provision a template in a temp dir and print its timings."""
+    import argparse  # only the command needs it
+
+    argparse.ArgumentParser(prog="python -m tools.lab.samba", description=main.__doc__).parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lab-samba-") as tmp:
         print(provision_template(Path(tmp) / "template"))
 
