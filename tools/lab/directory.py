@@ -92,13 +92,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 
 import ldap3
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 from tools.lab import pki
-from tools.lab.procs import LOCALHOST, free_port, port_open, stop_process_group, tail, wait_until
+from tools.lab.procs import LOCALHOST, StartedServer, free_port, port_open, stop_process_group, tail, wait_until
 
 SLAPD = "/usr/sbin/slapd"
 LDAPADD = "/usr/bin/ldapadd"
@@ -588,7 +588,7 @@ def render_seed_ldif(info: DirectoryInfo) -> str:
     return "\n\n".join(entries) + "\n"
 
 
-class LdapDirectory:
+class LdapDirectory(StartedServer):
     """A slapd process with seeded data. `start()` / `stop()` may be called repeatedly (same ports, same data)."""
 
     def __init__(
@@ -655,15 +655,6 @@ class LdapDirectory:
         self.stop()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> LdapDirectory:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -83,7 +83,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any
 
 import ldap3
@@ -93,7 +93,7 @@ from cryptography.x509 import load_pem_x509_certificate
 
 from tools.lab import pki
 from tools.lab.directory import ssha
-from tools.lab.procs import LOCALHOST, free_port, port_open, stop_process_group, tail, wait_until
+from tools.lab.procs import LOCALHOST, StartedServer, free_port, port_open, stop_process_group, tail, wait_until
 
 NS_SLAPD = "/usr/sbin/ns-slapd"
 CERTUTIL = "/usr/bin/certutil"
@@ -465,7 +465,7 @@ def _container(rdn: str) -> dict[str, list[str]]:
     return {"objectClass": ["top", "nsContainer"], "cn": [rdn.split(",")[0].split("=")[1]]}
 
 
-class Ds389Directory:
+class Ds389Directory(StartedServer):
     """A seeded 389 Directory Server instance in `workdir`, run by the suite as a foreground ns-slapd."""
 
     def __init__(self, workdir: Path, *, suffix: str = DEFAULT_SUFFIX, idle_timeout: int | None = None) -> None:
@@ -516,15 +516,6 @@ class Ds389Directory:
 
     def close(self) -> None:
         self.stop()
-
-    def __enter__(self) -> Ds389Directory:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- live changes, as the root DN --------------------------------------------------------------------
     def set_account_lock(self, login: str, locked: bool) -> Ds389Info:

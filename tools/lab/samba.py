@@ -51,13 +51,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any
 
 import ldap3
 from ldap3.utils.dn import escape_rdn
 
-from tools.lab.procs import LOCALHOST, port_open, stop_process_group, tail, wait_until
+from tools.lab.procs import LOCALHOST, StartedServer, port_open, stop_process_group, tail, wait_until
 
 SAMBA = "/usr/sbin/samba"
 SAMBA_TOOL = "/usr/bin/samba-tool"
@@ -288,7 +288,7 @@ def provision(workdir: Path) -> float:
     return time.monotonic() - started
 
 
-class SambaDC:
+class SambaDC(StartedServer):
     """A Samba AD DC process from a copy of a template. `start()`/`stop()` may be repeated (same data)."""
 
     def __init__(self, workdir: Path, template: Path, *, start_timeout: float = 30.0) -> None:
@@ -359,15 +359,6 @@ class SambaDC:
 
     def close(self) -> None:
         self.stop()
-
-    def __enter__(self) -> SambaDC:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- live changes, as Administrator ----------------------------------------------------------
     def modify_user(self, login: str, changes: Mapping[str, list[Any]]) -> None:
