@@ -31,7 +31,7 @@ CHECKOV_VENV := .venv-checkov
 # The AWS CLI the backup upload test runs (tests/test_backup.py), also in its own virtualenv (requirements-awscli.txt).
 AWSCLI_VENV := .venv-awscli
 
-.PHONY: preview test setup setup-debian controlplane lint typecheck pytest benchmark clean
+.PHONY: preview test setup setup-debian controlplane vcsim lint typecheck pytest benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,7 +87,11 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 controlplane: $(VENV)/.installed-program
 	$(BIN)/python -m tools.controlplane build $(if $(MINOR),--minor $(MINOR))
 
-setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed $(AWSCLI_VENV)/.installed controlplane
+# vcsim, VMware's vCenter simulator, from govmomi pinned in tools/vcsim/go.mod (same Go, same cache root).
+vcsim: $(VENV)/.installed-program
+	$(BIN)/python -m tools.lab.vcsim build
+
+setup: $(VENV)/.installed-tests setup-debian $(LAB)/node_modules/.installed $(CHECKOV_VENV)/.installed $(AWSCLI_VENV)/.installed controlplane vcsim
 
 # The preview renders the Helm charts with Helm's engine (helm-python-sdk, a test/preview requirement).
 preview: $(VENV)/.installed-tests

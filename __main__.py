@@ -30,7 +30,7 @@ vsphere_provider = vsphere.Provider(
     allow_unverified_ssl=settings.vsphere.allow_unverified_ssl,
 )
 
-nodes = ClusterNodes("nodes", ClusterNodesArgs(settings=settings, provider=vsphere_provider))
+nodes = ClusterNodes("nodes", ClusterNodesArgs(settings=settings, provider=vsphere_provider, access=stack.vsphere))
 cluster = KubeadmCluster(
     "kubernetes",
     KubeadmClusterArgs(

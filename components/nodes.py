@@ -11,6 +11,8 @@ import pulumi_tls as tls
 import pulumi_vsphere as vsphere
 
 from components import cloud_init
+from components.node_template import NodeTemplate, NodeTemplateArgs, Placement
+from config.loader import VSphereAccess
 from config.settings import NodeSpec, Role, Settings
 
 
@@ -18,6 +20,8 @@ from config.settings import NodeSpec, Role, Settings
 class ClusterNodesArgs:
     settings: Settings
     provider: vsphere.Provider
+    access: VSphereAccess
+    """vCenter's address and account (the password a secret): a program-built template is waited for with it."""
 
 
 def vm_annotation(settings: Settings, node: NodeSpec) -> str:
@@ -33,8 +37,8 @@ def _guestinfo_for(node: NodeSpec, settings: Settings) -> Callable[[list[Any]], 
     key and the template's network adapter type are known."""
 
     def render(known: list[Any]) -> dict[str, str]:
-        keys, adapter_types, host_private, host_public = known
-        metadata = cloud_init.render_metadata(node, settings, adapter_types[0])
+        keys, adapter_type, host_private, host_public = known
+        metadata = cloud_init.render_metadata(node, settings, adapter_type)
         host_key = cloud_init.HostKey(private_openssh=host_private, public_openssh=host_public)
         return cloud_init.guestinfo(metadata, cloud_init.render_user_data(node, settings, keys, host_key))
 
@@ -50,6 +54,8 @@ class ClusterNodes(pulumi.ComponentResource):
     """Mandatory DRS rule keeping control-plane VMs on different ESXi hosts (two or more CPs)."""
     ssh_private_key: pulumi.Output[str]
     """OpenSSH private key the kubeadm layer connects with (secret)."""
+    template: NodeTemplate
+    """The clone source: the operator's template VM, or the one the program built and prepared."""
     ssh_public_key: pulumi.Output[str]
     """Matching public key, installed for the admin user on every VM."""
     authorized_keys: pulumi.Output[list[str]]
@@ -81,7 +87,22 @@ class ClusterNodes(pulumi.ComponentResource):
         )
         datastore = vsphere.get_datastore_output(name=placement.datastore, datacenter_id=datacenter.id, opts=invoke)
         network = vsphere.get_network_output(name=placement.network, datacenter_id=datacenter.id, opts=invoke)
-        template = vsphere.get_virtual_machine_output(name=placement.template, datacenter_id=datacenter.id, opts=invoke)
+        self.template = NodeTemplate(
+            f"{name}-template",
+            NodeTemplateArgs(
+                settings=settings,
+                provider=args.provider,
+                access=args.access,
+                placement=Placement(
+                    datacenter_id=datacenter.id,
+                    resource_pool_id=compute_cluster.resource_pool_id,
+                    datastore_id=datastore.id,
+                    network_id=network.id,
+                ),
+            ),
+            opts=child,
+        )
+        template = self.template.source
 
         self.authorized_keys = self.ssh_public_key.apply(
             lambda generated: [generated.strip(), *settings.ssh.authorized_keys]
@@ -105,7 +126,7 @@ class ClusterNodes(pulumi.ComponentResource):
             # The user data carries the host's private key: the whole guestinfo is a secret.
             host_private: pulumi.Output[str] = pulumi.Output.secret(host_key.private_key_openssh)
             guestinfo: pulumi.Output[dict[str, str]] = pulumi.Output.all(
-                self.authorized_keys, template.network_interface_types, host_private, host_key.public_key_openssh
+                self.authorized_keys, template.adapter_type, host_private, host_key.public_key_openssh
             ).apply(_guestinfo_for(node, settings))
             extra_config: pulumi.Output[dict[str, str]] = pulumi.Output.secret(guestinfo)
             self.vms[node.name] = vsphere.VirtualMachine(
@@ -127,7 +148,7 @@ class ClusterNodes(pulumi.ComponentResource):
                 network_interfaces=[
                     vsphere.VirtualMachineNetworkInterfaceArgs(
                         network_id=network.id,
-                        adapter_type=template.network_interface_types[0],
+                        adapter_type=template.adapter_type,
                     )
                 ],
                 disks=[
@@ -135,11 +156,11 @@ class ClusterNodes(pulumi.ComponentResource):
                         label="disk0",
                         size=node.disk_gib,
                         # Clones keep the template's provisioning; both flags follow it.
-                        thin_provisioned=template.disks[0].thin_provisioned,
-                        eagerly_scrub=template.disks[0].eagerly_scrub,
+                        thin_provisioned=template.thin_provisioned,
+                        eagerly_scrub=template.eagerly_scrub,
                     )
                 ],
-                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.id),
+                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.uuid),
                 extra_config=extra_config,
                 # The guest configures its own static address; wait for it to be routable.
                 wait_for_guest_net_routable=True,
@@ -151,6 +172,10 @@ class ClusterNodes(pulumi.ComponentResource):
                     pulumi.ResourceOptions(
                         # A replacement VM reuses the name and address: the old one must go first.
                         delete_before_replace=True,
+                        # A new template (a new image, Kubernetes version or a rebuilt one) is for the
+                        # nodes made after it: replacing every node at once would take the cluster down.
+                        # A node moves to it when it is replaced (docs/operations.md).
+                        ignore_changes=["clone"],
                         # Control planes one after another: with hot-add off a new CPU or memory size
                         # powers the VM off, and in parallel that would take all of etcd down at once.
                         depends_on=[previous_control_plane]

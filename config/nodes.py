@@ -20,6 +20,27 @@ class Role(StrEnum):
     WORKER = "worker"
 
 
+class TemplateImage(SettingsModel):
+    """The Ubuntu cloud image the program builds its node template from, pinned by checksum."""
+
+    url: str = Field(
+        pattern=r"^https://\S+\.ova$",
+        description="HTTPS URL of a dated Ubuntu 24.04 cloud image OVA (cloud-images.ubuntu.com/releases/noble/"
+        "release-YYYYMMDD/ubuntu-24.04-server-cloudimg-amd64.ova, or a mirror of it).",
+    )
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="The OVA's SHA-256, from the release's signed SHA256SUMS; the download is refused if it differs.",
+    )
+    address: IPv4Address = Field(
+        description="Static address the template VM uses while it is prepared: a free host address of the node "
+        "subnet (not a node, the VIP, the hub or the gateway).",
+    )
+    timeout_minutes: StrictInt = Field(
+        default=45, ge=5, le=240, description="How long the preparation (packages and image pulls) may take."
+    )
+
+
 class VSphereSettings(SettingsModel):
     """Where the VMs go. Names are looked up with the provider's data sources."""
 
@@ -28,9 +49,15 @@ class VSphereSettings(SettingsModel):
     datastore: OneLine = Field(min_length=1, description="Datastore for the VM disks.")
     network: OneLine = Field(min_length=1, description="Port group the node NIC attaches to.")
     folder: OneLine = Field(min_length=1, description="VM folder, relative to the datacenter.")
-    template: OneLine = Field(
+    template: OneLine | None = Field(
+        default=None,
         min_length=1,
-        description="Template VM to clone: Ubuntu 24.04 cloud image with cloud-init and open-vm-tools.",
+        description="Template VM to clone (bring your own): Ubuntu 24.04 cloud image with cloud-init and "
+        "open-vm-tools. Either this or templateImage.",
+    )
+    template_image: TemplateImage | None = Field(
+        default=None,
+        description="Let the program build the template from an Ubuntu cloud image OVA (instead of template).",
     )
     allow_unverified_ssl: StrictBool = Field(
         default=False, description="Accept a self-signed vCenter certificate (labs only)."

@@ -272,6 +272,11 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("dsaas:storage.snapshots", "dsaas:storage.homesDriver"), "snapshots need homesDriver ontap-nas."),
     (("dsaas:hub.address",), "a free host address of the node subnet: not a node, the VIP or the gateway."),
     (
+        ("dsaas:vsphere.template", "dsaas:vsphere.templateImage"),
+        "exactly one of them; templateImage.address a free host address of the node subnet (not a node, the "
+        "VIP, the hub or the gateway).",
+    ),
+    (
         ("dsaas:hub.frontProxyCidrs", "dsaas:hub.tls"),
         "required with tls offload (the hub then serves plain HTTP), never 0.0.0.0/0, together at most 256 "
         "addresses (a /24, overlaps merged); only with offload.",
@@ -306,6 +311,7 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
         *_check_export_cidrs(settings),
         *check_storage(settings.storage),
         *_check_hub_address(settings),
+        *_check_template(settings),
         *check_hub(settings.hub),
         *check_backup(settings.backup, settings.cluster.high_availability),
         *check_restore(settings.restore),
@@ -359,6 +365,49 @@ def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
                 key=key,
                 problem=f"{address} is already used by {taken[address]}.",
                 fix="pick an address no node, VIP or router uses.",
+            )
+        ]
+    return []
+
+
+def _check_template(settings: Settings) -> list[SettingsProblem]:
+    """One template source; the address a program-built template is prepared at must be free for as long as
+    the stack lives, since a new image or Kubernetes version prepares a new template while the nodes run."""
+    placement = settings.vsphere
+    if (placement.template is None) == (placement.template_image is None):
+        return [
+            SettingsProblem(
+                key=stack_key("vsphere", "template"),
+                problem="sets both template and templateImage."
+                if placement.template
+                else "names no template to clone the nodes from.",
+                fix="keep one: template (a template VM you built) or templateImage (the program builds it from "
+                "an Ubuntu cloud image; docs/site.md).",
+            )
+        ]
+    if placement.template_image is None:
+        return []
+    key = stack_key("vsphere", "templateImage", "address")
+    address = placement.template_image.address
+    subnet = settings.network.subnet
+    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{address} is outside the node subnet {subnet}, where the template VM is attached.",
+                fix=f"pick a free host address inside {subnet}.",
+            )
+        ]
+    taken = {node.address: node.name for node in settings.all_nodes}
+    taken[settings.cluster.control_plane_endpoint] = "the API server VIP (dsaas:controlPlaneEndpoint)"
+    taken[settings.network.gateway] = "the gateway (dsaas:network.gateway)"
+    taken[settings.hub.address] = "the hub (dsaas:hub.address)"
+    if address in taken:
+        return [
+            SettingsProblem(
+                key=key,
+                problem=f"{address} is already used by {taken[address]}.",
+                fix="pick an address no node, VIP, hub or router uses.",
             )
         ]
     return []

@@ -163,8 +163,11 @@ def test_dependencies_are_the_recorded_ones(graphs: dict[str, Graph]) -> None:
         if resource.name in plan:
             # Components have no dependencies here, so each operation waits for exactly what it recorded.
             assert set(plan[resource.name].deps) == set(resource.dependencies), resource.name
-    hub = plan["hub-release"]
-    assert hub.steps[0].label == bringup.IMAGE_PULLS and hub.steps[0].jobs == 4  # one pull per worker
+    # prod's program-built template holds the notebook images: the hub's pre-puller finds them in place.
+    assert [s.label for s in plan["hub-release"].steps] == ["Helm installs"]
+    dev = {t.name: t for t in bringup.plan_from_graph(graphs["dev"].resources, bringup.Assumptions()).tasks}
+    hub = dev["hub-release"]
+    assert hub.steps[0].label == bringup.IMAGE_PULLS and hub.steps[0].jobs == 2  # one pull per worker
 
 
 def resource(name: str, deps: tuple[str, ...] = (), parent: str = "", custom: bool = True, typ: str = "") -> Any:
@@ -234,8 +237,28 @@ def test_the_what_ifs_shorten_the_bring_up(graphs: dict[str, Graph]) -> None:
 
     base = median()
     assert median(clone=CloneKind.LINKED) < base
-    assert median(baked_template=True) < base
     assert median(clone=CloneKind.HOST_COPY) > base
+    # prod builds its template: the what-if is already the program. dev brings its own: it shortens.
+    assert median(baked_template=True) == base
+    dev_plan = bringup.plan_from_graph(graphs["dev"].resources, bringup.Assumptions())
+    baked_plan = bringup.plan_from_graph(graphs["dev"].resources, bringup.Assumptions(baked_template=True))
+    dev_base = bringup.simulate_plan("dev", dev_plan, bringup.Assumptions(), 3, 1).median
+    assert bringup.simulate_plan("dev", baked_plan, bringup.Assumptions(baked_template=True), 3, 1).median < dev_base
+
+
+def test_a_program_built_template_is_prepared_once_before_the_first_clone(graphs: dict[str, Graph]) -> None:
+    plan = {t.name: t for t in bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions()).tasks}
+    bake = plan["nodes-template-prepared"]
+    assert (plan["nodes-template-fetch-image"].kind, plan["nodes-template-vm"].kind, bake.kind) == (
+        "image-fetch",
+        "template-deploy",
+        "template-bake",
+    )
+    pulls = next(s for s in bake.steps if s.label == bringup.IMAGE_PULLS)
+    assert pulls.jobs == 1  # the template pulls once; its 7 clones pull nothing
+    assert plan["nodes-template-vm"].id in bake.deps
+    assert bake.id in plan["nodes-dsaas-prod-cp-1"].deps and bake.id in plan["nodes-dsaas-prod-worker-4"].deps
+    assert [s.label for s in plan["kubernetes-dsaas-prod-worker-1-prepare"].steps] == ["node preparation"]
 
 
 # --- the duration table ------------------------------------------------------------------------

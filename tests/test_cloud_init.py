@@ -75,7 +75,7 @@ def test_every_vm_boots_with_valid_cloud_init(
 ) -> None:
     settings = load_settings(stack)
     addresses = {node.name: node for node in settings.all_nodes}
-    vms = graphs[stack].of_type(VM_TYPE)
+    vms = graphs[stack].node_vms()
     assert {unwrap(vm.inputs["name"]) for vm in vms} == set(addresses)
     for vm in vms:
         name = unwrap(vm.inputs["name"])

@@ -27,12 +27,12 @@ def commands(graph: Graph, suffix: str) -> list[RecordedResource]:
 
 
 def vm_named(graph: Graph, name: str) -> RecordedResource:
-    return next(vm for vm in graph.of_type(VM) if unwrap(vm.inputs["name"]) == name)
+    return next(vm for vm in graph.node_vms() if unwrap(vm.inputs["name"]) == name)
 
 
 def test_prod_has_three_control_planes_and_one_rule_naming_them(graphs: dict[str, Graph]) -> None:
     graph = graphs["prod"]
-    control_planes = [vm for vm in graph.of_type(VM) if "-cp-" in unwrap(vm.inputs["name"])]
+    control_planes = [vm for vm in graph.node_vms() if "-cp-" in unwrap(vm.inputs["name"])]
     assert len(control_planes) == 3
     (rule,) = graph.of_type(RULE)
     assert rule.inputs["mandatory"] is True
@@ -41,7 +41,7 @@ def test_prod_has_three_control_planes_and_one_rule_naming_them(graphs: dict[str
 
 
 def test_dev_has_one_control_plane_and_two_workers(graphs: dict[str, Graph]) -> None:
-    names = sorted(unwrap(vm.inputs["name"]) for vm in graphs["dev"].of_type(VM))
+    names = sorted(unwrap(vm.inputs["name"]) for vm in graphs["dev"].node_vms())
     assert names == ["dsaas-dev-cp-1", "dsaas-dev-worker-1", "dsaas-dev-worker-2"]
     assert graphs["dev"].of_type(RULE) == []  # a rule needs two VMs to keep apart
 
@@ -49,7 +49,7 @@ def test_dev_has_one_control_plane_and_two_workers(graphs: dict[str, Graph]) -> 
 @pytest.mark.parametrize("stack", STACKS)
 def test_vms_are_clones_with_guestinfo_and_visible_roles(stack: str, graphs: dict[str, Graph]) -> None:
     nodes_component = graphs[stack].by_name("nodes")
-    for vm in graphs[stack].of_type(VM):
+    for vm in graphs[stack].node_vms():
         assert vm.parent == nodes_component.urn
         assert vm.inputs["clone"]["templateUuid"]
         assert set(unwrap(vm.inputs["extraConfig"])) == {
@@ -97,7 +97,7 @@ def test_every_joined_node_is_drained_before_its_vm_goes(stack: str, graphs: dic
     first_host = unwrap(first.inputs["connection"])["host"]
     joins = commands(graph, "-kubeadm-join")
     memberships = commands(graph, "-membership")
-    assert len(memberships) == len(joins) == len(graph.of_type(VM)) - 1
+    assert len(memberships) == len(joins) == len(graph.node_vms()) - 1
     for membership in memberships:
         node = membership.name.removeprefix("kubernetes-").removesuffix("-membership")
         assert unwrap(membership.inputs["connection"])["host"] == first_host
@@ -138,7 +138,7 @@ def host_keys_delivered(graph: Graph) -> dict[str, str]:
     from components import cloud_init
 
     delivered = {}
-    for vm in graph.of_type(VM):
+    for vm in graph.node_vms():
         extra_config = unwrap(vm.inputs["extraConfig"])
         user_data = yaml.safe_load(cloud_init.decode(extra_config["guestinfo.userdata"]))
         metadata = yaml.safe_load(cloud_init.decode(extra_config["guestinfo.metadata"]))
@@ -158,7 +158,7 @@ def test_every_connection_pins_the_host_key_its_node_was_given(stack: str, graph
     for step in steps:
         connection = unwrap(step.inputs["connection"])
         assert connection["hostKey"] == delivered[connection["host"]], step.name
-    for vm in graph.of_type(VM):
+    for vm in graph.node_vms():
         # The user data holds the host's private key: the whole guestinfo stays a secret.
         assert is_secret(vm.inputs["extraConfig"]), vm.name
 
@@ -171,7 +171,7 @@ def test_every_control_plane_has_the_encryption_key_and_audit_policy_before_kube
     settings = load_settings(stack)
     (key,) = [r for r in graph.of_type("random:index/randomBytes:RandomBytes") if r.name.endswith("-encryption-key")]
     # Kept in the state and made from nothing a VM has: a replaced control plane gets the same key.
-    assert key.inputs["length"] == 32 and not set(key.dependencies) & {vm.urn for vm in graph.of_type(VM)}
+    assert key.inputs["length"] == 32 and not set(key.dependencies) & {vm.urn for vm in graph.node_vms()}
     files = {step.name: step for step in commands(graph, "-apiserver-files")}
     assert set(files) == {f"kubernetes-{node.name}-apiserver-files" for node in settings.control_planes}
     for node in settings.control_planes:

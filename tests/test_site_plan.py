@@ -176,3 +176,15 @@ def test_the_table_does_not_depend_on_the_order_resources_registered_in(
     assert site_plan.site_plan(settings, site_plan.read_rendered(reversed_graph)) == site_plan.site_plan(
         settings, rendered
     )
+
+
+def test_a_program_built_template_adds_the_image_download_and_the_esxi_upload(
+    plans: dict[str, tuple[Settings, Rendered]],
+) -> None:
+    prod = site_plan.operator_flows(*plans["prod"])
+    assert [(f.destination, f.port) for f in prod if "template" in f.why] == [
+        ("cloud-images.ubuntu.com", "443/tcp"),
+        ("ESXi hosts of compute-prod", "443/tcp"),
+    ]
+    # dev brings its own template: the operator's machine talks to vCenter only.
+    assert not [f for f in site_plan.operator_flows(*plans["dev"]) if "template" in f.why or "ESXi" in f.destination]

@@ -17,6 +17,7 @@ change to the program (e.g. how nodes get their join credentials) shows up by ru
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import ipaddress
 import json
@@ -31,6 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
+from components import kubeadm_render
 from config.settings import Role
 from tools.bench import bringup_sim as sim
 from tools.bench.bringup_table import (
@@ -53,6 +57,7 @@ from tools.offline.mockgraph import PROJECT, RecordedResource, StackFileError, r
 
 VM_TYPE = "vsphere:index/virtualMachine:VirtualMachine"
 COMMAND_TYPE = "command:remote:Command"
+LOCAL_COMMAND_TYPE = "command:local:Command"
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 VCENTER_POOL = "vcenter"
 UPLINK_POOL = "uplink"
@@ -69,6 +74,9 @@ LABELS: dict[str, str] = {
     "cloud-init": "cloud-init packages",
     "package-install": "package installs",
     "prepare-baked": "node preparation",
+    "image-fetch": "template image download",
+    "template-deploy": "template deploy",
+    "template-finish": "template preparation",
     "kube-vip": "SSH steps",
     "ssh-command": "SSH steps",
     "kubeadm-init": "kubeadm init",
@@ -274,7 +282,7 @@ def node_roles(resources: Sequence[RecordedResource]) -> dict[str, Role]:
     """Node name → role, from each VM's annotation (`components.nodes.vm_annotation`)."""
     roles: dict[str, Role] = {}
     for resource in resources:
-        if resource.type == VM_TYPE:
+        if resource.type == VM_TYPE and not resource.inputs.get("ovfDeploy"):  # a template is no node
             annotation = str(unwrap(resource.inputs.get("annotation", "")))
             worker = f"Kubernetes {Role.WORKER.value} node" in annotation
             node = str(unwrap(resource.inputs.get("name", resource.name)))
@@ -305,7 +313,14 @@ def classify(resource: RecordedResource, roles: Mapping[str, Role]) -> str:
     """The kind of step a resource is, from its Pulumi type and name."""
     typ, name = resource.type, resource.name
     if typ == VM_TYPE:
-        return "vm"
+        return "template-deploy" if resource.inputs.get("ovfDeploy") else "vm"
+    if typ == LOCAL_COMMAND_TYPE:
+        script = str(unwrap(resource.inputs.get("create") or ""))
+        if "# dsaas step: fetch-image" in script:
+            return "image-fetch"
+        if "components.vsphere_wait" in script:
+            return "template-bake"
+        return "other"
     if typ == COMMAND_TYPE:
         step = command_step(name)
         if step is None:
@@ -351,6 +366,19 @@ def prepulled_images(resource: RecordedResource) -> list[str]:
     return images
 
 
+def template_images(resources: Sequence[RecordedResource]) -> list[str]:
+    """The images a program-built template pulls while it is prepared (its bake script's BAKE_IMAGES)."""
+    for resource in resources:
+        properties = (unwrap(resource.inputs.get("vapp") or {}) or {}).get("properties") or {}
+        if resource.type == VM_TYPE and "user-data" in properties:
+            document = yaml.safe_load(base64.b64decode(properties["user-data"]).decode())
+            for entry in document.get("write_files", []):
+                parameters, _ = kubeadm_render.parse_rendered_script(str(entry.get("content", "")))
+                if "BAKE_IMAGES" in parameters:
+                    return parameters["BAKE_IMAGES"].split()
+    return []
+
+
 def clone_kind(resources: Sequence[RecordedResource], assumptions: Assumptions) -> CloneKind:
     if assumptions.clone is not None:
         return assumptions.clone
@@ -375,6 +403,9 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
     roles = node_roles(resources)
     operations = sorted((r for r in resources if r.urn in deps), key=lambda r: (natural_key(r.name), r.urn))
     kind_of = {r.urn: classify(r, roles) for r in operations}
+    # A program-built template (dsaas:vsphere.templateImage) holds the packages and images: its clones find
+    # them in place, and the template's own preparation pays for them once.
+    baked = assumptions.baked_template or "template-bake" in kind_of.values()
     clone = clone_kind(resources, assumptions)
     stream_gbps = min(assumptions.node_gbps, assumptions.uplink_gbps)
     uplink_slots = max(1, math.floor(assumptions.uplink_gbps / stream_gbps))
@@ -395,8 +426,18 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
                 StepSpec(CLONE_LABEL, CLONE[clone].seconds, pools=(host, VCENTER_POOL), queue_label=VCENTER_QUEUE),
                 _figure_step("first-boot"),
             ]
+        elif kind == "template-bake":
+            compressed_gb, unpacked_gb = image_gb_per_node(template_images(resources))
+            steps = [
+                _figure_step("cloud-init"),
+                StepSpec(PACKAGE_DOWNLOADS, _transfer(package_seconds), 1, (UPLINK_POOL,), PACKAGE_QUEUE),
+                _figure_step("package-install"),
+                StepSpec(IMAGE_PULLS, _transfer(compressed_gb * 8 / stream_gbps), 1, (UPLINK_POOL,), IMAGE_QUEUE),
+                StepSpec("image unpack", _transfer(unpacked_gb * 1000 / UNPACK_MB_PER_SECOND.value)),
+                _figure_step("template-finish"),
+            ]
         elif kind == "prepare":
-            if assumptions.baked_template:
+            if baked:
                 steps = [_figure_step("prepare-baked")]
             else:
                 steps = [
@@ -404,12 +445,12 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
                     StepSpec(PACKAGE_DOWNLOADS, _transfer(package_seconds), 1, (UPLINK_POOL,), PACKAGE_QUEUE),
                     _figure_step("package-install"),
                 ]
-        elif kind == "block-storage" and assumptions.baked_template:
+        elif kind == "block-storage" and baked:
             steps = [_figure_step("ssh-command")]
         elif kind == "helm-jupyterhub":
             steps = []
             compressed_gb, unpacked_gb = image_gb_per_node(prepulled_images(resource))
-            if compressed_gb and workers and not assumptions.baked_template:
+            if compressed_gb and workers and not baked:
                 pull = _transfer(compressed_gb * 8 / stream_gbps)
                 unpack = _transfer(unpacked_gb * 1000 / UNPACK_MB_PER_SECOND.value)
                 steps += [

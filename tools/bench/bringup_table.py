@@ -271,6 +271,24 @@ STEP: Final[dict[str, Figure]] = {
         "the script's idempotent checks and a containerd restart",
         True,
     ),
+    "image-fetch": Figure(
+        "the template's cloud image OVA (about 0.6 GB) downloaded and checked on the operator's machine",
+        Triangular(10, 40, 180),
+        "estimate: 0.6 GB at 30-500 Mbit/s to cloud-images.ubuntu.com; a cached copy is only checked",
+        True,
+    ),
+    "template-deploy": Figure(
+        "the OVA deployed as the template VM (disk upload to an ESXi host over NFC) and its first boot",
+        Triangular(90, 180, 420),
+        "estimate: a 3.5 GiB disk written from a 0.6 GB stream-optimised VMDK, then a cloud-init boot",
+        True,
+    ),
+    "template-finish": Figure(
+        "the template cleans up and powers off; the wait sees it at its next poll (every 15 s)",
+        Triangular(15, 30, 60),
+        "cloud-init clean, apt-get clean, shutdown, half a poll interval",
+        True,
+    ),
     "kube-vip": Figure("kube-vip static pod manifest", Triangular(3, 6, 20), "writes one file", True),
     "kubeadm-init": Figure(
         "kubeadm init (control-plane images, certificates, static pods, addons)",

@@ -7,6 +7,7 @@ resource is created, deleted, updated in place or replaced; a change to a proper
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -93,9 +94,18 @@ def _rendered_changes(before: dict[str, Any], after: dict[str, Any]) -> list[Cha
     return _changes({"rendered": before}, {"rendered": after})
 
 
-def _forces_replace(resource_type: str, path: str) -> bool:
-    prefixes = REPLACE_ON_CHANGE.get(resource_type, ())
-    return any(path == prefix or path.startswith((prefix + ".", prefix + "[")) for prefix in prefixes)
+def _under(path: str, prefixes: tuple[str, ...] | list[str]) -> bool:
+    """Whether `path` (`a.b[0].c`) is one of `prefixes` or inside it; `[*]` in a prefix (Pulumi's property
+    path wildcard, as in pulumi-command's own `replaceOnChanges: triggers[*]`) matches any index."""
+    for prefix in prefixes:
+        pattern = re.escape(prefix).replace(re.escape("[*]"), r"\[\d+\]")
+        if re.fullmatch(pattern + r"([.\[].*)?", path):
+            return True
+    return False
+
+
+def _forces_replace(resource_type: str, path: str, replace_on_changes: list[str]) -> bool:
+    return _under(path, REPLACE_ON_CHANGE.get(resource_type, ())) or _under(path, replace_on_changes)
 
 
 def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceDiff]:
@@ -112,14 +122,19 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceDif
         if after is None:
             diffs.append(ResourceDiff(name, before["type"], "delete"))
             continue
-        changes = _changes(before.get("inputs", {}), after.get("inputs", {}))
+        # The engine keeps the old value of an ignored input: such a change is no change at all.
+        ignored = after.get("ignoreChanges", [])
+        changes = [
+            c for c in _changes(before.get("inputs", {}), after.get("inputs", {})) if not _under(c.path, ignored)
+        ]
         changes += _rendered_changes(before.get("rendered", {}), after.get("rendered", {}))
         if before["type"] != after["type"]:
             diffs.append(ResourceDiff(name, after["type"], "replace", changes, ["type"]))
             continue
         if not changes:
             continue
-        reasons = sorted({c.path for c in changes if _forces_replace(after["type"], c.path)})
+        replace_on = after.get("replaceOnChanges", [])
+        reasons = sorted({c.path for c in changes if _forces_replace(after["type"], c.path, replace_on)})
         note = ""
         if after["type"] == "vsphere:index/virtualMachine:VirtualMachine":
             inputs = after["inputs"]

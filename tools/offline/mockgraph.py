@@ -54,6 +54,10 @@ class RecordedResource:
     """The provider's ID for a custom resource: stored in clear in the state, never a secret."""
     retain_on_delete: bool = False
     """Deleting it from the stack leaves the object in place (user data)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths whose later changes the engine ignores (the resource keeps its old value)."""
+    replace_on_changes: list[str] = field(default_factory=list)
+    """Input paths whose change replaces the resource, whatever the provider says."""
 
 
 def is_secret(value: Any) -> bool:
@@ -133,6 +137,11 @@ class Graph:
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
+
+    def node_vms(self) -> list[RecordedResource]:
+        """The Kubernetes nodes' VMs: those `ClusterNodes` makes itself (a program-built template VM is not one)."""
+        components = {r.urn for r in self.resources if r.type == "dsaas:vsphere:ClusterNodes"}
+        return [r for r in self.of_type("vsphere:index/virtualMachine:VirtualMachine") if r.parent in components]
 
     def by_name(self, name: str) -> RecordedResource:
         matches = [r for r in self.resources if r.name == name]
@@ -302,6 +311,8 @@ class DsaasMocks(pulumi_mocks.Mocks):
             state.update(uuid=resource_id, moid=f"vm-{int(_digest(name, length=6), 16) % 100000}")
         elif typ == "command:remote:Command":
             state.update(stdout=self._command_stdout(name, state), stderr="")
+        elif typ == "command:local:Command":
+            state.update(stdout=self._local_stdout(name, state), stderr="")
         elif typ == "kubernetes:trident.netapp.io/v1:TridentBackendConfig":
             resource_id = f"{TRIDENT_NAMESPACE}/{unwrap(state['metadata'])['name']}"
             if not pulumi.runtime.is_dry_run():
@@ -353,6 +364,18 @@ class DsaasMocks(pulumi_mocks.Mocks):
             state.update(hex=self._secret(encodings["hex"]), base64=self._secret(encodings["b64Std"]))
             return "none"
         raise NotImplementedError(f"the mocks do not model {typ}")
+
+    @staticmethod
+    def _local_stdout(name: str, state: Mapping[str, Any]) -> str:
+        """What the program's local steps print (components/templates/fetch-image.sh, components/vsphere_wait.py)."""
+        script = str(unwrap(state.get("create") or ""))
+        if "# dsaas step: fetch-image" in script:
+            digest = script.split("IMAGE_SHA256=", 1)[1].split("\n", 1)[0].strip("'")
+            return f"/home/operator/.cache/dsaas/images/{digest}.ova\n"
+        if "components.vsphere_wait" in script:
+            vm_name = str(unwrap(state["environment"])["DSAAS_VM_NAME"])
+            return f"dsaas: template VM {vm_name} is prepared (powered off after 21.4 min)\n"
+        return f"mock stdout of {name}"
 
     def _command_stdout(self, name: str, state: Mapping[str, Any]) -> str:
         script = unwrap(state.get("stdin") or "")
@@ -409,6 +432,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 },
                 id=str(response.id or ""),
                 retain_on_delete=bool(request.retainOnDelete),
+                ignore_changes=list(request.ignoreChanges),
+                replace_on_changes=list(request.replaceOnChanges),
             )
         )
         return response

@@ -176,8 +176,15 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
         if resource.type == "vsphere:index/virtualMachine:VirtualMachine":
             extra = unwrap(resource.inputs.get("extraConfig", {}))
             vm = unwrap(resource.inputs["name"])
-            write(f"cloud-init/{vm}/user-data.yaml", cloud_init.decode(extra["guestinfo.userdata"]))
-            write(f"cloud-init/{vm}/meta-data.yaml", cloud_init.decode(extra["guestinfo.metadata"]))
+            if "guestinfo.userdata" in extra:
+                write(f"cloud-init/{vm}/user-data.yaml", cloud_init.decode(extra["guestinfo.userdata"]))
+                write(f"cloud-init/{vm}/meta-data.yaml", cloud_init.decode(extra["guestinfo.metadata"]))
+            properties = unwrap(resource.inputs.get("vapp") or {}).get("properties", {})
+            if "user-data" in properties:
+                # A program-built template boots through the OVA's vApp properties (components/template_render.py).
+                write(f"cloud-init/{vm}/user-data.yaml", base64.b64decode(properties["user-data"]).decode())
+        elif resource.type == "command:local:Command":
+            write(f"scripts/{resource.name}.sh", str(unwrap(resource.inputs.get("create") or "")))
         elif resource.type == "command:remote:Command":
             script = unwrap(resource.inputs.get("stdin") or "")
             write(f"scripts/{resource.name}.sh", script)

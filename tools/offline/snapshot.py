@@ -26,6 +26,7 @@ from tools.offline.redaction import secret_lines
 
 SNAPSHOT_DIR = ROOT / "snapshots"
 _GUESTINFO_ENCODED = ("guestinfo.userdata", "guestinfo.metadata")
+TEMPLATE_FILES = kubeadm_render.TEMPLATES
 
 
 def snapshot_path(stack: str) -> Path:
@@ -105,9 +106,35 @@ def _readable(resource: RecordedResource, key: str, value: Any) -> Any:
     if resource.type == "command:remote:Command" and key in ("stdin", "delete") and isinstance(value, str):
         body = value.split("\n", 1)[1] if value.startswith("sudo bash -s <<") else value
         return _decode_script(body)
+    if resource.type == "command:local:Command" and key == "create" and isinstance(value, str):
+        return _decode_script(value)
+    if resource.type == "vsphere:index/virtualMachine:VirtualMachine" and key == "vapp" and isinstance(value, dict):
+        properties = dict(value.get("properties") or {})
+        if "user-data" in properties:
+            properties["user-data"] = _readable_user_data(base64.b64decode(properties["user-data"]).decode())
+        return {**value, "properties": properties}
     if resource.type == "kubernetes:helm.sh/v3:Release" and key == "values":
         return _hub_extra_config(value)
     return value
+
+
+def _readable_user_data(text: str) -> Any:
+    """A program-built template's cloud-config: each file it writes as its script parameters, or as the
+    project file it is a copy of (name and digest), so a changed pin shows as one line."""
+    document = yaml.safe_load(text)
+    if not isinstance(document, dict):
+        return text
+    files = []
+    for entry in document.get("write_files", []):
+        content = str(entry.get("content", ""))
+        decoded = _decode_script(content)
+        if decoded is content:
+            copies = [path for path in TEMPLATE_FILES.glob("*.sh") if path.read_text() == content]
+            if copies:
+                digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+                decoded = {"copyOf": copies[0].relative_to(ROOT).as_posix(), "sha256": digest}
+        files.append({**entry, "content": decoded})
+    return {**document, "write_files": files}
 
 
 def resource_entry(resource: RecordedResource, names: dict[str, str], secrets: list[str]) -> dict[str, Any]:
@@ -132,6 +159,10 @@ def resource_entry(resource: RecordedResource, names: dict[str, str], secrets: l
         entry["deleteBeforeReplace"] = True
     if resource.additional_secret_outputs:
         entry["secretOutputs"] = sorted(resource.additional_secret_outputs)
+    if resource.ignore_changes:
+        entry["ignoreChanges"] = sorted(resource.ignore_changes)
+    if resource.replace_on_changes:
+        entry["replaceOnChanges"] = sorted(resource.replace_on_changes)
     entry["inputs"] = inputs
     if resource.type == charts.RELEASE_TYPE:
         entry["rendered"] = _rendered(resource, secrets)

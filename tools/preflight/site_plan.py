@@ -106,7 +106,7 @@ def _release(graph: Graph, chart: str) -> Any | None:
 
 def read_vms(graph: Graph) -> tuple[Vm, ...]:
     vms = []
-    for resource in _of_type(graph, "vsphere:index/virtualMachine:VirtualMachine"):
+    for resource in graph.node_vms():
         extra = unwrap(resource.inputs["extraConfig"])
         user_data = yaml.safe_load(cloud_init.decode(extra["guestinfo.userdata"]))
         meta = yaml.safe_load(cloud_init.decode(extra["guestinfo.metadata"]))
@@ -209,6 +209,24 @@ def operator_flows(settings: Settings, rendered: Rendered) -> list[Flow]:
     )
     for host in sorted({urlsplit(u).hostname or u for u in rendered.operator_urls}):
         flows.append(Flow("operator", host, "443/tcp", "Helm charts and manifests the kubernetes provider fetches"))
+    image = settings.vsphere.template_image
+    if image is not None:
+        flows.append(
+            Flow(
+                "operator",
+                urlsplit(image.url).hostname or image.url,
+                "443/tcp",
+                "the template's cloud image (dsaas:vsphere.templateImage.url), downloaded once per machine",
+            )
+        )
+        flows.append(
+            Flow(
+                "operator",
+                f"ESXi hosts of {settings.vsphere.compute_cluster}",
+                "443/tcp",
+                "the OVA's disk is uploaded to a host through vCenter's NFC lease when the template is deployed",
+            )
+        )
     return flows
 
 
