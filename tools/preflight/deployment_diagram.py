@@ -4,8 +4,9 @@ The component picture (tools/offline/diagram.py) shows the program; this one sho
 machine, the users, vCenter with the compute cluster, datastore and port group the VMs use, the VMs with
 their names and addresses, the API virtual IP, the hub's address and name, the ONTAP LIFs, the directory,
 the object store and the download hosts. Every box and arrow comes from `site_plan.site_plan()`: one arrow
-per pair of boxes, labelled with the ports of the firewall rows between them, so the picture shows exactly
-the rows of docs/site.md and follows a stack's settings. Each box's tooltip names the site-plan endpoints
+per source and destination box, labelled with the ports of the firewall rows between them, so the picture
+shows exactly the rows of docs/site.md and follows a stack's settings. ESXi hosts are not drawn: the program
+talks to vCenter only, and DRS places the VMs. Each box's tooltip names the site-plan endpoints
 it stands for (shown on hover in an SVG viewer).
 """
 
@@ -68,7 +69,6 @@ class _Picture:
 
     def __init__(self, settings: Settings, rendered: Rendered, flows: list[Flow]) -> None:
         self.settings = settings
-        self.rendered = rendered
         vs = settings.vsphere
         subnet = settings.network.subnet
         # cluster id -> (parent cluster id or "", label, fill colour)
