@@ -7,7 +7,9 @@ Commands in fenced `bash` blocks are sorted by what can run here:
   `tools/ci/fresh_machine.sh` runs on a fresh Debian root in CI;
 - `pulumi` and `kubectl` lines need a vCenter: each is checked against the program instead (a config
   key it reads, secret where it must be; a stack output it exports; a flag the CLI has; a URN's type
-  chain and name that the program registers; a namespace it creates);
+  chain and name that the program registers; a namespace it creates); so are `helm` lines (a release
+  the program installs, in its namespace) and `ssh` lines to a node (the admin user, a node's name or
+  address, a program the node has, a log file a node script or cloud-init writes);
 - commands that need a directory (`ldap_check`, `try_hub`, `login_benchmark`) are run by the e2e tests
   named in `NEEDS_A_DIRECTORY`; here their flags are checked against the command's own parser.
 - a secret is typed at a prompt (`read -rs NAME && export NAME`), never put on a command line: each
@@ -113,7 +115,7 @@ def _kind(command: Command) -> str:
 
 def test_every_command_is_of_a_kind_the_test_knows() -> None:
     kinds = {str(c): _kind(c) for c in ALL}
-    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "velero", "aws", "pytest", "prompt")
+    known = ("tool", "directory", "set-up", "pulumi", "kubectl", "helm", "ssh", "velero", "aws", "pytest", "prompt")
     unknown = {c: k for c, k in kinds.items() if k not in known}
     assert unknown == {}
     assert sum(k == "tool" for k in kinds.values()) >= 15
@@ -183,6 +185,53 @@ def test_kubectl_lines_name_namespaces_the_program_creates(prod: Graph) -> None:
         words = command.words
         if "-n" in words:
             assert words[words.index("-n") + 1] in namespaces, command
+
+
+def test_helm_lines_name_releases_the_program_installs(prod: Graph) -> None:
+    releases = {
+        (str(unwrap(r.inputs["namespace"])), str(unwrap(r.inputs["name"])))
+        for r in prod.of_type("kubernetes:helm.sh/v3:Release")
+    }
+    lines = [c for c in ALL if _kind(c) == "helm"]
+    assert lines
+    for command in lines:
+        words = command.words[command.words.index("helm") :]
+        namespace, subcommand, release = words[2:5]
+        assert words[1] == "-n" and subcommand in ("status", "history"), command
+        assert (namespace, release) in releases, command
+
+
+# What a node has to run by hand: coreutils and systemd's journalctl (Ubuntu), cloud-init (the template),
+# crictl (cri-tools, a dependency of the kubeadm package prepare-node.sh installs). The logs: cloud-init's
+# own (cloudinit/config/cc_* log to /var/log/cloud-init.log) and those the node scripts write.
+NODE_PROGRAMS = {"tail", "journalctl", "crictl", "cloud-init"}
+CLOUD_INIT_LOGS = {"/var/log/cloud-init.log", "/var/log/cloud-init-output.log"}
+
+
+def test_ssh_lines_reach_a_node_as_its_admin_user_and_read_what_is_there(prod: Graph) -> None:
+    """The example stack `mysite` is prod's copy (`tools.new_stack prod mysite`): its nodes are prod's,
+    named `dsaas-mysite-*`."""
+    from tools.preflight.site_plan import read_vms
+
+    vms = read_vms(prod)
+    hosts = {vm.fqdn for vm in vms} | {vm.address for vm in vms}
+    scripts = "".join(path.read_text() for path in (ROOT_DIR / "components" / "templates").rglob("*.sh"))
+    lines = [c for c in ALL if _kind(c) == "ssh"]
+    assert lines
+    for command in lines:
+        words = command.words
+        user, _, host = words[1].partition("@")
+        assert user == load_settings("prod").ssh.user, command
+        assert host.replace("mysite", "prod") in hosts, command
+        assert words[2] == "sudo" and words[3] in NODE_PROGRAMS, command
+        for path in (w for w in words if w.startswith("/var/log/")):
+            assert path in CLOUD_INIT_LOGS or re.search(rf"(?<![\w/.-]){re.escape(path)}(?![\w/.-])", scripts), (
+                command,
+                path,
+            )
+        if "-u" in words:  # a unit the node scripts enable
+            unit = words[words.index("-u") + 1]
+            assert re.search(rf"systemctl enable (--now )?{unit}\b", scripts), command
 
 
 def test_velero_lines_name_the_namespace_and_schedules_the_program_creates(prod: Graph) -> None:

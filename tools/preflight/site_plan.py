@@ -1,6 +1,6 @@
 """What a site must prepare for a stack: the DNS records and the firewall openings, read from the program.
 
-    python -m tools.site_plan <stack> [--config-dir DIR] [--format text|markdown] [--clis]
+    python -m tools.site_plan <stack> [--config-dir DIR] [--format text|markdown] [--clis] [--diagram FILE]
 
 Runs the real program offline (as `python -m tools.preview` does) and reads what it renders: the VM and
 host names, the SSH connection of every node command, the Calico values (encapsulation, BGP, WireGuard),
@@ -8,9 +8,11 @@ the Trident backends (drivers, LIFs, NFS mount options), the hub's LDAP settings
 (rendered by the vendored z2jh chart), the object store of the backups, the apt repositories of the node
 script, the chart repositories, manifest URLs and the images the program pins. Each row of the output is
 made by one small rule below from those facts, so a change to a setting or a renderer changes the table.
-`--clis` prints instead the command-line tools the operator's later steps use, at the pinned versions.
+`--clis` prints instead the command-line tools the operator's later steps use, at the pinned versions;
+`--diagram FILE` (.svg or .png) draws the same rows as a picture of the deployment (deployment_diagram.py).
 
-Exit status: 0 printed, 2 the stack file or its settings are refused (the same message as tools.preview).
+Exit status: 0 printed, 2 the stack file or its settings are refused (the same message as tools.preview),
+or `--diagram` names a format other than .svg or .png, or Graphviz is missing.
 """
 
 from __future__ import annotations
@@ -432,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path, default=None, help="folder of stack files (default: config/)")
     parser.add_argument("--clis", action="store_true", help="print the operator's command-line tools instead")
     parser.add_argument("--format", choices=("text", "markdown"), default="text", help="plain columns or Markdown")
+    parser.add_argument("--diagram", type=Path, default=None, help="draw the deployment to FILE (.svg or .png) instead")
     args = parser.parse_args(argv)
     try:
         settings, rendered = load(args.stack, args.config_dir)
@@ -443,6 +446,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.clis:
         print(render_clis(args.stack, operator_clis(settings, (ROOT / "requirements.txt").read_text()), args.format))
+        return 0
+    if args.diagram is not None:
+        # Imported here: the picture's module builds on this one's rules.
+        from tools.preflight.deployment_diagram import DiagramError, write_diagram
+
+        try:
+            print(write_diagram(args.stack, settings, rendered, args.diagram))
+        except DiagramError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     records, flows = site_plan(settings, rendered)
     print(render(args.stack, records, flows, args.format))
