@@ -141,7 +141,9 @@ class NodeTemplate(pulumi.ComponentResource):
         waited = command.local.Command(
             f"{name}-prepared",
             interpreter=["/bin/sh", "-c"],
-            create="exec .venv/bin/python -m components.vsphere_wait",
+            # The engine starts providers with PULUMI_ROOT_DIRECTORY set to the project (where .venv is, as
+            # Pulumi.yaml's `virtualenv` says); the module needs the program's pyVmomi.
+            create='cd "${PULUMI_ROOT_DIRECTORY:-$PWD}" && exec .venv/bin/python -m components.vsphere_wait',
             environment={
                 "DSAAS_VSPHERE_SERVER": access.server,
                 "DSAAS_VSPHERE_USER": access.user,
