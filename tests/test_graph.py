@@ -377,3 +377,15 @@ def test_graph_depth_does_not_grow_with_workers() -> None:
 
     depths = {workers: run_program("prod", scaled_values(workers)).depth() for workers in (3, 30)}
     assert depths[3] == depths[30], depths
+
+
+def test_urns_carry_every_ancestor_type_as_the_engine_gives_them(graphs: dict[str, Graph]) -> None:
+    """Pulumi's MockMonitor keeps only the parent's last type; the engine keeps the whole chain
+    (pkg/resource/deploy/step_generator.go). The `--replace` lines in the docs depend on it."""
+    template_vm = graphs["prod"].by_name("nodes-template-vm")
+    assert template_vm.urn == (
+        "urn:pulumi:prod::dsaas::dsaas:vsphere:ClusterNodes$dsaas:vsphere:NodeTemplate"
+        "$vsphere:index/virtualMachine:VirtualMachine::nodes-template-vm"
+    )
+    # Top-level resources take no prefix from the root stack.
+    assert graphs["prod"].by_name("nodes").urn == "urn:pulumi:prod::dsaas::dsaas:vsphere:ClusterNodes::nodes"
