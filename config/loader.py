@@ -69,9 +69,9 @@ HUB_DATABASE_URL = SecretSpec(
     "dsaas:hubDatabaseUrl", "hub database URL", "'postgresql+psycopg2://hub:<password>@db.example.org:5432/jupyterhub'"
 )
 S3_ACCESS_KEY_ID = SecretSpec(
-    "dsaas:s3AccessKeyId", "Velero's object store access key ID (dsaas:backup; its velero/ folder)", "'<key id>'"
+    "dsaas:s3AccessKeyId", "access key ID Velero writes with (dsaas:backup; its velero/ folder)", "'<key id>'"
 )
-S3_SECRET_ACCESS_KEY = SecretSpec("dsaas:s3SecretAccessKey", "Velero's object store secret access key", "'<secret>'")
+S3_SECRET_ACCESS_KEY = SecretSpec("dsaas:s3SecretAccessKey", "secret access key Velero writes with", "'<secret>'")
 # One put-only key per backup job (docs/backups.md, "One key per writer"), never Velero's.
 S3_INVENTORY_ACCESS_KEY_ID = SecretSpec(
     "dsaas:s3InventoryAccessKeyId", "inventory job's put-only access key ID (its inventory/ folder)", "'<key id>'"

@@ -197,3 +197,14 @@ def test_the_command_draws_and_refuses_other_formats(tmp_path: Path, capsys: pyt
     assert (tmp_path / "dev.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert site_plan.main(["dev", "--diagram", str(tmp_path / "dev.pdf")]) == 2
     assert ".svg or .png" in capsys.readouterr().err
+
+
+def test_the_compute_cluster_names_what_the_nodes_are_cloned_from() -> None:
+    from tools.preflight import deployment_diagram, site_plan
+
+    prod = deployment_diagram.render_dot("prod", *site_plan.load("prod", None))
+    assert "clones of the template the program builds from ubuntu-24.04-server-cloudimg-amd64.ova" in prod
+    assert "at 10.40.0.8 while it is prepared" in prod
+    dev_settings = site_plan.load("dev", None)
+    assert f"clones of {dev_settings[0].vsphere.template}" in deployment_diagram.render_dot("dev", *dev_settings)
+    assert "None" not in prod

@@ -51,6 +51,16 @@ def _contiguous(addresses: list[IPv4Address]) -> bool:
     return all(int(b) - int(a) == 1 for a, b in itertools.pairwise(addresses))
 
 
+def _template_source(settings: Settings) -> str:
+    """What the nodes are cloned from: the operator's template, or the one the program builds (and where)."""
+    image = settings.vsphere.template_image
+    if image is None:
+        return str(settings.vsphere.template)
+    return (
+        f"the template the program builds from {image.url.rsplit('/', 1)[-1]} (at {image.address} while it is prepared)"
+    )
+
+
 def workers_label(settings: Settings, rendered: Rendered) -> str:
     """One line per worker for a small pool; for a large one its size, address range, first and last names."""
     by_name = {vm.name: vm for vm in rendered.vms}
@@ -77,7 +87,7 @@ class _Picture:
             "cluster_compute": (
                 "cluster_dc",
                 f"compute cluster {vs.compute_cluster} · datastore {vs.datastore} · folder {vs.folder}\n"
-                f"clones of {vs.template}",
+                f"clones of {_template_source(settings)}",
                 "#e2ecf5",
             ),
             _NODES_CLUSTER: ("cluster_compute", f"VMs on port group {vs.network} ({subnet})", "#d5e4f1"),
