@@ -15,6 +15,7 @@ import pytest
 from config.settings import parse_settings
 from tests.conftest import ROOT_DIR
 from tools.bench import bringup
+from tools.bench import bringup_sim as sim
 from tools.bench.bringup_sim import (
     PARALLEL_QUEUE,
     ModelError,
@@ -164,7 +165,7 @@ def test_dependencies_are_the_recorded_ones(graphs: dict[str, Graph]) -> None:
             # Components have no dependencies here, so each operation waits for exactly what it recorded.
             assert set(plan[resource.name].deps) == set(resource.dependencies), resource.name
     # prod's program-built template holds the notebook images: the hub's pre-puller finds them in place.
-    assert [s.label for s in plan["hub-release"].steps] == ["Helm installs"]
+    assert [s.label for s in plan["hub-release"].steps] == ["Helm installs", bringup.ENGINE_LABEL]
     dev = {t.name: t for t in bringup.plan_from_graph(graphs["dev"].resources, bringup.Assumptions()).tasks}
     hub = dev["hub-release"]
     assert hub.steps[0].label == bringup.IMAGE_PULLS and hub.steps[0].jobs == 2  # one pull per worker
@@ -258,7 +259,10 @@ def test_a_program_built_template_is_prepared_once_before_the_first_clone(graphs
     assert pulls.jobs == 1  # the template pulls once; its 7 clones pull nothing
     assert plan["nodes-template-vm"].id in bake.deps
     assert bake.id in plan["nodes-dsaas-prod-cp-1"].deps and bake.id in plan["nodes-dsaas-prod-worker-4"].deps
-    assert [s.label for s in plan["kubernetes-dsaas-prod-worker-1-prepare"].steps] == ["node preparation"]
+    assert [s.label for s in plan["kubernetes-dsaas-prod-worker-1-prepare"].steps] == [
+        "node preparation",
+        bringup.ENGINE_LABEL,
+    ]
 
 
 # --- the duration table ------------------------------------------------------------------------
@@ -275,3 +279,63 @@ def test_every_figure_says_where_it_comes_from() -> None:
 def test_the_doc_shows_the_current_table() -> None:
     doc = (ROOT_DIR / "docs" / "bringup.md").read_text()
     assert render_table() in doc, "docs/bringup.md is stale: paste `python -m tools.bringup --table` into it"
+
+
+# --- the calibration: clone units on both hosts, the engine's checkpoints ------------------------
+
+
+def test_a_pool_named_twice_holds_two_units() -> None:
+    clone = sim.Step("clone", (10.0,), ("host", "host"))
+    tasks = [sim.Task(f"t{i}", (), (clone,)) for i in range(3)]
+    # Four units: two clones at once, the third after them.
+    assert sim.simulate(tasks, {"host": 4}).makespan == 20.0
+    with pytest.raises(sim.ModelError, match="needs more units"):
+        sim.simulate(tasks, {"host": 1})
+
+
+def test_every_clone_holds_units_on_the_template_host_and_its_own(graphs: dict[str, Graph]) -> None:
+    plan = {t.name: t for t in bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions()).tasks}
+    # Clones go round-robin over 4 hosts; the template lives on esxi-1. worker-1 is the fourth clone.
+    worker = plan["nodes-dsaas-prod-worker-1"].steps[0]
+    assert worker.label == bringup.CLONE_LABEL
+    assert worker.pools == ("esxi-1", "esxi-1", "esxi-4", "esxi-4", bringup.VCENTER_POOL)
+    # A clone onto the template's own host holds four of its units.
+    assert plan["nodes-dsaas-prod-worker-2"].steps[0].pools.count("esxi-1") == 4
+    copies = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions(hosts=4, template_copies=4))
+    sources = {t.steps[0].pools[0] for t in copies.tasks if t.kind == "vm"}
+    assert sources == {"esxi-1", "esxi-2", "esxi-3", "esxi-4"}
+    assert bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions()).pools["esxi-1"] == 16
+
+
+def test_the_template_host_caps_clones_whatever_the_hosts_and_copies_lift_it() -> None:
+    def median(hosts: int, copies: int) -> float:
+        resources = bringup.record("prod", 150)
+        assumptions = bringup.Assumptions(hosts=hosts, template_copies=copies)
+        return bringup.simulate_plan("prod", bringup.plan_from_graph(resources, assumptions), assumptions, 1, 1).median
+
+    one_copy_4, one_copy_16, copies_16 = median(4, 1), median(16, 1), median(16, 16)
+    assert abs(one_copy_16 - one_copy_4) < 0.15 * one_copy_4  # the template's host is the limit, not the hosts
+    assert copies_16 < 0.8 * one_copy_16
+
+
+def test_the_engine_saves_after_every_operation_one_save_at_a_time(graphs: dict[str, Graph]) -> None:
+    plan = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions())
+    saves = [t for t in plan.tasks if t.steps and t.steps[-1].label == bringup.ENGINE_LABEL]
+    assert len(saves) == len([t for t in plan.tasks if t.kind != "provider"])
+    assert plan.pools[bringup.ENGINE_POOL] == 1
+    mode = saves[0].steps[-1].seconds.mode
+    # 0.67 ms per resource, half the final state on average.
+    assert mode == pytest.approx(0.67 / 1000 * len(plan.tasks) / 2)
+    skipped = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions(checkpoints=False))
+    assert not any(s.label == bringup.ENGINE_LABEL for t in skipped.tasks for s in t.steps)
+
+
+def test_the_json_names_the_engines_time_and_each_limit_applied(graphs: dict[str, Graph]) -> None:
+    assumptions = bringup.Assumptions()
+    plan = bringup.plan_from_graph(graphs["prod"].resources, assumptions)
+    data = bringup.to_json(bringup.simulate_plan("prod", plan, assumptions, 1, 1))
+    assert {"makespan_min", "critical_path", "engine_min", "limits"} <= set(data)
+    assert data["engine_min"] >= 0
+    limits = {entry["limit"]: entry["value"] for entry in data["limits"]}
+    assert limits["units per ESXi host"] == 16 and limits["units per clone on each host (vaai-copy)"] == 2
+    assert limits["engine checkpoint saves at once"] == 1

@@ -40,7 +40,10 @@ from tools.bench import bringup_sim as sim
 from tools.bench.bringup_table import (
     CLONE,
     DOWNLOAD_JITTER,
-    HOST_PROVISIONING_LIMIT,
+    ENGINE_CHECKPOINT_MS_PER_RESOURCE,
+    FULL_CLONE_UNITS,
+    HOST_UNITS,
+    LINKED_CLONE_UNITS,
     NODE_DOWNLOAD_GBPS,
     PACKAGE_MB_PER_NODE,
     SITE_UPLINK_GBPS,
@@ -60,6 +63,10 @@ COMMAND_TYPE = "command:remote:Command"
 LOCAL_COMMAND_TYPE = "command:local:Command"
 HELM_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
 VCENTER_POOL = "vcenter"
+ENGINE_POOL = "engine-checkpoint"
+ENGINE_LABEL = "engine checkpoints"
+ENGINE_QUEUE = "engine checkpoints: queue"
+CLONE_QUEUE = "clone units queue (template host, destination host, vCenter)"
 UPLINK_POOL = "uplink"
 
 # What the time is attributed to (the "waits on" categories).
@@ -130,8 +137,12 @@ class Assumptions:
     """How the template is cloned; None: linked if the program asks for linked clones, else VAAI copy."""
     uplink_gbps: float = SITE_UPLINK_GBPS.value
     node_gbps: float = NODE_DOWNLOAD_GBPS.value
-    host_limit: int = int(HOST_PROVISIONING_LIMIT.value)
+    host_units: int = int(HOST_UNITS.value)
     vcenter_limit: int = int(VCENTER_OPERATION_LIMIT.value)
+    template_copies: int = 1
+    """Hosts holding a copy of the template; clone i reads from copy i mod n (what-if; the program has 1)."""
+    checkpoints: bool = True
+    """The engine saves the whole state after each operation (Pulumi's default); False: PULUMI_SKIP_CHECKPOINTS."""
     baked_template: bool = False
     """What-if: the template already holds the packages and the notebook images."""
 
@@ -140,6 +151,8 @@ class Assumptions:
             raise ValueError("--hosts must be at least 1")
         if self.uplink_gbps <= 0 or self.node_gbps <= 0:
             raise ValueError("link speeds must be positive")
+        if not 1 <= self.template_copies <= self.hosts:
+            raise ValueError("--template-copies must be between 1 and the number of hosts")
 
 
 @dataclass(frozen=True)
@@ -409,8 +422,11 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
     clone = clone_kind(resources, assumptions)
     stream_gbps = min(assumptions.node_gbps, assumptions.uplink_gbps)
     uplink_slots = max(1, math.floor(assumptions.uplink_gbps / stream_gbps))
-    pools = {VCENTER_POOL: assumptions.vcenter_limit, UPLINK_POOL: uplink_slots}
-    pools.update({f"esxi-{h + 1}": assumptions.host_limit for h in range(assumptions.hosts)})
+    pools = {VCENTER_POOL: assumptions.vcenter_limit, UPLINK_POOL: uplink_slots, ENGINE_POOL: 1}
+    pools.update({f"esxi-{h + 1}": assumptions.host_units for h in range(assumptions.hosts)})
+    units = int((LINKED_CLONE_UNITS if clone is CloneKind.LINKED else FULL_CLONE_UNITS).value)
+    # The state grows from nothing to every operation: on average a save writes half of it.
+    checkpoint_seconds = ENGINE_CHECKPOINT_MS_PER_RESOURCE.value / 1000 * len(operations) / 2
     workers = sum(1 for role in roles.values() if role is Role.WORKER)
     package_seconds = PACKAGE_MB_PER_NODE.value * 8 / 1000 / stream_gbps
 
@@ -420,10 +436,18 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
         kind = kind_of[resource.urn]
         steps: list[StepSpec]
         if kind == "vm":
+            # Every clone reads the template on the template's host (esxi-1, or one of the copies) and writes on
+            # its own host; each side holds `units` of that host's 16 (the same host: both).
             host = f"esxi-{vm_count % assumptions.hosts + 1}"
+            source = f"esxi-{vm_count % assumptions.template_copies + 1}"
             vm_count += 1
             steps = [
-                StepSpec(CLONE_LABEL, CLONE[clone].seconds, pools=(host, VCENTER_POOL), queue_label=VCENTER_QUEUE),
+                StepSpec(
+                    CLONE_LABEL,
+                    CLONE[clone].seconds,
+                    pools=(source,) * units + (host,) * units + (VCENTER_POOL,),
+                    queue_label=CLONE_QUEUE,
+                ),
                 _figure_step("first-boot"),
             ]
         elif kind == "template-bake":
@@ -460,6 +484,16 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
             steps.append(_figure_step("helm-jupyterhub"))
         else:
             steps = [_figure_step(kind)]
+        if assumptions.checkpoints and kind not in ("provider",):
+            # The operation is done when the engine has saved it; saves queue behind one another.
+            steps.append(
+                StepSpec(
+                    ENGINE_LABEL,
+                    Triangular(checkpoint_seconds * 0.5, checkpoint_seconds, checkpoint_seconds * 1.5),
+                    pools=(ENGINE_POOL,),
+                    queue_label=ENGINE_QUEUE,
+                )
+            )
         tasks.append(TaskSpec(resource.urn, resource.name, resource.type, kind, deps[resource.urn], tuple(steps)))
     control_planes = sum(1 for role in roles.values() if role is Role.CONTROL_PLANE)
     return Plan(tuple(tasks), pools, control_planes, workers, clone)
@@ -564,7 +598,25 @@ def to_json(result: Result) -> dict[str, Any]:
             for entry in run.path
         ],
         "waits_on_min": {label: _minutes(seconds) for label, seconds in sim.waits_on(run.path).items()},
+        "engine_min": _minutes(
+            sum(seconds for label, seconds in sim.waits_on(run.path).items() if label in (ENGINE_LABEL, ENGINE_QUEUE))
+        ),
+        "limits": limits_applied(result.plan, result.assumptions),
     }
+
+
+def limits_applied(plan: Plan, assumptions: Assumptions) -> list[dict[str, Any]]:
+    """Each limit the run applied, with its value: what a reviewer checks the model against."""
+    units = LINKED_CLONE_UNITS if plan.clone is CloneKind.LINKED else FULL_CLONE_UNITS
+    return [
+        {"limit": "units per ESXi host", "value": assumptions.host_units},
+        {"limit": f"units per clone on each host ({plan.clone.value})", "value": int(units.value)},
+        {"limit": "hosts holding a copy of the template", "value": assumptions.template_copies},
+        {"limit": "concurrent vCenter operations", "value": assumptions.vcenter_limit},
+        {"limit": "downloads at once on the site uplink", "value": plan.pools[UPLINK_POOL]},
+        {"limit": "engine checkpoint saves at once", "value": 1 if assumptions.checkpoints else 0},
+        {"limit": "pulumi --parallel", "value": assumptions.parallel},
+    ]
 
 
 def render_text(result: Result) -> str:
@@ -608,6 +660,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--baked-template", action="store_true", help="what-if: the template holds the packages and images"
     )
+    parser.add_argument(
+        "--template-copies", type=int, default=1, help="what-if: copies of the template on that many hosts (default 1)"
+    )
+    parser.add_argument(
+        "--skip-checkpoints",
+        action="store_true",
+        help="what-if: PULUMI_SKIP_CHECKPOINTS (the engine saves once, at the end)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one entry per size and host count")
     parser.add_argument("--table", action="store_true", help="print the duration table as Markdown and exit")
     args = parser.parse_args(argv)
@@ -628,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
                     clone=CloneKind(args.clone) if args.clone else None,
                     uplink_gbps=args.uplink_gbps,
                     baked_template=args.baked_template,
+                    template_copies=args.template_copies,
+                    checkpoints=not args.skip_checkpoints,
                 )
                 plan = plan_from_graph(resources, assumptions)
                 results.append(simulate_plan(args.stack, plan, assumptions, args.runs, args.seed))

@@ -12,7 +12,7 @@ to the makespan exactly.
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +26,8 @@ class Step:
     seconds: tuple[float, ...]
     """One duration per parallel job; usually one job."""
     pools: tuple[str, ...] = ()
-    """Limited resources each job holds one slot of while it runs."""
+    """Limited resources each job holds a unit of while it runs; a pool named twice is held twice (a full
+    clone costs its source and its destination host two units each, four when they are one host)."""
     queue_label: str = ""
     """What waiting for `pools` is attributed to (default: "<first pool> queue")."""
 
@@ -109,6 +110,9 @@ def check_tasks(tasks: Sequence[Task], pools: Mapping[str, int]) -> None:
             unknown = [pool for pool in step.pools if pool not in pools]
             if unknown:
                 raise ModelError(f"{task.id}: unknown pools {unknown}")
+            too_big = [pool for pool, units in Counter(step.pools).items() if units > pools[pool]]
+            if too_big:
+                raise ModelError(f"{task.id}: needs more units of {too_big} than the pool has")
     for name, capacity in pools.items():
         if capacity < 1:
             raise ModelError(f"pool {name} needs a capacity of at least 1")
@@ -246,7 +250,8 @@ def simulate(tasks: Sequence[Task], pools: Mapping[str, int], parallel: int | No
                 best: tuple[float, int, str, float] | None = None
                 best_pools: tuple[str, ...] = ()
                 for needed, queue in waiting_jobs.items():
-                    if queue and all(free[pool] > 0 for pool in needed) and (best is None or queue[0] < best):
+                    fits = all(free[pool] >= units for pool, units in Counter(needed).items())
+                    if queue and fits and (best is None or queue[0] < best):
                         best, best_pools = queue[0], needed
                 if best is None:
                     break
