@@ -4,6 +4,7 @@ looked up by name) or one the program builds from a checksum-pinned Ubuntu cloud
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -19,15 +20,20 @@ from config.settings import Settings
 
 @dataclass(frozen=True)
 class TemplateSource:
-    """What a clone takes from its template: the source VM and the virtual hardware it must match."""
+    """What a clone takes from its template: the source VMs and the virtual hardware they share."""
 
-    uuid: pulumi.Input[str]
+    uuids: Sequence[pulumi.Input[str]]
+    """The template, or its per-host copies: node i is cloned from `uuid_for(i)`."""
     guest_id: pulumi.Input[str]
     firmware: pulumi.Input[str]
     scsi_type: pulumi.Input[str]
     adapter_type: pulumi.Input[str]
     thin_provisioned: pulumi.Input[bool]
     eagerly_scrub: pulumi.Input[bool]
+
+    def uuid_for(self, index: int) -> pulumi.Input[str]:
+        """Round-robin over the copies, so each source host serves its share of the clones."""
+        return self.uuids[index % len(self.uuids)]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class NodeTemplate(pulumi.ComponentResource):
             self.source = self._existing(settings, args)
         else:
             self.source = self._built(name, settings, image, args)
-        self.register_outputs({"template_uuid": self.source.uuid})
+        self.register_outputs({"template_uuids": list(self.source.uuids)})
 
     def _existing(self, settings: Settings, args: NodeTemplateArgs) -> TemplateSource:
         assert settings.vsphere.template is not None
@@ -75,7 +81,7 @@ class NodeTemplate(pulumi.ComponentResource):
             opts=pulumi.InvokeOptions(parent=self, provider=args.provider),
         )
         return TemplateSource(
-            uuid=template.id,
+            uuids=[template.id],
             guest_id=template.guest_id,
             firmware=template.firmware,
             scsi_type=template.scsi_type,
@@ -158,8 +164,11 @@ class NodeTemplate(pulumi.ComponentResource):
         )
         # Clones read the template's UUID through the wait, so none starts before the template is off.
         uuid = pulumi.Output.all(self.vm.uuid, waited.stdout).apply(lambda known: str(known[0]))
+        copies = [
+            self._copy(name, settings, args, vm_name, uuid, index, host) for index, host in enumerate(image.hosts)
+        ]
         return TemplateSource(
-            uuid=uuid,
+            uuids=copies or [uuid],
             guest_id=template_render.GUEST_ID,
             firmware=template_render.FIRMWARE,
             scsi_type=template_render.SCSI_TYPE,
@@ -167,3 +176,68 @@ class NodeTemplate(pulumi.ComponentResource):
             thin_provisioned=True,
             eagerly_scrub=False,
         )
+
+    def _copy(
+        self,
+        name: str,
+        settings: Settings,
+        args: NodeTemplateArgs,
+        vm_name: str,
+        source_uuid: pulumi.Output[str],
+        index: int,
+        host: str,
+    ) -> pulumi.Output[str]:
+        """A copy of the prepared template on `host`, booted once to seal itself and powered off; the UUID
+        comes through its own wait."""
+        child = pulumi.ResourceOptions(parent=self)
+        vsphere_child = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=args.provider))
+        copy_name = template_render.copy_name(vm_name, index)
+        host_system = vsphere.get_host_output(
+            name=host,
+            datacenter_id=args.placement.datacenter_id,
+            opts=pulumi.InvokeOptions(parent=self, provider=args.provider),
+        )
+        copy = vsphere.VirtualMachine(
+            f"{name}-copy-{index + 1}",
+            name=copy_name,
+            annotation=f"dsaas {settings.cluster.cluster_name}: copy of the node template {vm_name} on {host}. "
+            "Managed by Pulumi; clone it, never power it on.",
+            resource_pool_id=args.placement.resource_pool_id,
+            host_system_id=host_system.id,
+            datastore_id=args.placement.datastore_id,
+            folder=settings.vsphere.folder,
+            num_cpus=template_render.CPUS,
+            memory=template_render.MEMORY_MIB,
+            guest_id=template_render.GUEST_ID,
+            firmware=template_render.FIRMWARE,
+            scsi_type=template_render.SCSI_TYPE,
+            network_interfaces=[
+                vsphere.VirtualMachineNetworkInterfaceArgs(
+                    network_id=args.placement.network_id, adapter_type=template_render.ADAPTER_TYPE
+                )
+            ],
+            disks=[vsphere.VirtualMachineDiskArgs(label="disk0", size=template_render.DISK_GIB, thin_provisioned=True)],
+            clone=vsphere.VirtualMachineCloneArgs(template_uuid=source_uuid),
+            extra_config=template_render.copy_guestinfo(copy_name),
+            wait_for_guest_net_timeout=0,
+            wait_for_guest_ip_timeout=0,
+            opts=pulumi.ResourceOptions.merge(vsphere_child, pulumi.ResourceOptions(replace_on_changes=["name"])),
+        )
+        access = args.access
+        sealed = command.local.Command(
+            f"{name}-copy-{index + 1}-sealed",
+            interpreter=["/bin/sh", "-c"],
+            create='cd "${PULUMI_ROOT_DIRECTORY:-$PWD}" && exec .venv/bin/python -m components.vsphere_wait',
+            environment={
+                "DSAAS_VSPHERE_SERVER": access.server,
+                "DSAAS_VSPHERE_USER": access.user,
+                "DSAAS_VSPHERE_PASSWORD": access.password,
+                "DSAAS_VSPHERE_INSECURE": "true" if settings.vsphere.allow_unverified_ssl else "false",
+                "DSAAS_VM_UUID": copy.uuid,
+                "DSAAS_VM_NAME": copy_name,
+                "DSAAS_TIMEOUT_MINUTES": "15",
+            },
+            triggers=[copy.uuid],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[copy])),
+        )
+        return pulumi.Output.all(copy.uuid, sealed.stdout).apply(lambda known: str(known[0]))

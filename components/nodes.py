@@ -111,7 +111,7 @@ class ClusterNodes(pulumi.ComponentResource):
         self.vms = {}
         self.host_keys = {}
         previous_control_plane: vsphere.VirtualMachine | None = None
-        for node in settings.all_nodes:
+        for position, node in enumerate(settings.all_nodes):
             # Made here rather than by the guest, so the program knows the key before the VM first
             # answers: no connection ever trusts whatever is at the node's address on first use. The
             # key lives as long as the VM's name: a replacement VM of that name gets the same key.
@@ -160,7 +160,7 @@ class ClusterNodes(pulumi.ComponentResource):
                         eagerly_scrub=template.eagerly_scrub,
                     )
                 ],
-                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.uuid),
+                clone=vsphere.VirtualMachineCloneArgs(template_uuid=template.uuid_for(position)),
                 extra_config=extra_config,
                 # The guest configures its own static address; wait for it to be routable.
                 wait_for_guest_net_routable=True,

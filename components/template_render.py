@@ -37,6 +37,7 @@ MEMORY_MIB = 4096
 # The network name inside Ubuntu's OVF descriptor (`<Network ovf:name="VM Network">`), mapped to the port group.
 OVF_NETWORK = "VM Network"
 BAKE_UNIT = "dsaas-bake.service"
+SEAL_UNIT = "dsaas-seal.service"
 LIBRARY = "/usr/local/lib/dsaas"
 
 
@@ -95,6 +96,22 @@ def render_bake_unit() -> str:
     )
 
 
+def render_seal_unit() -> str:
+    """Installed by the bake, started on each per-host copy's one boot (by its guestinfo user data)."""
+    return "\n".join(
+        [
+            "[Unit]",
+            "Description=dsaas: seal this copy of the node template, then power it off",
+            "After=cloud-final.service",
+            "",
+            "[Service]",
+            "Type=oneshot",
+            f"ExecStart=/bin/bash {LIBRARY}/seal-template.sh",
+            "",
+        ]
+    )
+
+
 def render_bake_user_data(settings: Settings, image: TemplateImage, vm_name: str) -> str:
     """The template VM's `#cloud-config`. It carries no secret: nobody logs in to the template, it
     prepares itself and powers off, and the vApp properties stay readable in vCenter."""
@@ -113,7 +130,13 @@ def render_bake_user_data(settings: Settings, image: TemplateImage, vm_name: str
                 "permissions": "0755",
                 "content": render_script("bake-template", bake_parameters(settings, image)),
             },
+            {
+                "path": f"{LIBRARY}/seal-template.sh",
+                "permissions": "0755",
+                "content": (TEMPLATES / "seal-template.sh").read_text(),
+            },
             {"path": f"/etc/systemd/system/{BAKE_UNIT}", "permissions": "0644", "content": render_bake_unit()},
+            {"path": f"/etc/systemd/system/{SEAL_UNIT}", "permissions": "0644", "content": render_seal_unit()},
         ],
         "runcmd": [["systemctl", "daemon-reload"], ["systemctl", "start", "--no-block", BAKE_UNIT]],
     }
@@ -148,3 +171,18 @@ def template_annotation(settings: Settings, image: TemplateImage) -> str:
         f"dsaas {settings.cluster.cluster_name}: node template from {image.url} (sha256 {image.sha256[:12]}...), "
         f"Kubernetes {settings.cluster.kubernetes_version}. Managed by Pulumi; clone it, never power it on."
     )
+
+
+def copy_name(vm_name: str, index: int) -> str:
+    return f"{vm_name}-copy-{index + 1}"
+
+
+def copy_guestinfo(name: str) -> dict[str, str]:
+    """A per-host copy boots once from guestinfo (the template reads only the VMware datasource): it is a
+    new instance, so cloud-init runs, and its user data starts the seal the bake installed. No secret, no
+    address: nobody connects to it."""
+    metadata = yaml.safe_dump({"instance-id": name, "local-hostname": name}, sort_keys=False)
+    user_data = "#cloud-config\n" + yaml.safe_dump(
+        {"runcmd": [["systemctl", "start", "--no-block", SEAL_UNIT]]}, sort_keys=False
+    )
+    return cloud_init.guestinfo(metadata, user_data)

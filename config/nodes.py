@@ -39,6 +39,13 @@ class TemplateImage(SettingsModel):
     timeout_minutes: StrictInt = Field(
         default=45, ge=5, le=240, description="How long the preparation (packages and image pulls) may take."
     )
+    hosts: list[OneLine] = Field(
+        default_factory=list,
+        max_length=64,
+        description="ESXi hosts (names as vCenter shows them) that each get a copy of the prepared template; "
+        "nodes are cloned from the copies in turn. A clone holds units on its source host: with one template, "
+        "that one host limits how many clones run at once, whatever the cluster's size (docs/bringup.md).",
+    )
 
 
 class VSphereSettings(SettingsModel):

@@ -387,8 +387,24 @@ def _check_template(settings: Settings) -> list[SettingsProblem]:
         ]
     if placement.template_image is None:
         return []
+    problems = []
+    hosts = placement.template_image.hosts
+    repeated = sorted({host for host in hosts if hosts.count(host) > 1})
+    if repeated:
+        problems.append(
+            SettingsProblem(
+                key=stack_key("vsphere", "templateImage", "hosts"),
+                problem=f"names {', '.join(repeated)} more than once; one copy per host is all a host can use.",
+                fix="list each ESXi host once.",
+            )
+        )
+    return problems + _check_template_address(settings)
+
+
+def _check_template_address(settings: Settings) -> list[SettingsProblem]:
+    assert settings.vsphere.template_image is not None
     key = stack_key("vsphere", "templateImage", "address")
-    address = placement.template_image.address
+    address = settings.vsphere.template_image.address
     subnet = settings.network.subnet
     if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
         return [

@@ -3,6 +3,7 @@ and the stack's graph taken exactly as the offline preview records it."""
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import itertools
 import json
@@ -28,7 +29,7 @@ from tools.bench.bringup_sim import (
     waits_on,
 )
 from tools.bench.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
-from tools.offline.mockgraph import Graph, RecordedResource, project_defaults
+from tools.offline.mockgraph import Graph, RecordedResource, project_defaults, read_stack_values, run_program
 
 
 def task(name: str, seconds: float, deps: tuple[str, ...] = (), pools: tuple[str, ...] = ()) -> Task:
@@ -258,7 +259,11 @@ def test_a_program_built_template_is_prepared_once_before_the_first_clone(graphs
     pulls = next(s for s in bake.steps if s.label == bringup.IMAGE_PULLS)
     assert pulls.jobs == 1  # the template pulls once; its 7 clones pull nothing
     assert plan["nodes-template-vm"].id in bake.deps
-    assert bake.id in plan["nodes-dsaas-prod-cp-1"].deps and bake.id in plan["nodes-dsaas-prod-worker-4"].deps
+    # Each copy is cloned once the template is sealed; each node once its copy is.
+    assert bake.id in plan["nodes-template-copy-1"].deps
+    assert plan["nodes-template-copy-1-sealed"].id in plan["nodes-dsaas-prod-cp-1"].deps
+    # worker-4 is the seventh node: copy 7 mod 4 = 3.
+    assert plan["nodes-template-copy-3-sealed"].id in plan["nodes-dsaas-prod-worker-4"].deps
     assert [s.label for s in plan["kubernetes-dsaas-prod-worker-1-prepare"].steps] == [
         "node preparation",
         bringup.ENGINE_LABEL,
@@ -295,13 +300,16 @@ def test_a_pool_named_twice_holds_two_units() -> None:
 
 def test_every_clone_holds_units_on_the_template_host_and_its_own(graphs: dict[str, Graph]) -> None:
     plan = {t.name: t for t in bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions()).tasks}
-    # Clones go round-robin over 4 hosts; the template lives on esxi-1. worker-1 is the fourth clone.
+    # prod keeps a copy of the template on each of its 4 hosts: worker-1, the fourth clone, reads the copy on
+    # its own host, holding four of that host's units; each copy is cloned from the template on esxi-1.
     worker = plan["nodes-dsaas-prod-worker-1"].steps[0]
     assert worker.label == bringup.CLONE_LABEL
-    assert worker.pools == ("esxi-1", "esxi-1", "esxi-4", "esxi-4", bringup.VCENTER_POOL)
-    # A clone onto the template's own host holds four of its units.
-    assert plan["nodes-dsaas-prod-worker-2"].steps[0].pools.count("esxi-1") == 4
-    copies = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions(hosts=4, template_copies=4))
+    assert worker.pools == ("esxi-4",) * 4 + (bringup.VCENTER_POOL,)
+    assert plan["nodes-template-copy-2"].steps[0].pools == ("esxi-1", "esxi-1", "esxi-2", "esxi-2", "vcenter")
+    # Without copies every clone reads esxi-1.
+    single = {t.name: t for t in bringup.plan_from_graph(_without_copies(0), bringup.Assumptions()).tasks}
+    assert single["nodes-dsaas-prod-worker-1"].steps[0].pools == ("esxi-1", "esxi-1", "esxi-4", "esxi-4", "vcenter")
+    copies = bringup.plan_from_graph(_without_copies(0), bringup.Assumptions(hosts=4, template_copies=4))
     sources = {t.steps[0].pools[0] for t in copies.tasks if t.kind == "vm"}
     assert sources == {"esxi-1", "esxi-2", "esxi-3", "esxi-4"}
     assert bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions()).pools["esxi-1"] == 16
@@ -309,7 +317,7 @@ def test_every_clone_holds_units_on_the_template_host_and_its_own(graphs: dict[s
 
 def test_the_template_host_caps_clones_whatever_the_hosts_and_copies_lift_it() -> None:
     def median(hosts: int, copies: int) -> float:
-        resources = bringup.record("prod", 150)
+        resources = _without_copies(150)
         assumptions = bringup.Assumptions(hosts=hosts, template_copies=copies)
         return bringup.simulate_plan("prod", bringup.plan_from_graph(resources, assumptions), assumptions, 1, 1).median
 
@@ -339,3 +347,10 @@ def test_the_json_names_the_engines_time_and_each_limit_applied(graphs: dict[str
     limits = {entry["limit"]: entry["value"] for entry in data["limits"]}
     assert limits["units per ESXi host"] == 16 and limits["units per clone on each host (vaai-copy)"] == 2
     assert limits["engine checkpoint saves at once"] == 1
+
+
+def _without_copies(workers: int) -> tuple[RecordedResource, ...]:
+    """prod recorded with one template and no per-host copies (`workers` 0: the stack file's count)."""
+    values = bringup.values_with_workers("prod", workers) if workers else copy.deepcopy(read_stack_values("prod"))
+    values["dsaas:vsphere"]["templateImage"]["hosts"] = []
+    return tuple(run_program("prod", values).resources)

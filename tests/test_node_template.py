@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import template_render, vsphere_wait
+from components import cloud_init, template_render, vsphere_wait
 from components.kubeadm_render import TEMPLATES, render_script
 from config.settings import SettingsError, parse_settings
 from tests.conftest import load_settings, require_tool, settings_values
@@ -340,11 +340,24 @@ def test_clones_wait_for_the_prepared_template(graphs: dict[str, Graph]) -> None
         "/513a22ebe3982b9387b038f8a2a6dad1af980d4623dca03511312e55ba620b1a.ova"
     )
     assert set(inputs["vapp"]["properties"]) == {"instance-id", "hostname", "user-data"}
-    nodes = [r for r in graph.of_type(VM) if r is not template_vm]
+    # A copy on each of prod's four hosts, cloned once the template is prepared, each sealed and waited for.
+    copies = [_named(graph, f"nodes-template-copy-{k}") for k in range(1, 5)]
+    for k, copy in enumerate(copies, start=1):
+        assert prepared.urn in copy.property_dependencies["clone"]
+        assert unwrap(copy.inputs)["clone"]["templateUuid"] == template_vm.id
+        assert unwrap(copy.inputs)["hostSystemId"].startswith("host-")
+        guestinfo = unwrap(copy.inputs)["extraConfig"]
+        assert "systemctl" in cloud_init.decode(guestinfo["guestinfo.userdata"])
+        assert _named(graph, f"nodes-template-copy-{k}-sealed").dependencies == sorted(
+            {copy.urn, *_named(graph, f"nodes-template-copy-{k}-sealed").dependencies}
+        )
+    nodes = {unwrap(node.inputs)["name"]: node for node in graph.node_vms()}
     assert len(nodes) == 7
-    for node in nodes:
-        assert prepared.urn in node.property_dependencies["clone"], node.name
-        assert unwrap(node.inputs)["clone"]["templateUuid"] == template_vm.id
+    for position, spec in enumerate(load_settings("prod").all_nodes):  # round-robin in the settings' order
+        node, copy = nodes[spec.name], copies[position % 4]
+        sealed = _named(graph, f"{copy.name}-sealed")
+        assert sealed.urn in node.property_dependencies["clone"], node.name
+        assert unwrap(node.inputs)["clone"]["templateUuid"] == copy.id
         assert (unwrap(node.inputs)["guestId"], unwrap(node.inputs)["firmware"]) == ("ubuntu64Guest", "efi")
     assert not any(r.type == LOCAL for r in graphs["dev"].resources)
 
@@ -366,5 +379,37 @@ def test_a_template_rebuilt_for_a_new_version_replaces_no_node(stack_values: Cal
     # The node VMs ignore their clone source once made (components/nodes.py): only new nodes use the new one.
     diffs = diff_snapshots(build_snapshot(before), build_snapshot(after))
     replaced = {d.name for d in diffs if d.action == "replace" and d.type == VM}
-    assert replaced == {"nodes-template-vm"}
-    assert not any(d.type == VM and d.name != "nodes-template-vm" for d in diffs)
+    templates = {"nodes-template-vm", *(f"nodes-template-copy-{k}" for k in range(1, 5))}
+    assert replaced == templates
+    assert not any(d.type == VM and d.name not in templates for d in diffs)
+
+
+def test_each_host_gets_one_copy_of_the_template() -> None:
+    values = settings_values("prod")
+    vsphere = values["dsaas:vsphere"]
+    hosts = ["esx01.dc.example.org", "esx02.dc.example.org", "esx01.dc.example.org"]
+    changed = {**values, "dsaas:vsphere": {**vsphere, "templateImage": {**vsphere["templateImage"], "hosts": hosts}}}
+    assert _problems(changed) == [
+        "dsaas:vsphere.templateImage.hosts: names esx01.dc.example.org more than once; one copy per host is all a "
+        "host can use. Fix: list each ESXi host once."
+    ]
+
+
+def test_a_copy_boots_once_to_seal_itself_with_the_seal_the_bake_installed() -> None:
+    settings = load_settings("prod")
+    assert settings.vsphere.template_image is not None
+    bake = yaml.safe_load(render_bake_user_data_text(settings))
+    files = {f["path"]: f["content"] for f in bake["write_files"]}
+    assert files["/usr/local/lib/dsaas/seal-template.sh"] == (TEMPLATES / "seal-template.sh").read_text()
+    assert (
+        "ExecStart=/bin/bash /usr/local/lib/dsaas/seal-template.sh" in files["/etc/systemd/system/dsaas-seal.service"]
+    )
+    guestinfo = template_render.copy_guestinfo("dsaas-prod-template-x-copy-1")
+    user_data = yaml.safe_load(cloud_init.decode(guestinfo["guestinfo.userdata"]))
+    assert user_data == {"runcmd": [["systemctl", "start", "--no-block", "dsaas-seal.service"]]}
+    assert yaml.safe_load(cloud_init.decode(guestinfo["guestinfo.metadata"]))["instance-id"].endswith("-copy-1")
+
+
+def render_bake_user_data_text(settings: Any) -> str:
+    image = settings.vsphere.template_image
+    return template_render.render_bake_user_data(settings, image, "dsaas-prod-template-x")

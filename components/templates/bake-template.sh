@@ -46,15 +46,7 @@ for image in ${BAKE_IMAGES}; do
   echo "dsaas: pulled ${image}"
 done
 
-# What a clone must not inherit: the preparation's address, the host keys, the machine id, cloud-init's
-# record of this instance. Clones read their own identity from guestinfo (the VMware datasource) even
-# though the OVA's vApp properties stay on the VM.
-printf 'datasource_list: [ VMware, None ]\n' >/etc/cloud/cloud.cfg.d/90-dsaas-datasource.cfg
 install -d -m 0755 /etc/dsaas
 printf '%s\n' "$TEMPLATE_DESCRIPTION" >/etc/dsaas/template.yaml
-rm -f /etc/netplan/60-dsaas-bake.yaml /etc/ssh/ssh_host_*
-apt-get clean
-cloud-init clean --logs --machine-id
-sync
-echo "dsaas: template prepared; powering off"
-systemctl poweroff
+echo "dsaas: template prepared"
+bash /usr/local/lib/dsaas/seal-template.sh

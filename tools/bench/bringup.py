@@ -84,6 +84,7 @@ LABELS: dict[str, str] = {
     "image-fetch": "template image download",
     "template-deploy": "template deploy",
     "template-finish": "template preparation",
+    "template-sealed": "template copies",
     "kube-vip": "SSH steps",
     "ssh-command": "SSH steps",
     "kubeadm-init": "kubeadm init",
@@ -295,12 +296,17 @@ def node_roles(resources: Sequence[RecordedResource]) -> dict[str, Role]:
     """Node name → role, from each VM's annotation (`components.nodes.vm_annotation`)."""
     roles: dict[str, Role] = {}
     for resource in resources:
-        if resource.type == VM_TYPE and not resource.inputs.get("ovfDeploy"):  # a template is no node
+        if resource.type == VM_TYPE and not _is_template(resource):
             annotation = str(unwrap(resource.inputs.get("annotation", "")))
             worker = f"Kubernetes {Role.WORKER.value} node" in annotation
             node = str(unwrap(resource.inputs.get("name", resource.name)))
             roles[node] = Role.WORKER if worker else Role.CONTROL_PLANE
     return roles
+
+
+def _is_template(resource: RecordedResource) -> bool:
+    """A program-built template VM or one of its per-host copies (components/node_template.py): no node."""
+    return resource.parent.split("::")[-2].endswith("dsaas:vsphere:NodeTemplate") if resource.parent else False
 
 
 def command_step(name: str) -> str | None:
@@ -326,13 +332,15 @@ def classify(resource: RecordedResource, roles: Mapping[str, Role]) -> str:
     """The kind of step a resource is, from its Pulumi type and name."""
     typ, name = resource.type, resource.name
     if typ == VM_TYPE:
-        return "template-deploy" if resource.inputs.get("ovfDeploy") else "vm"
+        if resource.inputs.get("ovfDeploy"):
+            return "template-deploy"
+        return "template-copy" if _is_template(resource) else "vm"
     if typ == LOCAL_COMMAND_TYPE:
         script = str(unwrap(resource.inputs.get("create") or ""))
         if "# dsaas step: fetch-image" in script:
             return "image-fetch"
         if "components.vsphere_wait" in script:
-            return "template-bake"
+            return "template-sealed" if name.endswith("-sealed") else "template-bake"
         return "other"
     if typ == COMMAND_TYPE:
         step = command_step(name)
@@ -419,6 +427,10 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
     # A program-built template (dsaas:vsphere.templateImage) holds the packages and images: its clones find
     # them in place, and the template's own preparation pays for them once.
     baked = assumptions.baked_template or "template-bake" in kind_of.values()
+    # Copies of the template on hosts 1..n (dsaas:vsphere.templateImage.hosts); clone i reads copy i mod n.
+    copies = max(assumptions.template_copies, sum(1 for kind in kind_of.values() if kind == "template-copy"))
+    copies = min(copies, assumptions.hosts)
+    copy_count = 0
     clone = clone_kind(resources, assumptions)
     stream_gbps = min(assumptions.node_gbps, assumptions.uplink_gbps)
     uplink_slots = max(1, math.floor(assumptions.uplink_gbps / stream_gbps))
@@ -439,13 +451,26 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
             # Every clone reads the template on the template's host (esxi-1, or one of the copies) and writes on
             # its own host; each side holds `units` of that host's 16 (the same host: both).
             host = f"esxi-{vm_count % assumptions.hosts + 1}"
-            source = f"esxi-{vm_count % assumptions.template_copies + 1}"
+            source = f"esxi-{vm_count % copies + 1}"
             vm_count += 1
             steps = [
                 StepSpec(
                     CLONE_LABEL,
                     CLONE[clone].seconds,
                     pools=(source,) * units + (host,) * units + (VCENTER_POOL,),
+                    queue_label=CLONE_QUEUE,
+                ),
+                _figure_step("first-boot"),
+            ]
+        elif kind == "template-copy":
+            # A copy on host k is cloned from the template (on esxi-1), boots once and seals itself.
+            host = f"esxi-{copy_count % assumptions.hosts + 1}"
+            copy_count += 1
+            steps = [
+                StepSpec(
+                    CLONE_LABEL,
+                    CLONE[clone].seconds,
+                    pools=("esxi-1",) * units + (host,) * units + (VCENTER_POOL,),
                     queue_label=CLONE_QUEUE,
                 ),
                 _figure_step("first-boot"),

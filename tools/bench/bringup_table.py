@@ -320,6 +320,12 @@ STEP: Final[dict[str, Figure]] = {
         "cloud-init clean, apt-get clean, shutdown, half a poll interval",
         True,
     ),
+    "template-sealed": Figure(
+        "a per-host copy of the template seals itself and powers off; the wait sees it at its next poll",
+        Triangular(20, 40, 90),
+        "estimate: cloud-init's final stage, cloud-init clean, shutdown, half a 15 s poll",
+        True,
+    ),
     "kube-vip": Figure("kube-vip static pod manifest", Triangular(3, 6, 20), "writes one file", True),
     "kubeadm-init": Figure(
         "kubeadm init (control-plane images, certificates, static pods, addons)",

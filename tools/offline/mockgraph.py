@@ -263,6 +263,11 @@ class DsaasMocks(pulumi_mocks.Mocks):
                 "resourcePoolId": "resgroup-9",
             },
             "vsphere:index/getDatastore:getDatastore": {"id": "datastore-11", "name": name},
+            "vsphere:index/getHost:getHost": {
+                "id": f"host-{int(_digest(name, length=4), 16) % 1000}",
+                "name": name,
+                "resourcePoolId": "resgroup-9",
+            },
             "vsphere:index/getNetwork:getNetwork": {
                 "id": "dvportgroup-12",
                 "name": name,
