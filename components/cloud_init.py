@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from config.settings import NodeSpec, Settings
+from config.settings import NodeSpec, Role, Settings
 
 ENCODING = "gzip+base64"
 
@@ -92,9 +92,24 @@ def render_user_data(node: NodeSpec, settings: Settings, authorized_keys: Sequen
             }
         ],
     }
+    if node.role is Role.CONTROL_PLANE:
+        document["write_files"].append(
+            {"path": SSHD_DROP_IN, "permissions": "0644", "content": render_sshd_limits(settings)}
+        )
     if settings.network.ntp_servers:
         document["ntp"] = {"enabled": True, "servers": list(settings.network.ntp_servers)}
     return "#cloud-config\n" + _dump(document)
+
+
+SSHD_DROP_IN = "/etc/ssh/sshd_config.d/60-dsaas-maxstartups.conf"
+
+
+def render_sshd_limits(settings: Settings) -> str:
+    """sshd's default `MaxStartups 10:30:100` drops 30% of new connections once 10 are unauthenticated: the
+    first control plane serves two SSH sessions per joining worker (credentials, membership), so it admits
+    twice the join window with room for the control planes' own steps before it starts dropping any."""
+    start = max(10, 2 * settings.cluster.join_concurrency + 10)
+    return f"# dsaas: room for 2 x dsaas:joinConcurrency handshakes at once\nMaxStartups {start}:30:{2 * start}\n"
 
 
 # vSphere network adapter type → the guest kernel driver netplan matches on.

@@ -174,8 +174,14 @@ class KubeadmCluster(pulumi.ComponentResource):
             )
             memberships.append(self._membership(node, first, join))
             previous = join
-        for node in settings.workers:
-            join = self._join(node, first, ca_cert_hash, depends_on=[prepared[node.name]])
+        # A sliding window of joins: worker i starts after worker i - joinConcurrency has joined, so at most
+        # that many joins (and their SSH sessions to the first control plane) are in flight.
+        gate = settings.cluster.join_concurrency
+        worker_joins: list[remote.Command] = []
+        for index, node in enumerate(settings.workers):
+            window = [worker_joins[index - gate]] if index >= gate else []
+            join = self._join(node, first, ca_cert_hash, depends_on=[prepared[node.name], *window])
+            worker_joins.append(join)
             memberships.append(self._membership(node, first, join))
 
         self.cni = k8s.helm.v3.Release(

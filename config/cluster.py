@@ -35,6 +35,15 @@ class ClusterSettings(SettingsModel):
         "51820 open between them.",
     )
 
+    join_concurrency: StrictInt = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="Workers that join at once (their join credentials on the first control plane, then kubeadm "
+        "join); the next waits for one to finish. kubeadm's maintainers advise against joining hundreds at once "
+        "(kubernetes/kubeadm#3181), and each join opens SSH sessions to the first control plane.",
+    )
+
     @property
     def kubernetes_minor(self) -> str:
         return ".".join(self.kubernetes_version.split(".")[:2])

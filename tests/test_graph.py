@@ -389,3 +389,35 @@ def test_urns_carry_every_ancestor_type_as_the_engine_gives_them(graphs: dict[st
     )
     # Top-level resources take no prefix from the root stack.
     assert graphs["prod"].by_name("nodes").urn == "urn:pulumi:prod::dsaas::dsaas:vsphere:ClusterNodes::nodes"
+
+
+def test_workers_join_through_a_window_of_join_concurrency(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    values = stack_values("dev")
+    values["dsaas:nodes"]["workers"]["count"] = 7
+    values["dsaas:joinConcurrency"] = 3
+    graph = run_program("dev", values)
+
+    def step(worker: int, name: str) -> RecordedResource:
+        return graph.by_name(f"kubernetes-dsaas-dev-worker-{worker}-{name}")
+
+    # Workers 1-3 start at once; worker 4 waits for worker 1's join, worker 7 for worker 4's.
+    for worker in (1, 2, 3):
+        assert not any(d.endswith("-kubeadm-join") for d in step(worker, "join-credentials").dependencies)
+    for worker in (4, 5, 6, 7):
+        assert step(worker - 3, "kubeadm-join").urn in step(worker, "join-credentials").dependencies
+        assert step(worker - 3, "kubeadm-join").urn in step(worker, "kubeadm-join").dependencies
+    assert step(3, "kubeadm-join").urn not in step(7, "join-credentials").dependencies
+
+
+def test_control_planes_admit_the_join_windows_ssh_handshakes(graphs: dict[str, Graph]) -> None:
+    from components import cloud_init
+
+    settings = load_settings("prod")
+    assert settings.cluster.join_concurrency == 50
+    for vm in graphs["prod"].node_vms():
+        user_data = yaml.safe_load(cloud_init.decode(unwrap(vm.inputs["extraConfig"])["guestinfo.userdata"]))
+        files = {f["path"]: f["content"] for f in user_data["write_files"]}
+        if "-cp-" in unwrap(vm.inputs["name"]):
+            assert files[cloud_init.SSHD_DROP_IN].splitlines()[-1] == "MaxStartups 110:30:220"
+        else:
+            assert cloud_init.SSHD_DROP_IN not in files
