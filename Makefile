@@ -23,7 +23,7 @@ BIN := $(VENV)/bin
 # suite runs its own `samba -i` on loopback; the daemons the packages
 # would start (smbd, nmbd, winbind, samba-ad-dc) are stopped and masked after installing, so none is left running.
 SAMBA_SERVICES := smbd nmbd winbind samba-ad-dc
-DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg \
+DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg curl \
 	samba-ad-dc samba-ad-provision ldb-tools 389-ds-base
 LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).

@@ -187,11 +187,13 @@ def image_server() -> Iterator[str]:
 
 def _fetch(url: str, sha256: str, cache: Path) -> subprocess.CompletedProcess[str]:
     script = render_script("fetch-image", {"IMAGE_URL": url, "IMAGE_SHA256": sha256})
+    # The operator's machine runs it with curl (a bare Debian has none: `make setup` installs it).
+    tools = sorted({str(Path(require_tool(name)).parent) for name in ("curl", "sha256sum", "bash")})
     return subprocess.run(
         ["bash", "-c", script],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "DSAAS_IMAGE_CACHE": str(cache), "HOME": str(cache)},
+        env={"PATH": ":".join([*tools, "/usr/bin", "/bin"]), "DSAAS_IMAGE_CACHE": str(cache), "HOME": str(cache)},
     )
 
 
@@ -413,3 +415,22 @@ def test_a_copy_boots_once_to_seal_itself_with_the_seal_the_bake_installed() -> 
 def render_bake_user_data_text(settings: Any) -> str:
     image = settings.vsphere.template_image
     return template_render.render_bake_user_data(settings, image, "dsaas-prod-template-x")
+
+
+def test_a_machine_without_curl_is_told_so(tmp_path: Path) -> None:
+    script = render_script("fetch-image", {"IMAGE_URL": "https://example.org/x.ova", "IMAGE_SHA256": "0" * 64})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("install", "sha256sum", "awk", "mktemp", "rm"):
+        (bin_dir / tool).symlink_to(require_tool(tool))
+    result = subprocess.run(
+        [require_tool("bash"), "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "dsaas: fetching the template image needs curl on this machine (the operator's); "
+        "install it (apt-get install curl)"
+    )

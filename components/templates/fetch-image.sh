@@ -5,6 +5,10 @@
 set -euo pipefail
 
 : "${IMAGE_URL:?}" "${IMAGE_SHA256:?}"
+if ! command -v curl >/dev/null; then
+  echo "dsaas: fetching the template image needs curl on this machine (the operator's); install it (apt-get install curl)" >&2
+  exit 1
+fi
 cache="${DSAAS_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dsaas/images}"
 target="${cache}/${IMAGE_SHA256}.ova"
 install -d -m 0700 "$cache"
