@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_command as command
@@ -105,21 +106,8 @@ class NodeTemplate(pulumi.ComponentResource):
             f"{name}-vm",
             name=vm_name,
             annotation=template_render.template_annotation(settings, image),
-            resource_pool_id=args.placement.resource_pool_id,
-            datastore_id=args.placement.datastore_id,
             datacenter_id=args.placement.datacenter_id,
-            folder=settings.vsphere.folder,
-            num_cpus=template_render.CPUS,
-            memory=template_render.MEMORY_MIB,
-            guest_id=template_render.GUEST_ID,
-            firmware=template_render.FIRMWARE,
-            scsi_type=template_render.SCSI_TYPE,
-            network_interfaces=[
-                vsphere.VirtualMachineNetworkInterfaceArgs(
-                    network_id=args.placement.network_id, adapter_type=template_render.ADAPTER_TYPE
-                )
-            ],
-            disks=[vsphere.VirtualMachineDiskArgs(label="disk0", size=template_render.DISK_GIB, thin_provisioned=True)],
+            **_template_hardware(settings, args.placement),
             ovf_deploy=vsphere.VirtualMachineOvfDeployArgs(
                 local_ovf_path=fetched.stdout.apply(lambda out: out.strip()),
                 disk_provisioning="thin",
@@ -128,9 +116,6 @@ class NodeTemplate(pulumi.ComponentResource):
             vapp=vsphere.VirtualMachineVappArgs(
                 properties=template_render.vapp_properties(settings, image, vm_name),
             ),
-            # The template reports no address it keeps and powers itself off: nothing to wait for here.
-            wait_for_guest_net_timeout=0,
-            wait_for_guest_ip_timeout=0,
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
@@ -143,27 +128,8 @@ class NodeTemplate(pulumi.ComponentResource):
                 ),
             ),
         )
-        access = args.access
-        waited = command.local.Command(
-            f"{name}-prepared",
-            interpreter=["/bin/sh", "-c"],
-            # The engine starts providers with PULUMI_ROOT_DIRECTORY set to the project (where .venv is, as
-            # Pulumi.yaml's `virtualenv` says); the module needs the program's pyVmomi.
-            create='cd "${PULUMI_ROOT_DIRECTORY:-$PWD}" && exec .venv/bin/python -m components.vsphere_wait',
-            environment={
-                "DSAAS_VSPHERE_SERVER": access.server,
-                "DSAAS_VSPHERE_USER": access.user,
-                "DSAAS_VSPHERE_PASSWORD": access.password,  # a secret Output (config.loader)
-                "DSAAS_VSPHERE_INSECURE": "true" if settings.vsphere.allow_unverified_ssl else "false",
-                "DSAAS_VM_UUID": self.vm.uuid,
-                "DSAAS_VM_NAME": vm_name,
-                "DSAAS_TIMEOUT_MINUTES": str(image.timeout_minutes),
-            },
-            triggers=[self.vm.uuid],
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.vm])),
-        )
         # Clones read the template's UUID through the wait, so none starts before the template is off.
-        uuid = pulumi.Output.all(self.vm.uuid, waited.stdout).apply(lambda known: str(known[0]))
+        uuid = self._powered_off(f"{name}-prepared", self.vm, vm_name, image.timeout_minutes, settings, args.access)
         copies = [
             self._copy(name, settings, args, vm_name, uuid, index, host) for index, host in enumerate(image.hosts)
         ]
@@ -202,42 +168,63 @@ class NodeTemplate(pulumi.ComponentResource):
             name=copy_name,
             annotation=f"dsaas {settings.cluster.cluster_name}: copy of the node template {vm_name} on {host}. "
             "Managed by Pulumi; clone it, never power it on.",
-            resource_pool_id=args.placement.resource_pool_id,
             host_system_id=host_system.id,
-            datastore_id=args.placement.datastore_id,
-            folder=settings.vsphere.folder,
-            num_cpus=template_render.CPUS,
-            memory=template_render.MEMORY_MIB,
-            guest_id=template_render.GUEST_ID,
-            firmware=template_render.FIRMWARE,
-            scsi_type=template_render.SCSI_TYPE,
-            network_interfaces=[
-                vsphere.VirtualMachineNetworkInterfaceArgs(
-                    network_id=args.placement.network_id, adapter_type=template_render.ADAPTER_TYPE
-                )
-            ],
-            disks=[vsphere.VirtualMachineDiskArgs(label="disk0", size=template_render.DISK_GIB, thin_provisioned=True)],
+            **_template_hardware(settings, args.placement),
             clone=vsphere.VirtualMachineCloneArgs(template_uuid=source_uuid),
             extra_config=template_render.copy_guestinfo(copy_name),
-            wait_for_guest_net_timeout=0,
-            wait_for_guest_ip_timeout=0,
             opts=pulumi.ResourceOptions.merge(vsphere_child, pulumi.ResourceOptions(replace_on_changes=["name"])),
         )
-        access = args.access
-        sealed = command.local.Command(
-            f"{name}-copy-{index + 1}-sealed",
+        return self._powered_off(f"{name}-copy-{index + 1}-sealed", copy, copy_name, 15, settings, args.access)
+
+    def _powered_off(
+        self,
+        resource_name: str,
+        vm: vsphere.VirtualMachine,
+        vm_name: str,
+        timeout_minutes: int,
+        settings: Settings,
+        access: VSphereAccess,
+    ) -> pulumi.Output[str]:
+        """`vm`'s UUID once it has powered itself off (components/vsphere_wait.py): what clones of it read."""
+        waited = command.local.Command(
+            resource_name,
             interpreter=["/bin/sh", "-c"],
+            # The engine starts providers with PULUMI_ROOT_DIRECTORY set to the project (where .venv is, as
+            # Pulumi.yaml's `virtualenv` says); the module needs the program's pyVmomi.
             create='cd "${PULUMI_ROOT_DIRECTORY:-$PWD}" && exec .venv/bin/python -m components.vsphere_wait',
             environment={
                 "DSAAS_VSPHERE_SERVER": access.server,
                 "DSAAS_VSPHERE_USER": access.user,
-                "DSAAS_VSPHERE_PASSWORD": access.password,
+                "DSAAS_VSPHERE_PASSWORD": access.password,  # a secret Output (config.loader)
                 "DSAAS_VSPHERE_INSECURE": "true" if settings.vsphere.allow_unverified_ssl else "false",
-                "DSAAS_VM_UUID": copy.uuid,
-                "DSAAS_VM_NAME": copy_name,
-                "DSAAS_TIMEOUT_MINUTES": "15",
+                "DSAAS_VM_UUID": vm.uuid,
+                "DSAAS_VM_NAME": vm_name,
+                "DSAAS_TIMEOUT_MINUTES": str(timeout_minutes),
             },
-            triggers=[copy.uuid],
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[copy])),
+            triggers=[vm.uuid],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[vm]),
         )
-        return pulumi.Output.all(copy.uuid, sealed.stdout).apply(lambda known: str(known[0]))
+        return pulumi.Output.all(vm.uuid, waited.stdout).apply(lambda known: str(known[0]))
+
+
+def _template_hardware(settings: Settings, placement: Placement) -> dict[str, Any]:
+    """What the template and its copies share: placement and the virtual hardware every clone inherits. Neither
+    keeps an address and both power themselves off, so the provider waits for no guest network."""
+    return {
+        "resource_pool_id": placement.resource_pool_id,
+        "datastore_id": placement.datastore_id,
+        "folder": settings.vsphere.folder,
+        "num_cpus": template_render.CPUS,
+        "memory": template_render.MEMORY_MIB,
+        "guest_id": template_render.GUEST_ID,
+        "firmware": template_render.FIRMWARE,
+        "scsi_type": template_render.SCSI_TYPE,
+        "network_interfaces": [
+            vsphere.VirtualMachineNetworkInterfaceArgs(
+                network_id=placement.network_id, adapter_type=template_render.ADAPTER_TYPE
+            )
+        ],
+        "disks": [vsphere.VirtualMachineDiskArgs(label="disk0", size=template_render.DISK_GIB, thin_provisioned=True)],
+        "wait_for_guest_net_timeout": 0,
+        "wait_for_guest_ip_timeout": 0,
+    }

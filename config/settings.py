@@ -16,7 +16,7 @@ import difflib
 import json
 import typing
 from collections.abc import Mapping
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -343,31 +343,41 @@ def _check_export_cidrs(settings: Settings) -> list[SettingsProblem]:
     return problems
 
 
-def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
-    """kube-vip announces the hub's address in the node subnet, where nothing else may hold it."""
-    key = stack_key("hub", "address")
-    address = settings.hub.address
+def _check_free_address(
+    settings: Settings, key: str, address: IPv4Address, outside: str, extra_taken: Mapping[IPv4Address, str]
+) -> list[SettingsProblem]:
+    """`address` is a host address of the node subnet that no node, VIP, router (or `extra_taken`) holds;
+    `outside` says why it must be in the subnet."""
     subnet = settings.network.subnet
     if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
         return [
             SettingsProblem(
                 key=key,
-                problem=f"{address} is outside the node subnet {subnet}; kube-vip announces it by ARP.",
+                problem=f"{address} is outside the node subnet {subnet}{outside}.",
                 fix=f"pick a free host address inside {subnet}.",
             )
         ]
     taken = {node.address: node.name for node in settings.all_nodes}
     taken[settings.cluster.control_plane_endpoint] = "the API server VIP (dsaas:controlPlaneEndpoint)"
     taken[settings.network.gateway] = "the gateway (dsaas:network.gateway)"
+    taken.update(extra_taken)
     if address in taken:
+        holders = "node, VIP, hub or router" if extra_taken else "node, VIP or router"
         return [
             SettingsProblem(
                 key=key,
                 problem=f"{address} is already used by {taken[address]}.",
-                fix="pick an address no node, VIP or router uses.",
+                fix=f"pick an address no {holders} uses.",
             )
         ]
     return []
+
+
+def _check_hub_address(settings: Settings) -> list[SettingsProblem]:
+    """kube-vip announces the hub's address in the node subnet, where nothing else may hold it."""
+    return _check_free_address(
+        settings, stack_key("hub", "address"), settings.hub.address, "; kube-vip announces it by ARP", {}
+    )
 
 
 def _check_template(settings: Settings) -> list[SettingsProblem]:
@@ -403,30 +413,13 @@ def _check_template(settings: Settings) -> list[SettingsProblem]:
 
 def _check_template_address(settings: Settings) -> list[SettingsProblem]:
     assert settings.vsphere.template_image is not None
-    key = stack_key("vsphere", "templateImage", "address")
-    address = settings.vsphere.template_image.address
-    subnet = settings.network.subnet
-    if address not in subnet or address in (subnet.network_address, subnet.broadcast_address):
-        return [
-            SettingsProblem(
-                key=key,
-                problem=f"{address} is outside the node subnet {subnet}, where the template VM is attached.",
-                fix=f"pick a free host address inside {subnet}.",
-            )
-        ]
-    taken = {node.address: node.name for node in settings.all_nodes}
-    taken[settings.cluster.control_plane_endpoint] = "the API server VIP (dsaas:controlPlaneEndpoint)"
-    taken[settings.network.gateway] = "the gateway (dsaas:network.gateway)"
-    taken[settings.hub.address] = "the hub (dsaas:hub.address)"
-    if address in taken:
-        return [
-            SettingsProblem(
-                key=key,
-                problem=f"{address} is already used by {taken[address]}.",
-                fix="pick an address no node, VIP, hub or router uses.",
-            )
-        ]
-    return []
+    return _check_free_address(
+        settings,
+        stack_key("vsphere", "templateImage", "address"),
+        settings.vsphere.template_image.address,
+        ", where the template VM is attached",
+        {settings.hub.address: "the hub (dsaas:hub.address)"},
+    )
 
 
 def describe_address_plan(settings: Settings) -> dict[str, str]:

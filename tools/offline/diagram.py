@@ -106,8 +106,8 @@ class DiagramError(RuntimeError):
     pass
 
 
-def write_diagram(graph: Graph, path: Path) -> Path:
-    """Render to SVG or PNG (by the file's suffix) with Graphviz's `dot`."""
+def draw(source: str, path: Path) -> Path:
+    """Graphviz source rendered to SVG or PNG (by the file's suffix) with `dot`."""
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png"):
         raise DiagramError(f"{path}: the diagram is written as .svg or .png")
@@ -115,5 +115,10 @@ def write_diagram(graph: Graph, path: Path) -> Path:
     if dot is None:
         raise DiagramError("Graphviz is not installed: apt-get install graphviz (make setup does it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=render_dot(graph), text=True, check=True)
+    subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=source, text=True, check=True)
     return path
+
+
+def write_diagram(graph: Graph, path: Path) -> Path:
+    """The architecture picture of `graph`, drawn to `path` (.svg or .png)."""
+    return draw(render_dot(graph), path)

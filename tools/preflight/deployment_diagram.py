@@ -13,13 +13,12 @@ it stands for (shown on hover in an SVG viewer).
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
 from config.settings import Settings
+from tools.offline.diagram import draw
 from tools.preflight.site_plan import Flow, Rendered, Vm, _control_planes, _nodes, _vip, site_plan
 
 # Up to this many workers get a line each; more are one line with the name and address range, so a
@@ -225,19 +224,6 @@ def _inside(picture: _Picture, cluster: str, ancestor: str) -> bool:
     return False
 
 
-class DiagramError(RuntimeError):
-    pass
-
-
 def write_diagram(stack: str, settings: Settings, rendered: Rendered, path: Path) -> Path:
-    """Render to SVG or PNG (by the file's suffix) with Graphviz's `dot`, as tools/offline/diagram.py does."""
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("svg", "png"):
-        raise DiagramError(f"{path}: the diagram is written as .svg or .png")
-    dot = shutil.which("dot")
-    if dot is None:
-        raise DiagramError("Graphviz is not installed: apt-get install graphviz (make setup does it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    source = render_dot(stack, settings, rendered)
-    subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=source, text=True, check=True)
-    return path
+    """The deployment picture drawn to `path` (.svg or .png) by the same Graphviz call as the component picture."""
+    return draw(render_dot(stack, settings, rendered), path)

@@ -449,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.diagram is not None:
         # Imported here: the picture's module builds on this one's rules.
-        from tools.preflight.deployment_diagram import DiagramError, write_diagram
+        from tools.offline.diagram import DiagramError
+        from tools.preflight.deployment_diagram import write_diagram
 
         try:
             print(write_diagram(args.stack, settings, rendered, args.diagram))
