@@ -30,6 +30,11 @@ pytestmark = pytest.mark.slow
 ALLOWED = ("alice", "bob", "jean-luc.picard", "carol")
 BURST = 48  # more logins at once than the hub has login threads: every pooled connection gets opened
 AFTER = 20
+# slapd times idleness in whole seconds (`connections_timeout_idle` in servers/slapd/connection.c compares
+# second-resolution times), so with `idletimeout N` it may close a connection after N-1 s of real quiet: more
+# than a loaded machine's longest pause between one login's requests (1 s was not, on a CI machine running
+# two suites on two cores), or it closes connections the hub has just opened and the test measures the load.
+IDLE_SECONDS = 3
 # (stack, shape): dev reads groups on the user's own LDAPS connection (DN template, no search account);
 # prod is the AD preset (StartTLS, search-account lookup, nestedMemberOf) on the AD-shaped directory.
 STACKS = [("dev", DirectoryShape.OPENLDAP), ("prod", DirectoryShape.ACTIVE_DIRECTORY)]
@@ -68,7 +73,7 @@ def wait_for_idle_closes(directory: LdapDirectory) -> int:
     def closed() -> int:
         return directory.log_text().count("closed (idletimeout)")
 
-    assert wait_until(lambda: closed() > 0, 10, interval=0.1), "slapd closed no idle connection"
+    assert wait_until(lambda: closed() > 0, 2 * IDLE_SECONDS + 10, interval=0.1), "slapd closed no idle connection"
     seen = -1
     while seen != closed():  # one idle sweep closes them all; wait until it is over
         seen = closed()
@@ -95,7 +100,7 @@ def test_no_valid_login_is_refused_after_a_directory_restart(
 def test_no_valid_login_or_session_is_refused_after_an_idle_timeout(
     stack: str, shape: DirectoryShape, ldap_directory_factory: LdapDirectoryFactory
 ) -> None:
-    directory = ldap_directory_factory(shape=shape, idle_timeout=1)
+    directory = ldap_directory_factory(shape=shape, idle_timeout=IDLE_SECONDS)
     info = directory.info
     authenticator = hub_authenticator(stack, info)
     try:
@@ -118,7 +123,7 @@ class _User:
 
 
 def test_refresh_after_an_idle_timeout_keeps_the_session(ldap_directory_factory: LdapDirectoryFactory) -> None:
-    directory = ldap_directory_factory(shape=DirectoryShape.ACTIVE_DIRECTORY, idle_timeout=1)
+    directory = ldap_directory_factory(shape=DirectoryShape.ACTIVE_DIRECTORY, idle_timeout=IDLE_SECONDS)
     info = directory.info
     authenticator = hub_authenticator("prod", info)
     # No outage grace: a refresh that hits a dropped connection and gives up would end the session.
