@@ -181,9 +181,9 @@ def test_a_resource_under_a_new_parent_is_the_same_one_only_through_its_alias() 
     """The engine keys resources by URN, and a URN holds the parents' types: the same name under a new
     component is a new resource (delete and create) unless an alias names its old URN
     (pulumi's pkg/resource/deploy/step_generator.go, getOldResource)."""
-    step = {"type": COMMAND, "inputs": {"stdin": "x"}}
+    step: dict[str, Any] = {"type": COMMAND, "inputs": {"stdin": "x"}}
     old = _snapshot(k={"type": "dsaas:kubernetes:KubeadmCluster"}, **{"k-n1-prepare": {**step, "parent": "k"}})
-    moved = {
+    moved: dict[str, dict[str, Any]] = {
         "k": {"type": "dsaas:kubernetes:KubeadmCluster"},
         "k-n1": {"type": "dsaas:kubernetes:KubeadmNode", "parent": "k"},
         "k-n1-prepare": {**step, "parent": "k-n1"},
