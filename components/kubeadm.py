@@ -7,6 +7,9 @@ and that node is prepared: workers in parallel, each waiting for nothing but its
 control plane; further control planes one after another (etcd grows one member at a time). Every
 joined node has a membership step on the first control plane that deletes its join token once it
 has registered, and whose `delete` drains the node and removes it before its VM goes.
+
+Each node's steps live in its own `KubeadmNode` (components/kubeadm_node.py); this component makes
+what belongs to the cluster and orders the nodes' joins.
 """
 
 from __future__ import annotations
@@ -20,11 +23,10 @@ import pulumi_random as random
 from pulumi_command import remote
 
 from components import kubeadm_render as render
+from components.kubeadm_node import JoinArgs, KubeadmNode, KubeadmNodeArgs, NodeAccess, node_step
 from components.trident_render import needs_block_storage
 from config import versions
 from config.settings import NodeSpec, Role, Settings
-
-RUN_AS_ROOT = "sudo bash -s"
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,18 @@ class KubeadmClusterArgs:
 
 
 class KubeadmCluster(pulumi.ComponentResource):
-    """kubeadm HA control plane behind kube-vip, workers, Calico; exposes a kubernetes.Provider."""
+    """kubeadm HA control plane behind kube-vip, workers, Calico; exposes a kubernetes.Provider.
+
+    Each node's steps are its own `KubeadmNode`; this component makes the cluster (the encryption key,
+    `kubeadm init`, the CA hash, the admin kubeconfig, Calico) and orders the nodes' joins.
+    """
 
     kubeconfig: pulumi.Output[str]
     """Admin kubeconfig pointing at the virtual IP (secret)."""
     provider: k8s.Provider
     """Provider for every later Kubernetes resource; built from `kubeconfig`, never ambient."""
+    nodes: dict[str, KubeadmNode]
+    """Each node's component by node name."""
     init: remote.Command
     """`kubeadm init` on the first control plane."""
     joins: dict[str, remote.Command]
@@ -62,43 +70,9 @@ class KubeadmCluster(pulumi.ComponentResource):
         super().__init__("dsaas:kubernetes:KubeadmCluster", name, None, opts)
         settings = args.settings
         self._name = name
-        self._args = args
+        self._access = NodeAccess(settings, args.vms, args.ssh_private_key, args.authorized_keys, args.host_keys)
         child = pulumi.ResourceOptions(parent=self)
         first, *other_control_planes = settings.control_planes
-
-        prepared = {
-            node.name: self._step(
-                node, "prepare", render.render_script("prepare-node", render.prepare_node_parameters(settings))
-            )
-            for node in settings.all_nodes
-        }
-        # cloud-init installs the keys at first boot only; adding or removing an operator's key must
-        # reach existing nodes too (the generated key stays first, so this connection never breaks).
-        for node in settings.all_nodes:
-            self._step(
-                node,
-                "ssh-keys",
-                args.authorized_keys.apply(
-                    lambda keys: render.render_script(
-                        "authorized-keys", {"ADMIN_USER": settings.ssh.user, "AUTHORIZED_KEYS": "\n".join(keys)}
-                    )
-                ),
-            )
-        # Only the hub database's ontap-san volume needs these, so nothing in the cluster's own
-        # bring-up waits for them; layers above wait through `ready`.
-        block_storage = (
-            [
-                self._step(
-                    node,
-                    "block-storage",
-                    render.render_script("prepare-block-storage", render.block_storage_parameters(node)),
-                    depends_on=[prepared[node.name]],
-                )
-                for node in settings.all_nodes
-            ]
-            if needs_block_storage(settings)
-            else []
-        )
 
         # Secrets are encrypted in etcd with this key. It lives in the stack's state, not on a node: a
         # replaced control plane gets the same key, so it reads what the others wrote.
@@ -114,17 +88,30 @@ class KubeadmCluster(pulumi.ComponentResource):
                 lambda key: render.render_script("apiserver-files", render.apiserver_files_parameters(key))
             )
         )
-        apiserver_files = {
-            node.name: self._step(node, "apiserver-files", apiserver_files_script, depends_on=[prepared[node.name]])
-            for node in settings.control_planes
-        }
+        block_storage = needs_block_storage(settings)
 
-        first_kube_vip = self._step(
-            first,
-            "kube-vip",
-            render.render_script("kube-vip", render.kube_vip_parameters(settings, render.SUPER_ADMIN_CONF)),
-            depends_on=[prepared[first.name]],
-        )
+        def node_component(node: NodeSpec, join: JoinArgs | None) -> KubeadmNode:
+            component = KubeadmNode(
+                f"{name}-{node.name}",
+                KubeadmNodeArgs(
+                    access=self._access,
+                    node=node,
+                    cluster=self,
+                    cluster_name=name,
+                    apiserver_files_script=apiserver_files_script if node.role is Role.CONTROL_PLANE else None,
+                    block_storage=block_storage,
+                    join=join,
+                ),
+                opts=child,
+            )
+            self.nodes[node.name] = component
+            return component
+
+        self.nodes = {}
+        # The first control plane is prepared like any other; `kubeadm init` on it makes the cluster, so
+        # init, the CA hash and the admin kubeconfig belong to the cluster (everything else reads them).
+        first_node = node_component(first, None)
+        assert first_node.kube_vip is not None and first_node.apiserver_files is not None
         init_script = render.render_script(
             "kubeadm-init",
             {
@@ -134,7 +121,7 @@ class KubeadmCluster(pulumi.ComponentResource):
             },
         )
         self.init = self._step(
-            first, "kubeadm-init", init_script, depends_on=[first_kube_vip, apiserver_files[first.name]]
+            first, "kubeadm-init", init_script, depends_on=[first_node.kube_vip, first_node.apiserver_files]
         )
 
         ca_cert_hash_step = self._step(
@@ -157,32 +144,25 @@ class KubeadmCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.joins = {}
-        memberships: list[pulumi.Resource] = []
+        def joined(node: NodeSpec, after: Sequence[pulumi.Resource]) -> remote.Command:
+            component = node_component(node, JoinArgs(first, self.init, ca_cert_hash, after))
+            assert component.join is not None
+            return component.join
+
         previous: pulumi.Resource = self.init
         # etcd grows one member at a time, and each control plane's certificate upload replaces the
         # previous one: a control plane's credentials are made only after the one before has joined.
         for node in other_control_planes:
-            join = self._join(
-                node, first, ca_cert_hash, depends_on=[prepared[node.name], apiserver_files[node.name], previous]
-            )
-            self._step(
-                node,
-                "kube-vip",
-                render.render_script("kube-vip", render.kube_vip_parameters(settings, render.ADMIN_CONF)),
-                depends_on=[join],
-            )
-            memberships.append(self._membership(node, first, join))
-            previous = join
+            previous = joined(node, [previous])
         # A sliding window of joins: worker i starts after worker i - joinConcurrency has joined, so at most
         # that many joins (and their SSH sessions to the first control plane) are in flight.
         gate = settings.cluster.join_concurrency
         worker_joins: list[remote.Command] = []
         for index, node in enumerate(settings.workers):
-            window = [worker_joins[index - gate]] if index >= gate else []
-            join = self._join(node, first, ca_cert_hash, depends_on=[prepared[node.name], *window])
-            worker_joins.append(join)
-            memberships.append(self._membership(node, first, join))
+            worker_joins.append(joined(node, [worker_joins[index - gate]] if index >= gate else []))
+        self.joins = {
+            node_name: component.join for node_name, component in self.nodes.items() if component.join is not None
+        }
 
         self.cni = k8s.helm.v3.Release(
             f"{name}-calico",
@@ -197,8 +177,10 @@ class KubeadmCluster(pulumi.ComponentResource):
             values=render.render_calico_values(settings),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=self.provider)),
         )
-        self.ready = [self.cni, *memberships, *block_storage]
-        self.admin_connection = self._connection(first)
+        memberships = [c.membership for c in self.nodes.values() if c.membership is not None]
+        storage_ready = [c.block_storage for c in self.nodes.values() if c.block_storage is not None]
+        self.ready = [self.cni, *memberships, *storage_ready]
+        self.admin_connection = self._access.connection(first)
 
         self.register_outputs(
             {
@@ -210,106 +192,22 @@ class KubeadmCluster(pulumi.ComponentResource):
             }
         )
 
-    # --- helpers ---------------------------------------------------------------------------
-
-    def _connection(self, node: NodeSpec) -> remote.ConnectionArgs:
-        return remote.ConnectionArgs(
-            host=str(node.address),
-            user=self._args.settings.ssh.user,
-            private_key=self._args.ssh_private_key,
-            # Only the key cloud-init installed on this node is accepted (pulumi-command 1.2.1: a fixed
-            # host key, and only its algorithm offered): whoever takes the node's address while it
-            # boots gets neither join credentials nor the role of the first control plane.
-            host_key=self._args.host_keys[node.name],
-            # A fresh clone boots and runs cloud-init before SSH answers: allow ~15 minutes.
-            dial_error_limit=60,
-            per_dial_timeout=15,
-        )
-
     def _step(
         self,
         node: NodeSpec,
         step: str,
-        script: str | pulumi.Output[str],
+        script: str,
         depends_on: Sequence[pulumi.Resource] = (),
-        triggers: Sequence[object] = (),
-        delete: str | None = None,
         secret_stdout: bool = False,
-        on: NodeSpec | None = None,
     ) -> remote.Command:
-        """One script run as root on `on` (default: `node`); replaced when `node`'s VM is."""
-        target = on or node
-        secret_outputs = ["stdout", "stderr"] if secret_stdout else []
-        return remote.Command(
-            f"{self._name}-{node.name}-{step}",
-            connection=self._connection(target),
-            create=RUN_AS_ROOT,
-            stdin=script,
-            delete=delete,
-            triggers=[self._args.vms[node.name].id, *triggers],
-            logging=remote.Logging.NONE if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[self._args.vms[node.name], *depends_on],
-                additional_secret_outputs=secret_outputs,
-            ),
-        )
-
-    def _join(
-        self,
-        node: NodeSpec,
-        first: NodeSpec,
-        ca_cert_hash: pulumi.Output[str],
-        depends_on: Sequence[pulumi.Resource],
-    ) -> remote.Command:
-        """This node's own credentials, made on the first control plane just before it joins, then the join.
-
-        The credentials step runs as soon as `kubeadm init` is done and this node is prepared (and,
-        being a step of this node, again when its VM is replaced): no node waits for any other VM,
-        and every run makes a new token and certificate key.
-        """
-        settings = self._args.settings
-        credentials = self._step(
+        """A step of the cluster itself, run on the first control plane; replaced when its VM is."""
+        return node_step(
+            self._access,
+            self._name,
             node,
-            "join-credentials",
-            render.render_script("join-credentials", render.join_credentials_parameters(node)),
-            depends_on=[self.init, *depends_on],
-            secret_stdout=True,
-            on=first,
-        )
-        script = pulumi.Output.all(credentials.stdout, ca_cert_hash, credentials.urn).apply(
-            lambda values: render.render_script(
-                "kubeadm-join",
-                {
-                    "KUBEADM_CONFIG_B64": render.b64(
-                        render.render_join_config(
-                            settings, node, render.parse_join_credentials(values[0], node), values[1]
-                        )
-                    ),
-                    "NODE_NAME": node.name,
-                    "NODE_ROLE": node.role.value,
-                    "CREDENTIALS_URN": values[2],
-                },
-            )
-        )
-        reset = (
-            render.heredoc_command(render.render_script("kubeadm-reset", {}))
-            if node.role is Role.CONTROL_PLANE
-            else None
-        )
-        join = self._step(
-            node, "kubeadm-join", pulumi.Output.secret(script), depends_on=[credentials, *depends_on], delete=reset
-        )
-        self.joins[node.name] = join
-        return join
-
-    def _membership(self, node: NodeSpec, first: NodeSpec, join: remote.Command) -> remote.Command:
-        """Runs on the first control plane; its delete drains and removes the node."""
-        return self._step(
-            node,
-            "membership",
-            render.render_script("node-membership", render.node_label_parameters(node)),
-            depends_on=[join],
-            delete=render.heredoc_command(render.render_script("drain-node", {"NODE_NAME": node.name})),
-            on=first,
+            step,
+            script,
+            pulumi.ResourceOptions(parent=self),
+            depends_on=depends_on,
+            secret_stdout=secret_stdout,
         )

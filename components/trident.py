@@ -20,7 +20,7 @@ from pulumi_command import remote
 
 from components import kubeadm_render
 from components import trident_render as render
-from components.kubeadm import RUN_AS_ROOT
+from components.kubeadm_node import RUN_AS_ROOT
 from config import versions
 from config.settings import Settings
 from config.storage import NasDriver

@@ -362,6 +362,7 @@ def test_adding_a_worker_keeps_existing_join_inputs(stack_values: Callable[[str]
         for prefix, suffix in [
             ("nodes-", ""),
             ("nodes-", "-host-key"),
+            ("kubernetes-", ""),  # the node's own component (components/kubeadm_node.py)
             ("kubernetes-", "-prepare"),
             ("kubernetes-", "-block-storage"),  # the hub database is on ontap-san in prod
             ("kubernetes-", "-ssh-keys"),
@@ -421,3 +422,72 @@ def test_control_planes_admit_the_join_windows_ssh_handshakes(graphs: dict[str, 
             assert files[cloud_init.SSHD_DROP_IN].splitlines()[-1] == "MaxStartups 110:30:220"
         else:
             assert cloud_init.SSHD_DROP_IN not in files
+
+
+KUBEADM_CLUSTER = "urn:pulumi:{stack}::dsaas::dsaas:kubernetes:KubeadmCluster"
+CLUSTER_STEPS = ("-kubeadm-init", "-ca-cert-hash", "-admin-kubeconfig", "-join-credentials")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_nodes_steps_are_its_own_component_and_keep_their_urn_as_an_alias(
+    stack: str, graphs: dict[str, Graph]
+) -> None:
+    """One `KubeadmNode` per node holds that node's steps; each step moved there names, as its alias, the
+    URN it had under `KubeadmCluster` before (same name), so a deployed stack keeps every step."""
+    graph = graphs[stack]
+    cluster = graph.by_name("kubernetes")
+    nodes = {r.name: r for r in graph.of_type("dsaas:kubernetes:KubeadmNode")}
+    vm_names = sorted(unwrap(vm.inputs["name"]) for vm in graph.node_vms())
+    assert sorted(nodes) == [f"kubernetes-{name}" for name in vm_names]
+    assert {r.parent for r in nodes.values()} == {cluster.urn}
+    old_prefix = KUBEADM_CLUSTER.format(stack=stack) + "$command:remote:Command::"
+    steps = [r for r in graph.of_type(COMMAND) if r.name.startswith("kubernetes-")]
+    for step in steps:
+        if step.name.endswith(CLUSTER_STEPS):
+            # Cluster steps, and the credentials, whose URN every join script names: where they were.
+            assert step.parent == cluster.urn and step.aliases == [], step.name
+            assert step.urn == old_prefix + step.name
+            continue
+        owner = next(node for node in nodes.values() if step.name.startswith(node.name + "-"))
+        assert step.parent == owner.urn, step.name
+        assert step.urn == (
+            f"{KUBEADM_CLUSTER.format(stack=stack)}$dsaas:kubernetes:KubeadmNode$command:remote:Command::{step.name}"
+        )
+        assert step.aliases == [old_prefix + step.name], step.name
+    first = load_settings(stack).control_planes[0].name
+    first_steps = sorted(
+        r.name.rsplit(first + "-", 1)[1] for r in steps if r.parent == nodes[f"kubernetes-{first}"].urn
+    )
+    assert first_steps == ["apiserver-files", "block-storage", "kube-vip", "prepare", "ssh-keys"]
+
+
+def test_the_recording_monitor_resolves_aliases_as_the_engine_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pulumi's step_generator.go (collapseAliasToUrn, inheritedChildAlias): a spec fills in what it leaves
+    out from the resource, `noParent` means the stack, and a child of an aliased parent is also that
+    parent's child as it was, its name's prefix renamed with the parent."""
+    from pulumi.runtime.proto import alias_pb2, resource_pb2
+
+    from tools.offline.mockgraph import DsaasMocks, RecordingMonitor
+
+    monkeypatch.setattr("pulumi.get_stack", lambda: "prod")
+    monkeypatch.setattr("pulumi.get_project", lambda: "dsaas")
+    monitor = RecordingMonitor(DsaasMocks("prod"))
+    cluster = "urn:pulumi:prod::dsaas::dsaas:kubernetes:KubeadmCluster::kubernetes"
+    node = f"{cluster.rsplit('::', 1)[0]}$dsaas:kubernetes:KubeadmNode::kubernetes-cp-1"
+
+    def request(parent: str, name: str, *aliases: alias_pb2.Alias) -> Any:
+        return resource_pb2.RegisterResourceRequest(type=COMMAND, name=name, parent=parent, aliases=list(aliases))
+
+    step = request(node, "kubernetes-cp-1-prepare", alias_pb2.Alias(spec=alias_pb2.Alias.Spec(parentUrn=cluster)))
+    assert monitor.alias_urns(step) == [
+        f"urn:pulumi:prod::dsaas::dsaas:kubernetes:KubeadmCluster${COMMAND}::kubernetes-cp-1-prepare"
+    ]
+    top = request(node, "x", alias_pb2.Alias(spec=alias_pb2.Alias.Spec(noParent=True, name="old-x")))
+    assert monitor.alias_urns(top) == [f"urn:pulumi:prod::dsaas::{COMMAND}::old-x"]
+    given = f"urn:pulumi:prod::dsaas::{COMMAND}::y"
+    assert monitor.alias_urns(request(node, "y", alias_pb2.Alias(urn=given))) == [given]
+    # The node component was renamed from `k8s-cp-1`: its children follow it, the name prefix too.
+    monitor.aliases[node] = [f"{cluster.rsplit('::', 1)[0]}$dsaas:kubernetes:KubeadmNode::k8s-cp-1"]
+    assert monitor.alias_urns(request(node, "kubernetes-cp-1-ssh-keys")) == [
+        f"{cluster.rsplit('::', 1)[0]}$dsaas:kubernetes:KubeadmNode${COMMAND}::k8s-cp-1-ssh-keys"
+    ]

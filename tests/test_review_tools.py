@@ -65,6 +65,7 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
     diffs = _by_name(_diff(graphs["prod"], run_program("prod", values)))
     created = sorted(name for name, d in diffs.items() if d.action == "create")
     assert created == [
+        "kubernetes-dsaas-prod-worker-5",  # its KubeadmNode component
         "kubernetes-dsaas-prod-worker-5-block-storage",
         "kubernetes-dsaas-prod-worker-5-join-credentials",
         "kubernetes-dsaas-prod-worker-5-kubeadm-join",
@@ -76,7 +77,7 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
     ]
     # The new node brings its own join credentials and host key: nothing that exists changes.
     assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {}
-    assert diff.summary(list(diffs.values())) == "Resources: 8 to create"
+    assert diff.summary(list(diffs.values())) == "Resources: 9 to create"
 
 
 def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
@@ -163,8 +164,85 @@ def test_preview_diff_command_against_a_snapshot_file(
     assert result.returncode == 0, result.stderr
     assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
     assert "  + command:remote:Command  kubernetes-dsaas-prod-worker-5-join-credentials  create" in result.stdout
-    assert "Resources: 8 to create\n" in result.stdout  # no existing resource changes
-    assert result.stdout.rstrip().endswith("Resources: 8 to create")
+    assert "  + dsaas:kubernetes:KubeadmNode  kubernetes-dsaas-prod-worker-5  create" in result.stdout
+    assert "Resources: 9 to create\n" in result.stdout  # no existing resource changes
+    assert result.stdout.rstrip().endswith("Resources: 9 to create")
+
+
+def _snapshot(**resources: dict[str, Any]) -> dict[str, Any]:
+    return {"stack": "prod", "resources": resources}
+
+
+COMMAND = "command:remote:Command"
+OLD_STEP_URN = "urn:pulumi:prod::dsaas::dsaas:kubernetes:KubeadmCluster$command:remote:Command::k-n1-prepare"
+
+
+def test_a_resource_under_a_new_parent_is_the_same_one_only_through_its_alias() -> None:
+    """The engine keys resources by URN, and a URN holds the parents' types: the same name under a new
+    component is a new resource (delete and create) unless an alias names its old URN
+    (pulumi's pkg/resource/deploy/step_generator.go, getOldResource)."""
+    step: dict[str, Any] = {"type": COMMAND, "inputs": {"stdin": "x"}}
+    old = _snapshot(k={"type": "dsaas:kubernetes:KubeadmCluster"}, **{"k-n1-prepare": {**step, "parent": "k"}})
+    moved: dict[str, dict[str, Any]] = {
+        "k": {"type": "dsaas:kubernetes:KubeadmCluster"},
+        "k-n1": {"type": "dsaas:kubernetes:KubeadmNode", "parent": "k"},
+        "k-n1-prepare": {**step, "parent": "k-n1"},
+    }
+    without_alias = diff.diff_snapshots(old, _snapshot(**moved))
+    assert [(d.action, d.name) for d in without_alias] == [
+        ("create", "k-n1"),
+        ("delete", "k-n1-prepare"),
+        ("create", "k-n1-prepare"),
+    ]
+    moved["k-n1-prepare"] = {**moved["k-n1-prepare"], "aliases": [OLD_STEP_URN]}
+    with_alias = _snapshot(**moved)
+    assert [(d.action, d.name) for d in diff.diff_snapshots(old, with_alias)] == [("create", "k-n1")]
+    assert diff.match_resources(old, with_alias)["k-n1-prepare"] == diff.Match("k-n1-prepare", OLD_STEP_URN)
+    # Matched through its alias, it is diffed like any other: a changed trigger still replaces it.
+    moved["k-n1-prepare"]["inputs"] = {"stdin": "x", "triggers": ["vm-2"]}
+    created, replaced = diff.diff_snapshots(old, _snapshot(**moved))
+    assert (created.action, created.name) == ("create", "k-n1")
+    assert (replaced.action, replaced.replace_reasons) == ("replace", ["triggers[0]"])
+
+
+def test_an_alias_the_engine_would_refuse_is_reported() -> None:
+    """Two resources cannot both be the old one (the engine's duplicate alias error)."""
+    old = _snapshot(k={"type": "dsaas:kubernetes:KubeadmCluster"}, **{"k-n1-prepare": {"type": COMMAND, "parent": "k"}})
+    new = _snapshot(
+        k={"type": "dsaas:kubernetes:KubeadmCluster"},
+        **{"k-n1-prepare": {"type": COMMAND, "parent": "k"}},
+        other={"type": COMMAND, "aliases": [OLD_STEP_URN]},
+    )
+    with pytest.raises(diff.DiffSourceError, match=r"other claims .*k-n1-prepare through an alias"):
+        diff.diff_snapshots(old, new)
+
+
+# The last commit whose snapshots have every node's steps directly under `KubeadmCluster`.
+BEFORE_KUBEADM_NODE = "eee076056ddc06cfaee1e307d4d6146d13a28c1c"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_moving_node_steps_into_their_own_component_changes_nothing_deployed(
+    stack: str, graphs: dict[str, Graph]
+) -> None:
+    """The stack as deployed before `KubeadmNode` existed, against the program now: in the Kubernetes layer,
+    only the new components are created; every step that moved is matched through its alias, and nothing
+    is deleted, updated or replaced. (Other layers are left out: later changes there are not this one's.)"""
+    before = diff.load_reference(stack, BEFORE_KUBEADM_NODE)
+    after = snapshot.build_snapshot(graphs[stack])
+    layer = ("kubernetes-", "kubernetes")
+    diffs = [d for d in diff.diff_snapshots(before, after) if d.name.startswith(layer)]
+    nodes = sorted(
+        name for name, entry in after["resources"].items() if entry["type"] == "dsaas:kubernetes:KubeadmNode"
+    )
+    assert len(nodes) == len(graphs[stack].node_vms())
+    assert [(d.action, d.name) for d in diffs] == [("create", name) for name in nodes]
+    matches = diff.match_resources(before, after)
+    moved = {name for name, entry in after["resources"].items() if entry.get("parent") in nodes}
+    assert moved and {name for name, m in matches.items() if m.alias} == moved
+    assert all(matches[name].old == name for name in moved)
+    old_layer = {name for name in before["resources"] if name.startswith(layer)}
+    assert old_layer <= {m.old for m in matches.values()}  # every deployed resource of the layer is kept
 
 
 def test_a_git_ref_is_read_from_history_and_a_bad_one_is_explained() -> None:
@@ -199,6 +277,23 @@ def test_the_picture_has_every_component_and_the_layer_arrows(graphs: dict[str, 
         assert title in dot
     assert "Helm: jupyterhub 4.4.0" in dot and "VM ×7" in dot
     assert dot.count(" -> ") >= 4  # nodes → kubernetes → storage → hub, and the provider
+
+
+def test_the_nodes_components_are_one_box_inside_the_cluster(graphs: dict[str, Graph]) -> None:
+    """One `KubeadmNode` per node would be 153 boxes at 150 workers: they are drawn as one, inside
+    `KubeadmCluster`, with every node's steps counted in it."""
+    dot = diagram.render_dot(graphs["prod"])
+    assert "KubeadmNode «" not in dot
+    cluster_at = dot.index("KubeadmCluster «kubernetes»")
+    nodes_at = dot.index("KubeadmNode ×7 (one per node)")
+    closing = next(i for i, line in enumerate(dot[cluster_at:].splitlines()) if line == "  }")
+    assert nodes_at < cluster_at + len("\n".join(dot[cluster_at:].splitlines()[:closing]))
+    steps = sum(
+        1
+        for r in graphs["prod"].of_type("command:remote:Command")
+        if r.parent.endswith(tuple(f"::kubernetes-{vm.inputs['name']}" for vm in graphs["prod"].node_vms()))
+    )
+    assert f'label="SSH step ×{steps}"' in dot[nodes_at:]
 
 
 def test_what_reviewers_see_does_not_depend_on_registration_order(graphs: dict[str, Graph]) -> None:

@@ -3,6 +3,9 @@
 The earlier state is a snapshot file or the committed `snapshots/<stack>.yaml` at a git ref. Each
 resource is created, deleted, updated in place or replaced; a change to a property that the provider
 (or Kubernetes) cannot update in place means replacement, as `pulumi preview` would show it.
+
+Resources are matched as the engine matches them, by URN (type chain of the parents, type, name): a
+resource under a new parent is a new one unless one of its aliases is the old URN (`match_resources`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.offline.mockgraph import ROOT
+from tools.offline.mockgraph import PROJECT, ROOT
 from tools.offline.snapshot import load_snapshot, snapshot_path
 
 # Properties whose change forces replacement, per resource type (top-level input, or a dotted path
@@ -108,20 +111,80 @@ def _forces_replace(resource_type: str, path: str, replace_on_changes: list[str]
     return _under(path, REPLACE_ON_CHANGE.get(resource_type, ())) or _under(path, replace_on_changes)
 
 
+def snapshot_urns(snapshot: dict[str, Any]) -> dict[str, str]:
+    """Each resource's URN by logical name, as the engine builds it: the parents' type chain, then its
+    own type and name (pulumi's resource.NewURN); a resource with no parent entry sits under the stack."""
+    resources: dict[str, Any] = snapshot.get("resources", {})
+    stack = str(snapshot.get("stack", ""))
+    qualified: dict[str, str] = {}
+
+    def chain(name: str, seen: tuple[str, ...] = ()) -> str:
+        if name not in qualified:
+            entry = resources[name]
+            parent = entry.get("parent")
+            if parent in seen:
+                raise DiffSourceError(f"the snapshot's parents form a loop through {name}")
+            own = entry["type"]
+            qualified[name] = f"{chain(parent, (*seen, name))}${own}" if parent in resources else own
+        return qualified[name]
+
+    return {name: f"urn:pulumi:{stack}::{PROJECT}::{chain(name)}::{name}" for name in resources}
+
+
+@dataclass(frozen=True)
+class Match:
+    old: str
+    """The earlier resource's logical name."""
+    alias: str = ""
+    """The alias URN it was matched through; empty when its URN did not change."""
+
+
+def match_resources(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Match]:
+    """New resource name → the old resource it is, by the engine's rule (pulumi's
+    pkg/resource/deploy/step_generator.go, getOldResource): first its own URN, then each of its aliases;
+    an old resource is claimed once. A claim the engine refuses (an alias naming a resource that is
+    still declared, or two resources claiming the same one) is a `DiffSourceError`."""
+    old_by_urn = {urn: name for name, urn in snapshot_urns(old).items()}
+    new_urns = snapshot_urns(new)
+    declared = set(new_urns.values())
+    matches: dict[str, Match] = {}
+    claimed: dict[str, str] = {}
+    for name, urn in new_urns.items():
+        if urn in old_by_urn:
+            matches[name] = Match(old_by_urn[urn])
+            claimed[urn] = name
+    for name in sorted(new_urns):
+        if name in matches:
+            continue
+        for alias in new["resources"][name].get("aliases", []):
+            if alias not in old_by_urn:
+                continue
+            if alias in declared or alias in claimed:
+                raise DiffSourceError(
+                    f"{name} claims {alias} through an alias, but {claimed.get(alias) or 'a declared resource'} "
+                    "already is that resource: the engine refuses this update. Fix: remove one of the claims."
+                )
+            matches[name] = Match(old_by_urn[alias], alias)
+            claimed[alias] = name
+            break
+    return matches
+
+
 def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceDiff]:
     old_resources: dict[str, Any] = old.get("resources", {})
     new_resources: dict[str, Any] = new.get("resources", {})
-    diffs: list[ResourceDiff] = []
-    for name in sorted(set(old_resources) | set(new_resources)):
-        before: dict[str, Any] | None = old_resources.get(name)
-        after: dict[str, Any] | None = new_resources.get(name)
-        if before is None:
-            assert after is not None
+    matches = match_resources(old, new)
+    matched_old = {m.old for m in matches.values()}
+    diffs: list[ResourceDiff] = [
+        ResourceDiff(name, entry["type"], "delete") for name, entry in old_resources.items() if name not in matched_old
+    ]
+    for name in sorted(new_resources):
+        after: dict[str, Any] = new_resources[name]
+        match = matches.get(name)
+        if match is None:
             diffs.append(ResourceDiff(name, after["type"], "create"))
             continue
-        if after is None:
-            diffs.append(ResourceDiff(name, before["type"], "delete"))
-            continue
+        before: dict[str, Any] = old_resources[match.old]
         # The engine keeps the old value of an ignored input: such a change is no change at all.
         ignored = after.get("ignoreChanges", [])
         changes = [
@@ -143,7 +206,8 @@ def diff_snapshots(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceDif
                 reasons = sorted({*reasons, *sizing})
                 note = "hot-add is off: the VM is powered off for its new size; drain the node first"
         diffs.append(ResourceDiff(name, after["type"], "replace" if reasons else "update", changes, reasons, note))
-    return diffs
+    # As before: by name, a delete before a create of the same name.
+    return sorted(diffs, key=lambda d: (d.name, d.action != "delete"))
 
 
 _SYMBOLS = {"create": "+", "delete": "-", "update": "~", "replace": "+-"}

@@ -58,6 +58,8 @@ class RecordedResource:
     """Input paths whose later changes the engine ignores (the resource keeps its old value)."""
     replace_on_changes: list[str] = field(default_factory=list)
     """Input paths whose change replaces the resource, whatever the provider says."""
+    aliases: list[str] = field(default_factory=list)
+    """Earlier URNs of this resource (its `aliases` option, resolved as the engine resolves them)."""
 
 
 def is_secret(value: Any) -> bool:
@@ -399,14 +401,24 @@ class DsaasMocks(pulumi_mocks.Mocks):
         return f"mock stdout of {name}"
 
 
+def _urn_name(urn: str) -> str:
+    return urn.split("::", 3)[3]
+
+
+def _urn_type(urn: str) -> str:
+    """The resource's own type: the last of its qualified type chain."""
+    return urn.split("::", 3)[2].rsplit("$", 1)[-1]
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A mock monitor that also keeps what each registration asked for: parent and dependencies."""
 
     def __init__(self, mocks: DsaasMocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        self.aliases: dict[str, list[str]] = {}
 
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
+    def make_urn(self, parent: str, type_: str, name: str, stack: str = "", project: str = "") -> str:
         """The URN the engine gives: the parent's whole qualified type chain before the type, the root stack's
         type never (pulumi/pkg/resource/deploy/step_generator.go, generateURN: `parent.QualifiedType()`).
         Pulumi's MockMonitor keeps only the parent's last type, which differs for a component in a component."""
@@ -414,7 +426,41 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             qualified = parent.split("::")[2]
             if qualified != "pulumi:pulumi:Stack":
                 type_ = f"{qualified}${type_}"
-        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+        return "urn:pulumi:" + "::".join([stack or pulumi.get_stack(), project or pulumi.get_project(), type_, name])
+
+    def alias_urns(self, request: Any) -> list[str]:
+        """The earlier URNs a registration may claim, as the engine computes them (pulumi's
+        pkg/resource/deploy/step_generator.go, generateAliases and collapseAliasToUrn): a URN alias as it is; a
+        spec with this resource's name, type and parent where it leaves them out (`noParent` or the root stack:
+        no parent); then this resource under each alias of its parent (inheritedChildAlias, the parent's name
+        prefix renamed). The engine uses only the parent alias that matched the old state; without a state
+        here, each of them is a candidate (a spec naming a parent with aliases, likewise)."""
+        found: list[str] = []
+        for alias in request.aliases:
+            if not alias.HasField("spec"):
+                found.append(alias.urn)
+                continue
+            spec = alias.spec
+            parents = [spec.parentUrn, *self.aliases.get(spec.parentUrn, [])] if spec.parentUrn else [request.parent]
+            for parent in parents:
+                found.append(
+                    self.make_urn(
+                        "" if spec.noParent else parent,
+                        spec.type or request.type,
+                        spec.name or request.name,
+                        spec.stack,
+                        spec.project,
+                    )
+                )
+        parent_aliases = self.aliases.get(request.parent, [])
+        own = [(request.type, request.name)] + [(_urn_type(urn), _urn_name(urn)) for urn in found if parent_aliases]
+        parent_name = _urn_name(request.parent) if request.parent else ""
+        for parent_alias in parent_aliases:
+            for type_, name in own:
+                if parent_name and name.startswith(parent_name):
+                    name = _urn_name(parent_alias) + name[len(parent_name) :]
+                found.append(self.make_urn(parent_alias, type_, name))
+        return list(dict.fromkeys(found))
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -429,6 +475,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if not provider_urn.rsplit("::", 1)[-1].startswith("default"):
                 dependencies.add(provider_urn)
         registration = self.resources.get(response.urn)
+        aliases = self.alias_urns(request)
+        self.aliases[response.urn] = aliases
         self.recorded.append(
             RecordedResource(
                 urn=response.urn,
@@ -449,6 +497,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 ignore_changes=list(request.ignoreChanges),
                 replace_on_changes=list(request.replaceOnChanges),
+                aliases=aliases,
             )
         )
         return response

@@ -1,7 +1,8 @@
 """Desired-state snapshots: every resource a stack declares, as stable, reviewable YAML.
 
 A snapshot is what `pulumi preview` would compare against, written without vCenter or a Pulumi
-backend: type, logical name, parent, dependencies, provider and inputs of each resource. Encoded
+backend: type, logical name, parent (with the type and name, the URN), earlier URNs (aliases),
+dependencies, provider and inputs of each resource. Encoded
 payloads (guestinfo gzip+base64, `*_B64` script parameters) are decoded so a one-setting change shows
 as a one-line change; secret values are replaced by `[secret]` wherever they appear, including
 inside structured inputs the SDK marks secret as a whole (chart values). Each Helm release also carries
@@ -163,6 +164,8 @@ def resource_entry(resource: RecordedResource, names: dict[str, str], secrets: l
         entry["ignoreChanges"] = sorted(resource.ignore_changes)
     if resource.replace_on_changes:
         entry["replaceOnChanges"] = sorted(resource.replace_on_changes)
+    if resource.aliases:
+        entry["aliases"] = sorted(resource.aliases)
     entry["inputs"] = inputs
     if resource.type == charts.RELEASE_TYPE:
         entry["rendered"] = _rendered(resource, secrets)
