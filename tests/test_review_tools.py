@@ -217,8 +217,9 @@ def test_an_alias_the_engine_would_refuse_is_reported() -> None:
         diff.diff_snapshots(old, new)
 
 
-# The last commit whose snapshots have every node's steps directly under `KubeadmCluster`.
-BEFORE_KUBEADM_NODE = "eee076056ddc06cfaee1e307d4d6146d13a28c1c"
+# The Kubernetes layer of each stack's snapshot at eee0760, the last commit whose snapshots have every node's
+# steps directly under `KubeadmCluster` (a fixture: a CI clone may have no history).
+BEFORE_KUBEADM_NODE = ROOT_DIR / "tests" / "fixtures" / "before-kubeadm-node"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -228,7 +229,7 @@ def test_moving_node_steps_into_their_own_component_changes_nothing_deployed(
     """The stack as deployed before `KubeadmNode` existed, against the program now: in the Kubernetes layer,
     only the new components are created; every step that moved is matched through its alias, and nothing
     is deleted, updated or replaced. (Other layers are left out: later changes there are not this one's.)"""
-    before = diff.load_reference(stack, BEFORE_KUBEADM_NODE)
+    before = diff.load_reference(stack, str(BEFORE_KUBEADM_NODE / f"{stack}.yaml"))
     after = snapshot.build_snapshot(graphs[stack])
     layer = ("kubernetes-", "kubernetes")
     diffs = [d for d in diff.diff_snapshots(before, after) if d.name.startswith(layer)]
