@@ -115,8 +115,9 @@ class JupyterHub(pulumi.ComponentResource):
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.Z2JH_CHART_REPOSITORY),
             namespace=render.HUB_NAMESPACE,
             atomic=True,
-            # The pre-pull hook pulls every profile image onto every node before the hub rolls.
-            timeout=1800,
+            # The pre-pull hook pulls every profile image onto every node before the hub rolls; Helm's timeout
+            # bounds it, so it grows with the workers and the images (docs/bringup.md).
+            timeout=render.release_timeout(settings),
             values=values,
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=release_dependencies)),
         )

@@ -8,9 +8,11 @@ shows every other value in clear and only those as secrets.
 from __future__ import annotations
 
 import base64
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Final
 
 from components.trident_render import HOMES_CLASS, HUB_DATABASE_CLASS
 from config.hub import HubDatabaseKind, HubTlsMode, ProfileSettings
@@ -364,3 +366,95 @@ def render_user_scheduler_bindings() -> list[dict[str, Any]]:
         }
         for role in KUBE_SCHEDULER_CLUSTER_ROLES
     ]
+
+
+# --- the release's timeout -----------------------------------------------------------------------
+# Image sizes are estimates (docs/bringup.md's duration table gives their sources; tools.bench.bringup uses
+# the same figures): the release must wait long enough for the pre-pull, and the model must see the same.
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    compressed_gb: float
+    """What is downloaded."""
+    unpacked_gb: float
+    """What is written to the node's disk."""
+    shares_base: bool
+    """Built on jupyter/docker-stacks' minimal-notebook: those layers are downloaded once per node."""
+
+
+DOCKER_STACKS_BASE: Final = ImageSize(0.6, 1.6, True)
+"""quay.io/jupyter/minimal-notebook: the base the other docker-stacks images are built on."""
+IMAGE_SIZES: Final[dict[str, ImageSize]] = {
+    "quay.io/jupyter/minimal-notebook": DOCKER_STACKS_BASE,
+    "quay.io/jupyter/scipy-notebook": ImageSize(1.5, 4.2, True),
+    "quay.io/jupyter/r-notebook": ImageSize(1.2, 3.2, True),
+    "quay.io/jupyter/datascience-notebook": ImageSize(2.3, 6.5, True),
+    "quay.io/jupyter/pytorch-notebook": ImageSize(2.6, 7.0, True),
+    "quay.io/jupyter/tensorflow-notebook": ImageSize(2.4, 6.5, True),
+}
+UNKNOWN_IMAGE: Final = ImageSize(1.5, 4.0, False)
+"""Any other image: a mid-sized data science image (estimate)."""
+
+
+def image_repository(image: str) -> str:
+    """`quay.io/jupyter/r-notebook:2025-10-06` → `quay.io/jupyter/r-notebook` (digests too)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[0] if ":" in last else name
+
+
+def image_gb_per_node(images: list[str]) -> tuple[float, float]:
+    """(compressed GB, unpacked GB) that one node pulls for these images; shared docker-stacks layers once."""
+    sizes = [IMAGE_SIZES.get(repository, UNKNOWN_IMAGE) for repository in sorted({image_repository(i) for i in images})]
+    if not sizes:
+        return 0.0, 0.0
+    shared = any(size.shares_base for size in sizes)
+    base = DOCKER_STACKS_BASE if shared else ImageSize(0, 0, False)
+    compressed = base.compressed_gb + sum(s.compressed_gb - (base.compressed_gb if s.shares_base else 0) for s in sizes)
+    unpacked = base.unpacked_gb + sum(s.unpacked_gb - (base.unpacked_gb if s.shares_base else 0) for s in sizes)
+    return compressed, unpacked
+
+
+PREPULL_UPLINK_GBPS: Final = 2.5
+"""The site link the pre-pull is sized for: the slow end of what docs/bringup.md models (a 1-2.5 Gbit/s internet
+link; a 10 Gbit/s mirror link is faster). A slower site should let the template hold the images."""
+PREPULL_NODE_GBPS: Final = 1.0
+"""What one node's pull reaches (containerd, three layers at once)."""
+UNPACK_MB_PER_SECOND: Final = 200.0
+"""Layer decompression and write on one node."""
+RELEASE_TIMEOUT_MARGIN: Final = 2.0
+"""Downloads vary (the model draws them at 0.9-1.5x) and other pulls share the link (every node's kube-proxy,
+Calico and Trident images): twice the computed wave."""
+RELEASE_TIMEOUT_FLOOR_SECONDS: Final = 1800
+"""Never less than the chart's own rollout needs with a few nodes (the value before it was computed)."""
+
+
+def prepull_seconds(nodes: int, images: Sequence[str], uplink_gbps: float = PREPULL_UPLINK_GBPS) -> float:
+    """How long z2jh's pre-pull hook takes to put `images` on `nodes` nodes through one shared link: every node
+    downloads the same bytes (the link's share, or its own rate if the link is not the limit), then unpacks."""
+    if uplink_gbps <= 0:
+        raise ValueError("the pre-pull's uplink must be positive")
+    compressed_gb, unpacked_gb = image_gb_per_node(list(images))
+    if nodes <= 0 or compressed_gb == 0:
+        return 0.0
+    download = max(nodes * compressed_gb * 8 / uplink_gbps, compressed_gb * 8 / PREPULL_NODE_GBPS)
+    return download + unpacked_gb * 1000 / UNPACK_MB_PER_SECOND
+
+
+def release_timeout_seconds(nodes: int, images: Sequence[str], uplink_gbps: float = PREPULL_UPLINK_GBPS) -> int:
+    """The hub release's Helm timeout: the pre-pull hook is one of the operations it bounds, and past it the
+    atomic release fails and rolls back. Twice the pre-pull wave, at least RELEASE_TIMEOUT_FLOOR_SECONDS."""
+    wave = prepull_seconds(nodes, images, uplink_gbps)
+    return max(RELEASE_TIMEOUT_FLOOR_SECONDS, math.ceil(RELEASE_TIMEOUT_MARGIN * wave / 60) * 60)
+
+
+def prepulled_images(settings: Settings) -> list[str]:
+    """What the pre-pull hook puts on every user node: each profile's image, if the hub pre-pulls."""
+    return [profile.image for profile in settings.hub.all_profiles] if settings.hub.prepull_images else []
+
+
+def release_timeout(settings: Settings) -> int:
+    """The timeout for this cluster: every worker pulls every profile image (even when the template holds
+    them, a changed image is pulled by every existing node)."""
+    return release_timeout_seconds(len(settings.workers), prepulled_images(settings))

@@ -4,6 +4,7 @@ and the stack's graph taken exactly as the offline preview records it."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import itertools
 import json
@@ -28,7 +29,7 @@ from tools.bench.bringup_sim import (
     total_work,
     waits_on,
 )
-from tools.bench.bringup_table import CLONE, STEP, CloneKind, image_gb_per_node, render_table
+from tools.bench.bringup_table import CLONE, STEP, CloneKind, dial_delays, image_gb_per_node, render_table
 from tools.offline.mockgraph import Graph, RecordedResource, project_defaults, read_stack_values, run_program
 
 
@@ -143,8 +144,9 @@ def test_the_model_runs_on_the_graph_the_preview_records(graphs: dict[str, Graph
     graph = graphs["prod"]
     plan = bringup.plan_from_graph(graph.resources, bringup.Assumptions())
     components = {r.urn for r in graph.resources if r.type.startswith("dsaas:")}
-    assert {t.id for t in plan.tasks} == {r.urn for r in graph.resources} - components
-    assert {t.name for t in plan.tasks} == {r.name for r in graph.resources if r.urn not in components}
+    operations = [t for t in plan.tasks if not t.background]  # the rest: nodes pulling images, no resources
+    assert {t.id for t in operations} == {r.urn for r in graph.resources} - components
+    assert {t.name for t in operations} == {r.name for r in graph.resources if r.urn not in components}
     assert {r.urn for r in bringup.record("prod")} == {r.urn for r in graph.resources}
     kinds = {t.name: t.kind for t in plan.tasks}
     assert kinds["nodes-dsaas-prod-cp-1"] == "vm"
@@ -265,6 +267,7 @@ def test_a_program_built_template_is_prepared_once_before_the_first_clone(graphs
     # worker-4 is the seventh node: copy 7 mod 4 = 3.
     assert plan["nodes-template-copy-3-sealed"].id in plan["nodes-dsaas-prod-worker-4"].deps
     assert [s.label for s in plan["kubernetes-dsaas-prod-worker-1-prepare"].steps] == [
+        bringup.SSH_LABEL,
         "node preparation",
         bringup.ENGINE_LABEL,
     ]
@@ -329,11 +332,12 @@ def test_the_template_host_caps_clones_whatever_the_hosts_and_copies_lift_it() -
 def test_the_engine_saves_after_every_operation_one_save_at_a_time(graphs: dict[str, Graph]) -> None:
     plan = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions())
     saves = [t for t in plan.tasks if t.steps and t.steps[-1].label == bringup.ENGINE_LABEL]
-    assert len(saves) == len([t for t in plan.tasks if t.kind != "provider"])
+    operations = [t for t in plan.tasks if not t.background]
+    assert len(saves) == len([t for t in operations if t.kind != "provider"])
     assert plan.pools[bringup.ENGINE_POOL] == 1
     mode = saves[0].steps[-1].seconds.mode
     # 0.67 ms per resource, half the final state on average.
-    assert mode == pytest.approx(0.67 / 1000 * len(plan.tasks) / 2)
+    assert mode == pytest.approx(0.67 / 1000 * len(operations) / 2)
     skipped = bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions(checkpoints=False))
     assert not any(s.label == bringup.ENGINE_LABEL for t in skipped.tasks for s in t.steps)
 
@@ -354,3 +358,112 @@ def _without_copies(workers: int) -> tuple[RecordedResource, ...]:
     values = bringup.values_with_workers("prod", workers) if workers else copy.deepcopy(read_stack_values("prod"))
     values["dsaas:vsphere"]["templateImage"]["hosts"] = []
     return tuple(run_program("prod", values).resources)
+
+
+# --- what fails a run: sshd's MaxStartups, joins at once, the hub release's timeout --------------------
+
+
+def _handshakes(count: int, start: int, full: int, delays: tuple[float, ...]) -> list[sim.Task]:
+    dial = sim.Dial("cp-1", start, 30, full, delays)
+    return [
+        sim.Task(f"ssh-{i}", (), (sim.Step("SSH", (1.0,), queue_label="retries", dial=dial),)) for i in range(count)
+    ]
+
+
+def test_sshd_refuses_dials_past_max_startups_and_pulumi_command_retries_them() -> None:
+    assert sim.Dial("h", 10, 30, 100, ()).refusal(9) == 0
+    assert sim.Dial("h", 10, 30, 100, ()).refusal(10) == pytest.approx(0.3)
+    assert sim.Dial("h", 10, 30, 100, ()).refusal(55) == pytest.approx(0.65)
+    assert sim.Dial("h", 10, 30, 100, ()).refusal(100) == 1
+    delays = dial_delays(60)
+    assert len(delays) == 60 and delays[:3] == pytest.approx((0.1, 0.15, 0.225)) and max(delays) == 5
+    # 100 handshakes at once to sshd's default: most refused at first, retried, all through in the end.
+    schedule = simulate(_handshakes(100, 10, 100, delays), {}, seed="1")
+    assert schedule.failed is None and schedule.makespan > 1.0
+    path = critical_path(_handshakes(100, 10, 100, delays), schedule)
+    assert waits_on(path).get("retries", 0) > 0
+    # The program's drop-in on the control planes admits them all at once.
+    assert simulate(_handshakes(100, 110, 220, delays), {}, seed="1").makespan == 1.0
+    # Without retries a refused dial fails the command, and the run.
+    failed = simulate(_handshakes(100, 10, 100, ()), {}, seed="1").failed
+    assert failed is not None and "MaxStartups" in failed.reason
+
+
+def test_a_failure_stops_new_operations_and_lets_running_ones_finish() -> None:
+    hazard = sim.Hazard("joins", 1, 1.0, "join failed")
+    joins = [sim.Task(f"join-{i}", (), (sim.Step("join", (10.0,), hazard=hazard),)) for i in range(2)]
+    tasks = [*joins, task("slow", 30), task("after", 5, ("join-0",)), task("late", 1, ("slow",))]
+    schedule = simulate(tasks, {}, seed="1")
+    assert schedule.failed == sim.Failure("join-1", 10.0, "join failed")  # the second join at once is one too many
+    assert "after" not in schedule.timings and "late" not in schedule.timings
+    assert schedule.timings["slow"].end == schedule.makespan == 30  # the running operation finishes
+    assert schedule.completed() == {"join-0", "slow"}
+
+
+def test_a_deadline_fails_its_task_and_frees_its_pools() -> None:
+    deadline = sim.Deadline(1, 50.0, "timed out")
+    pull = sim.Task("hub", (), (sim.Step("pull", (100.0,), ("uplink",)), sim.Step("helm", (5.0,))), deadline)
+    other = task("other", 10, pools=("uplink",))
+    schedule = simulate([pull, other], {"uplink": 1})
+    assert schedule.failed == sim.Failure("hub", 50.0, "timed out", step=0, unfinished=1, resumable=True)
+    assert schedule.timings["other"].end == 60  # it waited for the uplink until the hub's pull was cut off
+    assert sum(waits_on(critical_path([pull, other], schedule)).values()) == pytest.approx(schedule.makespan)
+    assert simulate([dataclasses.replace(pull, deadline=sim.Deadline(1, 200.0, ""))], {"uplink": 1}).failed is None
+
+
+def test_a_failed_up_is_run_again_for_what_is_left() -> None:
+    hazard = sim.Hazard("joins", 3, 0.5, "join failed")  # the fourth join at once fails half the time
+    joins = [sim.Task(f"join-{i}", (), (sim.Step("join", (10.0,), hazard=hazard),)) for i in range(4)]
+    tasks = [*joins, task("hub", 5, tuple(j.id for j in joins))]
+    plan = bringup.Plan((), {}, 0, 4, CloneKind.VAAI_COPY)
+    runs = [bringup.until_up(tasks, plan, bringup.Assumptions(), str(seed)) for seed in range(20)]
+    failed = [run for run in runs if run.failure is not None]
+    assert failed and any(run.failure is None and run.makespan == 15 for run in runs)
+    for run in failed:
+        assert run.ups >= 2 and run.makespan >= 25  # a failed up of 10 s, then at least the join again and the hub
+        assert run.path[-1].task == "hub" and run.path[-1].end == pytest.approx(run.makespan)
+
+
+def test_the_model_reads_each_hosts_max_startups_and_dial_limit_from_the_graph(graphs: dict[str, Graph]) -> None:
+    plan = {t.name: t for t in bringup.plan_from_graph(graphs["prod"].resources, bringup.Assumptions()).tasks}
+    credentials = plan["kubernetes-dsaas-prod-worker-1-join-credentials"].steps[0]
+    join = plan["kubernetes-dsaas-prod-worker-1-kubeadm-join"]
+    assert credentials.label == bringup.SSH_LABEL and credentials.dial is not None and join.steps[0].dial is not None
+    # The first control plane has the program's drop-in (2 x 50 + 10); a worker has sshd's default.
+    assert (credentials.dial.host, credentials.dial.start, credentials.dial.full) == ("10.40.0.11", 110, 220)
+    assert (join.steps[0].dial.start, join.steps[0].dial.rate, join.steps[0].dial.full) == (10, 30, 100)
+    assert len(credentials.dial.delays) == 60  # the program's dial_error_limit
+    assert join.steps[1].hazard is not None and join.steps[1].hazard.threshold == 100
+
+
+def test_every_node_pulls_the_clusters_own_images_through_the_uplink(graphs: dict[str, Graph]) -> None:
+    def background(stack: str) -> dict[str, bringup.TaskSpec]:
+        plan = bringup.plan_from_graph(graphs[stack].resources, bringup.Assumptions())
+        return {t.name: t for t in plan.tasks if t.background}
+
+    prod = background("prod")
+    assert len(prod) == 2 * 7  # Calico once in the cluster, Trident's node plugin once Trident is installed
+    cluster = prod["dsaas-prod-worker-1 cluster images"]
+    assert cluster.steps[0].pools == (bringup.UPLINK_POOL,)
+    # prod's template holds kubeadm's images (kube-proxy among them); dev's nodes pull kube-proxy too.
+    dev = background("dev")
+    dev_cluster = next(t for name, t in dev.items() if name.endswith("cluster images"))
+    assert dev_cluster.steps[0].seconds.mode > cluster.steps[0].seconds.mode
+
+
+def test_a_hub_release_past_its_timeout_fails_the_run(graphs: dict[str, Graph]) -> None:
+    def run(uplink_gbps: float) -> dict[str, Any]:
+        assumptions = bringup.Assumptions(uplink_gbps=uplink_gbps, node_gbps=min(1.0, uplink_gbps))
+        plan = bringup.plan_from_graph(graphs["dev"].resources, assumptions)
+        return bringup.to_json(bringup.simulate_plan("dev", plan, assumptions, 1, 1))
+
+    assert run(10)["failed"] is None and run(10)["ups"] == 1
+    # dev's 2 workers pull their images one after another at 20 Mbit/s: longer than the release's 30 minutes.
+    slow = run(0.02)
+    assert slow["failed"]["resource"] == "hub-release" and "timed out" in slow["failed"]["reason"]
+    # The second `up` finds the first worker's images in place and pulls only the second's: it gets through.
+    assert slow["ups"] == 2 and slow["stack_up"] is True
+    # ... which is one worker's pull at 20 Mbit/s again, not both (the first `up` failed after 30 minutes).
+    assert 10 < slow["makespan_min"] - slow["failed"]["at_min"] < 30
+    limits = {entry["limit"]: entry["value"] for entry in slow["limits"]}
+    assert limits["jupyterhub release timeout (s)"] == 1800

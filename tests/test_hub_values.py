@@ -374,3 +374,26 @@ def test_offloaded_tls_admits_only_the_front_proxy(graphs: dict[str, Graph]) -> 
     prod = hub_values(graphs["prod"])
     assert prod["proxy"]["https"]["enabled"] is True
     assert "loadBalancerSourceRanges" not in prod["proxy"]["service"]
+
+
+def test_the_release_timeout_covers_the_pre_pull_of_every_image_on_every_worker(graphs: dict[str, Graph]) -> None:
+    images = ["quay.io/jupyter/minimal-notebook:x", "quay.io/jupyter/datascience-notebook:x"]
+    compressed_gb, unpacked_gb = hub_render.image_gb_per_node(images)
+    # 150 workers share the 2.5 Gbit/s the pre-pull is sized for; then each unpacks at 200 MB/s.
+    wave = (
+        150 * compressed_gb * 8 / hub_render.PREPULL_UPLINK_GBPS + unpacked_gb * 1000 / hub_render.UNPACK_MB_PER_SECOND
+    )
+    assert hub_render.prepull_seconds(150, images) == pytest.approx(wave)
+    assert hub_render.release_timeout_seconds(150, images) >= hub_render.RELEASE_TIMEOUT_MARGIN * wave
+    assert hub_render.release_timeout_seconds(500, images) > hub_render.release_timeout_seconds(150, images)
+    more_images = [*images, "quay.io/jupyter/pytorch-notebook:x"]
+    assert hub_render.release_timeout_seconds(500, more_images) > hub_render.release_timeout_seconds(500, images)
+    # A few nodes, or nothing to pull: the chart's own rollout decides (the old fixed 30 minutes).
+    assert hub_render.release_timeout_seconds(3, images) == hub_render.RELEASE_TIMEOUT_FLOOR_SECONDS == 1800
+    assert hub_render.release_timeout_seconds(500, []) == 1800
+    with pytest.raises(ValueError, match="uplink"):
+        hub_render.prepull_seconds(3, images, uplink_gbps=0)
+    for stack in STACKS:
+        settings = load_settings(stack)
+        release = next(r for r in graphs[stack].resources if r.name == "hub-release")
+        assert release.inputs["timeout"] == hub_render.release_timeout(settings)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import dataclasses
+import gzip
 import ipaddress
 import json
 import math
@@ -43,17 +45,23 @@ from tools.bench.bringup_table import (
     ENGINE_CHECKPOINT_MS_PER_RESOURCE,
     FULL_CLONE_UNITS,
     HOST_UNITS,
+    JOIN_FAILURE_PER_EXTRA_JOIN,
+    JOIN_FAILURE_THRESHOLD,
     LINKED_CLONE_UNITS,
     NODE_DOWNLOAD_GBPS,
     PACKAGE_MB_PER_NODE,
     SITE_UPLINK_GBPS,
+    SSH_HANDSHAKE,
+    SSHD_DEFAULT_MAX_STARTUPS,
     STEP,
     UNPACK_MB_PER_SECOND,
     VCENTER_OPERATION_LIMIT,
     CloneKind,
     Figure,
     Triangular,
+    dial_delays,
     image_gb_per_node,
+    node_image_gb,
     render_table,
 )
 from tools.offline.mockgraph import PROJECT, RecordedResource, StackFileError, read_stack_values, run_program, unwrap
@@ -68,6 +76,14 @@ ENGINE_LABEL = "engine checkpoints"
 ENGINE_QUEUE = "engine checkpoints: queue"
 CLONE_QUEUE = "clone units queue (template host, destination host, vCenter)"
 UPLINK_POOL = "uplink"
+SSH_LABEL = "SSH handshakes"
+SSH_RETRIES = "SSH dials refused by sshd (MaxStartups): retries"
+NODE_IMAGES_LABEL = "per-node images (kube-proxy, Calico, Trident)"
+NODE_IMAGES_QUEUE = "per-node images: uplink queue"
+JOIN_GROUP = "kubeadm-join"
+MAX_UPS = 5
+"""A failed `pulumi up` is run again, at most this many times in all."""
+DEFAULT_MAX_STARTUPS = (int(SSHD_DEFAULT_MAX_STARTUPS.value), 30, 100)
 
 # What the time is attributed to (the "waits on" categories).
 CLONE_LABEL = "template clone"
@@ -163,6 +179,8 @@ class StepSpec:
     jobs: int = 1
     pools: tuple[str, ...] = ()
     queue_label: str = ""
+    dial: sim.Dial | None = None
+    hazard: sim.Hazard | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +192,8 @@ class TaskSpec:
     kind: str
     deps: tuple[str, ...]
     steps: tuple[StepSpec, ...]
+    deadline: sim.Deadline | None = None
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,14 +237,18 @@ def values_with_workers(stack: str, workers: int) -> dict[str, Any]:
     raise StackFileError(f"{stack}: no subnet around {subnet} holds {workers} workers")
 
 
-_RECORDINGS: dict[tuple[str, int | None], tuple[RecordedResource, ...]] = {}
+_RECORDINGS: dict[tuple[str, int | None, int | None], tuple[RecordedResource, ...]] = {}
 
 
-def record(stack: str, workers: int | None = None) -> tuple[RecordedResource, ...]:
-    """The stack's graph as the offline preview records it (cached: one recording per worker count)."""
-    key = (stack, workers)
+def record(stack: str, workers: int | None = None, join_concurrency: int | None = None) -> tuple[RecordedResource, ...]:
+    """The stack's graph as the offline preview records it (cached: one recording per worker count), with
+    `dsaas:joinConcurrency` overridden if given (what-if: a wider or no join window)."""
+    key = (stack, workers, join_concurrency)
     if key not in _RECORDINGS:
         values = None if workers is None else values_with_workers(stack, workers)
+        if join_concurrency is not None:
+            values = values or copy.deepcopy(read_stack_values(stack))
+            values["dsaas:joinConcurrency"] = join_concurrency
         _RECORDINGS[key] = tuple(run_program(stack, values).resources)
     return _RECORDINGS[key]
 
@@ -400,6 +424,54 @@ def template_images(resources: Sequence[RecordedResource]) -> list[str]:
     return []
 
 
+MAX_STARTUPS = re.compile(r"^\s*MaxStartups\s+(\d+):(\d+):(\d+)\s*$", re.MULTILINE)
+
+
+def user_data(resource: RecordedResource) -> str:
+    """A node VM's cloud-init user data (guestinfo.userdata, gzip+base64), or ""."""
+    extra = unwrap(resource.inputs.get("extraConfig") or {}) or {}
+    encoded = extra.get("guestinfo.userdata")
+    if not isinstance(encoded, str):
+        return ""
+    raw = base64.b64decode(encoded)
+    return (gzip.decompress(raw) if extra.get("guestinfo.userdata.encoding") == "gzip+base64" else raw).decode()
+
+
+def connection(resource: RecordedResource) -> dict[str, Any]:
+    value = unwrap(resource.inputs.get("connection") or {})
+    return value if isinstance(value, dict) else {}
+
+
+def sshd_max_startups(resources: Sequence[RecordedResource], roles: Mapping[str, Role]) -> dict[str, tuple[int, ...]]:
+    """Each node's address → its sshd's MaxStartups: the program's drop-in from the VM's user data, else
+    sshd's default. A node's address is the host its own `prepare` command connects to."""
+    limits = {}
+    for resource in resources:
+        if resource.type == VM_TYPE and not _is_template(resource):
+            match = MAX_STARTUPS.search(user_data(resource))
+            node = str(unwrap(resource.inputs.get("name", resource.name)))
+            limits[node] = tuple(int(part) for part in match.groups()) if match else DEFAULT_MAX_STARTUPS
+    by_address: dict[str, tuple[int, ...]] = {}
+    for resource in resources:
+        if resource.type == COMMAND_TYPE and command_step(resource.name) == "prepare":
+            member = command_node(resource.name, "prepare", roles)
+            host = connection(resource).get("host")
+            if member is not None and host:
+                by_address[str(host)] = limits.get(member, DEFAULT_MAX_STARTUPS)
+    return by_address
+
+
+def dial_step(resource: RecordedResource, max_startups: Mapping[str, tuple[int, ...]]) -> StepSpec:
+    """The SSH handshake a remote command starts with, against its host's MaxStartups, with pulumi-command's
+    retries (the connection's dialErrorLimit, pulumi-command's default 10 if unset)."""
+    conn = connection(resource)
+    host = str(conn.get("host", resource.name))
+    start, rate, full = max_startups.get(host, DEFAULT_MAX_STARTUPS)
+    delays = dial_delays(int(conn.get("dialErrorLimit", 10)))
+    dial = sim.Dial(host, start, rate, full, delays)
+    return StepSpec(SSH_LABEL, SSH_HANDSHAKE.seconds, queue_label=SSH_RETRIES, dial=dial)
+
+
 def clone_kind(resources: Sequence[RecordedResource], assumptions: Assumptions) -> CloneKind:
     if assumptions.clone is not None:
         return assumptions.clone
@@ -443,10 +515,18 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
     package_seconds = PACKAGE_MB_PER_NODE.value * 8 / 1000 / stream_gbps
 
     tasks: list[TaskSpec] = []
+    max_startups = sshd_max_startups(resources, roles)
+    join_hazard = sim.Hazard(
+        JOIN_GROUP,
+        int(JOIN_FAILURE_THRESHOLD.value),
+        JOIN_FAILURE_PER_EXTRA_JOIN.value,
+        "kubeadm join failed in preflight: too many joins at once (kubeadm#3181)",
+    )
     vm_count = 0
     for resource in operations:
         kind = kind_of[resource.urn]
         steps: list[StepSpec]
+        deadline: sim.Deadline | None = None
         if kind == "vm":
             # Every clone reads the template on the template's host (esxi-1, or one of the copies) and writes on
             # its own host; each side holds `units` of that host's 16 (the same host: both).
@@ -506,9 +586,20 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
                     StepSpec(IMAGE_PULLS, pull, workers, (UPLINK_POOL,), IMAGE_QUEUE),
                     StepSpec("image unpack", unpack),
                 ]
+            timeout = float(unwrap(resource.inputs.get("timeout")) or 300)  # Helm's default: 5 min
+            # Helm's timeout bounds each operation, the pre-pull hook's Job among them: past it the release
+            # fails and, being atomic, rolls back. Nothing to pull (a baked template): the hook cannot time out.
+            deadline = sim.Deadline(
+                len(steps), timeout, f"Helm release timed out: the image pre-pull hook took longer than {timeout:g} s"
+            )
             steps.append(_figure_step("helm-jupyterhub"))
+        elif kind in ("join-worker", "join-control-plane"):
+            figure = _figure_step(kind)
+            steps = [StepSpec(figure.label, figure.seconds, hazard=join_hazard)]
         else:
             steps = [_figure_step(kind)]
+        if resource.type == COMMAND_TYPE:
+            steps.insert(0, dial_step(resource, max_startups))
         if assumptions.checkpoints and kind not in ("provider",):
             # The operation is done when the engine has saved it; saves queue behind one another.
             steps.append(
@@ -519,9 +610,60 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
                     queue_label=ENGINE_QUEUE,
                 )
             )
-        tasks.append(TaskSpec(resource.urn, resource.name, resource.type, kind, deps[resource.urn], tuple(steps)))
+        tasks.append(
+            TaskSpec(resource.urn, resource.name, resource.type, kind, deps[resource.urn], tuple(steps), deadline)
+        )
+    tasks += node_image_tasks(operations, kind_of, roles, baked, stream_gbps)
     control_planes = sum(1 for role in roles.values() if role is Role.CONTROL_PLANE)
     return Plan(tuple(tasks), pools, control_planes, workers, clone)
+
+
+def node_image_tasks(
+    operations: Sequence[RecordedResource],
+    kind_of: Mapping[str, str],
+    roles: Mapping[str, Role],
+    baked: bool,
+    stream_gbps: float,
+) -> list[TaskSpec]:
+    """Every node's kubelet pulling the cluster's own DaemonSet images through the shared uplink: kube-proxy
+    (unless the template holds kubeadm's images) and Calico once the node is in the cluster, Trident's node
+    plugin once the Trident operator is installed too. Nothing in the program waits for them (no step checks
+    that a node is Ready), so they take no --parallel slot and no checkpoint and never end the run; they only
+    delay other downloads."""
+    member: dict[str, str] = {}
+    trident: list[str] = []
+    calico: list[str] = []
+    for resource in operations:
+        kind = kind_of[resource.urn]
+        if kind in ("kubeadm-init", "join-worker", "join-control-plane"):
+            node = command_node(resource.name, command_step(resource.name), roles)
+            if node is not None:
+                member[node] = resource.urn
+        elif kind == "helm-trident":
+            trident.append(resource.urn)
+        elif kind == "helm-calico":
+            calico.append(resource.urn)
+    tasks = []
+    for node, join in sorted(member.items(), key=lambda item: natural_key(item[0])):
+        waves = [({"calico"} if baked else {"calico", "kube-proxy"}, (join, *calico), "cluster")]
+        if trident:
+            waves.append(({"trident"}, (join, *trident), "trident"))
+        for layers, deps, suffix in waves:
+            compressed_gb, unpacked_gb = node_image_gb(layers)
+            steps = (
+                StepSpec(
+                    NODE_IMAGES_LABEL,
+                    _transfer(compressed_gb * 8 / stream_gbps),
+                    1,
+                    (UPLINK_POOL,),
+                    NODE_IMAGES_QUEUE,
+                ),
+                StepSpec("image unpack", _transfer(unpacked_gb * 1000 / UNPACK_MB_PER_SECOND.value)),
+            )
+            name = f"{node} {suffix} images"
+            task_id = f"node-images:{node}:{suffix}"
+            tasks.append(TaskSpec(task_id, name, "node-images", "node-images", deps, steps, background=True))
+    return tasks
 
 
 def sample(plan: Plan, seed: int, run: int) -> list[sim.Task]:
@@ -531,11 +673,21 @@ def sample(plan: Plan, seed: int, run: int) -> list[sim.Task]:
     tasks = []
     for spec in plan.tasks:
         rng = random.Random(f"{seed}/{run}/{spec.id}")
+        # The SSH handshake draws from a generator of its own: every other step draws what it drew before
+        # handshakes were modelled, so the figures before and after compare the same draws.
+        handshake = random.Random(f"{seed}/{run}/{spec.id}/ssh")
         steps = tuple(
-            sim.Step(s.label, tuple(s.seconds.sample(rng) for _ in range(s.jobs)), s.pools, s.queue_label)
+            sim.Step(
+                s.label,
+                tuple(s.seconds.sample(handshake if s.dial else rng) for _ in range(s.jobs)),
+                s.pools,
+                s.queue_label,
+                s.dial,
+                s.hazard,
+            )
             for s in spec.steps
         )
-        tasks.append(sim.Task(spec.id, spec.deps, steps))
+        tasks.append(sim.Task(spec.id, spec.deps, steps, spec.deadline, spec.background))
     return tasks
 
 
@@ -545,8 +697,15 @@ def sample(plan: Plan, seed: int, run: int) -> list[sim.Task]:
 @dataclass(frozen=True)
 class Run:
     makespan: float
+    """Until the stack is up: every `pulumi up` it took, one after another."""
     no_queue: float
     path: list[sim.PathEntry]
+    """The critical path of each `up` in turn, later ones shifted by the earlier ones' length."""
+    ups: int = 1
+    failure: sim.Failure | None = None
+    """What failed the first `up`, if anything did."""
+    complete: bool = True
+    """False if the stack was still not up after MAX_UPS runs of `pulumi up`."""
 
 
 @dataclass(frozen=True)
@@ -583,9 +742,52 @@ def simulate_plan(stack: str, plan: Plan, assumptions: Assumptions, runs: int, s
     results = []
     for index in range(runs):
         tasks = sample(plan, seed, index)
-        schedule = sim.simulate(tasks, plan.pools, assumptions.parallel)
-        results.append(Run(schedule.makespan, sim.longest_path(tasks), sim.critical_path(tasks, schedule)))
+        results.append(until_up(tasks, plan, assumptions, f"{seed}/{index}"))
     return Result(stack, plan, assumptions, seed, results)
+
+
+def resume(task: sim.Task, resumed: Mapping[str, sim.Failure]) -> sim.Task:
+    """A task cut off by its deadline, as the next `up` finds it: the steps it finished and the jobs of its
+    last step that finished stay done (images pulled before the Helm timeout are on their nodes)."""
+    failure = resumed.get(task.id)
+    if failure is None:
+        return task
+    step = task.steps[failure.step]
+    left = step.seconds[len(step.seconds) - failure.unfinished :] if failure.unfinished else ()
+    deadline = task.deadline
+    if deadline is not None:
+        deadline = dataclasses.replace(deadline, steps=max(0, deadline.steps - failure.step))
+    steps = (dataclasses.replace(step, seconds=left), *task.steps[failure.step + 1 :])
+    return dataclasses.replace(task, steps=steps, deadline=deadline)
+
+
+def until_up(tasks: list[sim.Task], plan: Plan, assumptions: Assumptions, seed: str) -> Run:
+    """`pulumi up` until the stack is up (at most MAX_UPS times). A failed `up` stops starting operations and
+    ends when the running ones have; the next `up` creates what is left, the failed resource again (a release
+    past its timeout keeps the images it pulled), on fresh draws of what may fail. The operator's time
+    between the two is not counted."""
+    offset, path = 0.0, []
+    first_failure: sim.Failure | None = None
+    left = tasks
+    for up in range(1, MAX_UPS + 1):
+        schedule = sim.simulate(left, plan.pools, assumptions.parallel, f"{seed}/up{up}")
+        path += [
+            dataclasses.replace(entry, ready=entry.ready + offset, start=entry.start + offset, end=entry.end + offset)
+            for entry in sim.critical_path(left, schedule)
+        ]
+        offset += schedule.makespan
+        if first_failure is None:
+            first_failure = schedule.failed
+        if schedule.failed is None:
+            return Run(offset, sim.longest_path(tasks), path, up, first_failure)
+        done = schedule.completed()
+        resumed = {failure.task: failure for failure in schedule.failures if failure.resumable}
+        left = [
+            resume(dataclasses.replace(task, deps=tuple(dep for dep in task.deps if dep not in done)), resumed)
+            for task in left
+            if task.id not in done
+        ]
+    return Run(offset, sim.longest_path(tasks), path, MAX_UPS, first_failure, complete=False)
 
 
 def _minutes(seconds: float) -> float:
@@ -627,6 +829,22 @@ def to_json(result: Result) -> dict[str, Any]:
             sum(seconds for label, seconds in sim.waits_on(run.path).items() if label in (ENGINE_LABEL, ENGINE_QUEUE))
         ),
         "limits": limits_applied(result.plan, result.assumptions),
+        "failed": failure_json(result, run),
+        "ups": run.ups,
+        "stack_up": run.complete,
+        "runs_with_a_failed_up": sum(1 for r in result.runs if r.failure is not None),
+    }
+
+
+def failure_json(result: Result, run: Run) -> dict[str, Any] | None:
+    """What failed the median run's first `pulumi up` (the run ended failed; `ups` says how many it took)."""
+    if run.failure is None:
+        return None
+    names = {task.id: task.name for task in result.plan.tasks}
+    return {
+        "resource": names.get(run.failure.task, run.failure.task),
+        "reason": run.failure.reason,
+        "at_min": _minutes(run.failure.time),
     }
 
 
@@ -641,7 +859,28 @@ def limits_applied(plan: Plan, assumptions: Assumptions) -> list[dict[str, Any]]
         {"limit": "downloads at once on the site uplink", "value": plan.pools[UPLINK_POOL]},
         {"limit": "engine checkpoint saves at once", "value": 1 if assumptions.checkpoints else 0},
         {"limit": "pulumi --parallel", "value": assumptions.parallel},
+        {"limit": "sshd MaxStartups without the program's drop-in", "value": ":".join(map(str, DEFAULT_MAX_STARTUPS))},
+        {"limit": "sshd MaxStartups by host", "value": max_startups_summary(plan)},
+        {"limit": "concurrent kubeadm joins before joins fail (estimate)", "value": int(JOIN_FAILURE_THRESHOLD.value)},
+        {"limit": "jupyterhub release timeout (s)", "value": hub_timeout(plan)},
     ]
+
+
+def max_startups_summary(plan: Plan) -> dict[str, int]:
+    """MaxStartups setting → how many hosts the commands dial have it."""
+    hosts: dict[str, str] = {}
+    for task in plan.tasks:
+        for step in task.steps:
+            if step.dial is not None:
+                hosts[step.dial.host] = f"{step.dial.start}:{step.dial.rate}:{step.dial.full}"
+    counts: dict[str, int] = defaultdict(int)
+    for setting in hosts.values():
+        counts[setting] += 1
+    return dict(sorted(counts.items()))
+
+
+def hub_timeout(plan: Plan) -> float | None:
+    return next((task.deadline.seconds for task in plan.tasks if task.deadline is not None), None)
 
 
 def render_text(result: Result) -> str:
@@ -665,6 +904,15 @@ def render_text(result: Result) -> str:
         )
     waits = ", ".join(f"{label} {minutes:.1f}" for label, minutes in data["waits_on_min"].items() if minutes >= 0.05)
     lines.append(f"  waits on (minutes): {waits}")
+    failed = data["failed"]
+    if failed is not None:
+        state = "then it was up" if data["stack_up"] else "still not up"
+        lines.append(
+            f"  FAILED: the median run's first `pulumi up` failed at {failed['at_min']:.1f} min on "
+            f"{failed['resource']}: {failed['reason']}; {data['ups']} `pulumi up`s in all, {state}"
+        )
+    if data["runs_with_a_failed_up"]:
+        lines.append(f"  runs whose first `up` failed: {data['runs_with_a_failed_up']} of {data['runs']}")
     return "\n".join(lines)
 
 
@@ -693,6 +941,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="what-if: PULUMI_SKIP_CHECKPOINTS (the engine saves once, at the end)",
     )
+    parser.add_argument(
+        "--join-concurrency",
+        type=int,
+        help="what-if: record the program with this dsaas:joinConcurrency (default: the stack file's)",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list, one entry per size and host count")
     parser.add_argument("--table", action="store_true", help="print the duration table as Markdown and exit")
     args = parser.parse_args(argv)
@@ -705,7 +958,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     try:
         for workers in args.workers or [None]:
-            resources = record(args.stack, workers)
+            resources = record(args.stack, workers, args.join_concurrency)
             for hosts in args.hosts:
                 assumptions = Assumptions(
                     hosts=hosts,

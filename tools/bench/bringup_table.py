@@ -13,6 +13,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from components.hub_render import (
+    DOCKER_STACKS_BASE,
+    IMAGE_SIZES,
+    UNKNOWN_IMAGE,
+    ImageSize,
+    image_gb_per_node,
+    image_repository,
+)
+
+__all__ = ["DOCKER_STACKS_BASE", "IMAGE_SIZES", "UNKNOWN_IMAGE", "ImageSize", "image_gb_per_node", "image_repository"]
+
 
 @dataclass(frozen=True)
 class Triangular:
@@ -109,6 +120,26 @@ SOURCES: Final[dict[str, str]] = {
         "`pulumi up` CLI reference: '-p, --parallel int  Allow P resource operations to run in parallel at once "
         "(1 for no parallelism). Defaults to unbounded.'"
     ),
+    "sshd-maxstartups": (
+        "sshd_config(5), MaxStartups: 'Specifies the maximum number of concurrent unauthenticated connections to "
+        "the SSH daemon ... The default is 10:30:100. Alternatively, random early drop can be enabled by "
+        'specifying the three colon separated values start:rate:full (e.g. "10:30:60"). sshd(8) will refuse '
+        "connection attempts with a probability of rate/100 (30%) if there are currently start (10) "
+        "unauthenticated connections. The probability increases linearly and all connection attempts are refused "
+        "if the number of unauthenticated connections reaches full (60).' (man.openbsd.org/sshd_config)"
+    ),
+    "pulumi-command-dial": (
+        "pulumi-command provider/pkg/provider/remote/connection.go (github.com/pulumi/pulumi-command, commit "
+        "010bd8e): dialWithRetry retries a failed dial through pulumi's retry.Until until `dials > "
+        "dialErrorLimit` (default 10; -1 unlimited; this program sets 60, components/kubeadm.py); "
+        "sdk/go/common/util/retry/until.go (github.com/pulumi/pulumi, commit 1b59498): DefaultDelay 100 ms, "
+        "DefaultBackoff 1.5, DefaultMaxDelay 5 s, no jitter."
+    ),
+    "kubeadm-3181": (
+        "kubernetes/kubeadm issue 3181 (2025): 'kubeadm join' of 300 nodes at the same time fails in preflight "
+        "('failed to get config map ... context deadline exceeded'); the maintainers advise against joining "
+        "hundreds of nodes at once. No rate of failure against concurrency is published."
+    ),
 }
 
 
@@ -185,6 +216,50 @@ UNPACK_MB_PER_SECOND: Final = Quantity(
     "gzip decompression is single-threaded per layer (~100-300 MB/s)",
     True,
 )
+SSHD_DEFAULT_MAX_STARTUPS: Final = Quantity(
+    "sshd's MaxStartups start on a host without the program's drop-in (unauthenticated connections before "
+    "sshd refuses new ones at random)",
+    10,
+    "connections",
+    "the default 10:30:100: 30 % refused at 10, rising linearly to all at 100; the control planes get "
+    "`MaxStartups 2w+10:30:4w+20` (w: dsaas:joinConcurrency) from cloud-init, read from each VM's user data",
+    False,
+    ("sshd-maxstartups",),
+)
+DIAL_FIRST_DELAY_SECONDS: Final = Quantity(
+    "pulumi-command's wait after a refused dial (then ×1.5 each retry, at most 5 s, no jitter)",
+    0.1,
+    "s",
+    "dialErrorLimit refused dials are retried (the program's connections set 60, the provider's default is 10); "
+    "one more fails the command",
+    False,
+    ("pulumi-command-dial",),
+)
+DIAL_BACKOFF: Final = 1.5
+DIAL_MAX_DELAY_SECONDS: Final = 5.0
+SSH_HANDSHAKE: Final = Figure(
+    "SSH handshake until authenticated (the time a connection counts against MaxStartups)",
+    Triangular(0.1, 0.3, 1.5),
+    "estimate: TCP, key exchange and public-key authentication on a LAN; the high end is a busy control plane",
+    True,
+)
+JOIN_FAILURE_THRESHOLD: Final = Quantity(
+    "concurrent kubeadm joins the API server absorbs without failed joins",
+    100,
+    "joins",
+    "estimate: 300 at once fail (kubeadm#3181); this program's window (dsaas:joinConcurrency, default 50) stays "
+    "below it",
+    True,
+    ("kubeadm-3181",),
+)
+JOIN_FAILURE_PER_EXTRA_JOIN: Final = Quantity(
+    "probability that a join fails, for each concurrent join beyond that threshold",
+    0.001,
+    "per join",
+    "estimate: 20 % of joins fail at 300 at once; a failed join fails its `pulumi up`",
+    True,
+    ("kubeadm-3181",),
+)
 LIMITS: Final = (
     HOST_UNITS,
     FULL_CLONE_UNITS,
@@ -195,50 +270,48 @@ LIMITS: Final = (
     NODE_DOWNLOAD_GBPS,
     PACKAGE_MB_PER_NODE,
     UNPACK_MB_PER_SECOND,
+    SSHD_DEFAULT_MAX_STARTUPS,
+    DIAL_FIRST_DELAY_SECONDS,
+    JOIN_FAILURE_THRESHOLD,
+    JOIN_FAILURE_PER_EXTRA_JOIN,
 )
 
 
+def dial_delays(dial_error_limit: int) -> tuple[float, ...]:
+    """pulumi-command's waits after each refused dial, `dial_error_limit` of them (then the command fails)."""
+    delays: list[float] = []
+    delay = DIAL_FIRST_DELAY_SECONDS.value
+    for _ in range(dial_error_limit):
+        delays.append(min(delay, DIAL_MAX_DELAY_SECONDS))
+        delay *= DIAL_BACKOFF
+    return tuple(delays)
+
+
 @dataclass(frozen=True)
-class ImageSize:
+class NodeImage:
+    repository: str
     compressed_gb: float
-    """What is downloaded."""
     unpacked_gb: float
-    """What is written to the node's disk."""
-    shares_base: bool
-    """Built on jupyter/docker-stacks' minimal-notebook: those layers are downloaded once per node."""
+    pulled_by: str
+    """Which layer pulls it on every node: kube-proxy (kubeadm), calico (tigera-operator), trident."""
 
 
-DOCKER_STACKS_BASE: Final = ImageSize(0.6, 1.6, True)
-"""quay.io/jupyter/minimal-notebook: the base the other docker-stacks images are built on."""
-IMAGE_SIZES: Final[dict[str, ImageSize]] = {
-    "quay.io/jupyter/minimal-notebook": DOCKER_STACKS_BASE,
-    "quay.io/jupyter/scipy-notebook": ImageSize(1.5, 4.2, True),
-    "quay.io/jupyter/r-notebook": ImageSize(1.2, 3.2, True),
-    "quay.io/jupyter/datascience-notebook": ImageSize(2.3, 6.5, True),
-    "quay.io/jupyter/pytorch-notebook": ImageSize(2.6, 7.0, True),
-    "quay.io/jupyter/tensorflow-notebook": ImageSize(2.4, 6.5, True),
-}
-UNKNOWN_IMAGE: Final = ImageSize(1.5, 4.0, False)
-"""Any other image: a mid-sized data science image (estimate)."""
+NODE_IMAGES: Final[tuple[NodeImage, ...]] = (
+    NodeImage("registry.k8s.io/kube-proxy", 0.03, 0.09, "kube-proxy"),
+    NodeImage("quay.io/calico/node", 0.14, 0.36, "calico"),
+    NodeImage("quay.io/calico/cni", 0.09, 0.21, "calico"),
+    NodeImage("quay.io/calico/csi, node-driver-registrar, pod2daemon-flexvol", 0.03, 0.07, "calico"),
+    NodeImage("docker.io/netapp/trident", 0.11, 0.3, "trident"),
+    NodeImage("registry.k8s.io/sig-storage/csi-node-driver-registrar", 0.01, 0.03, "trident"),
+)
+"""What every node pulls for the cluster's own DaemonSets; estimates inside the ~0.3-0.5 GB per node that
+docs/bringup.md gave for them (no registry manifest was read)."""
 
 
-def image_repository(image: str) -> str:
-    """`quay.io/jupyter/r-notebook:2025-10-06` → `quay.io/jupyter/r-notebook` (digests too)."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return name.rsplit(":", 1)[0] if ":" in last else name
-
-
-def image_gb_per_node(images: list[str]) -> tuple[float, float]:
-    """(compressed GB, unpacked GB) that one node pulls for these images; shared docker-stacks layers once."""
-    sizes = [IMAGE_SIZES.get(repository, UNKNOWN_IMAGE) for repository in sorted({image_repository(i) for i in images})]
-    if not sizes:
-        return 0.0, 0.0
-    shared = any(size.shares_base for size in sizes)
-    base = DOCKER_STACKS_BASE if shared else ImageSize(0, 0, False)
-    compressed = base.compressed_gb + sum(s.compressed_gb - (base.compressed_gb if s.shares_base else 0) for s in sizes)
-    unpacked = base.unpacked_gb + sum(s.unpacked_gb - (base.unpacked_gb if s.shares_base else 0) for s in sizes)
-    return compressed, unpacked
+def node_image_gb(pulled_by: set[str]) -> tuple[float, float]:
+    """(compressed GB, unpacked GB) of the per-node images these layers pull."""
+    chosen = [image for image in NODE_IMAGES if image.pulled_by in pulled_by]
+    return sum(i.compressed_gb for i in chosen), sum(i.unpacked_gb for i in chosen)
 
 
 # --- durations ---------------------------------------------------------------------------------
@@ -422,7 +495,7 @@ def render_table() -> str:
     """The duration table, limits, image sizes and numbered sources as Markdown (for docs/bringup.md)."""
     yes = {True: "estimate", False: "published"}
     lines = ["| step | low s | mode s | high s | figure | note | sources |", "|---|---:|---:|---:|---|---|---|"]
-    for figure in [*CLONE.values(), *STEP.values()]:
+    for figure in [*CLONE.values(), *STEP.values(), SSH_HANDSHAKE]:
         t = figure.seconds
         lines.append(
             f"| {figure.what} | {t.low:g} | {t.mode:g} | {t.high:g} | {yes[figure.estimate]} | {figure.note} | "
@@ -441,6 +514,16 @@ def render_table() -> str:
             f"{_refs(('image-sizes',))} |"
         )
     lines.append(f"| any other image | {UNKNOWN_IMAGE.compressed_gb:g} | {UNKNOWN_IMAGE.unpacked_gb:g} | estimate | |")
+    lines += [
+        "",
+        "| per-node image (every node, not awaited by Pulumi) | compressed GB | unpacked GB | pulled by | figure |",
+        "|---|---:|---:|---|---|",
+    ]
+    for node_image in NODE_IMAGES:
+        lines.append(
+            f"| `{node_image.repository}` | {node_image.compressed_gb:g} | {node_image.unpacked_gb:g} | "
+            f"{node_image.pulled_by} | estimate |"
+        )
     lines += ["", "Sources:", ""]
     lines += [f"{number}. {text}" for number, text in enumerate(SOURCES.values(), start=1)]
     return "\n".join(lines) + "\n"
