@@ -19,6 +19,7 @@ A block under `<!-- generated: <command> -->` is that command's output, compared
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import shlex
@@ -270,7 +271,10 @@ def test_aws_lines_name_the_bucket_folders_and_endpoint_of_the_stack(prod: Graph
 # --- commands that need a directory: flags against the command's parser, run by e2e tests ---------
 
 
+@functools.cache
 def _help(module: str, *subcommand: str) -> str:
+    """A command's usage, run once per command: pages name the same tools hundreds of times, and each run
+    starts a Python that imports Pulumi (together they took three minutes of the suite)."""
     result = subprocess.run(
         [sys.executable, "-m", module, *subcommand, "--help"], cwd=ROOT_DIR, capture_output=True, text=True, check=False
     )
