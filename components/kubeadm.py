@@ -14,8 +14,7 @@ what belongs to the cluster and orders the nodes' joins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,19 +25,11 @@ from components import kubeadm_render as render
 from components.kubeadm_node import JoinArgs, KubeadmNode, KubeadmNodeArgs, NodeAccess, node_step
 from components.trident_render import needs_block_storage
 from config import versions
-from config.settings import NodeSpec, Role, Settings
+from config.settings import NodeSpec, Role
 
 
-@dataclass(frozen=True)
-class KubeadmClusterArgs:
-    settings: Settings
-    vms: Mapping[str, pulumi.CustomResource]
-    """Node VMs by node name (from `ClusterNodes`)."""
-    ssh_private_key: pulumi.Output[str]
-    authorized_keys: pulumi.Output[list[str]]
-    """The admin user's SSH keys, kept exactly so on every node (from `ClusterNodes`)."""
-    host_keys: Mapping[str, pulumi.Output[str]]
-    """Each node's SSH host public key by node name (from `ClusterNodes`): every connection pins it."""
+class KubeadmClusterArgs(NodeAccess):
+    """What the cluster needs from `ClusterNodes`: exactly how its steps reach the nodes."""
 
 
 class KubeadmCluster(pulumi.ComponentResource):
@@ -70,7 +61,7 @@ class KubeadmCluster(pulumi.ComponentResource):
         super().__init__("dsaas:kubernetes:KubeadmCluster", name, None, opts)
         settings = args.settings
         self._name = name
-        self._access = NodeAccess(settings, args.vms, args.ssh_private_key, args.authorized_keys, args.host_keys)
+        self._access: NodeAccess = args
         child = pulumi.ResourceOptions(parent=self)
         first, *other_control_planes = settings.control_planes
 
