@@ -1,7 +1,9 @@
 """Fixtures that start the real control plane (tools/controlplane) and simulated nodes for a stack.
 
-The binaries are built once per machine by `make controlplane` (the README's test command runs it);
-every control plane a test starts is stopped at the end of the session, whatever happens.
+The binaries are built once per machine by `make controlplane` (the README's test command runs it).
+Every control plane a test module starts is stopped when that module ends, whatever happens: an idle control
+plane still runs its controllers, leader elections and etcd, and ten of them left running until the end of
+the session took a core from every test that came after them.
 """
 
 from __future__ import annotations
@@ -29,10 +31,19 @@ MINOR = os.environ.get("DSAAS_CONTROLPLANE_MINOR") or build.default_minor()
 
 
 @pytest.fixture(scope="session")
-def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartControlPlane]:
-    """A factory: each call starts a fresh control plane (its own etcd, PKI and ports)."""
+def _no_control_plane_outlives_the_session() -> Iterator[None]:
     if build.installed(build.default_minor()) is None:
         pytest.fail("the test control plane is not built: run `make controlplane` (the README's test command does)")
+    yield
+    left = leftover_processes(build.installed(MINOR))
+    assert not left, f"control-plane processes outlived the session: {left}"
+
+
+@pytest.fixture(scope="module")
+def start_control_plane(
+    tmp_path_factory: pytest.TempPathFactory, _no_control_plane_outlives_the_session: None
+) -> Iterator[StartControlPlane]:
+    """A factory: each call starts a fresh control plane (its own etcd, PKI and ports), stopped at module end."""
     started: list[ControlPlane] = []
 
     def start(apiserver_args: Sequence[str] = ()) -> ControlPlane:
@@ -45,8 +56,6 @@ def start_control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     yield start
     for plane in started:
         plane.stop()
-    left = leftover_processes(build.installed(MINOR))
-    assert not left, f"control-plane processes outlived the session: {left}"
 
 
 def leftover_processes(binaries: build.Binaries | None) -> list[str]:
@@ -64,9 +73,9 @@ def leftover_processes(binaries: build.Binaries | None) -> list[str]:
     return left
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def control_plane(start_control_plane: StartControlPlane) -> ControlPlane:
-    """One control plane shared by the tests that only read from it or use namespaces of their own."""
+    """One control plane shared by a module's tests that only read from it or use namespaces of their own."""
     return start_control_plane()
 
 
