@@ -72,6 +72,7 @@ def ontap_view(
             qtrees.append(_qtree(flexvol, svm, len(qtrees), config["internalName"]))
             quotas.append(
                 {
+                    "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"quota/{flexvol}/{config['internalName']}")),
                     "svm": {"name": svm, "uuid": SVM_UUID},
                     "volume": {"name": flexvol, "uuid": volumes[flexvol]["uuid"]},
                     "qtree": {"name": config["internalName"]},
@@ -89,7 +90,7 @@ def ontap_view(
 def _qtree(flexvol: str, svm: str, index: int, name: str) -> dict[str, Any]:
     return {
         "svm": {"name": svm, "uuid": SVM_UUID},
-        "volume": {"name": flexvol, "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, flexvol))},
+        "volume": {"name": flexvol, "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, flexvol))},  # = _volume's uuid
         "id": index,
         "name": name,
         "path": f"/vol/{flexvol}" + (f"/{name}" if name else ""),

@@ -505,7 +505,7 @@ def directory_users(settings: Settings, ca_file: Path | None = None) -> list[str
     module = hub_module()
     if not authenticator.search_user:
         raise PlanError(
-            f"{LDAP_KEY}.lookupDnSearchUser is not set: listing the allowed groups' members needs the search "
+            f"{LDAP_KEY}.searchUser is not set: listing the allowed groups' members needs the search "
             "account; give the hub users in a file instead (--users FILE, one name a line)"
         )
     if authenticator.lookup_dn:
