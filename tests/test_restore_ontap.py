@@ -164,3 +164,12 @@ def test_volumes_of_other_claims_are_not_homes() -> None:
     }
     other = next(w for w in warnings if "never makes" in w)
     assert "hub_db_dir" in other and "scratch" in other and "claim hub-db-dir" in other
+
+
+def test_the_directory_options_go_with_from_ontap_only(tmp_path: Any, capsys: Any) -> None:
+    from tools.dr import command
+
+    listed = tmp_path / "users.txt"
+    listed.write_text("alice\n", encoding="utf-8")
+    assert command.main(["plan", "prod", "--users", str(listed), "--out", str(tmp_path / "plan.yaml")]) == 2
+    assert "go with --from ontap" in capsys.readouterr().err
