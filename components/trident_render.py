@@ -30,11 +30,14 @@ DEFAULT_SNAPSHOT_CLASS_ANNOTATION = "snapshot.storage.kubernetes.io/is-default-c
 VOLUME_NAME_TEMPLATE = (
     "{{.config.StoragePrefix}}_{{.volume.Namespace}}_{{.volume.RequestName}}_{{slice .volume.Name 4 9}}"
 )
-# Labels Trident writes into each new ontap-nas FlexVol's ONTAP comment (as JSON under "provisioning"),
-# so ONTAP itself can say whose volume it is when the inventory is old. Backend `labels` are "arbitrary
-# JSON-formatted labels to apply on volumes" (Trident's ONTAP NAS backend options) and take the same
-# templates as nameTemplate ({{.volume.RequestName}}, {{.volume.Namespace}}, ...). They are set at
-# provisioning: volumes created before this label existed keep their old comment.
+# Labels Trident writes into each new ontap-nas FlexVol's ONTAP comment, so ONTAP itself can say whose volume
+# it is when the inventory is gone (`python -m tools.restore plan --from ontap`). At NetApp/trident v26.06.0
+# ontap_nas.go Create sets the volume's Comment from ontap_common.go ConstructLabelsFromConfigs, which renders
+# each label as a Go template over {"volume": storage.VolumeConfig, "config": the driver config}
+# (storage/storage_pool.go GetLabelMapFromTemplate) and marshals them as {"provisioning": {...}} (at most 1023
+# characters, api.MaxNASLabelLength). VolumeConfig's fields give the claim (`RequestName`) and its namespace
+# (`Namespace`), never the hub user: the planner gets users from the directory. Set at provisioning (and on
+# import): volumes created before these labels existed keep their old comment.
 VOLUME_LABELS: dict[str, str] = {
     "dsaas.io/claim": "{{.volume.RequestName}}",
     "dsaas.io/namespace": "{{.volume.Namespace}}",
@@ -154,8 +157,9 @@ def render_backend_config(settings: Settings, driver: str) -> dict[str, Any]:
         defaults["snapshotDir"] = "true"
         defaults["unixPermissions"] = storage.unix_permissions
     if driver == NasDriver.ONTAP_NAS.value:
-        # One FlexVol per claim: its comment names the claim. (Economy qtrees share a FlexVol, whose
-        # comment could only name the first claim; the inventory covers them.)
+        # One FlexVol per claim: its comment names the claim. Economy qtrees have no comment in ONTAP and
+        # Trident writes none on their shared FlexVols (ontap_nas_qtree.go createFlexvolForQtree): the planner
+        # matches them by the name nameTemplate gave them.
         spec["labels"] = dict(VOLUME_LABELS)
     spec["defaults"] = defaults
     return {

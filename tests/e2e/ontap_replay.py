@@ -7,6 +7,7 @@ netapp-ontap library's resource docs; the library's own marshmallow schemas must
 - GET /api/storage/volumes                  records: uuid, name, type (rw|dp|ls), state, comment,
                                             space.size, nas.path, is_svm_root, svm.{name,uuid}
 - GET /api/storage/qtrees                   records: svm, volume.{name,uuid}, id, name, path
+- GET /api/storage/quota/rules              records: uuid, svm, volume.{name,uuid}, qtree.name, type, space.hard_limit
 - GET /api/protocols/nfs/connected-clients  records: svm, node.name, client_ip, server_ip, protocol,
                                             volume.{name,uuid}, idle_duration
 
@@ -30,10 +31,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 # Keys ONTAP returns in every record whatever `fields` asks for (the record's identity).
-ALWAYS = {"volumes": {"uuid", "name"}, "qtrees": {"svm", "volume", "id", "name"}, "connected-clients": {"svm"}}
+ALWAYS = {
+    "volumes": {"uuid", "name"},
+    "qtrees": {"svm", "volume", "id", "name"},
+    "quota-rules": {"uuid", "svm", "volume"},
+    "connected-clients": {"svm"},
+}
 COLLECTIONS = {
     "/api/storage/volumes": "volumes",
     "/api/storage/qtrees": "qtrees",
+    "/api/storage/quota/rules": "quota-rules",
     "/api/protocols/nfs/connected-clients": "connected-clients",
 }
 

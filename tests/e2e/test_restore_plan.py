@@ -29,6 +29,7 @@ from werkzeug.serving import make_server
 
 from config.settings import PROJECT_ROOT, parse_settings
 from tests.dr_inventory import GIB, make_inventory, tricky_users
+from tests.dr_ontap import SVM_UUID, ontap_view
 from tests.e2e.ontap_replay import OntapReplay
 from tools.dr import restore
 from tools.lab import pki
@@ -256,93 +257,62 @@ def test_object_store_failures_are_explained(
 
 # --- ONTAP ----------------------------------------------------------------------------------------------
 
-SVM = {"name": "svm_dsaas", "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "svm_dsaas"))}
+SVM = {"name": "svm_dsaas", "uuid": SVM_UUID}
+# On ONTAP as Trident v26.06.0 left it (tests/dr_ontap.py): bob and zoë on economy qtrees, the rest FlexVols.
+ONTAP_USERS = ["alice", "Jürgen.Müller", "bob", "carol", "dave", "zoë"]
 
 
-def _volume(name: str, comment: str, size_gib: int, **extra: Any) -> dict[str, Any]:
-    record = {
-        "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, name)),
-        "name": name,
-        "type": "rw",
-        "state": "online",
-        "comment": comment,
-        "space": {"size": size_gib * GIB},
-        "nas": {"path": f"/{name}"},
-        "is_svm_root": False,
-        "svm": SVM,
-        "_links": {"self": {"href": f"/api/storage/volumes/{uuid.uuid5(uuid.NAMESPACE_DNS, name)}"}},
-    }
-    record.update(extra)
-    return record
-
-
-def _labels(claim: str, user: str | None = None) -> str:
-    labels = {"claim": claim, "namespace": "jupyterhub"}
-    if user:
-        labels["username"] = user
-    return json.dumps({"provisioning": labels})
-
-
-ONTAP_DATA: dict[str, list[dict[str, Any]]] = {
-    "cluster": [
+def _ontap_data() -> dict[str, list[dict[str, Any]]]:
+    data = ontap_view(make_inventory(ONTAP_USERS, economy=[False, False, True, False, False, True]))
+    carol = next(v for v in data["volumes"] if v["name"].startswith("dsaasprod_jupyterhub_claim_carol_"))
+    carol["type"] = "dp"  # a SnapMirror destination
+    alice = next(v for v in data["volumes"] if v["name"].startswith("dsaasprod_jupyterhub_claim_alice_"))
+    template = {k: v for k, v in alice.items() if k not in ("uuid", "name", "comment", "nas")}
+    legacy = "dsaasprod_pvc_" + str(uuid.uuid5(uuid.NAMESPACE_DNS, "legacy")).replace("-", "_")
+    data["volumes"] += [
+        # Made before the name template: no claim in the name or the comment.
+        {**template, "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, legacy)), "name": legacy, "comment": ""},
+        {**template, "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "other")), "name": "other_vol", "comment": ""},
+    ]
+    data["cluster"] = [
         {
             "name": "a800-dc1",
             "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "a800")),
             "version": {"full": "NetApp Release 9.15.1: Mon Jun 10 2024", "generation": 9, "major": 15, "minor": 1},
         }
-    ],
-    "volumes": [
-        _volume("dsaasprod_pvc_0001", _labels("claim-alice", "alice"), 10),
-        _volume("dsaasprod_pvc_0002", _labels("claim-jürgen", "Jürgen.Müller"), 20),
-        _volume("dsaasprod_pvc_0003", _labels("claim-bob"), 10),
-        _volume("dsaasprod_pvc_0004", _labels("claim-carol", "carol"), 10, type="dp"),
-        _volume("dsaasprod_pvc_0005", _labels("claim-dave", "dave"), 10),
-        _volume("dsaasprod_pvc_0006", "", 10),
-        _volume("other_vol", _labels("claim-eve", "eve"), 10),
-        _volume("dsaasprod_root", "svm root", 1, is_svm_root=True, nas={}),
-    ],
-    "qtrees": [
-        {
-            "svm": SVM,
-            "volume": {"name": "dsaasprod_qtree_pool_a0000", "uuid": SVM["uuid"]},
-            "id": 0,
-            "name": "",
-            "path": "/vol/dsaasprod_qtree_pool_a0000",
-        },
-        {
-            "svm": SVM,
-            "volume": {"name": "dsaasprod_qtree_pool_a0000", "uuid": SVM["uuid"]},
-            "id": 1,
-            "name": "dsaasprod_pvc_9",
-            "path": "/vol/dsaasprod_qtree_pool_a0000/dsaasprod_pvc_9",
-        },
-    ],
-    "connected-clients": [
+    ]
+    data["connected-clients"] = [
         {
             "svm": SVM,
             "node": {"name": "a800-01"},
             "client_ip": "10.40.0.21",
             "server_ip": "10.40.8.20",
             "protocol": "nfs4.1",
-            "volume": {"name": "dsaasprod_pvc_0005", "uuid": SVM["uuid"]},
+            "volume": {"name": alice["name"], "uuid": alice["uuid"]},
             "idle_duration": "PT3M12S",
         },
-    ],
-}
+    ]
+    return data
+
+
+ONTAP_DATA = _ontap_data()
 
 
 def test_the_replayed_answers_pass_netapps_own_schemas() -> None:
     from netapp_ontap.resources.cluster import ClusterSchema
     from netapp_ontap.resources.nfs_clients import NfsClientsSchema
     from netapp_ontap.resources.qtree import QtreeSchema
+    from netapp_ontap.resources.quota_rule import QuotaRuleSchema
     from netapp_ontap.resources.volume import VolumeSchema
 
     for kind, schema in (
         ("cluster", ClusterSchema),
         ("volumes", VolumeSchema),
         ("qtrees", QtreeSchema),
+        ("quota-rules", QuotaRuleSchema),
         ("connected-clients", NfsClientsSchema),
     ):
+        assert ONTAP_DATA[kind]
         for record in ONTAP_DATA[kind]:
             schema().load(record, unknown=RAISE)
 
@@ -350,6 +320,9 @@ def test_the_replayed_answers_pass_netapps_own_schemas() -> None:
 def test_the_operator_plans_from_ontap_itself(tls: dict[str, Path], tmp_path: Path) -> None:
     config_dir = _stack_dir(tmp_path, {"endpoint": "https://s3.dc.example.org", "bucket": BUCKET})
     env = {"DSAAS_ONTAP_USERNAME": ONTAP_USER, "DSAAS_ONTAP_PASSWORD": ONTAP_PASSWORD}
+    # The directory's answer, as a file: dave left the groups, newbie joined after the disaster.
+    users = tmp_path / "users.txt"
+    users.write_text("\n".join([u for u in ONTAP_USERS if u != "dave"] + ["newbie"]) + "\n", encoding="utf-8")
     with OntapReplay(ONTAP_DATA, tls["cert"], tls["key"], ONTAP_USER, ONTAP_PASSWORD) as ontap:
         args = [
             "plan",
@@ -360,31 +333,40 @@ def test_the_operator_plans_from_ontap_itself(tls: dict[str, Path], tmp_path: Pa
             str(config_dir),
             "--ontap-address",
             f"127.0.0.1:{ontap.port}",
+            "--users",
+            str(users),
         ]
         done = _run(*args, "--ontap-ca-file", str(tls["ca"]), env=env)
         refused = _run(*args, "--ontap-ca-file", str(tls["ca"]), env={**env, "DSAAS_ONTAP_PASSWORD": "wrong"})
         untrusted = _run(*args, env=env)
+        no_directory = _run(*args[:-2], "--ontap-ca-file", str(tls["ca"]), env=env)
     assert done.returncode == 1, done.stderr
     assert ONTAP_PASSWORD not in done.stdout + done.stderr
     plan = yaml.safe_load((config_dir / "restore.prod.yaml").read_text())
     assert plan["source"]["kind"] == "ontap" and plan["source"]["location"].startswith("ontap://svm-dsaas-mgmt")
-    homes = {h["volume"]: h for h in plan["homes"]}
-    assert sorted(homes) == [f"dsaasprod_pvc_000{i}" for i in range(1, 6)]  # other_vol lacks the prefix
-    assert homes["dsaasprod_pvc_0001"]["claim"] == "claim-alice" and not homes["dsaasprod_pvc_0001"]["warnings"]
-    assert homes["dsaasprod_pvc_0001"]["sizeBytes"] == 10 * GIB
-    # The comment's old claim differs from KubeSpawner 7's name for the user: the new one is planned.
-    assert homes["dsaasprod_pvc_0002"]["claim"] == restore.kubespawner_claim_name(
-        "Jürgen.Müller", restore.NameScheme("claim-{username}", "safe")
+    homes = {h["user"]: h for h in plan["homes"]}
+    settings = parse_settings(stack_settings_values("prod"))
+    assert set(homes) == {"alice", "Jürgen.Müller", "bob", "carol", "zoë", None}
+    for user in ("Jürgen.Müller", "bob", "zoë"):
+        assert homes[user]["claim"] == restore.claim_name(user, settings) and not homes[user]["warnings"], user
+    assert homes["bob"]["driver"] == "ontap-nas-economy"
+    assert homes["bob"]["qtree"]["flexvol"].startswith("trident_qtree_pool_dsaasprod_")
+    assert (
+        homes["bob"]["qtree"]["junctionPath"] == f"/{homes['bob']['qtree']['flexvol']}/{homes['bob']['qtree']['name']}"
     )
-    assert homes["dsaasprod_pvc_0002"]["oldClaim"] == "claim-jürgen"
-    assert homes["dsaasprod_pvc_0003"]["user"] is None and "not its user" in homes["dsaasprod_pvc_0003"]["warnings"][0]
-    assert "SnapMirror destination" in homes["dsaasprod_pvc_0004"]["warnings"][0]
-    assert "NFS clients 10.40.0.21 are connected" in homes["dsaasprod_pvc_0005"]["warnings"][0]
-    assert any("dsaasprod_pvc_0006" in w and "carry no claim" in w for w in plan["warnings"])
-    assert any("1 economy qtree(s)" in w for w in plan["warnings"])
+    assert homes["bob"]["sizeBytes"] and homes["bob"]["dataLif"] == "10.40.8.20"
+    assert homes["Jürgen.Müller"]["driver"] == "ontap-nas" and homes["Jürgen.Müller"]["sizeBytes"] == 20 * GIB
+    assert "SnapMirror destination" in homes["carol"]["warnings"][0]
+    assert "NFS clients 10.40.0.21 are connected" in homes["alice"]["warnings"][0]
+    # dave's FlexVol names claim-dave in its comment, but dave is no member now: kept for a decision.
+    assert homes[None]["claim"] == "claim-dave" and homes[None]["decision"] is None
+    assert any("match no member" in w and "dsaasprod_pvc_" in w for w in plan["warnings"])
+    assert any("have no volume or qtree" in w and "'newbie'" in w for w in plan["warnings"])
+    assert not any("other_vol" in w for w in plan["warnings"])  # not the stack's
     assert refused.returncode == 2 and "ONTAP refused the credentials" in refused.stderr, refused.stderr
     assert untrusted.returncode == 2 and "--ontap-ca-file" in untrusted.stderr, untrusted.stderr
-    assert "Traceback" not in refused.stderr + untrusted.stderr
+    assert no_directory.returncode == 2 and "DSAAS_LDAP_SEARCH_PASSWORD" in no_directory.stderr, no_directory.stderr
+    assert "Traceback" not in refused.stderr + untrusted.stderr + no_directory.stderr
 
 
 # --- the whole drill: inventory in the object store → plan → a rebuilt stack's graph ----------------

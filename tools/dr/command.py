@@ -2,11 +2,15 @@
 
     python -m tools.restore plan <stack> [--from s3|ontap] [--inventory KEY] [--out FILE] [--config-dir D]
                                          [--ontap-ca-file PEM] [--ontap-address HOST[:PORT]]
+                                         [--ldap-ca-file PEM | --users FILE]
     python -m tools.restore reset-sessions jupyterhub.sqlite
 
 --from s3 (default) reads `<prefix>/inventory/latest.json` (or --inventory <YYYYMMDDTHHMMSSZ>) from the
 stack's dsaas:backup.objectStore; --from ontap asks the SVM of dsaas:storage.ontap through NetApp's REST
-client (volumes whose comment carries the claim: set when Trident's backend labels were on). Writes
+client for the stack's FlexVols and economy qtrees, and the directory (dsaas:hub.ldap, through the hub's own
+authenticator) for every member of the allowed groups, or --users FILE (one hub user name a line); each user's
+claim, as KubeSpawner 7 names it, is matched to the ONTAP comment label dsaas.io/claim or to the name Trident's
+nameTemplate gave; what stays unmatched, volumes or users, is listed with what to do. Writes
 config/restore.<stack>.yaml (next to the stack files given with --config-dir), per user the claim name
 KubeSpawner 7 computes now, the ONTAP volume or economy qtree, its size, and warnings.
 
@@ -14,7 +18,7 @@ reset-sessions gives every user of a downloaded hub database a new cookie_id bef
 no login cookie made from an old dump names anyone (docs/restore.md, "Restoring the database").
 
 Credentials come from the environment only: DSAAS_S3_ACCESS_KEY_ID and DSAAS_S3_SECRET_ACCESS_KEY, or
-DSAAS_ONTAP_USERNAME and DSAAS_ONTAP_PASSWORD.
+DSAAS_ONTAP_USERNAME and DSAAS_ONTAP_PASSWORD (and DSAAS_LDAP_SEARCH_PASSWORD unless --users is given).
 
 Exit status: 0 plan written, nothing to review; 1 plan written, some homes carry warnings (read them
 before `pulumi up`); 2 no plan: the settings, the credentials or the source are broken (the message
@@ -50,8 +54,21 @@ def run_plan(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.source == "ontap":
-            homes, warnings, source = sources.ontap_homes(settings, args.ontap_ca_file, args.ontap_address)
+            users = (
+                sources.read_users_file(args.users)
+                if args.users
+                else sources.directory_users(settings, args.ldap_ca_file)
+            )
+            if not users:
+                raise restore.PlanError(
+                    "no hub user to match ONTAP's homes to: the directory admits nobody through the allowed groups "
+                    "(check with `python -m tools.ldap_check`), or the --users file is empty"
+                )
+            homes, warnings, source = sources.ontap_homes(settings, users, args.ontap_ca_file, args.ontap_address)
             released = []
+        elif args.users or args.ldap_ca_file:
+            print("error: --users and --ldap-ca-file go with --from ontap", file=sys.stderr)
+            return 2
         else:
             inventory, source = sources.read_s3_inventory(settings, args.inventory)
             homes = restore.join_inventory(inventory)
@@ -123,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     planner.add_argument("--config-dir", type=Path, help="folder of stack files (default: config/)")
     planner.add_argument("--ontap-ca-file", type=Path, help="PEM CA that signed ONTAP's certificate (--from ontap)")
     planner.add_argument("--ontap-address", help="HOST[:PORT] instead of the stack's managementLif (--from ontap)")
+    who = planner.add_mutually_exclusive_group()
+    who.add_argument("--ldap-ca-file", type=Path, help="PEM CA of the directory, instead of dsaas:hub.ldap.caFile")
+    who.add_argument("--users", type=Path, help="hub user names, one a line, instead of asking the directory")
     sessions = commands.add_parser(
         "reset-sessions", help="give every user of a restored hub database (SQLite file) a new cookie_id"
     )
