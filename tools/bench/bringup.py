@@ -43,6 +43,8 @@ from tools.bench.bringup_table import (
     CLONE,
     DOWNLOAD_JITTER,
     ENGINE_CHECKPOINT_MS_PER_RESOURCE,
+    ENGINE_SAVES_PER_COMPONENT,
+    ENGINE_SAVES_PER_CREATE,
     FULL_CLONE_UNITS,
     HOST_UNITS,
     JOIN_FAILURE_PER_EXTRA_JOIN,
@@ -509,8 +511,15 @@ def plan_from_graph(resources: Sequence[RecordedResource], assumptions: Assumpti
     pools = {VCENTER_POOL: assumptions.vcenter_limit, UPLINK_POOL: uplink_slots, ENGINE_POOL: 1}
     pools.update({f"esxi-{h + 1}": assumptions.host_units for h in range(assumptions.hosts)})
     units = int((LINKED_CLONE_UNITS if clone is CloneKind.LINKED else FULL_CLONE_UNITS).value)
-    # The state grows from nothing to every operation: on average a save writes half of it.
-    checkpoint_seconds = ENGINE_CHECKPOINT_MS_PER_RESOURCE.value / 1000 * len(operations) / 2
+    # The state grows from nothing to every resource, components included: on average a save writes half of
+    # it. A create saves twice (begun, ended); a component saves three times, when it is registered and when its
+    # outputs are, which is spread over the run: its saves are charged evenly to the operations it groups.
+    save_seconds = ENGINE_CHECKPOINT_MS_PER_RESOURCE.value / 1000 * len(resources) / 2
+    components = len(resources) - len(operations)
+    saves_per_operation = ENGINE_SAVES_PER_CREATE.value + ENGINE_SAVES_PER_COMPONENT.value * components / max(
+        1, len(operations)
+    )
+    checkpoint_seconds = save_seconds * saves_per_operation
     workers = sum(1 for role in roles.values() if role is Role.WORKER)
     package_seconds = PACKAGE_MB_PER_NODE.value * 8 / 1000 / stream_gbps
 
