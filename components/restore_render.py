@@ -42,6 +42,9 @@ WAIT_FOR_BOUND = {"pulumi.com/waitFor": "jsonpath={.status.phase}=Bound"}
 # Static volumes carry the empty class: no provisioner acts on it and no default class is filled in.
 STATIC_CLASS = ""
 RESTORED_LABEL = "dsaas.io/restored-from"
+# The export policy the program owns for restored economy homes (components/ontap_exports.py): prefixed like
+# Trident's own `<prefix>empty` (ontap_common.go getEmptyExportPolicyName), so ONTAP shows whose it is.
+RESTORED_EXPORT_POLICY = "{prefix}_restored_homes"
 GIB = 1024**3
 # What z2jh 4.4.0's jupyterhub_config.py sets as c.KubeSpawner.common_labels for release "jupyterhub"
 # of chart "jupyterhub" (tests/upstream/charts/jupyterhub-4.4.0/files/hub/jupyterhub_config.py).
@@ -443,6 +446,25 @@ def render_static_claim(home: PlannedHome) -> dict[str, Any]:
     }
 
 
+def export_policy_name(settings: Settings) -> str:
+    return RESTORED_EXPORT_POLICY.format(prefix=settings.storage.storage_prefix)
+
+
+def render_export_access(plan: RestorePlan, settings: Settings) -> dict[str, Any] | None:
+    """What `components.ontap_exports` makes ONTAP grant (None when the plan has no economy home): the
+    program's export policy admitting the stack's export CIDRs (`dsaas:storage.exportCidrs`, else the node
+    subnet: a replaced node in them keeps access), assigned to every restored qtree and its FlexVol."""
+    qtrees = sorted({(home.qtree.flexvol, home.qtree.name) for home in plan.homes if home.qtree is not None})
+    if not qtrees:
+        return None
+    return {
+        "svm": settings.storage.ontap.svm,
+        "policy": export_policy_name(settings),
+        "clients": [str(cidr) for cidr in settings.export_cidrs],
+        "qtrees": [{"flexvol": flexvol, "qtree": name} for flexvol, name in qtrees],
+    }
+
+
 __all__ = [
     "IMPORT_BACKEND_UUID",
     "IMPORT_ORIGINAL_NAME",
@@ -455,9 +477,11 @@ __all__ = [
     "UndecidedHome",
     "check_plan",
     "claim_for_user",
+    "export_policy_name",
     "load_plan",
     "load_plan_file",
     "parse_plan",
+    "render_export_access",
     "render_import_claim",
     "render_static_claim",
     "render_static_volume",
