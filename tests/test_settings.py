@@ -550,5 +550,8 @@ def test_a_url_as_the_directory_address_names_the_settings_it_maps_to(typed: str
 def test_the_ontap_ca_file_must_be_a_pem_file_in_the_project() -> None:
     """The restore's export step verifies ONTAP's certificate with it (components/ontap_exports.py)."""
     for named in ("config/no-such-ontap-ca.pem", "README.md"):
-        keys = _problem_keys(_edit("prod", lambda v, n=named: v["dsaas:storage"]["ontap"].update(caFile=n)))
-        assert keys == ["dsaas:storage.ontap.caFile"], named
+
+        def name_it(values: dict[str, Any], ca_file: str = named) -> None:
+            values["dsaas:storage"]["ontap"]["caFile"] = ca_file
+
+        assert _problem_keys(_edit("prod", name_it)) == ["dsaas:storage.ontap.caFile"], named
