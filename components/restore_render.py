@@ -7,9 +7,11 @@ give each planned user their old home back before the hub starts (docs/restore.m
   creates the PV and binds it. The import is *managed*: Trident renames the FlexVol to the backend's
   name template and from then on resizes, snapshots, clones it like any volume it made; the class's
   Retain policy keeps it when the claim goes.
-- `ontap-nas-economy` home (Trident cannot import qtrees): a static NFS PersistentVolume on the qtree's
-  junction path, pre-bound to its claim (`claimRef` on the PV, `volumeName` on the claim), both with the
-  empty storage class so neither Trident nor the cluster's default class ever touches them.
+- `ontap-nas-economy` home: a static NFS PersistentVolume on the qtree's junction path, pre-bound to its
+  claim (`claimRef` on the PV, `volumeName` on the claim), both with the empty storage class so neither
+  Trident nor the cluster's default class ever touches them. (Trident 26.06 imports qtrees only as a tech
+  preview; docs/restore.md says why the restore does not rely on it.) The nodes reach it through the
+  export policy `render_export_access` describes and components/ontap_exports.py sets up.
 
 Claim names, labels and the `hub.jupyter.org/*` annotations are KubeSpawner 7's own, computed by its
 code with the stack's pinned template and slug scheme (never re-implemented), so the hub adopts the claim

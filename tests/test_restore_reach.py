@@ -153,6 +153,26 @@ def test_exportcidrs_become_the_rules_and_a_plan_without_economy_homes_needs_non
     assert render.render_export_access(flexvols, settings) is None
 
 
+def test_replaced_and_added_nodes_in_the_subnet_change_nothing() -> None:
+    """The next node replacement: workers renumbered and one added in the same subnet. The request is the
+    same, so pulumi-command does not run the step again, and every node, old and new, is admitted by a rule
+    (Trident's own per-node rules would have needed a publish from each new node first)."""
+    from ipaddress import ip_address, ip_network
+
+    from config.settings import parse_settings
+    from tests.conftest import settings_values
+
+    values = settings_values("prod")
+    values["dsaas:nodes"]["workers"].update(count=5, firstAddress="10.40.0.31")
+    replaced = parse_settings(values)
+    plan = render.RestorePlan.model_validate(fixture_plan("ontap-nas-economy"))
+    before, after = economy_request(), render.render_export_access(plan, replaced)
+    assert after == before
+    assert {str(n.address) for n in replaced.workers} == {f"10.40.0.{i}" for i in range(31, 36)}
+    for node in replaced.all_nodes:
+        assert any(ip_address(node.address) in ip_network(c) for c in before["clients"]), node.name
+
+
 # --- the step against the ONTAP double -----------------------------------------------------------
 
 
