@@ -195,7 +195,9 @@ def _reconcile_rules(policy_id: int, clients: Iterable[str], report: Report) -> 
 
 
 def _find_qtrees(request: AccessRequest) -> list[Any]:
-    """The planned qtrees as ONTAP lists them: one query per FlexVol (at most a few hundred qtrees each)."""
+    """The planned qtrees as ONTAP lists them: one query per FlexVol (at most a few hundred qtrees each). The
+    names go into ONTAP queries as they are: the plan's loader admits no `*`, `|` or `!` in them
+    (restore_render.PlannedQtree), so each query matches exactly one name."""
     planned: dict[str, set[str]] = {}
     for flexvol, qtree in request.qtrees:
         planned.setdefault(flexvol, set()).add(qtree)
