@@ -65,6 +65,8 @@ def restore_homes(hub_namespace: pulumi.Resource) -> list[pulumi.Resource]:
             provider=cluster.provider,
             backend_uuid=storage.homes_backend_uuid,
             ready=[hub_namespace, storage.homes_class, storage.homes_backend],
+            ontap_username=stack.secrets.ontap_username,
+            ontap_password=stack.secrets.ontap_password,
         ),
     )
     return [restored]

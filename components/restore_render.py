@@ -7,9 +7,11 @@ give each planned user their old home back before the hub starts (docs/restore.m
   creates the PV and binds it. The import is *managed*: Trident renames the FlexVol to the backend's
   name template and from then on resizes, snapshots, clones it like any volume it made; the class's
   Retain policy keeps it when the claim goes.
-- `ontap-nas-economy` home (Trident cannot import qtrees): a static NFS PersistentVolume on the qtree's
-  junction path, pre-bound to its claim (`claimRef` on the PV, `volumeName` on the claim), both with the
-  empty storage class so neither Trident nor the cluster's default class ever touches them.
+- `ontap-nas-economy` home: a static NFS PersistentVolume on the qtree's junction path, pre-bound to its
+  claim (`claimRef` on the PV, `volumeName` on the claim), both with the empty storage class so neither
+  Trident nor the cluster's default class ever touches them. (Trident 26.06 imports qtrees only as a tech
+  preview; docs/restore.md says why the restore does not rely on it.) The nodes reach it through the
+  export policy `render_export_access` describes and components/ontap_exports.py sets up.
 
 Claim names, labels and the `hub.jupyter.org/*` annotations are KubeSpawner 7's own, computed by its
 code with the stack's pinned template and slug scheme (never re-implemented), so the hub adopts the claim
@@ -42,6 +44,9 @@ WAIT_FOR_BOUND = {"pulumi.com/waitFor": "jsonpath={.status.phase}=Bound"}
 # Static volumes carry the empty class: no provisioner acts on it and no default class is filled in.
 STATIC_CLASS = ""
 RESTORED_LABEL = "dsaas.io/restored-from"
+# The export policy the program owns for restored economy homes (components/ontap_exports.py): prefixed like
+# Trident's own `<prefix>empty` (ontap_common.go getEmptyExportPolicyName), so ONTAP shows whose it is.
+RESTORED_EXPORT_POLICY = "{prefix}_restored_homes"
 GIB = 1024**3
 # What z2jh 4.4.0's jupyterhub_config.py sets as c.KubeSpawner.common_labels for release "jupyterhub"
 # of chart "jupyterhub" (tests/upstream/charts/jupyterhub-4.4.0/files/hub/jupyterhub_config.py).
@@ -443,6 +448,25 @@ def render_static_claim(home: PlannedHome) -> dict[str, Any]:
     }
 
 
+def export_policy_name(settings: Settings) -> str:
+    return RESTORED_EXPORT_POLICY.format(prefix=settings.storage.storage_prefix)
+
+
+def render_export_access(plan: RestorePlan, settings: Settings) -> dict[str, Any] | None:
+    """What `components.ontap_exports` makes ONTAP grant (None when the plan has no economy home): the
+    program's export policy admitting the stack's export CIDRs (`dsaas:storage.exportCidrs`, else the node
+    subnet: a replaced node in them keeps access), assigned to every restored qtree and its FlexVol."""
+    qtrees = sorted({(home.qtree.flexvol, home.qtree.name) for home in plan.homes if home.qtree is not None})
+    if not qtrees:
+        return None
+    return {
+        "svm": settings.storage.ontap.svm,
+        "policy": export_policy_name(settings),
+        "clients": [str(cidr) for cidr in settings.export_cidrs],
+        "qtrees": [{"flexvol": flexvol, "qtree": name} for flexvol, name in qtrees],
+    }
+
+
 __all__ = [
     "IMPORT_BACKEND_UUID",
     "IMPORT_ORIGINAL_NAME",
@@ -455,9 +479,11 @@ __all__ = [
     "UndecidedHome",
     "check_plan",
     "claim_for_user",
+    "export_policy_name",
     "load_plan",
     "load_plan_file",
     "parse_plan",
+    "render_export_access",
     "render_import_claim",
     "render_static_claim",
     "render_static_volume",

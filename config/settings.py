@@ -293,8 +293,13 @@ CONSISTENCY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
         "guarantees not above limits; only Basic is the default.",
     ),
     (
-        ("dsaas:hub.ldap.caFile", "dsaas:hub.branding.logoFile", "dsaas:hub.branding.loginTemplateFile"),
-        "an existing file inside the project, named relative to its root.",
+        (
+            "dsaas:hub.ldap.caFile",
+            "dsaas:hub.branding.logoFile",
+            "dsaas:hub.branding.loginTemplateFile",
+            "dsaas:storage.ontap.caFile",
+        ),
+        "an existing file inside the project, named relative to its root (CA files: PEM certificates).",
     ),
 )
 

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from pydantic import Field, StrictBool, StrictInt
 
-from config.model import HostName, SettingsModel, SettingsProblem, stack_key
+from config.model import HostName, ProjectPath, SettingsModel, SettingsProblem, check_project_file, stack_key
 
 
 class NasDriver(StrEnum):
@@ -38,6 +38,11 @@ class OntapSettings(SettingsModel):
     )
     data_lif: IPv4Address = Field(description="NFS data LIF of the SVM, reachable from the node subnet.")
     svm: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,47}$", description="Storage virtual machine (vserver) name.")
+    ca_file: ProjectPath | None = Field(
+        default=None,
+        description="PEM CA bundle that signed the management LIF's certificate (project-relative), for the "
+        "program's own ONTAP calls (a restore's export policy); default: the system's CAs.",
+    )
 
 
 class StorageSettings(SettingsModel):
@@ -87,8 +92,11 @@ class StorageSettings(SettingsModel):
 
 
 def check_storage(storage: StorageSettings) -> list[SettingsProblem]:
+    problems: list[SettingsProblem] = []
+    if storage.ontap.ca_file is not None:
+        problems.extend(check_project_file(stack_key("storage", "ontap", "caFile"), storage.ontap.ca_file, "pem"))
     if storage.snapshots and storage.homes_driver is NasDriver.ONTAP_NAS_ECONOMY:
-        return [
+        problems.append(
             SettingsProblem(
                 key=stack_key("storage", "snapshots"),
                 problem="ontap-nas-economy (dsaas:storage.homesDriver) keeps homes in qtrees, which have no "
@@ -96,8 +104,8 @@ def check_storage(storage: StorageSettings) -> list[SettingsProblem]:
                 fix="set dsaas:storage.snapshots to false (ONTAP's snapshotPolicy still protects the "
                 "FlexVols), or use homesDriver ontap-nas.",
             )
-        ]
-    return []
+        )
+    return problems
 
 
 __all__ = ["NasDriver", "OntapSettings", "ReclaimPolicy", "StorageSettings", "check_storage"]

@@ -7,6 +7,7 @@ The plans are tests/fixtures/restore.prod.<driver>.yaml: 50 users with names Kub
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -24,7 +25,15 @@ from tests.conftest import ROOT_DIR, load_settings
 from tests.test_graph import secrets_in_ids
 from tests.test_hub_values import CHART_DIR, _merge, _validate, hub_values
 from tools.lab.stack_hub import project_copy
-from tools.offline.mockgraph import Graph, RecordedResource, kubernetes_objects, plain_strings, run_program, unwrap
+from tools.offline.mockgraph import (
+    Graph,
+    RecordedResource,
+    is_secret,
+    kubernetes_objects,
+    plain_strings,
+    run_program,
+    unwrap,
+)
 
 DRIVERS = ("ontap-nas", "ontap-nas-economy")
 PVC = "kubernetes:core/v1:PersistentVolumeClaim"
@@ -310,3 +319,34 @@ def test_a_restore_replaces_the_hub_cookie_secret(
     restored_secret = drills[driver].by_name("hub-cookie-secret")
     assert restored_secret.inputs["keepers"] == {"restorePlanWritten": written}
     assert "keepers" not in graphs["prod"].by_name("hub-cookie-secret").inputs  # no restore: sessions stay
+
+
+EXPORT_STEP = "command:local:Command"
+
+
+def test_economy_volumes_wait_for_the_step_that_lets_the_nodes_in(drills: dict[str, Graph]) -> None:
+    """Issue 21, item 1: without it the claims bind and every restored user's server fails to mount."""
+    graph = drills["ontap-nas-economy"]
+    step = graph.by_name("restore-export-access")
+    assert step.type == EXPORT_STEP and step.parent == graph.by_name("restore").urn
+    settings = load_settings("prod")
+    plan = render.RestorePlan.model_validate(fixture_plan("ontap-nas-economy"))
+    assert json.loads(unwrap(step.inputs["stdin"])) == render.render_export_access(plan, settings)
+    assert "components.ontap_exports" in step.inputs["create"]
+    environment = unwrap(step.inputs["environment"])
+    assert environment["DSAAS_ONTAP_HOST"] == str(settings.storage.ontap.management_lif)
+    # The credentials travel as secrets in its environment, never on the command line it runs.
+    credentials = {environment["DSAAS_ONTAP_USERNAME"], environment["DSAAS_ONTAP_PASSWORD"]}
+    assert is_secret(step.inputs["environment"]) or all(
+        is_secret(step.inputs["environment"][k]) for k in ("DSAAS_ONTAP_USERNAME", "DSAAS_ONTAP_PASSWORD")
+    )
+    assert not credentials & set(plain_strings(step.inputs))
+    assert not any(c in step.inputs["create"] for c in credentials)
+    volumes = restored(graph, PV)
+    assert volumes and all(step.urn in v.dependencies for v in volumes)
+    # It needs only ONTAP: it runs at the start of `pulumi up`, so wrong ONTAP data fails in seconds.
+    assert step.dependencies == []
+
+
+def test_flexvol_imports_need_no_export_step(drills: dict[str, Graph]) -> None:
+    assert [r for r in drills["ontap-nas"].resources if r.name == "restore-export-access"] == []

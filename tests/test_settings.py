@@ -545,3 +545,13 @@ def test_a_url_as_the_directory_address_names_the_settings_it_maps_to(typed: str
         parse_settings(values)
     assert expected in str(caught.value).splitlines(), str(caught.value)
     assert "Value error" not in str(caught.value)
+
+
+def test_the_ontap_ca_file_must_be_a_pem_file_in_the_project() -> None:
+    """The restore's export step verifies ONTAP's certificate with it (components/ontap_exports.py)."""
+    for named in ("config/no-such-ontap-ca.pem", "README.md"):
+
+        def name_it(values: dict[str, Any], ca_file: str = named) -> None:
+            values["dsaas:storage"]["ontap"]["caFile"] = ca_file
+
+        assert _problem_keys(_edit("prod", name_it)) == ["dsaas:storage.ontap.caFile"], named

@@ -113,8 +113,9 @@ def run_plan(args: argparse.Namespace) -> int:
     qtrees = restore.economy_homes(result)
     if qtrees:
         print(
-            f"{qtrees} home(s) are economy qtrees: Trident cannot import them, so they come back as static NFS "
-            "volumes (data LIF + junction path), retained"
+            f"{qtrees} home(s) are economy qtrees: they come back as static NFS volumes (data LIF + junction "
+            "path), retained, and `pulumi up` puts them on the stack's restored-homes export policy so the new "
+            "nodes can mount them (it needs dsaas:ontapUsername/ontapPassword and reaches managementLif)"
         )
     print(f"{review} home(s) carry warnings to review" if review else "no home carries a warning")
     shown = out.relative_to(PROJECT_ROOT) if out.is_relative_to(PROJECT_ROOT) else out

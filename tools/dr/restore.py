@@ -716,8 +716,10 @@ def render_plan(plan_: Mapping[str, Any]) -> str:
     qtrees = economy_homes(plan_)
     if qtrees:
         header += (
-            f"# {qtrees} home(s) are ontap-nas-economy qtrees. Trident cannot import qtrees: they come back as\n"
-            "# static NFS volumes (dataLif + qtree.junctionPath), retained, outside Trident's management.\n"
+            f"# {qtrees} home(s) are ontap-nas-economy qtrees. They come back as static NFS volumes (dataLif +\n"
+            "# qtree.junctionPath), retained, outside Trident's management; `pulumi up` first puts each qtree and\n"
+            "# its FlexVol on the stack's export policy <storagePrefix>_restored_homes so the new nodes can mount\n"
+            "# them (docs/restore.md, 'Reaching restored economy homes').\n"
         )
     body: str = yaml.dump(
         dict(plan_), Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000

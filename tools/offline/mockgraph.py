@@ -382,6 +382,13 @@ class DsaasMocks(pulumi_mocks.Mocks):
         if "components.vsphere_wait" in script:
             vm_name = str(unwrap(state["environment"])["DSAAS_VM_NAME"])
             return f"dsaas: template VM {vm_name} is prepared (powered off after 21.4 min)\n"
+        if "components.ontap_exports" in script:
+            request = json.loads(str(unwrap(state["stdin"])))
+            return (
+                f"dsaas: export policy {request['policy']} on SVM {request['svm']} admits "
+                f"{', '.join(request['clients'])} (created); rules added {len(request['clients'])}, removed 0; "
+                f"{len(request['qtrees'])} restored qtree(s) use it\n"
+            )
         return f"mock stdout of {name}"
 
     def _command_stdout(self, name: str, state: Mapping[str, Any]) -> str:
