@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 from config.settings import PROJECT_ROOT, parse_settings
 from tests.dr_inventory import GIB, make_inventory, tricky_users
 from tests.e2e.ontap_replay import OntapReplay
-from tools.dr import restore
+from tools.dr import restore, signing
 from tools.lab import pki
 from tools.lab.stack_hub import project_copy, stack_settings_values
 
@@ -41,6 +41,8 @@ KEY_ID, SECRET = "AKIADSAASTEST", "dsaas-test-secret-key"
 ONTAP_USER, ONTAP_PASSWORD = "vsadmin-restore", "ontap-test-password"
 USERS = tricky_users(50)
 STAMP = "20261201T021500Z"
+# The stack's inventory key as the planner gets it (pulumi stack output inventorySigningKey): RandomBytes(32).hex.
+INVENTORY_KEY = "9d0e4b7f3a2c18e5d6f4a0b9c8e7d3f21a5b6c4d8e0f7a9b3c2d1e6f5a4b0c9d"
 
 
 class TlsMotoServer(ThreadedMotoServer):
@@ -151,9 +153,11 @@ def uploaded(s3: str, tls: dict[str, Path]) -> Iterator[dict[str, Any]]:
     )
     key = iam.create_access_key(UserName="dsaas-restore")["AccessKey"]
     S3_ENV.update(DSAAS_S3_ACCESS_KEY_ID=key["AccessKeyId"], DSAAS_S3_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    S3_ENV[signing.KEY_ENV] = INVENTORY_KEY
     client.create_bucket(Bucket=BUCKET)
     client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    inventory = make_inventory(USERS, legacy=["Jürgen.Müller"])
+    # Signed as the CronJob's `sign` container signs it, with the stack's key (tools/dr/signing.py).
+    inventory = signing.sign(make_inventory(USERS, legacy=["Jürgen.Müller"]), INVENTORY_KEY.encode())
     body = json.dumps(inventory).encode()
     for name in (f"{STAMP}.json", "latest.json"):
         client.put_object(Bucket=BUCKET, Key=f"dsaas-prod/inventory/{name}", Body=body)
@@ -182,6 +186,7 @@ def test_the_operator_plans_a_restore_from_the_object_store(
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert S3_ENV["DSAAS_S3_ACCESS_KEY_ID"] not in output and S3_ENV["DSAAS_S3_SECRET_ACCESS_KEY"] not in output
+    assert INVENTORY_KEY not in output
     assert "50 homes from s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json" in done.stdout
     assert "25 home(s) are economy qtrees" in done.stdout
     written = yaml.safe_load((config_dir / "restore.prod.yaml").read_text())
@@ -194,6 +199,7 @@ def test_the_operator_plans_a_restore_from_the_object_store(
             f"s3://{BUCKET}/dsaas-prod/inventory/{STAMP}.json",
             "2026-12-01T02:15:00Z",
             hashlib.sha256(json.dumps(uploaded).encode()).hexdigest(),  # the bytes uploaded, as the fixture did
+            uploaded["signature"]["keyId"],
         ),
         "prod",
     )
