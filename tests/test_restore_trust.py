@@ -332,3 +332,93 @@ def test_only_the_signing_container_mounts_the_key() -> None:
     sign = pod["initContainers"][1]
     assert not any(m["mountPath"] == backup_render.TOKEN_MOUNT for m in sign["volumeMounts"])
     assert "sign_inventory.py" in backup_render.render_scripts_configmap()["data"]
+
+
+# --- --verify ontap: each home against ONTAP as it is now -------------------------------------------------
+
+
+def _ontap_records(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """ONTAP's answers for the planned homes (shapes as tests/e2e/ontap_replay.py documents, loaded by NetApp's
+    own schemas there): alice as planned; bob's qtree gone; carol's FlexVol made for alice's claim (a swap);
+    dave's economy FlexVol a SnapMirror destination with an old node still connected."""
+    import json
+    import uuid
+
+    svm = {"name": "svm_dsaas", "uuid": str(uuid.uuid5(uuid.NAMESPACE_DNS, "svm_dsaas"))}
+    homes = {h["user"]: h for h in result["homes"]}
+
+    def volume(name: str, claim: str | None, **extra: Any) -> dict[str, Any]:
+        comment = json.dumps({"provisioning": {"dsaas.io/claim": claim, "dsaas.io/namespace": "jupyterhub"}})
+        ident = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
+        record = {"uuid": ident, "name": name, "type": "rw", "state": "online", "comment": comment if claim else ""}
+        record |= {"is_svm_root": False, "svm": svm, "_links": {"self": {"href": f"/api/storage/volumes/{ident}"}}}
+        return record | extra
+
+    def qtree(home: dict[str, Any]) -> dict[str, Any]:
+        flexvol, name = home["qtree"]["flexvol"], home["qtree"]["name"]
+        return {"svm": svm, "volume": {"name": flexvol, "uuid": svm["uuid"]}, "id": 1, "name": name}
+
+    return {
+        "cluster": [{"name": "a800-dc1", "uuid": svm["uuid"], "version": {"full": "NetApp Release 9.15.1"}}],
+        "volumes": [
+            volume(homes["alice"]["volume"], "claim-alice"),
+            volume(homes["carol"]["volume"], "claim-alice"),
+            volume(homes["bob"]["qtree"]["flexvol"], None),
+            volume(homes["dave"]["qtree"]["flexvol"], None, type="dp"),
+        ],
+        "qtrees": [qtree(homes["dave"])],
+        "connected-clients": [
+            {
+                "svm": svm,
+                "node": {"name": "a800-01"},
+                "client_ip": "10.40.0.21",
+                "server_ip": "10.40.8.20",
+                "protocol": "nfs4.1",
+                "volume": {"name": homes["dave"]["qtree"]["flexvol"], "uuid": svm["uuid"]},
+                "idle_duration": "PT3M12S",
+            }
+        ],
+    }
+
+
+def test_verify_ontap_flags_what_ontap_contradicts(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from marshmallow import RAISE
+    from netapp_ontap.resources.nfs_clients import NfsClientsSchema
+    from netapp_ontap.resources.qtree import QtreeSchema
+    from netapp_ontap.resources.volume import VolumeSchema
+
+    from tests.e2e.ontap_replay import OntapReplay
+    from tools.dr import verify
+    from tools.lab import pki
+
+    # Two economy homes, each in a FlexVol of its own (Trident fills one first; here one FlexVol is a mirror).
+    inv = make_inventory(USERS, economy=[False, True, False, True])
+    dave_tv = _trident_volume(inv, "claim-dave")
+    other = economy_flexvol("dsaasprod", 1)
+    old = dave_tv["config"]["internalID"].split("/")[4]
+    access = dave_tv["config"]["accessInformation"]
+    dave_tv["config"]["internalID"] = dave_tv["config"]["internalID"].replace(old, other)
+    access["nfsPath"] = access["nfsPath"].replace(old, other)
+    result = plan(join_inventory(inv), prod(), SOURCE, "prod")
+    assert all(h["warnings"] == [] for h in result["homes"])
+    ca = pki.make_ca("dsaas verify test CA")
+    cert, key = pki.issue_server_cert(ca, ["127.0.0.1"]).write(tmp_path / "cert.pem", tmp_path / "key.pem")
+    ca_file = ca.write_cert(tmp_path / "ca.pem")
+    monkeypatch.setenv("DSAAS_ONTAP_USERNAME", "vsadmin-restore")
+    monkeypatch.setenv("DSAAS_ONTAP_PASSWORD", "ontap-test-password")
+    records = _ontap_records(result)
+    for kind, schema in (("volumes", VolumeSchema), ("qtrees", QtreeSchema), ("connected-clients", NfsClientsSchema)):
+        for record in records[kind]:
+            schema().load(record, unknown=RAISE)  # NetApp's own schemas: no field ONTAP does not have
+    with OntapReplay(records, cert, key, "vsadmin-restore", "ontap-test-password") as ontap:
+        found = verify.read_ontap(prod(), ca_file, f"127.0.0.1:{ontap.port}")
+        asked = list(ontap.requests)
+    assert verify.cross_check(result, found) == 3
+    homes = {h["user"]: h for h in result["homes"]}
+    assert homes["alice"]["warnings"] == [] and "decision" not in homes["alice"]
+    assert "ONTAP has no qtree" in homes["bob"]["warnings"][0] and homes["bob"]["decision"] is None
+    assert "made for claim 'claim-alice' (dsaas.io/claim)" in homes["carol"]["warnings"][0]
+    dave = " ".join(homes["dave"]["warnings"])
+    assert "SnapMirror destination" in dave and "NFS clients 10.40.0.21 are connected" in dave
+    assert len(asked) == 3  # three collection reads, however many homes
+    assert all("svm.name=svm_dsaas" in request for request in asked)

@@ -1,12 +1,15 @@
 """For operators: `python -m tools.restore plan <stack>` writes the reviewable restore plan of a lost cluster.
 
     python -m tools.restore plan <stack> [--from s3|ontap] [--inventory KEY] [--out FILE] [--config-dir D]
-                                         [--unsigned] [--ontap-ca-file PEM] [--ontap-address HOST[:PORT]]
+                                         [--unsigned] [--verify ontap] [--ontap-ca-file PEM]
+                                         [--ontap-address HOST[:PORT]]
     python -m tools.restore reset-sessions jupyterhub.sqlite
 
 --from s3 (default) reads `<prefix>/inventory/latest.json` (or --inventory <YYYYMMDDTHHMMSSZ>) from the
 stack's dsaas:backup.objectStore; --from ontap asks the SVM of dsaas:storage.ontap through NetApp's REST
-client (volumes whose comment carries the claim: set when Trident's backend labels were on). Writes
+client (volumes whose comment carries the claim: set when Trident's backend labels were on). --verify ontap
+checks each planned home against ONTAP as it is now (exists, read-write, not the SVM root, the claim in its
+comment, no NFS client connected) and flags what ONTAP contradicts. Writes
 config/restore.<stack>.yaml (next to the stack files given with --config-dir), per user the claim name
 KubeSpawner 7 computes now, the ONTAP volume or economy qtree, its size, and warnings.
 
@@ -40,7 +43,7 @@ from typing import Any
 
 from config.restore_plan import shown as quoted
 from config.settings import PROJECT_ROOT, Settings, SettingsError, parse_settings
-from tools.dr import restore, signing, sources
+from tools.dr import restore, signing, sources, verify
 from tools.dr.sessions import reset_cookie_ids
 from tools.lab.stack_hub import stack_settings_values
 from tools.offline.mockgraph import StackFileError
@@ -75,6 +78,12 @@ def run_plan(args: argparse.Namespace) -> int:
                     f"{settings.cluster.cluster_name!r}: check that this is the cluster to restore"
                 )
         result = restore.plan(homes, settings, source, args.stack, warnings, released)
+        if args.verify == "ontap":
+            found = verify.read_ontap(settings, args.ontap_ca_file, args.ontap_address)
+            contradicted = verify.cross_check(result, found)
+            result["source"]["verifiedAgainst"] = f"ontap://{settings.storage.ontap.management_lif}/svm/{found['svm']}"
+            if contradicted:
+                result["warnings"].append(f"ONTAP contradicts {contradicted} home(s) of the plan: read their warnings")
     except restore.PlanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -183,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         "--unsigned",
         action="store_true",
         help=f"plan from an inventory without a valid signature (default: refused; key from {signing.KEY_ENV})",
+    )
+    planner.add_argument(
+        "--verify",
+        choices=("ontap",),
+        help="also check every home against ONTAP now: exists, read-write, its comment's claim, no NFS client",
     )
     planner.add_argument("--ontap-ca-file", type=Path, help="PEM CA that signed ONTAP's certificate (--from ontap)")
     planner.add_argument("--ontap-address", help="HOST[:PORT] instead of the stack's managementLif (--from ontap)")
