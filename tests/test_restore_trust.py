@@ -350,7 +350,8 @@ def _ontap_records(result: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     def volume(name: str, claim: str | None, **extra: Any) -> dict[str, Any]:
         comment = json.dumps({"provisioning": {"dsaas.io/claim": claim, "dsaas.io/namespace": "jupyterhub"}})
         ident = str(uuid.uuid5(uuid.NAMESPACE_DNS, name))
-        record = {"uuid": ident, "name": name, "type": "rw", "state": "online", "comment": comment if claim else ""}
+        record: dict[str, Any] = {"uuid": ident, "name": name, "type": "rw", "state": "online"}
+        record["comment"] = comment if claim else ""
         record |= {"is_svm_root": False, "svm": svm, "_links": {"self": {"href": f"/api/storage/volumes/{ident}"}}}
         return record | extra
 
