@@ -143,6 +143,23 @@ def test_inventory_script_writes_exactly_the_contract(tmp_path: Path) -> None:
         "get tridentbackends.trident.netapp.io -n trident -o json",
         "get tridentbackendconfigs.trident.netapp.io -n trident -o json",
     ]
+    # Then the `sign` container, as the CronJob runs it, on jq's bytes; the planner verifies what it wrote.
+    from tools.dr import signing
+
+    key = tmp_path / "signing-key"
+    key.write_text("f" * 64)
+    signed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "sign_inventory.py")],
+        env={"PATH": os.environ["PATH"], "OUT": str(out), "KEY_FILE": str(key)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert signed.returncode == 0, signed.stderr
+    document = json.loads((out / "payload").read_text())
+    signing.verify(document, b"f" * 64, "payload", "prod")
+    assert {k: v for k, v in document.items() if k != "signature"} == inventory
 
 
 def test_inventory_script_fails_when_kubectl_fails(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -249,7 +250,7 @@ def test_object_store_failures_are_explained(
     store = {"endpoint": s3, "bucket": BUCKET, "caFile": project_copy(tls["ca"], "s3-ca.pem"), **change}
     config_dir = _stack_dir(tmp_path, {k: v for k, v in store.items() if v is not None})
     credentials = {
-        "none": {},
+        "none": {signing.KEY_ENV: INVENTORY_KEY},  # the object store's keys missing, not the inventory's
         "good": S3_ENV,
         "wrong-secret": {**S3_ENV, "DSAAS_S3_SECRET_ACCESS_KEY": "wrong"},
         "unknown-key": {**S3_ENV, "DSAAS_S3_ACCESS_KEY_ID": "AKIANOBODY"},
@@ -258,6 +259,29 @@ def test_object_store_failures_are_explained(
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert message in done.stderr
     assert not (config_dir / "restore.prod.yaml").exists()
+
+
+def test_a_replayed_or_changed_inventory_is_refused_by_the_command(
+    s3: str, tls: dict[str, Path], uploaded: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 21, item 11, against moto's S3 (real ListObjectsV2 pages): an older signed inventory copied over
+    latest.json, then a changed one; nothing is written either time."""
+    client = _client(s3, tls["ca"], S3_ENV["DSAAS_S3_ACCESS_KEY_ID"], S3_ENV["DSAAS_S3_SECRET_ACCESS_KEY"])
+    older = signing.sign(make_inventory(USERS[:3], written="2026-11-30T02:15:00Z"), INVENTORY_KEY.encode())
+    folder = "replayed/inventory"
+    for name, document in (("20261130T021500Z.json", older), (f"{STAMP}.json", uploaded), ("latest.json", older)):
+        client.put_object(Bucket=BUCKET, Key=f"{folder}/{name}", Body=json.dumps(document).encode())
+    store = {"endpoint": s3, "bucket": BUCKET, "caFile": project_copy(tls["ca"], "s3-ca.pem"), "prefix": "replayed"}
+    config_dir = _stack_dir(tmp_path, store)
+    done = _run("plan", "prod", "--config-dir", str(config_dir), env=S3_ENV)
+    assert done.returncode == 2 and f"the folder has a newer one ({STAMP}.json)" in done.stderr, done.stderr
+    changed = copy.deepcopy(uploaded)
+    changed["tridentVolumes"]["items"][0]["config"]["accessInformation"]["nfsServerIp"] = "10.40.8.99"
+    client.put_object(Bucket=BUCKET, Key=f"{folder}/latest.json", Body=json.dumps(changed).encode())
+    client.delete_object(Bucket=BUCKET, Key=f"{folder}/{STAMP}.json")
+    done = _run("plan", "prod", "--config-dir", str(config_dir), env=S3_ENV)
+    assert done.returncode == 2 and "does not match its signature" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (config_dir / "restore.prod.yaml").exists()
 
 
 # --- ONTAP ----------------------------------------------------------------------------------------------
