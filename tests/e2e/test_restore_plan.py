@@ -434,14 +434,14 @@ def test_disaster_drill_from_the_object_store_to_the_rebuilt_graph(
     client = _client(s3, tls["ca"], KEY_ID, SECRET)
     _reset_auth(s3, tls["ca"], "inf")
     client.create_bucket(Bucket="dsaas-drill")
-    inventory = make_inventory(users, economy=[False] * len(users))
+    inventory = signing.sign(make_inventory(users, economy=[False] * len(users)), INVENTORY_KEY.encode())
     client.put_object(Bucket="dsaas-drill", Key="dsaas-prod/inventory/latest.json", Body=json.dumps(inventory).encode())
 
     ca_file = project_copy(tls["ca"], "s3-ca.pem")
     config_dir = _stack_dir(tmp_path, {"endpoint": s3, "bucket": "dsaas-drill", "caFile": ca_file})
     planned = _run(
         "plan", "prod", "--config-dir", str(config_dir),
-        env={"DSAAS_S3_ACCESS_KEY_ID": KEY_ID, "DSAAS_S3_SECRET_ACCESS_KEY": SECRET},
+        env={"DSAAS_S3_ACCESS_KEY_ID": KEY_ID, "DSAAS_S3_SECRET_ACCESS_KEY": SECRET, signing.KEY_ENV: INVENTORY_KEY},
     )  # fmt: skip
     assert planned.returncode == 0, planned.stdout + planned.stderr  # no home needs attention
     plan_file = config_dir / "restore.prod.yaml"
