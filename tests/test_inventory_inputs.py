@@ -209,7 +209,7 @@ FLAGGED: dict[str, tuple[bool, Any, str]] = {
     "economy on a loopback NFS server": (
         True,
         lambda i: item(i, "tridentVolumes")["config"]["accessInformation"].update(nfsServerIp="127.0.0.1"),
-        "loopback",
+        "data LIF '127.0.0.1' is not the stack's",  # issue 21, item 10: before the loader's own "loopback"
     ),
     "two economy volumes on one NFS path": (
         True,
@@ -221,7 +221,7 @@ FLAGGED: dict[str, tuple[bool, Any, str]] = {
     "junction path with ..": (
         True,
         lambda i: item(i, "tridentVolumes")["config"]["accessInformation"].update(nfsPath="/../../etc"),
-        "junctionPath",
+        "junction path '/../../etc' is not the qtree's own",
     ),
 }
 _U = "hub.jupyter.org/username"
