@@ -100,7 +100,7 @@ if settings.backups_enabled:
         if secrets.s3_hub_database_access_key_id is None or secrets.s3_hub_database_secret_access_key is None
         else S3Credentials(secrets.s3_hub_database_access_key_id, secrets.s3_hub_database_secret_access_key)
     )
-    Backups(
+    backups = Backups(
         "backup",
         BackupsArgs(
             settings=settings,
@@ -115,6 +115,9 @@ if settings.backups_enabled:
             hub_database=hub_database_keys,
         ),
     )
+    # For the restore planner (`export DSAAS_INVENTORY_KEY="$(pulumi stack output inventorySigningKey
+    # --show-secrets)"`): after a lost cluster, only the state still holds the key the inventories were signed with.
+    pulumi.export("inventorySigningKey", backups.inventory_signing_key)
 
 pulumi.export("hubUrl", hub.url)
 pulumi.export("controlPlaneEndpoint", f"https://{settings.api_endpoint}")

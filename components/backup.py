@@ -2,9 +2,9 @@
 
 Order: namespace → one credentials Secret per writer (Velero, the inventory job, the hub database job:
 each pair of Pulumi secrets as an AWS credentials file, a secret end to end; the jobs' keys are put-only
-on their own folders) → Velero chart (after the storage layer: CSI snapshots need the snapshot class, and the
-node agent the Trident volumes) → scripts, RBAC and the two CronJobs (the hub database job binds a
-Role in the hub namespace, so it waits for that namespace).
+on their own folders) and the inventory's signing key (a random secret) → Velero chart (after the storage
+layer: CSI snapshots need the snapshot class, and the node agent the Trident volumes) → scripts, RBAC and
+the two CronJobs (the hub database job binds a Role in the hub namespace, so it waits for that namespace).
 
 Velero's roles (no cluster-admin) exist before the chart, whose server and node agent need them from
 their first start. The hub database job runs in the hub namespace beside the hub pod, on the hub's
@@ -20,6 +20,7 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components import backup_render as render
 from components.hub_render import HUB_NAMESPACE
@@ -60,6 +61,8 @@ class Backups(pulumi.ComponentResource):
     """The inventory and hub database CronJobs by name."""
     object_prefix: str
     """The stack's folder in the bucket."""
+    inventory_signing_key: pulumi.Output[str]
+    """The key the inventory job signs every inventory with (secret; the restore planner checks with it)."""
 
     def __init__(self, name: str, args: BackupsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dsaas:backup:Backups", name, None, opts)
@@ -102,6 +105,24 @@ class Backups(pulumi.ComponentResource):
             _credentials_secret(f"{name}-{suffix}", secret_name, secret_namespace, keys, with_deps(after))
             for suffix, secret_name, secret_namespace, keys, after in writers
         ]
+        # The inventory's signing key (issue 21, item 11). RandomBytes: its ID is "none" and its values are secret
+        # outputs (a RandomId's ID would be the key, in clear in the state). Only the job's `sign` container
+        # mounts it; the stack exports it as a secret for the restore planner.
+        signing_key = random.RandomBytes(
+            f"{name}-inventory-signing-key", length=32, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.inventory_signing_key = pulumi.Output.secret(signing_key.hex)
+        secrets.append(
+            k8s.core.v1.Secret(
+                f"{name}-inventory-signing-secret",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=render.INVENTORY_KEY_SECRET, namespace=render.BACKUP_NAMESPACE
+                ),
+                type="Opaque",
+                string_data={render.INVENTORY_KEY_KEY: self.inventory_signing_key},
+                opts=with_deps(namespace),
+            )
+        )
         credentials = secrets[0]
         ca_bundle = render.read_ca_bundle(settings)
         created: dict[str, pulumi.Resource] = {}
@@ -136,6 +157,7 @@ class Backups(pulumi.ComponentResource):
                 "release": self.release.name,
                 "cron_jobs": list(self.cron_jobs),
                 "object_prefix": self.object_prefix,
+                "inventory_signing_key": self.inventory_signing_key,
             }
         )
 

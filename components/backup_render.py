@@ -6,7 +6,8 @@ credentials never pass through these functions: the objects name the Secret that
 Object layout (contract with the restore planner, `tools.restore`): under `<prefix>/` in the bucket,
 where `<prefix>` is `dsaas:backup.objectStore.prefix` or else the cluster name,
   velero/                              Velero's own layout (backups/, kopia/, ...)
-  inventory/<YYYYMMDDTHHMMSSZ>.json    the volume inventory, and inventory/latest.json
+  inventory/<YYYYMMDDTHHMMSSZ>.json    the volume inventory (signed: templates/backup/sign_inventory.py),
+                                       and inventory/latest.json
   hub-database/<YYYYMMDDTHHMMSSZ>.sqlite   the hub's SQLite database, and hub-database/latest.sqlite
 
 Who may do what (docs/access.md shows what the API server's authorizer answers for each account):
@@ -77,7 +78,19 @@ POD_RESOURCES: tuple[str, ...] = ("pods",)
 INVENTORY_FORMAT = "dsaas-inventory/1"
 
 SCRIPTS_DIR = Path(__file__).parent / "templates" / "backup"
-SCRIPT_FILES: tuple[str, ...] = ("inventory.sh", "hub-database.sh", "upload.sh", "sqlite_backup.py")
+SCRIPT_FILES: tuple[str, ...] = (
+    "inventory.sh",
+    "sign_inventory.py",
+    "hub-database.sh",
+    "upload.sh",
+    "sqlite_backup.py",
+)
+# The inventory's signing key (issue 21, item 11): a Pulumi random secret in this Secret, mounted only into the
+# inventory job's `sign` container (no API token, no S3 key there); the planner reads it from the stack's
+# secret output. A Secret in the velero namespace, which Velero's schedule (the hub namespace) never copies.
+INVENTORY_KEY_SECRET = "dsaas-inventory-signing"
+INVENTORY_KEY_KEY = "key"
+INVENTORY_KEY_MOUNT = "/etc/dsaas-inventory-key"
 
 # z2jh 4.4.0: the hub pod's labels (templates/hub/deployment.yaml) and where `sqlite-pvc` mounts the
 # database volume (/srv/jupyterhub, database file jupyterhub.sqlite); tests check both on the chart.
@@ -594,7 +607,7 @@ def render_inventory_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, A
         },
         [{"name": TOKEN_VOLUME["name"], "mountPath": TOKEN_MOUNT, "readOnly": True}],
     )
-    return _upload_cronjob(
+    cronjob = _upload_cronjob(
         settings,
         INVENTORY_JOB,
         BACKUP_NAMESPACE,
@@ -604,9 +617,21 @@ def render_inventory_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, A
         ".json",
         ca_bundle,
         {},
-        [TOKEN_VOLUME],
+        [TOKEN_VOLUME, {"name": "signing-key", "secret": {"secretName": INVENTORY_KEY_SECRET, "defaultMode": 0o400}}],
         INVENTORY_CREDENTIALS_SECRET,
     )
+    # Signs what `collect` wrote before the uploader copies it: the hub image's Python (standard library only),
+    # the key and nothing else; the containers with the API token and the S3 key never see the key.
+    signer = _producer(
+        "sign",
+        versions.HUB_IMAGE,
+        "sign_inventory.py",
+        {"KEY_FILE": f"{INVENTORY_KEY_MOUNT}/{INVENTORY_KEY_KEY}"},
+        [{"name": "signing-key", "mountPath": INVENTORY_KEY_MOUNT, "readOnly": True}],
+    )
+    signer["command"] = ["python3", f"{SCRIPTS_MOUNT}/sign_inventory.py"]
+    cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"].append(signer)
+    return cronjob
 
 
 def hub_database_backed_up(settings: Settings) -> bool:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, f
 from pydantic.alias_generators import to_camel
 
 from components.hub_render import HOME_ACCESS_MODES, HUB_NAMESPACE, HUB_RELEASE, PVC_NAME_TEMPLATE, SLUG_SCHEME
-from components.trident_render import HOMES_CLASS
+from components.trident_render import HOMES_CLASS, home_source_problems
 from config import versions
 from config.model import SettingsProblem, project_file, stack_key
 from config.restore_plan import MAX_PLAN_BYTES, DataLif, JunctionPath, SizeBytes, UserName, load_plain_yaml, shown
@@ -291,6 +291,21 @@ def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) ->
                     "imports it only through a retained ontap-nas homes class.",
                     "set dsaas:storage.homesDriver to ontap-nas (economy homes in the same plan still come back "
                     "as static volumes); or set `decision: skip` and `reason` on this entry and copy the data.",
+                )
+            )
+        for untrusted in home_source_problems(
+            settings,
+            home.driver,
+            home.volume,
+            (home.qtree.flexvol, home.qtree.name, home.qtree.junction_path) if home.qtree else None,
+            home.data_lif,
+        ):
+            # No decision overrides this: the program mounts nothing its own backends did not make (issue 21).
+            problems.append(
+                _problem(
+                    f"{who}: {untrusted}.",
+                    "leave the entry out (`decision: skip`, `reason: <why>`) and find the real home on ONTAP; if "
+                    "dsaas:storage changed since the backup, plan with the settings the homes were made with.",
                 )
             )
         expected = claim_for_user(home.user).name

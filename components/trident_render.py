@@ -224,3 +224,80 @@ def render_volume_snapshot_class(settings: Settings) -> dict[str, Any]:
         "driver": CSI_DRIVER,
         "deletionPolicy": "Retain",
     }
+
+
+# --- what the stack's backends can have made: the restore's trust check (issue 21, item 10) ----------
+# A restore plan (and the inventory it comes from) is data anyone with write access to the bucket or the
+# repository could change. Before a home is mounted for a user it must be something this stack's backends
+# made on this stack's SVM: these names follow Trident v26.06.0 (tests/dr_inventory.py cites the files).
+# The economy FlexVols: "trident" + "_qtree_pool_" + storagePrefix + "_" + RandomString(10)
+# (storage_drivers/ontap/ontap_nas_qtree.go, Initialize: artifactPrefix "trident", flexvolNamePrefix).
+ECONOMY_FLEXVOL_PREFIX = "trident_qtree_pool_"
+
+
+def ontap_name(text: str) -> str:
+    """`text` as Trident's GetVolumeNameFromTemplate leaves it (ontap_common.go): characters other than
+    [A-Za-z0-9_] become `_`, runs of `_` collapse, and leading/trailing `_` go."""
+    cleaned = "".join(char if char.isascii() and (char.isalnum() or char == "_") else "_" for char in text)
+    while "__" in cleaned:
+        cleaned = cleaned.replace("__", "_")
+    return cleaned.strip("_")
+
+
+def economy_flexvol_stem(settings: Settings) -> str:
+    """How every economy FlexVol of the stack's backend begins: `trident_qtree_pool_<storagePrefix>_`."""
+    return f"{ECONOMY_FLEXVOL_PREFIX}{settings.storage.storage_prefix}_"
+
+
+def home_source_problems(
+    settings: Settings,
+    driver: NasDriver | str | None,
+    volume: str | None,
+    qtree: tuple[str, str, str] | None,
+    data_lif: str | None,
+) -> list[str]:
+    """Why the ONTAP source of a planned home (an ontap-nas FlexVol, or an economy qtree as (flexvol, qtree,
+    junction path) with its data LIF) is not something this stack's Trident backends made: each a sentence
+    naming the value and what the stack expects. Empty when it is the stack's. Names can be forged, so this is
+    necessary, not sufficient: the signed inventory and `--verify ontap` do the rest."""
+    storage = settings.storage
+    prefix = storage.storage_prefix
+    problems: list[str] = []
+    stem = economy_flexvol_stem(settings)
+    driver_value = driver.value if isinstance(driver, NasDriver) else driver
+    if driver_value == NasDriver.ONTAP_NAS_ECONOMY.value and qtree is not None:
+        flexvol, name, junction = qtree
+        if not flexvol.startswith(stem) or len(flexvol) == len(stem):
+            problems.append(
+                f"FlexVol {flexvol!r} is not one of the stack's economy FlexVols ({stem}<10 letters>, from "
+                f"dsaas:storage.storagePrefix {prefix!r})"
+            )
+        if not name.startswith(f"{prefix}_"):
+            problems.append(f"qtree {name!r} does not carry the stack's storage prefix ({prefix}_...)")
+        if junction.rstrip("/") != f"/{flexvol}/{name}":
+            problems.append(
+                f"junction path {junction!r} is not the qtree's own (/{flexvol}/{name}): it would mount another "
+                "directory than the qtree the plan names"
+            )
+    elif driver_value == NasDriver.ONTAP_NAS.value and volume is not None:
+        if volume.startswith(ECONOMY_FLEXVOL_PREFIX):
+            problems.append(
+                f"volume {volume!r} is a whole economy FlexVol (every qtree in it is someone's home), not one home"
+            )
+        elif not volume.startswith(f"{prefix}_"):
+            problems.append(
+                f"volume {volume!r} does not carry the stack's storage prefix ({prefix}_..., "
+                "dsaas:storage.storagePrefix): another stack's or department's volume, or an SVM root"
+            )
+        # Both import this module: read at call time. The hub database's volume has the homes' name template.
+        from components.backup_render import HUB_DATABASE_CLAIM
+        from components.hub_render import HUB_NAMESPACE
+
+        if volume.startswith(ontap_name(f"{prefix}_{HUB_NAMESPACE}_{HUB_DATABASE_CLAIM}") + "_"):
+            problems.append(f"volume {volume!r} is the hub database's volume (claim {HUB_DATABASE_CLAIM}), not a home")
+    if data_lif is not None and data_lif != str(storage.ontap.data_lif):
+        problems.append(
+            f"data LIF {data_lif!r} is not the stack's (dsaas:storage.ontap.dataLif {storage.ontap.data_lif}): "
+            "the home would be mounted from another NFS server"
+        )
+    return problems

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from components import backup_render as render
 from components import trident_render
+from components.hub_render import HUB_NAMESPACE
 from config import versions
 from config.loader import StackSettingsError
 from config.settings import Settings, SettingsError, parse_settings
@@ -142,6 +143,23 @@ def test_inventory_script_writes_exactly_the_contract(tmp_path: Path) -> None:
         "get tridentbackends.trident.netapp.io -n trident -o json",
         "get tridentbackendconfigs.trident.netapp.io -n trident -o json",
     ]
+    # Then the `sign` container, as the CronJob runs it, on jq's bytes; the planner verifies what it wrote.
+    from tools.dr import signing
+
+    key = tmp_path / "signing-key"
+    key.write_text("f" * 64)
+    signed = subprocess.run(
+        [sys.executable, str(SCRIPTS / "sign_inventory.py")],
+        env={"PATH": os.environ["PATH"], "OUT": str(out), "KEY_FILE": str(key)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert signed.returncode == 0, signed.stderr
+    document = json.loads((out / "payload").read_text())
+    signing.verify(document, b"f" * 64, "payload", "prod")
+    assert {k: v for k, v in document.items() if k != "signature"} == inventory
 
 
 def test_inventory_script_fails_when_kubectl_fails(tmp_path: Path) -> None:
@@ -266,16 +284,17 @@ def test_inventory_rbac_lists_only_what_the_script_lists() -> None:
 
 def test_jobs_pin_their_images_and_keep_history() -> None:
     settings = load_settings("prod")
-    jobs = {
-        versions.KUBECTL_IMAGE: render.render_inventory_cronjob(settings, True),
-        versions.HUB_IMAGE: render.render_hub_database_cronjob(settings, True),
-    }
-    for producer_image, job in jobs.items():
+    # The inventory is collected with kubectl, then signed with the hub image's Python (its key in no other container).
+    jobs = [
+        ([versions.KUBECTL_IMAGE, versions.HUB_IMAGE], render.render_inventory_cronjob(settings, True)),
+        ([versions.HUB_IMAGE], render.render_hub_database_cronjob(settings, True)),
+    ]
+    for producer_images, job in jobs:
         spec = job["spec"]
         assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
         pod = spec["jobTemplate"]["spec"]["template"]["spec"]
         images = [c["image"] for c in pod["initContainers"] + pod["containers"]]
-        assert images == [producer_image, versions.AWS_CLI_IMAGE]
+        assert images == [*producer_images, versions.AWS_CLI_IMAGE]
         env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
         assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
         assert env["KEY_PREFIX"].startswith(f"{settings.cluster.cluster_name}/")
@@ -496,7 +515,7 @@ def test_each_job_mounts_its_own_credentials() -> None:
     mounted = {}
     for job in (d for d in render.render_job_objects(settings, None) if d["kind"] == "CronJob"):
         volumes = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
-        (secret,) = [v["secret"]["secretName"] for v in volumes if "secret" in v]
+        (secret,) = [v["secret"]["secretName"] for v in volumes if v["name"] == "credentials"]
         mounted[job["metadata"]["name"]] = secret
     assert mounted == {
         render.INVENTORY_JOB: render.INVENTORY_CREDENTIALS_SECRET,
@@ -515,6 +534,23 @@ def test_the_graph_has_one_secret_credentials_file_per_writer(graphs: dict[str, 
     assert len(set(files.values())) == 3  # three different key pairs
     assert "dsaas:s3InventoryAccessKeyId" in files[render.INVENTORY_CREDENTIALS_SECRET]
     assert "dsaas:s3HubDatabaseAccessKeyId" in files[render.HUB_DATABASE_CREDENTIALS_SECRET]
+
+
+def test_the_inventory_signing_key_is_a_random_secret_mounted_only_by_the_signer(graphs: dict[str, Graph]) -> None:
+    """Issue 21, item 11: RandomBytes (its ID is no secret, its hex is), in a Secret of the velero namespace
+    (never in Velero's backups of the hub namespace), exported as a secret for the restore planner."""
+    graph = graphs["prod"]
+    key = graph.by_name("backup-inventory-signing-key")
+    assert key.type == "random:index/randomBytes:RandomBytes" and key.inputs["length"] == 32
+    secret = graph.by_name("backup-inventory-signing-secret")
+    assert secret.inputs["metadata"]["name"] == render.INVENTORY_KEY_SECRET
+    assert secret.inputs["metadata"]["namespace"] == render.BACKUP_NAMESPACE != HUB_NAMESPACE
+    assert is_secret(secret.inputs["stringData"])
+    cronjob = graph.by_name(f"backup-cronjob-{render.INVENTORY_JOB}")
+    assert secret.urn in cronjob.dependencies
+    volumes = unwrap(cronjob.inputs["spec"])["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    mounted = {"secretName": render.INVENTORY_KEY_SECRET, "defaultMode": 0o400}
+    assert {"name": "signing-key", "secret": mounted} in volumes
 
 
 def test_a_missing_writer_key_is_a_named_settings_problem(stack_values: Callable[[str], dict[str, Any]]) -> None:

@@ -308,7 +308,9 @@ def test_inline_commands_name_real_commands_and_flags() -> None:
 
 
 # --- secrets: typed at a prompt ---------------------------------------------------------------------
-SECRET_ASSIGNMENT = re.compile(r"(?:^|\s)(DSAAS_[A-Z0-9_]*(?:PASSWORD|SECRET|KEY)[A-Z0-9_]*)=")
+# A value typed after `=` lands in the shell's history; one the shell reads from a command's output (`="$(pulumi
+# stack output ... --show-secrets)"`, the inventory key) never appears in the history or on a command line.
+SECRET_ASSIGNMENT = re.compile(r"(?:^|\s)(DSAAS_[A-Z0-9_]*(?:PASSWORD|SECRET|KEY)[A-Z0-9_]*)=(?!\"?\$\()")
 
 
 def _tool_secret_variables() -> set[str]:

@@ -23,7 +23,7 @@ from config.settings import Settings, parse_settings
 from tests.conftest import settings_values
 from tests.dr_inventory import make_inventory
 from tests.fuzz import fuzz
-from tools.dr import command, restore, sources
+from tools.dr import command, restore, signing, sources
 from tools.dr.restore import PlanError, Source, join_inventory, plan, render_plan
 
 SOURCE = Source("s3", "s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json", "2026-12-01T02:15:00Z")
@@ -209,7 +209,7 @@ FLAGGED: dict[str, tuple[bool, Any, str]] = {
     "economy on a loopback NFS server": (
         True,
         lambda i: item(i, "tridentVolumes")["config"]["accessInformation"].update(nfsServerIp="127.0.0.1"),
-        "loopback",
+        "data LIF '127.0.0.1' is not the stack's",  # issue 21, item 10: before the loader's own "loopback"
     ),
     "two economy volumes on one NFS path": (
         True,
@@ -221,7 +221,7 @@ FLAGGED: dict[str, tuple[bool, Any, str]] = {
     "junction path with ..": (
         True,
         lambda i: item(i, "tridentVolumes")["config"]["accessInformation"].update(nfsPath="/../../etc"),
-        "junctionPath",
+        "junction path '/../../etc' is not the qtree's own",
     ),
 }
 _U = "hub.jupyter.org/username"
@@ -270,7 +270,11 @@ def test_one_user_with_many_claims_gives_a_linear_plan() -> None:
 
 
 def _run(tmp_path: Path, inv: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[int, Path]:
-    monkeypatch.setattr(sources, "read_s3_inventory", lambda settings, key: (inv, SOURCE))
+    # Signed as the CronJob signs (tests/test_restore_trust.py tests the signature itself); latest.json is newest.
+    key = b"0123456789abcdef" * 4
+    monkeypatch.setenv(signing.KEY_ENV, key.decode())
+    monkeypatch.setattr(sources, "read_s3_inventory", lambda settings, name: (signing.sign(inv, key), SOURCE))
+    monkeypatch.setattr(command, "latest_is_newest", lambda settings, source: None)
     out = tmp_path / "restore.prod.yaml"
     return command.main(["plan", "prod", "--out", str(out)]), out
 

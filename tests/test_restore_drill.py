@@ -22,6 +22,7 @@ from components import restore_render as render
 from config import versions
 from config.loader import StackSettingsError
 from tests.conftest import ROOT_DIR, load_settings
+from tests.dr_inventory import economy_flexvol
 from tests.test_graph import secrets_in_ids
 from tests.test_hub_values import CHART_DIR, _merge, _validate, hub_values
 from tools.lab.stack_hub import project_copy
@@ -270,14 +271,16 @@ def _economy_plan(users: int) -> dict[str, Any]:
     homes: list[dict[str, Any]] = []
     for i in range(users):
         user = f"Researcher.{i:05d}@dc.example.org" if i % 2 else f"user{i:05d}"
-        flexvol = f"dsaasprod_qtree_pool_{i // 300:03d}"
+        # Named as Trident names the stack's economy FlexVols and qtrees (the plan check refuses other names).
+        flexvol = economy_flexvol("dsaasprod", i // 200)
+        qtree = f"dsaasprod_q{i:05d}"
         homes.append(
             {
                 "user": user,
                 "claim": render.claim_for_user(user).name,
                 "driver": "ontap-nas-economy",
                 "volume": None,
-                "qtree": {"flexvol": flexvol, "name": f"q{i:05d}", "junctionPath": f"/{flexvol}/q{i:05d}"},
+                "qtree": {"flexvol": flexvol, "name": qtree, "junctionPath": f"/{flexvol}/{qtree}"},
                 "dataLif": "10.40.8.20",
                 "sizeBytes": 10 * render.GIB,
                 "warnings": [],

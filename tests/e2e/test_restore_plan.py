@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from config.settings import PROJECT_ROOT, parse_settings
 from tests.dr_inventory import GIB, make_inventory, tricky_users
 from tests.dr_ontap import SVM_UUID, ontap_view
 from tests.e2e.ontap_replay import OntapReplay
-from tools.dr import restore
+from tools.dr import restore, signing
 from tools.lab import pki
 from tools.lab.stack_hub import project_copy, stack_settings_values
 
@@ -42,6 +43,8 @@ KEY_ID, SECRET = "AKIADSAASTEST", "dsaas-test-secret-key"
 ONTAP_USER, ONTAP_PASSWORD = "vsadmin-restore", "ontap-test-password"
 USERS = tricky_users(50)
 STAMP = "20261201T021500Z"
+# The stack's inventory key as the planner gets it (pulumi stack output inventorySigningKey): RandomBytes(32).hex.
+INVENTORY_KEY = "9d0e4b7f3a2c18e5d6f4a0b9c8e7d3f21a5b6c4d8e0f7a9b3c2d1e6f5a4b0c9d"
 
 
 class TlsMotoServer(ThreadedMotoServer):
@@ -152,9 +155,11 @@ def uploaded(s3: str, tls: dict[str, Path]) -> Iterator[dict[str, Any]]:
     )
     key = iam.create_access_key(UserName="dsaas-restore")["AccessKey"]
     S3_ENV.update(DSAAS_S3_ACCESS_KEY_ID=key["AccessKeyId"], DSAAS_S3_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    S3_ENV[signing.KEY_ENV] = INVENTORY_KEY
     client.create_bucket(Bucket=BUCKET)
     client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    inventory = make_inventory(USERS, legacy=["Jürgen.Müller"])
+    # Signed as the CronJob's `sign` container signs it, with the stack's key (tools/dr/signing.py).
+    inventory = signing.sign(make_inventory(USERS, legacy=["Jürgen.Müller"]), INVENTORY_KEY.encode())
     body = json.dumps(inventory).encode()
     for name in (f"{STAMP}.json", "latest.json"):
         client.put_object(Bucket=BUCKET, Key=f"dsaas-prod/inventory/{name}", Body=body)
@@ -183,6 +188,7 @@ def test_the_operator_plans_a_restore_from_the_object_store(
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert S3_ENV["DSAAS_S3_ACCESS_KEY_ID"] not in output and S3_ENV["DSAAS_S3_SECRET_ACCESS_KEY"] not in output
+    assert INVENTORY_KEY not in output
     assert "50 homes from s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json" in done.stdout
     assert "25 home(s) are economy qtrees" in done.stdout
     written = yaml.safe_load((config_dir / "restore.prod.yaml").read_text())
@@ -195,6 +201,7 @@ def test_the_operator_plans_a_restore_from_the_object_store(
             f"s3://{BUCKET}/dsaas-prod/inventory/{STAMP}.json",
             "2026-12-01T02:15:00Z",
             hashlib.sha256(json.dumps(uploaded).encode()).hexdigest(),  # the bytes uploaded, as the fixture did
+            uploaded["signature"]["keyId"],
         ),
         "prod",
     )
@@ -244,7 +251,7 @@ def test_object_store_failures_are_explained(
     store = {"endpoint": s3, "bucket": BUCKET, "caFile": project_copy(tls["ca"], "s3-ca.pem"), **change}
     config_dir = _stack_dir(tmp_path, {k: v for k, v in store.items() if v is not None})
     credentials = {
-        "none": {},
+        "none": {signing.KEY_ENV: INVENTORY_KEY},  # the object store's keys missing, not the inventory's
         "good": S3_ENV,
         "wrong-secret": {**S3_ENV, "DSAAS_S3_SECRET_ACCESS_KEY": "wrong"},
         "unknown-key": {**S3_ENV, "DSAAS_S3_ACCESS_KEY_ID": "AKIANOBODY"},
@@ -253,6 +260,29 @@ def test_object_store_failures_are_explained(
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert message in done.stderr
     assert not (config_dir / "restore.prod.yaml").exists()
+
+
+def test_a_replayed_or_changed_inventory_is_refused_by_the_command(
+    s3: str, tls: dict[str, Path], uploaded: dict[str, Any], tmp_path: Path
+) -> None:
+    """Issue 21, item 11, against moto's S3 (real ListObjectsV2 pages): an older signed inventory copied over
+    latest.json, then a changed one; nothing is written either time."""
+    client = _client(s3, tls["ca"], S3_ENV["DSAAS_S3_ACCESS_KEY_ID"], S3_ENV["DSAAS_S3_SECRET_ACCESS_KEY"])
+    older = signing.sign(make_inventory(USERS[:3], written="2026-11-30T02:15:00Z"), INVENTORY_KEY.encode())
+    folder = "replayed/inventory"
+    for name, document in (("20261130T021500Z.json", older), (f"{STAMP}.json", uploaded), ("latest.json", older)):
+        client.put_object(Bucket=BUCKET, Key=f"{folder}/{name}", Body=json.dumps(document).encode())
+    store = {"endpoint": s3, "bucket": BUCKET, "caFile": project_copy(tls["ca"], "s3-ca.pem"), "prefix": "replayed"}
+    config_dir = _stack_dir(tmp_path, store)
+    done = _run("plan", "prod", "--config-dir", str(config_dir), env=S3_ENV)
+    assert done.returncode == 2 and f"the folder has a newer one ({STAMP}.json)" in done.stderr, done.stderr
+    changed = copy.deepcopy(uploaded)
+    changed["tridentVolumes"]["items"][0]["config"]["accessInformation"]["nfsServerIp"] = "10.40.8.99"
+    client.put_object(Bucket=BUCKET, Key=f"{folder}/latest.json", Body=json.dumps(changed).encode())
+    client.delete_object(Bucket=BUCKET, Key=f"{folder}/{STAMP}.json")
+    done = _run("plan", "prod", "--config-dir", str(config_dir), env=S3_ENV)
+    assert done.returncode == 2 and "does not match its signature" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (config_dir / "restore.prod.yaml").exists()
 
 
 # --- ONTAP ----------------------------------------------------------------------------------------------
@@ -386,14 +416,14 @@ def test_disaster_drill_from_the_object_store_to_the_rebuilt_graph(
     client = _client(s3, tls["ca"], KEY_ID, SECRET)
     _reset_auth(s3, tls["ca"], "inf")
     client.create_bucket(Bucket="dsaas-drill")
-    inventory = make_inventory(users, economy=[False] * len(users))
+    inventory = signing.sign(make_inventory(users, economy=[False] * len(users)), INVENTORY_KEY.encode())
     client.put_object(Bucket="dsaas-drill", Key="dsaas-prod/inventory/latest.json", Body=json.dumps(inventory).encode())
 
     ca_file = project_copy(tls["ca"], "s3-ca.pem")
     config_dir = _stack_dir(tmp_path, {"endpoint": s3, "bucket": "dsaas-drill", "caFile": ca_file})
     planned = _run(
         "plan", "prod", "--config-dir", str(config_dir),
-        env={"DSAAS_S3_ACCESS_KEY_ID": KEY_ID, "DSAAS_S3_SECRET_ACCESS_KEY": SECRET},
+        env={"DSAAS_S3_ACCESS_KEY_ID": KEY_ID, "DSAAS_S3_SECRET_ACCESS_KEY": SECRET, signing.KEY_ENV: INVENTORY_KEY},
     )  # fmt: skip
     assert planned.returncode == 0, planned.stdout + planned.stderr  # no home needs attention
     plan_file = config_dir / "restore.prod.yaml"

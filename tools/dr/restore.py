@@ -27,6 +27,7 @@ from traitlets.config import Config
 
 from components import hub_render
 from components.restore_render import PlannedHome, RestorePlan, RestorePlanError, check_plan
+from components.trident_render import home_source_problems
 from config.restore_plan import MAX_SIZE_BYTES, UserName, shown
 from config.settings import Settings
 from config.storage import NasDriver
@@ -512,6 +513,8 @@ class Source:
     written: str | None = None
     sha256: str | None = None
     """The digest of the object's bytes the plan was made from: the plan names exactly what it used."""
+    signed_by: str | None = None
+    """The id of the stack key whose signature on the inventory was checked; None: unsigned (--unsigned)."""
 
 
 def plan(
@@ -574,6 +577,7 @@ def plan(
             )
     _mark_shared_sources(entries)
     for entry in entries:
+        _mark_untrusted(entry, settings)
         _mark_unloadable(entry, settings.storage.homes_driver)
         if entry["warnings"]:
             # The reviewer's field (components/restore_render.py): `restore` once resolved, or `skip` + `reason`.
@@ -588,7 +592,8 @@ def plan(
         "format": PLAN_FORMAT,
         "stack": stack,
         "source": {"kind": source.kind, "location": source.location, "written": source.written}
-        | ({"sha256": source.sha256} if source.sha256 else {}),
+        | ({"sha256": source.sha256} if source.sha256 else {})
+        | ({"signedBy": source.signed_by} if source.signed_by else {"signed": False} if source.kind == "s3" else {}),
         "homes": entries,
         "warnings": top,
     }
@@ -635,6 +640,33 @@ def _mark_shared_sources(entries: list[dict[str, Any]]) -> None:
                     f"{_owners(sharing)} share the {kind} {shown(name)}: one directory can be one user's home "
                     "only; find whose it is and leave the others out"
                 )
+
+
+def _mark_untrusted(entry: dict[str, Any], settings: Settings) -> None:
+    """What in the entry this stack's backends cannot have made (another data LIF, a volume without the stack's
+    prefix, a junction path that is not the qtree's, the hub database's volume), and an ONTAP name that names
+    another claim than the entry's: the inventory is not trusted blindly (issue 21, item 10)."""
+    qtree = entry["qtree"]
+    problems = home_source_problems(
+        settings,
+        entry["driver"],
+        entry["volume"],
+        (qtree["flexvol"], qtree["name"], str(qtree["junctionPath"])) if qtree else None,
+        entry["dataLif"],
+    )
+    who = f"the home of {shown(entry['user'])} (claim {entry.get('oldClaim') or entry['claim']})"
+    for problem in problems:
+        entry["warnings"].append(
+            f"{who}: {problem}. The program refuses it whatever the decision: set `decision: skip` with a reason, "
+            "and find the real home on ONTAP (python -m tools.restore plan --from ontap)"
+        )
+    if not problems and _volume_names_claim(entry) is False:
+        name = entry["volume"] if qtree is None else f"{qtree['flexvol']}/{qtree['name']}"
+        entry["warnings"].append(
+            f"{who}: the ONTAP name {name} names another claim (Trident named it after the claim it was made "
+            "for): the inventory may hand someone else's home to this user; check the volume's owner on ONTAP "
+            "(its comment's dsaas.io/claim), then `decision: restore` or `decision: skip` with a reason"
+        )
 
 
 def _mark_unloadable(entry: dict[str, Any], driver: NasDriver) -> None:
