@@ -1,0 +1,120 @@
+"""Kubernetes upgrades: the version moves allowed, the plan's order, the pins' support ranges, and the program
+reading its own previous version through a StackReference under the offline mocks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+
+from config import versions
+from config.settings import SettingsError
+from config.upgrade import UpgradeCommand, UpgradeError, batches, upgrade_plan
+from tests.conftest import load_settings
+from tools.offline.mockgraph import DsaasMocks, run_program
+from tools.offline.preview import main as preview_main
+
+
+def test_a_first_up_and_an_unchanged_version_plan_nothing() -> None:
+    settings = load_settings("prod")
+    assert not upgrade_plan(None, "1.35.1", settings).upgrading
+    assert not upgrade_plan("1.35.1", "1.35.1", settings).upgrading
+
+
+def test_a_skipped_minor_names_the_version_to_go_through_first() -> None:
+    with pytest.raises(UpgradeError) as caught:
+        upgrade_plan("1.33.2", "1.35.1", load_settings("prod"))
+    message = str(caught.value)
+    assert "1.33.2 → 1.35.1 skips 1.34" in message
+    assert "set dsaas:kubernetesVersion to 1.34.x first" in message
+    assert caught.value.keys == ["dsaas:kubernetesVersion"]
+
+
+@pytest.mark.parametrize("previous", ["1.35.2", "1.36.0"])
+def test_a_downgrade_is_refused(previous: str) -> None:
+    with pytest.raises(UpgradeError, match="is a downgrade"):
+        upgrade_plan(previous, "1.35.1", load_settings("prod"))
+
+
+def test_a_target_a_pinned_component_does_not_support_names_the_pin() -> None:
+    # Calico v3.31 is tested up to 1.35 (config/versions.py); 1.36 needs a newer chart first.
+    with pytest.raises(UpgradeError) as caught:
+        upgrade_plan("1.35.1", "1.36.0", load_settings("prod"))
+    assert "Calico" in str(caught.value) and "CALICO_CHART_VERSION" in str(caught.value)
+
+
+def test_every_pin_supports_the_default_version() -> None:
+    minor = ".".join(versions.DEFAULT_KUBERNETES_VERSION.split(".")[:2])
+    assert all(support.supports(minor) for support in versions.COMPONENT_KUBERNETES_SUPPORT)
+    assert {s.pin for s in versions.COMPONENT_KUBERNETES_SUPPORT} >= {
+        "CALICO_CHART_VERSION",
+        "TRIDENT_CHART_VERSION",
+        "EXTERNAL_SNAPSHOTTER_VERSION",
+        "Z2JH_CHART_VERSION",
+        "VELERO_CHART_VERSION",
+        "KUBE_VIP_IMAGE",
+    }
+
+
+def test_the_plan_orders_control_planes_one_at_a_time_then_worker_batches() -> None:
+    settings = load_settings("prod")
+    settings = settings.model_copy(
+        update={"cluster": settings.cluster.model_copy(update={"upgrade_worker_batch_size": 3})}
+    )
+    plan = upgrade_plan("1.34.7", "1.35.1", settings)
+    control_planes = [n.name for n in settings.control_planes]
+    workers = [n.name for n in settings.workers]
+    assert plan.stages[0].command is UpgradeCommand.APPLY
+    assert plan.stages[0].nodes == (control_planes[0],)
+    assert [s.nodes for s in plan.stages[1 : len(control_planes)]] == [(n,) for n in control_planes[1:]]
+    assert all(s.command is UpgradeCommand.NODE for s in plan.stages[1:])
+    worker_stages = [list(s.nodes) for s in plan.stages[len(control_planes) :]]
+    assert worker_stages == [workers[i : i + 3] for i in range(0, len(workers), 3)]
+    assert [list(s.nodes) for s in plan.stages] == batches(settings)
+    assert "kubeadm upgrade apply v1.35.1" in plan.describe()
+
+
+@pytest.mark.parametrize("size", [0, 51])
+def test_the_worker_batch_size_is_bounded(stack_values: Callable[[str], dict[str, Any]], size: int) -> None:
+    values = stack_values("dev")
+    values["dsaas:upgradeWorkerBatchSize"] = size
+    with pytest.raises(SettingsError, match="dsaas:upgradeWorkerBatchSize"):
+        run_program("dev", values)
+
+
+def test_the_mock_answers_a_stack_reference_as_the_engine_does() -> None:
+    mocks = DsaasMocks("dev", {"kubernetesVersion": "1.35.1"})
+    args = pulumi_mocks.MockResourceArgs(
+        typ="pulumi:pulumi:StackReference",
+        name="dev-previous",
+        inputs={"name": "organization/dsaas/dev"},
+        provider="",
+        resource_id="organization/dsaas/dev",
+    )
+    resource_id, state = mocks.new_resource(args)
+    assert resource_id == "organization/dsaas/dev"
+    assert state == {
+        "name": "organization/dsaas/dev",
+        "outputs": {"kubernetesVersion": "1.35.1"},
+        "secretOutputNames": [],
+    }
+    # A stack never updated has no outputs.
+    assert DsaasMocks("dev").new_resource(args)[1]["outputs"] == {}
+
+
+def test_the_program_reads_its_previous_version_and_refuses_a_skipped_minor() -> None:
+    with pytest.raises(SettingsError, match=r"skips 1\.34"):
+        run_program("prod", previous_outputs={"kubernetesVersion": "1.33.4"})
+    # Its own previous output, one minor back: accepted (and a first up, as every other test runs it).
+    graph = run_program("prod", previous_outputs={"kubernetesVersion": "1.34.4"})
+    assert graph.outputs["kubernetesVersion"] == "1.35.1"
+
+
+def test_the_preview_prints_the_plan_and_exits_2_on_a_refused_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert preview_main(["dev", "--previous-version", "1.36.0"]) == 2
+    captured = capsys.readouterr()
+    assert "is a downgrade" in captured.err and "Traceback" not in captured.err
+    assert preview_main(["dev", "--previous-version", "1.34.9"]) == 0
+    assert "Kubernetes upgrade 1.34.9 → 1.35.1" in capsys.readouterr().out
