@@ -46,6 +46,7 @@ cluster = KubeadmCluster(
         ssh_private_key=nodes.ssh_private_key,
         host_keys=nodes.host_keys,
         authorized_keys=nodes.authorized_keys,
+        upgrading=upgrade.upgrading,
     ),
 )
 storage = TridentStorage(
@@ -124,7 +125,12 @@ if settings.backups_enabled:
 pulumi.export("hubUrl", hub.url)
 pulumi.export("controlPlaneEndpoint", f"https://{settings.api_endpoint}")
 pulumi.export("nodeAddresses", describe_address_plan(settings))
-pulumi.export("kubernetesVersion", settings.cluster.kubernetes_version)
+# The version every node runs: known once the last upgrade stage is done, so an `up` stopped half-way through
+# an upgrade leaves the previous version recorded, and the next `up` plans from there.
+pulumi.export(
+    "kubernetesVersion",
+    pulumi.Output.all(*(step.id for step in cluster.upgraded)).apply(lambda _: settings.cluster.kubernetes_version),
+)
 pulumi.export("storageClasses", list(storage.storage_classes))
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("sshPrivateKey", nodes.ssh_private_key)

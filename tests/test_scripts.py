@@ -845,3 +845,19 @@ def test_a_drain_past_its_timeout_names_the_pod_that_blocks(sandbox: Sandbox) ->
     result = sandbox.run("", _drain_script("drain"))
     assert result.returncode != 0
     assert "took longer than 10m; still running there: jupyter/jupyter-alice" in result.stderr
+
+
+def test_prepare_node_leaves_a_joined_nodes_kubernetes_packages_to_the_upgrade_step(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    """dsaas:kubernetesVersion changed: this step runs again beside the upgrade steps and must not switch."""
+    sandbox.stub(NODE_STUB, *NODE_TOOLS)
+    (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS["2.1.5"])
+    for package in ("kubeadm", "kubelet", "kubectl"):
+        (sandbox.state / f"pkg-{package}").write_text(OLD_PACKAGE)
+    script = render.render_script("prepare-node", serve_keys(sandbox, signing_keys, "docker", "kubernetes"))
+    result = sandbox.run(JOINED, script)
+    assert result.returncode == 0, result.stderr
+    assert "refusing to switch" in result.stdout and "outside its upgrade step" in result.stdout
+    installs = [c for c in sandbox.calls() if c.startswith("apt-get") and "install" in c.split()]
+    assert [c.rsplit(" ", 1)[-1].split("=")[0] for c in installs] == ["containerd.io"]

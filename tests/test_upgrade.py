@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.sync_await import _sync_await
 
 from config import versions
 from config.settings import SettingsError
 from config.upgrade import UpgradeCommand, UpgradeError, batches, upgrade_plan
 from tests.conftest import load_settings
-from tools.offline.mockgraph import DsaasMocks, run_program
+from tools.offline.mockgraph import DsaasMocks, run_program, unwrap
 from tools.offline.preview import main as preview_main
 
 
@@ -109,7 +110,7 @@ def test_the_program_reads_its_previous_version_and_refuses_a_skipped_minor() ->
         run_program("prod", previous_outputs={"kubernetesVersion": "1.33.4"})
     # Its own previous output, one minor back: accepted (and a first up, as every other test runs it).
     graph = run_program("prod", previous_outputs={"kubernetesVersion": "1.34.4"})
-    assert graph.outputs["kubernetesVersion"] == "1.35.1"
+    assert _sync_await(graph.outputs["kubernetesVersion"].future()) == "1.35.1"
 
 
 def test_the_preview_prints_the_plan_and_exits_2_on_a_refused_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,3 +119,76 @@ def test_the_preview_prints_the_plan_and_exits_2_on_a_refused_version(capsys: py
     assert "is a downgrade" in captured.err and "Traceback" not in captured.err
     assert preview_main(["dev", "--previous-version", "1.34.9"]) == 0
     assert "Kubernetes upgrade 1.34.9 → 1.35.1" in capsys.readouterr().out
+
+
+# --- the upgrade steps in the graph ------------------------------------------------------------------
+
+
+def _step(graph: Any, node: str, step: str) -> Any:
+    return graph.by_name(f"kubernetes-{node}-{step}")
+
+
+def test_upgrade_steps_run_stage_after_stage_in_the_graph(stack_values: Callable[[str], dict[str, Any]]) -> None:
+    values = stack_values("prod")
+    values["dsaas:nodes"]["workers"]["count"] = 5
+    values["dsaas:upgradeWorkerBatchSize"] = 2
+    graph = run_program("prod", values, previous_outputs={"kubernetesVersion": "1.34.6"})
+    settings = load_settings("prod")
+    settings = settings.model_copy(
+        update={
+            "cluster": settings.cluster.model_copy(update={"upgrade_worker_batch_size": 2}),
+            "nodes": settings.nodes.model_copy(
+                update={"workers": settings.nodes.workers.model_copy(update={"count": 5})}
+            ),
+        }
+    )
+    stages = batches(settings)
+    assert [len(s) for s in stages] == [1, 1, 1, 2, 2, 1]
+    first = settings.control_planes[0]
+    for index, stage in enumerate(stages):
+        for node in stage:
+            drain, upgrade, release = (_step(graph, node, s) for s in ("upgrade-drain", "upgrade", "upgrade-release"))
+            # Every drain before its node's package change; release after it.
+            assert drain.urn in upgrade.dependencies and upgrade.urn in release.dependencies
+            # Drain and release on the first control plane, the upgrade on the node itself.
+            assert unwrap(drain.inputs["connection"])["host"] == str(first.address)
+            assert unwrap(release.inputs["connection"])["host"] == str(first.address)
+            node_spec = next(n for n in [*settings.control_planes, *settings.workers] if n.name == node)
+            assert unwrap(upgrade.inputs["connection"])["host"] == str(node_spec.address)
+            script = unwrap(upgrade.inputs["stdin"])
+            command = "apply" if index == 0 else "node"
+            assert f"export UPGRADE_COMMAND={command}" in script
+            before = {_step(graph, n, "upgrade-release").urn for n in stages[index - 1]} if index else set()
+            assert before <= set(drain.dependencies)
+            # Strictly one stage at a time: nothing of a later stage or a stage sibling comes before this drain.
+            ancestors = graph.ancestors(drain)
+            steps = ("upgrade", "upgrade-release")
+            later = {_step(graph, n, s).urn for stage_nodes in stages[index:] for n in stage_nodes for s in steps}
+            assert not (ancestors & later)
+    # The stack records the new version only once the last stage is done.
+    version = graph.outputs["kubernetesVersion"]
+    assert _sync_await(version.future()) == "1.35.1"
+    last = {_step(graph, n, "upgrade-release").urn for n in stages[-1]}
+    assert last <= {_sync_await(d.urn.future()) for d in _sync_await(version.resources())}
+
+
+def test_prepare_leaves_a_joined_nodes_packages_to_the_upgrade_step() -> None:
+    from components import kubeadm_render
+
+    body = kubeadm_render.script_path("prepare-node").read_text()
+    assert "refusing to switch" in body and "outside its upgrade step" in body
+
+
+def test_without_a_version_change_the_upgrade_steps_are_not_chained(graphs: dict[str, Any]) -> None:
+    """A first `up` (or one that keeps the version): each node's no-op upgrade steps wait for nothing of another
+    node's, so the bring-up's depth does not grow with the workers (tests/test_graph.py)."""
+    graph = graphs["prod"]
+    settings = load_settings("prod")
+    for node in [*settings.control_planes, *settings.workers]:
+        drain = _step(graph, node.name, "upgrade-drain")
+        others = {
+            _step(graph, other.name, "upgrade-release").urn
+            for other in [*settings.control_planes, *settings.workers]
+            if other.name != node.name
+        }
+        assert not (graph.ancestors(drain) & others), node.name
