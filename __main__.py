@@ -10,8 +10,9 @@ from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.restore import RestoredHomes, RestoredHomesArgs
 from components.restore_render import RestorePlanError, load_plan
 from components.trident import TridentStorage, TridentStorageArgs
-from config.loader import StackSettingsError, load_stack_inputs
+from config.loader import StackSettingsError, load_previous_kubernetes_version, load_stack_inputs
 from config.settings import describe_address_plan
+from config.upgrade import UpgradeError, upgrade_plan
 
 # Validates every setting and secret before the first resource is registered.
 stack = load_stack_inputs()
@@ -21,6 +22,12 @@ try:
     restore_plan = load_plan(settings, pulumi.get_stack())
 except RestorePlanError as error:
     raise StackSettingsError(error.problems) from None
+# A version change is checked against the version the stack ran before (docs/operations.md, Versions).
+try:
+    upgrade = upgrade_plan(load_previous_kubernetes_version(), settings.cluster.kubernetes_version, settings)
+except UpgradeError as error:
+    raise StackSettingsError(error.problems) from None
+pulumi.log.info(upgrade.describe())
 
 vsphere_provider = vsphere.Provider(
     "vsphere",
@@ -39,6 +46,7 @@ cluster = KubeadmCluster(
         ssh_private_key=nodes.ssh_private_key,
         host_keys=nodes.host_keys,
         authorized_keys=nodes.authorized_keys,
+        upgrading=upgrade.upgrading,
     ),
 )
 storage = TridentStorage(
@@ -122,7 +130,12 @@ if settings.backups_enabled:
 pulumi.export("hubUrl", hub.url)
 pulumi.export("controlPlaneEndpoint", f"https://{settings.api_endpoint}")
 pulumi.export("nodeAddresses", describe_address_plan(settings))
-pulumi.export("kubernetesVersion", settings.cluster.kubernetes_version)
+# The version every node runs: known once the last upgrade stage is done, so an `up` stopped half-way through
+# an upgrade leaves the previous version recorded, and the next `up` plans from there.
+pulumi.export(
+    "kubernetesVersion",
+    pulumi.Output.all(*(step.id for step in cluster.upgraded)).apply(lambda _: settings.cluster.kubernetes_version),
+)
 pulumi.export("storageClasses", list(storage.storage_classes))
 pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("sshPrivateKey", nodes.ssh_private_key)

@@ -15,6 +15,7 @@ what belongs to the cluster and orders the nodes' joins.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,10 +27,16 @@ from components.kubeadm_node import JoinArgs, KubeadmNode, KubeadmNodeArgs, Node
 from components.trident_render import needs_block_storage
 from config import versions
 from config.settings import NodeSpec, Role
+from config.upgrade import batches
 
 
+@dataclass(frozen=True)
 class KubeadmClusterArgs(NodeAccess):
-    """What the cluster needs from `ClusterNodes`: exactly how its steps reach the nodes."""
+    """What the cluster needs from `ClusterNodes` (how its steps reach the nodes), and whether this `up`
+    changes the Kubernetes version."""
+
+    upgrading: bool = False
+    """True when `dsaas:kubernetesVersion` differs from the stack's previous output (config/upgrade.py)."""
 
 
 class KubeadmCluster(pulumi.ComponentResource):
@@ -54,6 +61,9 @@ class KubeadmCluster(pulumi.ComponentResource):
     ready: list[pulumi.Resource]
     """Depend on these to run after every node is registered and the CNI is installed (and, where the
     hub database is on ontap-san, every node has iSCSI and multipath)."""
+    upgraded: list[remote.Command]
+    """Every node runs `dsaas:kubernetesVersion` once these are done: the last upgrade stage's releases (when
+    upgrading), or every node's (otherwise, when they run side by side)."""
     admin_connection: remote.ConnectionArgs
     """SSH to the first control plane, where later layers run readiness checks with admin.conf."""
 
@@ -168,9 +178,32 @@ class KubeadmCluster(pulumi.ComponentResource):
             values=render.render_calico_values(settings),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(provider=self.provider)),
         )
+        # Upgrades (config/upgrade.py): the first control plane, then each other control plane alone, then
+        # workers by dsaas:upgradeWorkerBatchSize, each stage after the previous one's nodes are Ready again.
+        # Every node has its steps on every run (they do nothing at the version), but they are chained only when
+        # the version changes: otherwise the chain would make a first `up` wait on one no-op step per worker.
+        # An `up` stopped half-way never records the new version (the stack output waits for the last stage),
+        # so the next `up` plans the same upgrade again and chains the same steps.
+        control_plane_names = {node.name for node in settings.control_planes}
+        stage_done: list[remote.Command] = []
+        control_planes_upgraded: list[remote.Command] = []
+        for stage in batches(settings):
+            released: list[remote.Command] = []
+            for node_name in stage:
+                component = self.nodes[node_name]
+                in_cluster = [self.init] if component.membership is None else [component.membership]
+                command = "apply" if node_name == first.name else "node"
+                after = list(stage_done) if args.upgrading else []
+                released.append(component.add_upgrade(first, command, in_cluster, after))
+            stage_done = released if args.upgrading else [*stage_done, *released]
+            if args.upgrading and stage[0] in control_plane_names:
+                control_planes_upgraded = released
+        self.upgraded = stage_done
         memberships = [c.membership for c in self.nodes.values() if c.membership is not None]
         storage_ready = [c.block_storage for c in self.nodes.values() if c.block_storage is not None]
-        self.ready = [self.cni, *memberships, *storage_ready]
+        # Layers above wait for the control planes' upgrade (the hub's user scheduler runs kube-scheduler at the
+        # new version, which must not be newer than the API server); workers upgrade beside them.
+        self.ready = [self.cni, *memberships, *storage_ready, *control_planes_upgraded]
         self.admin_connection = self._access.connection(first)
 
         self.register_outputs(

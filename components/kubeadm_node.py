@@ -137,6 +137,12 @@ class KubeadmNode(pulumi.ComponentResource):
     join: remote.Command | None
     membership: remote.Command | None
     """On the first control plane; its delete drains and removes this node before its VM goes."""
+    upgrade_drain: remote.Command | None
+    """On the first control plane: drains this node before its Kubernetes upgrade (a no-op at the version)."""
+    upgrade: remote.Command | None
+    """On this node: kubeadm, `kubeadm upgrade apply|node`, kubelet and kubectl, when the version changes."""
+    upgrade_release: remote.Command | None
+    """On the first control plane: uncordons this node once Ready at the new version; the next stage waits."""
 
     def __init__(self, name: str, args: KubeadmNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(NODE_TYPE, name, None, opts)
@@ -177,6 +183,7 @@ class KubeadmNode(pulumi.ComponentResource):
             )
 
         self.kube_vip = self.credentials = self.join = self.membership = None
+        self.upgrade_drain = self.upgrade = self.upgrade_release = None
         if args.join is None:
             if is_control_plane:
                 # kube-vip must hold the virtual IP before `kubeadm init`, when only super-admin.conf exists.
@@ -188,6 +195,38 @@ class KubeadmNode(pulumi.ComponentResource):
         else:
             self._join(args.join)
         self.register_outputs({"join": self.join, "membership": self.membership})
+
+    def add_upgrade(
+        self, first: NodeSpec, command: str, in_cluster: Sequence[pulumi.Resource], after: Sequence[pulumi.Resource]
+    ) -> remote.Command:
+        """This node's upgrade steps, run when `dsaas:kubernetesVersion` changes (their scripts carry it); returns
+        the step the next upgrade stage waits for. `in_cluster`: what makes this node a working member (its
+        membership, or `kubeadm init`); `after`: the previous stage's releases (config/upgrade.py orders them).
+
+        Drain and release run on the first control plane with admin.conf (a worker holds no credential that
+        may evict pods); the upgrade itself runs on the node, where kubeadm must. On a first `up` every node
+        is already at the version and the three steps change nothing."""
+        settings = self._args.access.settings
+        node = self._args.node
+        waits = [*in_cluster, *([self.kube_vip] if self.kube_vip is not None else [])]
+        self.upgrade_drain = self._step(
+            "upgrade-drain",
+            render.render_script("upgrade-drain", render.upgrade_drain_parameters(settings, node, "drain")),
+            depends_on=[*waits, *after],
+            on=first,
+        )
+        self.upgrade = self._step(
+            "upgrade",
+            render.render_script("upgrade-node", render.upgrade_node_parameters(settings, node, command)),
+            depends_on=[self.upgrade_drain],
+        )
+        self.upgrade_release = self._step(
+            "upgrade-release",
+            render.render_script("upgrade-drain", render.upgrade_drain_parameters(settings, node, "release")),
+            depends_on=[self.upgrade],
+            on=first,
+        )
+        return self.upgrade_release
 
     def _step(
         self,
@@ -201,8 +240,9 @@ class KubeadmNode(pulumi.ComponentResource):
     ) -> remote.Command:
         args = self._args
         owner = parent or self
-        # Same name, new parent: the alias names the URN the step has had under the cluster.
-        aliases = [] if owner is args.cluster else [pulumi.Alias(parent=args.cluster)]
+        # Same name, new parent: the alias names the URN the step has had under the cluster. Steps that never
+        # lived there (the upgrade's) need none.
+        aliases = [] if owner is args.cluster or step.startswith("upgrade") else [pulumi.Alias(parent=args.cluster)]
         return node_step(
             args.access,
             args.cluster_name,

@@ -456,3 +456,36 @@ def render_calico_values(settings: Settings) -> dict[str, Any]:
         "goldmane": {"enabled": False},
         "whisker": {"enabled": False},
     }
+
+
+# A node's upgrade (docs/operations.md, Versions). Draining waits this long for evictions (a
+# PodDisruptionBudget can hold one forever; the error names the pods still there); a node restarted on
+# the new kubelet must be Ready within READY_TIMEOUT before the next one is drained.
+UPGRADE_DRAIN_TIMEOUT = "10m"
+UPGRADE_READY_TIMEOUT = "5m"
+
+
+def upgrade_node_parameters(settings: Settings, node: NodeSpec, command: str) -> dict[str, str]:
+    """upgrade-node.sh's parameters: `command` is `apply` (the first control plane) or `node`."""
+    if command not in ("apply", "node"):
+        raise ValueError(f"kubeadm upgrade {command!r}: expected apply or node")
+    return {
+        "NODE_NAME": node.name,
+        "KUBERNETES_VERSION": settings.cluster.kubernetes_version,
+        "KUBERNETES_MINOR": settings.cluster.kubernetes_minor,
+        "KUBERNETES_KEY_FINGERPRINT": versions.KUBERNETES_APT_KEY_FINGERPRINT,
+        "UPGRADE_COMMAND": command,
+    }
+
+
+def upgrade_drain_parameters(settings: Settings, node: NodeSpec, phase: str) -> dict[str, str]:
+    """upgrade-drain.sh's parameters: `phase` is `drain` (before the node's upgrade) or `release` (after)."""
+    if phase not in ("drain", "release"):
+        raise ValueError(f"upgrade phase {phase!r}: expected drain or release")
+    return {
+        "NODE_NAME": node.name,
+        "KUBERNETES_VERSION": settings.cluster.kubernetes_version,
+        "PHASE": phase,
+        "DRAIN_TIMEOUT": UPGRADE_DRAIN_TIMEOUT,
+        "READY_TIMEOUT": UPGRADE_READY_TIMEOUT,
+    }

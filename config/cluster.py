@@ -44,6 +44,14 @@ class ClusterSettings(SettingsModel):
         "(kubernetes/kubeadm#3181), and each join opens SSH sessions to the first control plane.",
     )
 
+    upgrade_worker_batch_size: StrictInt = Field(
+        default=1,
+        ge=1,
+        le=50,
+        description="Workers upgraded at once when dsaas:kubernetesVersion changes (each drained, upgraded and Ready "
+        "again before the next batch starts); every drained worker's users lose their servers, so keep it small.",
+    )
+
     @property
     def kubernetes_minor(self) -> str:
         return ".".join(self.kubernetes_version.split(".")[:2])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime.config as runtime_config
+from pulumi.runtime.sync_await import _sync_await
 
 from config.hub import HubDatabaseKind, HubTlsMode
 from config.settings import NAMESPACE, SECRET_KEYS, Settings, SettingsError, SettingsProblem, parse_settings
@@ -259,3 +260,18 @@ def load_stack_inputs() -> StackInputs:
             s3_hub_database_secret_access_key=optional_secret(S3_HUB_DATABASE_SECRET_ACCESS_KEY),
         ),
     )
+
+
+PREVIOUS_VERSION_OUTPUT = "kubernetesVersion"
+
+
+def load_previous_kubernetes_version() -> str | None:
+    """The Kubernetes version this stack ran before this update: its own `kubernetesVersion` output, read
+    through a `StackReference` to its own fully-qualified name (the engine answers it from the stack's last
+    checkpoint). None on a first `up`: the stack has no outputs yet."""
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    reference = pulumi.StackReference(f"{pulumi.get_stack()}-previous", stack_name=name)
+    # Read before any resource is registered, so a refused version change stops the program there.
+    details = _sync_await(reference.get_output_details(PREVIOUS_VERSION_OUTPUT))
+    value = details.value if details.value is not None else details.secret_value
+    return None if value is None else str(value)

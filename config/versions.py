@@ -6,6 +6,7 @@ offline snapshot diff. Each pin says where it comes from and what constrains it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # Kubernetes. The lower bound 1.34 comes from Trident 26.06: its csi-snapshotter (v8.4+) watches
@@ -110,3 +111,92 @@ AWS_CLI_IMAGE: Final = "docker.io/amazon/aws-cli:2.35.10"
 # The hub image of Z2JH_CHART_VERSION: its Python (and sqlite3 module) run the SQLite online backup
 # inside the hub pod, where the database volume is mounted.
 HUB_IMAGE: Final = f"quay.io/jupyterhub/k8s-hub:{Z2JH_CHART_VERSION}"
+
+
+@dataclass(frozen=True)
+class KubernetesSupport:
+    """The Kubernetes minors one pinned component supports, and where that is stated upstream."""
+
+    component: str
+    """What is pinned, with its version as deployed (e.g. `Calico v3.31.4`)."""
+    pin: str
+    """The constant above to change when the target minor is outside this range."""
+    oldest: str
+    newest: str | None
+    """None: upstream states no upper bound (the component follows the API server's stable APIs)."""
+    source: str
+
+    def supports(self, minor: str) -> bool:
+        key = _minor_key(minor)
+        return key >= _minor_key(self.oldest) and (self.newest is None or key <= _minor_key(self.newest))
+
+    @property
+    def range(self) -> str:
+        return f"{self.oldest} - {self.newest}" if self.newest else f"{self.oldest} and newer"
+
+
+def _minor_key(minor: str) -> tuple[int, int]:
+    major, number = minor.split(".")[:2]
+    return int(major), int(number)
+
+
+# Checked before an upgrade (or a first `up`) starts: a target minor outside any range here is refused, naming
+# the pin to bump first (config/upgrade.py). Each range is what upstream states for the pinned release.
+COMPONENT_KUBERNETES_SUPPORT: Final[tuple[KubernetesSupport, ...]] = (
+    KubernetesSupport(
+        f"Calico {CALICO_CHART_VERSION}",
+        "CALICO_CHART_VERSION",
+        "1.33",
+        "1.35",
+        # Calico tests each release against the three newest minors ("stable, stable-1 and stable-2", its
+        # maintainers in projectcalico discussion #11717, which added 1.35 to v3.31's list on
+        # docs.tigera.io .../getting-started/kubernetes/requirements); 1.36 needed Calico v3.32
+        # (Netcracker/KubeMarine#807: "calico v3.32.0 for k8s 1.36, 1.35 and 1.34 (versions tested by calico)").
+        "docs.tigera.io calico/latest/getting-started/kubernetes/requirements; projectcalico/calico discussion 11717",
+    ),
+    KubernetesSupport(
+        f"Trident {TRIDENT_VERSION}",
+        "TRIDENT_CHART_VERSION",
+        "1.27",
+        "1.36",
+        "NetApp/trident config/config.go KubernetesVersionMin/Max (the operator refuses other clusters)",
+    ),
+    KubernetesSupport(
+        f"snapshot-controller {EXTERNAL_SNAPSHOTTER_VERSION}",
+        "EXTERNAL_SNAPSHOTTER_VERSION",
+        # VolumeSnapshot v1 is served from 1.20 (kubernetes-csi/external-snapshotter README); its CRDs are
+        # ours, not the API server's, so no upper bound is stated. RKE2 ships snapshot-controller v8.6.0
+        # with Kubernetes v1.36 (rancher hardened-snapshot-controller:v8.6.0 beside hardened-kubernetes:v1.36.4).
+        "1.20",
+        None,
+        "kubernetes-csi/external-snapshotter README (snapshot API v1 GA in 1.20); "
+        "kubernetes-csi/docs book/src/snapshot-controller.md",
+    ),
+    KubernetesSupport(
+        f"z2jh {Z2JH_CHART_VERSION} (with its user scheduler)",
+        "Z2JH_CHART_VERSION",
+        # The chart's Chart.yaml: kubeVersion ">=1.28.0-0". Its user scheduler runs kube-scheduler at the
+        # cluster's own version (components/hub_render.py), so it moves with every upgrade.
+        "1.28",
+        None,
+        "zero-to-jupyterhub-k8s 4.4.0 Chart.yaml kubeVersion (vendored under ../shared/upstream)",
+    ),
+    KubernetesSupport(
+        f"Velero {VELERO_IMAGE_TAG}",
+        "VELERO_CHART_VERSION",
+        # Velero's compatibility matrix (its README): "Expected Kubernetes version compatibility 1.18-latest"
+        # for every release since 1.13 (tested for 1.17 on 1.31 - 1.34).
+        "1.18",
+        None,
+        "vmware-tanzu/velero README, Velero compatibility matrix",
+    ),
+    KubernetesSupport(
+        f"kube-vip {KUBE_VIP_IMAGE.rsplit(':', 1)[1]}",
+        "KUBE_VIP_IMAGE",
+        # kube-vip publishes no matrix; from 1.29 kubeadm's admin.conf has no rights before init, and kube-vip
+        # works there only with super-admin.conf (kube-vip issue 684), which this program does.
+        "1.29",
+        None,
+        "kube-vip.io docs/installation/static; kube-vip/kube-vip issue 684",
+    ),
+)

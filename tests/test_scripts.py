@@ -676,3 +676,188 @@ def test_apiserver_files_are_root_only_unchanged_on_a_second_run_and_never_rekey
     refused = sandbox.run("", other, f"cat {config}")
     assert refused.returncode == 0  # the last step (cat) ran: the file is still the first key's
     assert "holds another key than the stack's" in refused.stderr and key in refused.stdout
+
+
+# --- Kubernetes upgrades (upgrade-node.sh on the node, upgrade-drain.sh on the first control plane) ------
+
+OLD_PACKAGE = "1.34.4-1.1"
+# apt-get stopped dead (SIGKILL to the script's shell) while installing kubelet the first time: an `up`
+# interrupted half-way through a node's upgrade.
+KILL_AT_KUBELET = """  apt-get)
+    case "$*" in *kubelet=*)
+      if [ ! -e "$STUB_STATE/killed" ]; then touch "$STUB_STATE/killed"; kill -KILL "$PPID"; exit 137; fi ;;
+    esac
+"""
+
+
+def _upgrade_sandbox(sandbox: Sandbox, signing_keys: dict[str, SigningKey], kill: bool = False) -> str:
+    """A joined node at 1.34 with the stub tools; returns the upgrade script for prod's version (apply)."""
+    sandbox.stub(NODE_STUB.replace("  apt-get)\n", KILL_AT_KUBELET, 1) if kill else NODE_STUB, *NODE_TOOLS)
+    for package in ("kubeadm", "kubelet", "kubectl"):
+        (sandbox.state / f"pkg-{package}").write_text(OLD_PACKAGE)
+    (sandbox.state / "served-kubernetes.asc").write_text(signing_keys["kubernetes"].armored)
+    settings = load_settings("prod")
+    parameters = {
+        **render.upgrade_node_parameters(settings, settings.control_planes[0], "apply"),
+        "KUBERNETES_KEY_FINGERPRINT": signing_keys["kubernetes"].fingerprint,
+    }
+    return render.render_script("upgrade-node", parameters)
+
+
+JOINED = "mkdir -p /etc/kubernetes && echo joined > /etc/kubernetes/kubelet.conf"
+
+
+def _upgrade_calls(calls: list[str]) -> list[str]:
+    """The calls that change the node, in order (reads such as dpkg-query and apt-cache left out)."""
+    keep = ("apt-get", "apt-mark unhold", "kubeadm", "systemctl")
+    return [c for c in calls if c.startswith(keep)]
+
+
+def test_upgrade_node_runs_in_kubeadms_order_and_a_second_run_does_nothing(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    script = _upgrade_sandbox(sandbox, signing_keys)
+    version = load_settings("prod").cluster.kubernetes_version
+    result = sandbox.run(JOINED, script, script, "cat /etc/apt/sources.list.d/kubernetes.list")
+    assert result.returncode == 0, result.stderr
+    runs = result.stdout.split("--- run ")
+    assert "upgraded to Kubernetes" in runs[1]
+    assert "nothing to do" in runs[2]
+    assert f"https://pkgs.k8s.io/core:/stable:/v{version.rsplit('.', 1)[0]}/deb/ /" in runs[3]
+    wait = "-o DPkg::Lock::Timeout=600"
+    assert _upgrade_calls(sandbox.calls()) == [
+        f"apt-get {wait} update -qq",
+        "apt-mark unhold kubeadm",
+        f"apt-get {wait} install -y -qq --allow-change-held-packages kubeadm={version}-1.1",
+        f"kubeadm upgrade apply v{version} --yes",
+        "apt-mark unhold kubelet",
+        f"apt-get {wait} install -y -qq --allow-change-held-packages kubelet={version}-1.1",
+        "apt-mark unhold kubectl",
+        f"apt-get {wait} install -y -qq --allow-change-held-packages kubectl={version}-1.1",
+        "systemctl daemon-reload",
+        "systemctl restart kubelet",
+    ]  # and nothing from the second run
+
+
+def test_upgrade_node_killed_half_way_finishes_on_the_next_run_without_upgrading_twice(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    script = _upgrade_sandbox(sandbox, signing_keys, kill=True)
+    version = load_settings("prod").cluster.kubernetes_version
+    killed = sandbox.run(JOINED, script)
+    assert killed.returncode != 0 and (sandbox.state / "killed").exists()
+    assert "upgraded to Kubernetes" not in killed.stdout
+    first = len(sandbox.calls())
+    resumed = sandbox.run("", script, script)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "upgraded to Kubernetes" in resumed.stdout.split("--- run 1")[0]
+    assert "nothing to do" in resumed.stdout.split("--- run 1")[1]
+    wait = "-o DPkg::Lock::Timeout=600"
+    # kubeadm is already at the version and its upgrade is recorded done: the rerun goes on from kubelet.
+    assert _upgrade_calls(sandbox.calls()[first:]) == [
+        f"apt-get {wait} update -qq",
+        "apt-mark unhold kubelet",
+        f"apt-get {wait} install -y -qq --allow-change-held-packages kubelet={version}-1.1",
+        "apt-mark unhold kubectl",
+        f"apt-get {wait} install -y -qq --allow-change-held-packages kubectl={version}-1.1",
+        "systemctl daemon-reload",
+        "systemctl restart kubelet",
+    ]
+    assert sum(c.startswith("kubeadm upgrade") for c in sandbox.calls()) == 1
+
+
+def test_upgrade_node_on_a_node_installed_at_the_version_does_nothing(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    """A first `up`: the node was prepared at the stack's version, so its upgrade step changes nothing."""
+    script = _upgrade_sandbox(sandbox, signing_keys)
+    version = load_settings("prod").cluster.kubernetes_version
+    for package in ("kubeadm", "kubelet", "kubectl"):
+        (sandbox.state / f"pkg-{package}").write_text(f"{version}-1.1")
+    result = sandbox.run(JOINED, script)
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout
+    assert _upgrade_calls(sandbox.calls()) == []
+
+
+def test_upgrade_node_refuses_a_signing_key_that_is_not_the_pinned_one(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    script = _upgrade_sandbox(sandbox, signing_keys)
+    (sandbox.state / "served-kubernetes.asc").write_text(signing_keys["intruder"].armored)
+    result = sandbox.run(JOINED, script)
+    assert result.returncode != 0
+    assert "not the pinned" in result.stderr
+    assert _upgrade_calls(sandbox.calls()) == []
+
+
+# kubectl on the first control plane: the node's kubelet version and cordon state live in $STUB_STATE;
+# `drain` fails while $STUB_STATE/blocked exists, and `get pods` names the pod still there.
+KUBECTL_STUB = """#!/usr/bin/env bash
+echo "kubectl $*" >> "$STUB_STATE/calls"
+case "$1 $*" in
+  "get "*kubeletVersion*) cat "$STUB_STATE/kubelet-version" ;;
+  "get "*unschedulable*) cat "$STUB_STATE/unschedulable" 2>/dev/null || true ;;
+  "get "*pods*) echo -n "jupyter/jupyter-alice " ;;
+  "cordon "*) echo true > "$STUB_STATE/unschedulable" ;;
+  "uncordon "*) rm -f "$STUB_STATE/unschedulable" ;;
+  "drain "*) [ ! -e "$STUB_STATE/blocked" ] || exit 1 ;;
+esac
+exit 0
+"""
+
+
+def _drain_script(phase: str) -> str:
+    settings = load_settings("prod")
+    return render.render_script("upgrade-drain", render.upgrade_drain_parameters(settings, settings.workers[0], phase))
+
+
+def test_drain_and_release_around_an_upgrade_in_order_and_idempotent(sandbox: Sandbox) -> None:
+    sandbox.stub(KUBECTL_STUB, "kubectl")
+    version = load_settings("prod").cluster.kubernetes_version
+    node = load_settings("prod").workers[0].name
+    (sandbox.state / "kubelet-version").write_text("v1.34.4")
+    drained = sandbox.run("", _drain_script("drain"), _drain_script("drain"))
+    assert drained.returncode == 0, drained.stderr
+    (sandbox.state / "kubelet-version").write_text(f"v{version}")  # what upgrade-node.sh leaves
+    released = sandbox.run("", _drain_script("release"), _drain_script("release"), _drain_script("drain"))
+    assert released.returncode == 0, released.stderr
+    assert "not drained" in released.stdout.split("--- run 2")[1]
+    changes = [c for c in sandbox.calls() if not c.startswith("kubectl get")]
+    drain = f"kubectl drain {node} --ignore-daemonsets --delete-emptydir-data --force --timeout=10m"
+    ready = f"kubectl wait --for=condition=Ready node/{node} --timeout=5m"
+    assert changes == [
+        f"kubectl cordon {node}",
+        drain,
+        f"kubectl cordon {node}",  # the drain killed half-way is simply drained again
+        drain,
+        f"kubectl uncordon {node}",
+        ready,
+        f"kubectl uncordon {node}",
+        ready,
+    ]
+
+
+def test_a_drain_past_its_timeout_names_the_pod_that_blocks(sandbox: Sandbox) -> None:
+    sandbox.stub(KUBECTL_STUB, "kubectl")
+    (sandbox.state / "kubelet-version").write_text("v1.34.4")
+    (sandbox.state / "blocked").touch()
+    result = sandbox.run("", _drain_script("drain"))
+    assert result.returncode != 0
+    assert "took longer than 10m; still running there: jupyter/jupyter-alice" in result.stderr
+
+
+def test_prepare_node_leaves_a_joined_nodes_kubernetes_packages_to_the_upgrade_step(
+    sandbox: Sandbox, signing_keys: dict[str, SigningKey]
+) -> None:
+    """dsaas:kubernetesVersion changed: this step runs again beside the upgrade steps and must not switch."""
+    sandbox.stub(NODE_STUB, *NODE_TOOLS)
+    (sandbox.state / "containerd-default").write_text(CONTAINERD_DEFAULTS["2.1.5"])
+    for package in ("kubeadm", "kubelet", "kubectl"):
+        (sandbox.state / f"pkg-{package}").write_text(OLD_PACKAGE)
+    script = render.render_script("prepare-node", serve_keys(sandbox, signing_keys, "docker", "kubernetes"))
+    result = sandbox.run(JOINED, script)
+    assert result.returncode == 0, result.stderr
+    assert "refusing to switch" in result.stdout and "outside its upgrade step" in result.stdout
+    installs = [c for c in sandbox.calls() if c.startswith("apt-get") and "install" in c.split()]
+    assert [c.rsplit(" ", 1)[-1].split("=")[0] for c in installs] == ["containerd.io"]

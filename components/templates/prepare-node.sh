@@ -108,16 +108,27 @@ install_pinned() {
 containerd_version="$(package_version containerd.io "$CONTAINERD_VERSION")"
 kube_version="$(package_version kubeadm "$KUBERNETES_VERSION")"
 install_pinned containerd.io "$containerd_version"
-# Swapping packages under a running node would break the version-skew rules: a node that has
-# joined is upgraded with `kubeadm upgrade`, one control plane at a time, never by this script.
-installed_kubeadm="$(dpkg-query -W -f='${Version}' kubeadm 2>/dev/null || true)"
-if [ -e /etc/kubernetes/kubelet.conf ] && [ -n "$installed_kubeadm" ] && [ "$installed_kubeadm" != "$kube_version" ]; then
-  echo "dsaas: this node runs kubeadm ${installed_kubeadm}; refusing to switch to ${kube_version} outside 'kubeadm upgrade'" >&2
-  exit 1
+# Swapping packages under a running node would break the version-skew rules: a node that has joined
+# is upgraded by its own upgrade steps (upgrade-drain.sh, upgrade-node.sh), drained, one stage at a time,
+# never by this script. This step runs again when dsaas:kubernetesVersion changes, beside those steps: it
+# leaves the Kubernetes packages of a joined node alone unless all three already run the version.
+joined_elsewhere=""
+if [ -e /etc/kubernetes/kubelet.conf ]; then
+  for package in kubelet kubeadm kubectl; do
+    installed="$(dpkg-query -W -f='${Version}' "$package" 2>/dev/null || true)"
+    if [ -n "$installed" ] && [ "$installed" != "$kube_version" ]; then
+      joined_elsewhere="${package} ${installed}"
+    fi
+  done
+  [ ! -e /etc/dsaas/upgrade/upgrade-in-progress ] || joined_elsewhere="an upgrade in progress"
 fi
-for package in kubelet kubeadm kubectl; do
-  install_pinned "$package" "$kube_version"
-done
+if [ -n "$joined_elsewhere" ]; then
+  echo "dsaas: this node has joined and runs ${joined_elsewhere}; refusing to switch to ${kube_version} outside its upgrade step ('kubeadm upgrade')"
+else
+  for package in kubelet kubeadm kubectl; do
+    install_pinned "$package" "$kube_version"
+  done
+fi
 
 # containerd: CRI enabled, systemd cgroup driver (what kubelet is told to use). The default
 # config of containerd 2.1.4 has no SystemdCgroup key at all (2.1.5+ prints it as false), so the

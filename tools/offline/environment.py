@@ -82,7 +82,8 @@ def build_environment(graph: Graph) -> dict[str, Any]:
     for resource in graph.resources:
         if resource.type == "command:remote:Command":
             parameters = _script_parameters(resource)
-            if "KUBERNETES_VERSION" in parameters:
+            # prepare-node's parameters (the upgrade steps carry the version too, but not containerd's).
+            if "KUBERNETES_VERSION" in parameters and "CONTAINERD_VERSION" in parameters:
                 add(
                     "kubernetes",
                     parameters["KUBERNETES_VERSION"],

@@ -246,9 +246,11 @@ current-context: kubernetes-admin@{cluster}
 class DsaasMocks(pulumi_mocks.Mocks):
     """Answers data sources and resource registrations with plausible, deterministic values."""
 
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, previous_outputs: Mapping[str, Any] | None = None) -> None:
         self.stack = stack
         self.secret_values: set[str] = set()
+        self.previous_outputs = dict(previous_outputs or {})
+        """The stack's outputs from its last update, as its own `StackReference` reads them ({} on a first up)."""
 
     def _secret(self, value: str) -> str:
         self.secret_values.add(value)
@@ -302,6 +304,15 @@ class DsaasMocks(pulumi_mocks.Mocks):
         name = args.name
         typ = args.typ
         resource_id = f"{name}-id"
+        if typ == "pulumi:pulumi:StackReference":
+            # As the engine answers a read of a stack reference (pulumi's pkg/resource/deploy/builtins.go,
+            # readStackReference): the ID is the stack's name, `outputs` its last outputs, `secretOutputNames`
+            # those that are secret. A stack that has never been updated has no outputs.
+            return str(state["name"]), {
+                "name": state["name"],
+                "outputs": dict(self.previous_outputs),
+                "secretOutputNames": [],
+            }
         if typ == "tls:index/privateKey:PrivateKey":
             key = self._secret(
                 f"-----BEGIN OPENSSH PRIVATE KEY-----\nmock-{_digest(name)}\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -633,15 +644,19 @@ def read_stack_values(stack: str, config_dir: Path | None = None) -> dict[str, A
 
 
 def run_program(
-    stack: str, values: Mapping[str, Any] | None = None, config_dir: Path | None = None, preview: bool = False
+    stack: str,
+    values: Mapping[str, Any] | None = None,
+    config_dir: Path | None = None,
+    preview: bool = False,
+    previous_outputs: Mapping[str, Any] | None = None,
 ) -> Graph:
     """Evaluate `__main__.py` for `stack` (or for explicit `values`) and return the recorded graph.
 
     `preview=True` runs it as `pulumi preview` does: what only exists after a create (a backend's
-    status) is unknown."""
+    status) is unknown. `previous_outputs` are the stack's outputs from its last update (none: a first up)."""
     stack_values = dict(values) if values is not None else read_stack_values(stack, config_dir)
     config, secret_keys = load_stack_config(stack_values)
-    mocks = DsaasMocks(stack)
+    mocks = DsaasMocks(stack, previous_outputs)
     mocks.secret_values.update(config[k] for k in secret_keys)
     monitor = RecordingMonitor(mocks)
     runtime_config.set_all_config(config, secret_keys)

@@ -23,7 +23,8 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from components import cloud_init, kubeadm_render
-from config.settings import SettingsError
+from config.settings import SettingsError, parse_settings
+from config.upgrade import upgrade_plan
 from tools.offline import charts
 from tools.offline.diagram import DiagramError, write_diagram
 from tools.offline.diff import DiffSourceError, diff_snapshots, load_reference, render_diff
@@ -36,6 +37,8 @@ from tools.offline.mockgraph import (
     StackFileError,
     is_secret,
     kubernetes_objects,
+    project_defaults,
+    read_stack_values,
     redact,
     run_program,
     stack_file,
@@ -220,9 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, metavar="FILE", help="write every pinned version deployed to FILE")
     parser.add_argument("--policy-pack", type=Path, help="run this policy pack (e.g. policies) on the preview")
     parser.add_argument("--policy-pack-config", type=Path, help="JSON policy config, as for `pulumi preview`")
+    parser.add_argument(
+        "--previous-version",
+        metavar="X.Y.Z",
+        help="the Kubernetes version the stack runs now (its kubernetesVersion output): preview the upgrade plan",
+    )
     args = parser.parse_args(argv)
+    previous = None if args.previous_version is None else {"kubernetesVersion": args.previous_version}
     try:
-        graph = run_program(args.stack, config_dir=args.config_dir)
+        graph = run_program(args.stack, config_dir=args.config_dir, previous_outputs=previous)
+        plan = upgrade_plan(args.previous_version, *_version_and_settings(args.stack, args.config_dir))
     except SettingsError as error:
         print(f"error: {stack_file(args.stack, args.config_dir)}: {error}", file=sys.stderr)
         return 2
@@ -238,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         print(render_diff(args.stack, diff_snapshots(earlier, build_snapshot(graph))))
     else:
         print(render_tree(graph))
+    if args.previous_version:
+        # Without it the offline preview knows no previous version: it previews a first `up`.
+        print()
+        print(plan.describe())
     if args.out:
         written = write_artifacts(graph, args.out)
         print(f"\nWrote {len(written)} artifacts under {args.out}/")
@@ -254,6 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.policy_pack:
         return run_policies(graph, args.policy_pack, args.policy_pack_config)
     return 0
+
+
+def _version_and_settings(stack: str, config_dir: Path | None) -> tuple[str, Any]:
+    """The stack's Kubernetes version and settings, as the program read them (the run has checked them)."""
+    values = {
+        key: value
+        for key, value in {**project_defaults(), **read_stack_values(stack, config_dir)}.items()
+        if key.startswith("dsaas:") and not (isinstance(value, dict) and set(value) == {"secure"})
+    }
+    settings = parse_settings(values)
+    return settings.cluster.kubernetes_version, settings
 
 
 def run_policies(graph: Graph, pack: Path, config_file: Path | None) -> int:
