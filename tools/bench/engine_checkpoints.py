@@ -1,7 +1,9 @@
 """The real Pulumi engine's checkpoint cost, measured: `pulumi up` with its default checkpoints beside the same
 `up` with `PULUMI_SKIP_CHECKPOINTS` (the baseline: one save at the end), and the cost per save per resource.
 
-    python -m tools.bench.engine_checkpoints --pulumi PATH [--resources 500 1500] [--kilobytes 2]
+    python -m tools.bench.engine_checkpoints [--pulumi PATH] [--resources 500 1500] [--kilobytes 2]
+
+The CLI defaults to the one `python -m tools.engine build` made from the pinned Go module.
 
 The program is inline (the automation API serves the language runtime from this process, so no
 `pulumi-language-python` binary is needed) and made only of component resources (no provider plugin is
@@ -28,6 +30,8 @@ from pathlib import Path
 
 import pulumi
 from pulumi import automation as auto
+
+from tools.engine import build as engine_build
 
 SAVES_PER_COMPONENT = 3
 
@@ -106,12 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.bench.engine_checkpoints",
         description="The real Pulumi engine's checkpoint cost: `pulumi up` with and without checkpoints.",
     )
-    parser.add_argument("--pulumi", type=_binary, required=True, help="the Pulumi CLI, <folder>/bin/pulumi")
+    parser.add_argument(
+        "--pulumi", type=_binary, help="the Pulumi CLI, <folder>/bin/pulumi (default: `python -m tools.engine build`'s)"
+    )
     parser.add_argument("--resources", type=int, nargs="+", default=[500, 1500], help="component resources")
     parser.add_argument("--kilobytes", type=float, default=2.0, help="outputs per resource (default 2)")
     args = parser.parse_args(argv)
     if any(count < 1 or count > 20_000 for count in args.resources) or not 0 <= args.kilobytes <= 64:
         parser.error("--resources takes 1-20000 each, --kilobytes 0-64")
+    if args.pulumi is None:
+        engine = engine_build.installed()
+        if engine is None:
+            parser.error("no Pulumi CLI: build the pinned one with `python -m tools.engine build`, or give --pulumi")
+        args.pulumi = engine.path("pulumi")
     print("resources  KB  up, checkpoints  up, skipped (baseline)  ratio  saves  ms per resource per save")
     for count in args.resources:
         m = measure(args.pulumi, count, args.kilobytes)
