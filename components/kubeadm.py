@@ -63,7 +63,7 @@ class KubeadmCluster(pulumi.ComponentResource):
     hub database is on ontap-san, every node has iSCSI and multipath)."""
     upgraded: list[remote.Command]
     """Every node runs `dsaas:kubernetesVersion` once these are done: the last upgrade stage's releases (when
-    upgrading), or every node's (otherwise, when they run side by side)."""
+    upgrading), otherwise `kubeadm init` and every node's membership."""
     admin_connection: remote.ConnectionArgs
     """SSH to the first control plane, where later layers run readiness checks with admin.conf."""
 
@@ -180,26 +180,26 @@ class KubeadmCluster(pulumi.ComponentResource):
         )
         # Upgrades (config/upgrade.py): the first control plane, then each other control plane alone, then
         # workers by dsaas:upgradeWorkerBatchSize, each stage after the previous one's nodes are Ready again.
-        # Every node has its steps on every run (they do nothing at the version), but they are chained only when
-        # the version changes: otherwise the chain would make a first `up` wait on one no-op step per worker.
-        # An `up` stopped half-way never records the new version (the stack output waits for the last stage),
-        # so the next `up` plans the same upgrade again and chains the same steps.
+        # The steps exist only in an `up` that changes the version: three no-op steps per node on every other
+        # `up` would cost a first `up` of 3+500 half an hour of engine checkpoints (docs/bringup.md). After the
+        # upgrade the next `up` deletes them (they have no delete command: nothing runs). An `up` stopped half-way
+        # never records the new version (the stack output waits for the last stage), so the next `up` plans the
+        # same upgrade again: the steps done are unchanged, the rest run.
+        memberships = [c.membership for c in self.nodes.values() if c.membership is not None]
         control_plane_names = {node.name for node in settings.control_planes}
         stage_done: list[remote.Command] = []
         control_planes_upgraded: list[remote.Command] = []
-        for stage in batches(settings):
+        for stage in batches(settings) if args.upgrading else []:
             released: list[remote.Command] = []
             for node_name in stage:
                 component = self.nodes[node_name]
                 in_cluster = [self.init] if component.membership is None else [component.membership]
                 command = "apply" if node_name == first.name else "node"
-                after = list(stage_done) if args.upgrading else []
-                released.append(component.add_upgrade(first, command, in_cluster, after))
-            stage_done = released if args.upgrading else [*stage_done, *released]
-            if args.upgrading and stage[0] in control_plane_names:
+                released.append(component.add_upgrade(first, command, in_cluster, list(stage_done)))
+            stage_done = released
+            if stage[0] in control_plane_names:
                 control_planes_upgraded = released
-        self.upgraded = stage_done
-        memberships = [c.membership for c in self.nodes.values() if c.membership is not None]
+        self.upgraded = stage_done if args.upgrading else [self.init, *memberships]
         storage_ready = [c.block_storage for c in self.nodes.values() if c.block_storage is not None]
         # Layers above wait for the control planes' upgrade (the hub's user scheduler runs kube-scheduler at the
         # new version, which must not be newer than the API server); workers upgrade beside them.

@@ -72,15 +72,12 @@ def test_adding_a_worker(stack_values: Callable[[str], dict[str, Any]], graphs: 
         "kubernetes-dsaas-prod-worker-5-membership",
         "kubernetes-dsaas-prod-worker-5-prepare",
         "kubernetes-dsaas-prod-worker-5-ssh-keys",
-        "kubernetes-dsaas-prod-worker-5-upgrade",  # its upgrade steps (no-ops at the stack's version)
-        "kubernetes-dsaas-prod-worker-5-upgrade-drain",
-        "kubernetes-dsaas-prod-worker-5-upgrade-release",
         "nodes-dsaas-prod-worker-5",
         "nodes-dsaas-prod-worker-5-host-key",
     ]
     # The new node brings its own join credentials and host key: nothing that exists changes.
     assert {n: d.action for n, d in diffs.items() if d.action != "create"} == {}
-    assert diff.summary(list(diffs.values())) == "Resources: 12 to create"
+    assert diff.summary(list(diffs.values())) == "Resources: 9 to create"
 
 
 def test_bumping_the_hub_chart(monkeypatch: pytest.MonkeyPatch, graphs: dict[str, Graph]) -> None:
@@ -168,8 +165,8 @@ def test_preview_diff_command_against_a_snapshot_file(
     assert "  + vsphere:index/virtualMachine:VirtualMachine  nodes-dsaas-prod-worker-5  create" in result.stdout
     assert "  + command:remote:Command  kubernetes-dsaas-prod-worker-5-join-credentials  create" in result.stdout
     assert "  + dsaas:kubernetes:KubeadmNode  kubernetes-dsaas-prod-worker-5  create" in result.stdout
-    assert "Resources: 12 to create\n" in result.stdout  # no existing resource changes
-    assert result.stdout.rstrip().endswith("Resources: 12 to create")
+    assert "Resources: 9 to create\n" in result.stdout  # no existing resource changes
+    assert result.stdout.rstrip().endswith("Resources: 9 to create")
 
 
 def _snapshot(**resources: dict[str, Any]) -> dict[str, Any]:
@@ -235,15 +232,12 @@ def test_moving_node_steps_into_their_own_component_changes_nothing_deployed(
     before = diff.load_reference(stack, str(BEFORE_KUBEADM_NODE / f"{stack}.yaml"))
     after = snapshot.build_snapshot(graphs[stack])
     layer = ("kubernetes-", "kubernetes")
-    # Later changes in the layer are not this one's: the upgrade steps (issue 26, created) and prepare-node.sh's
-    # own change for them (an update, rerun on every node: the script is idempotent).
-    later = ("-upgrade", "-upgrade-drain", "-upgrade-release")
+    # A later change in the layer is not this one's: prepare-node.sh's own change for the upgrade steps (issue
+    # 26; an update, rerun on every node: the script is idempotent).
     diffs = [
         d
         for d in diff.diff_snapshots(before, after)
-        if d.name.startswith(layer)
-        and not (d.action == "create" and d.name.endswith(later))
-        and not (d.action == "update" and d.name.endswith("-prepare"))
+        if d.name.startswith(layer) and not (d.action == "update" and d.name.endswith("-prepare"))
     ]
     nodes = sorted(
         name for name, entry in after["resources"].items() if entry["type"] == "dsaas:kubernetes:KubeadmNode"
@@ -251,9 +245,7 @@ def test_moving_node_steps_into_their_own_component_changes_nothing_deployed(
     assert len(nodes) == len(graphs[stack].node_vms())
     assert [(d.action, d.name) for d in diffs] == [("create", name) for name in nodes]
     matches = diff.match_resources(before, after)
-    moved = {
-        name for name, entry in after["resources"].items() if entry.get("parent") in nodes and not name.endswith(later)
-    }
+    moved = {name for name, entry in after["resources"].items() if entry.get("parent") in nodes}
     assert moved and {name for name, m in matches.items() if m.alias} == moved
     assert all(matches[name].old == name for name in moved)
     old_layer = {name for name in before["resources"] if name.startswith(layer)}
