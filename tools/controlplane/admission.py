@@ -143,11 +143,27 @@ def _served(client: KubeClient, api_version: str, kind: str) -> bool:
         return False
 
 
+def _seen_by_its_controller(client: KubeClient, path: str) -> bool:
+    workload = client.get_or_none(path)
+    if workload is None:
+        return True
+    return bool(workload.get("status", {}).get("observedGeneration", 0) >= workload["metadata"].get("generation", 1))
+
+
 def apply_objects(client: KubeClient, objects: Iterable[ProgramObject], report: AdmissionReport) -> None:
     """Server-side apply each object in order; a custom resource waits for its CRD to be Established (and
-    served by discovery), as pulumi-kubernetes and Helm wait."""
+    served by discovery), as pulumi-kubernetes and Helm wait.
+
+    Helm creates a release's plain objects only after its pre-install hooks have run (z2jh's hook-image-awaiter
+    Job waits on the hook's puller DaemonSet for at least its 10 s scheduling wait), so before the first plain
+    object after hooks, each hook workload waits until its controller has acted on it: what the controller met
+    then (a PriorityClass the manifest creates later) is what a real install meets, on a busy machine too."""
     crd_of: dict[tuple[str, str], str] = {}
+    hook_workloads: list[str] = []
     for item in objects:
+        if item.hook is None and hook_workloads:
+            wait_until(lambda: all(_seen_by_its_controller(client, path) for path in hook_workloads), 60, 0.2)
+            hook_workloads.clear()
         if item.kind == "CustomResourceDefinition":
             spec = item.document["spec"]
             for version in spec["versions"]:
@@ -167,6 +183,9 @@ def apply_objects(client: KubeClient, objects: Iterable[ProgramObject], report: 
             report.refusals.append(Refusal(item.key, item.resource, 0, str(error)))
             continue
         report.warnings.extend(Warned(item.key, item.resource, text) for text in response.warnings)
+        if item.hook is not None and item.on_install and item.kind in WORKLOAD_KINDS:
+            plural = WORKLOAD_KINDS[item.kind]
+            hook_workloads.append(f"/apis/apps/v1/namespaces/{item.namespace}/{plural}/{item.name}")
 
 
 def provision_claims(client: KubeClient) -> None:
