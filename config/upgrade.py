@@ -142,8 +142,8 @@ def upgrade_plan(previous: str | None, new: str, settings: Settings) -> UpgradeP
 
 def batches(settings: Settings) -> list[list[str]]:
     """Every node in upgrade order, grouped as the plan runs them: the first control plane, each other control
-    plane alone, then workers by `dsaas:upgradeWorkerBatchSize`. The graph orders its upgrade steps by this
-    on every run (a step whose node is already at the version does nothing)."""
+    plane alone, then workers by `dsaas:upgradeWorkerBatchSize`. An `up` that changes the version orders its
+    upgrade steps by this (a step whose node is already at the version does nothing)."""
     first, *others = settings.control_planes
     size = settings.cluster.upgrade_worker_batch_size
     workers = [node.name for node in settings.workers]

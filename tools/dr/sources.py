@@ -419,20 +419,13 @@ def match_ontap(facts: OntapFacts, users: list[str], settings: Settings) -> tupl
     return homes, warnings
 
 
-def read_ontap(settings: Settings, ca_file: Path | None = None, address: str | None = None) -> tuple[OntapFacts, str]:
-    """The stack's FlexVols, economy qtrees, their tree quotas and NFS clients, read through netapp-ontap."""
-    from netapp_ontap.error import NetAppRestError
+def ontap_connection(settings: Settings, ca_file: Path | None, address: str | None) -> tuple[Any, str]:
+    """NetApp's client for the stack's SVM (or `address`, HOST or HOST:PORT, another endpoint than its
+    managementLif), credentials from the environment, the CA pinned when given; and the host it dials."""
     from netapp_ontap.host_connection import HostConnection
-    from netapp_ontap.resources.nfs_clients import NfsClients
-    from netapp_ontap.resources.qtree import Qtree as OntapQtree
-    from netapp_ontap.resources.quota_rule import QuotaRule
-    from netapp_ontap.resources.volume import Volume
 
-    ontap = settings.storage.ontap
-    prefix = settings.storage.storage_prefix
-    pool = economy_pool_prefix(prefix)
-    host, port = str(ontap.management_lif), 443
-    if address:  # another endpoint than the stack's managementLif: HOST or HOST:PORT
+    host, port = str(settings.storage.ontap.management_lif), 443
+    if address:
         named, _, given = address.rpartition(":")
         host, port = (named, int(given)) if named and given.isdigit() else (address, 443)
     connection = HostConnection(
@@ -446,6 +439,21 @@ def read_ontap(settings: Settings, ca_file: Path | None = None, address: str | N
     )
     if ca_file:
         _pin_ca(connection.session, ca_file)
+    return connection, host
+
+
+def read_ontap(settings: Settings, ca_file: Path | None = None, address: str | None = None) -> tuple[OntapFacts, str]:
+    """The stack's FlexVols, economy qtrees, their tree quotas and NFS clients, read through netapp-ontap."""
+    from netapp_ontap.error import NetAppRestError
+    from netapp_ontap.resources.nfs_clients import NfsClients
+    from netapp_ontap.resources.qtree import Qtree as OntapQtree
+    from netapp_ontap.resources.quota_rule import QuotaRule
+    from netapp_ontap.resources.volume import Volume
+
+    ontap = settings.storage.ontap
+    prefix = settings.storage.storage_prefix
+    pool = economy_pool_prefix(prefix)
+    connection, host = ontap_connection(settings, ca_file, address)
 
     def records(resources: Any) -> list[dict[str, Any]]:
         return [dict(resource.to_dict()) for resource in resources]

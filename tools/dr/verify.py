@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from components.trident_render import VOLUME_LABELS, economy_flexvol_stem
 from config.restore_plan import shown
@@ -29,26 +29,12 @@ CLIENT_FIELDS = "client_ip,volume.name,svm.name"
 def read_ontap(settings: Settings, ca_file: Path | None, address: str | None) -> dict[str, Any]:
     """The SVM's volumes, the qtrees in the stack's economy FlexVols and the connected NFS clients."""
     from netapp_ontap.error import NetAppRestError
-    from netapp_ontap.host_connection import HostConnection
     from netapp_ontap.resources.nfs_clients import NfsClients
     from netapp_ontap.resources.qtree import Qtree
     from netapp_ontap.resources.volume import Volume
 
     ontap = settings.storage.ontap
-    host, port = str(ontap.management_lif), 443
-    if address:
-        named, _, given = address.rpartition(":")
-        host, port = (named, int(given)) if named and given.isdigit() else (address, 443)
-    connection = HostConnection(
-        host,
-        username=sources._env(sources.ONTAP_USER_ENV, "ONTAP user name"),
-        password=sources._env(sources.ONTAP_PASSWORD_ENV, "ONTAP password"),
-        verify=cast(bool, str(ca_file) if ca_file else True),
-        port=port,
-        protocol_timeouts=(6, 60),
-    )
-    if ca_file:
-        sources._pin_ca(connection.session, ca_file)
+    connection, host = sources.ontap_connection(settings, ca_file, address)
     stem = economy_flexvol_stem(settings)
     try:
         with connection:
