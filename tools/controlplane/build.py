@@ -141,6 +141,18 @@ def _proxy_base() -> str:
     return "https://proxy.golang.org"
 
 
+def go_build_env(go: Path) -> dict[str, str]:
+    """The environment every pinned Go build here runs in: exactly this `go`, the go.sum as written, no
+    network toolchain switch, no cgo, reproducible paths."""
+    return {
+        **os.environ,
+        "GOTOOLCHAIN": "local",
+        "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false",
+        "CGO_ENABLED": "0",
+        "PATH": f"{go.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 def go_toolchain(log: bool = True) -> Path:
     """A `go` binary of exactly GO_RELEASE: the one on PATH, or the pinned archive from the module proxy."""
     on_path = shutil.which("go")
@@ -194,13 +206,7 @@ def build(minor: str | None = None, log: bool = True) -> Binaries:
     go = go_toolchain(log=log)
     target = cache_root() / f"{minor}-{source_digest(minor)}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false",
-        "CGO_ENABLED": "0",
-        "PATH": f"{go.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = go_build_env(go)
     started = time.monotonic()
     if log:
         print(f"==> building the Kubernetes {minor} control plane ({pinned_kubernetes_version(minor)}) with {go}")

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.controlplane.build import GO_RELEASE, BuildError, go_toolchain
+from tools.controlplane.build import GO_RELEASE, BuildError, go_build_env, go_toolchain
 
 HERE = Path(__file__).resolve().parent
 
@@ -129,13 +129,7 @@ def build(log: bool = True) -> Engine:
     go = go_toolchain(log=log)
     target = cache_root() / source_digest()
     target.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false",
-        "CGO_ENABLED": "0",
-        "PATH": f"{go.parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = go_build_env(go)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         out = Path(scratch) / "bin"
         out.mkdir()

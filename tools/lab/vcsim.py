@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from tools.controlplane.build import BuildError, cache_root, go_toolchain
+from tools.controlplane.build import BuildError, cache_root, go_build_env, go_toolchain
 
 MODULE = Path(__file__).resolve().parents[1] / "vcsim"
 
@@ -34,12 +33,7 @@ def build(log: bool = True) -> Path:
         return target
     go = go_toolchain(log=log)
     target.parent.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false",
-        "CGO_ENABLED": "0",
-    }
+    env = go_build_env(go)
     if log:
         print(f"==> building vcsim (tools/vcsim, govmomi's simulator) with {go}", flush=True)
     with tempfile.TemporaryDirectory(dir=target.parent.parent) as scratch:
