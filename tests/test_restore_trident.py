@@ -12,6 +12,7 @@ from components import restore_render as render
 from config.settings import Settings, parse_settings
 from tests.conftest import settings_values
 from tests.dr_inventory import GIB, make_inventory
+from tests.fake_object_store import ObjectStore
 from tools.dr.restore import Source, join_inventory, plan, released_volumes, render_plan
 
 SOURCE = Source("s3", "s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json", "2026-12-01T02:15:00Z")
@@ -202,22 +203,6 @@ def test_a_claim_on_a_san_backend_is_no_home_and_never_guessed_as_ontap_nas() ->
     assert "'ontap-san' backend" in " ".join(alice.warnings) and alice.driver is None and alice.volume is None
 
 
-class _Store:
-    """An object store of two objects: latest.json and the timestamped copy the CronJob wrote with it."""
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        import io
-
-        from botocore.exceptions import ClientError
-
-        if Key not in self.objects:
-            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "no such key"}}, "GetObject")
-        return {"Body": io.BytesIO(self.objects[Key])}
-
-
 def test_the_plan_names_the_object_it_used_and_a_swapped_latest_json_is_refused(monkeypatch: Any) -> None:
     import hashlib
     import json
@@ -231,7 +216,7 @@ def test_the_plan_names_the_object_it_used_and_a_swapped_latest_json_is_refused(
     body = json.dumps(make_inventory(["alice"], economy=[False])).encode()
     latest = sources.inventory_key(settings, None)
     stamped = sources.inventory_key(settings, "20261201T021500Z")
-    store = _Store({latest: body, stamped: body})
+    store = ObjectStore({latest: body, stamped: body})
     monkeypatch.setattr(sources, "s3_client", lambda store_settings: store)
     _, source = sources.read_s3_inventory(settings)
     assert source.location.endswith(stamped) and source.sha256 == hashlib.sha256(body).hexdigest()

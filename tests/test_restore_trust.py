@@ -16,6 +16,7 @@ from components.trident_render import home_source_problems
 from config.settings import Settings, parse_settings
 from tests.conftest import settings_values
 from tests.dr_inventory import economy_flexvol, make_inventory
+from tests.fake_object_store import ObjectStore
 from tools.dr.restore import Source, join_inventory, plan
 
 SOURCE = Source("s3", "s3://dsaas-prod-backups/dsaas-prod/inventory/20261201T021500Z.json", "2026-12-01T02:15:00Z")
@@ -126,36 +127,6 @@ KEY = b"5f1c0e9a7d3b4a2e8c6f0b1d9e7a5c3b2f4e6d8c0a1b3d5f7e9c2a4b6d8f0e1c"  # wha
 STAMP, OLDER = "20261201T021500Z", "20261130T021500Z"
 
 
-class _Bucket:
-    """The object-store calls the planner makes (GetObject, and ListObjectsV2 through boto3's paginator),
-    answering like S3: NoSuchKey for a missing object, pages of at most 1,000 keys."""
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
-        import io
-
-        from botocore.exceptions import ClientError
-
-        if Key not in self.objects:
-            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "no such key"}}, "GetObject")
-        return {"Body": io.BytesIO(self.objects[Key])}
-
-    def get_paginator(self, operation: str) -> Any:
-        assert operation == "list_objects_v2"
-        objects = self.objects
-
-        class _Pages:
-            def paginate(self, Bucket: str, Prefix: str) -> Any:  # noqa: N803 - boto3's names
-                keys = sorted(k for k in objects if k.startswith(Prefix))
-                for start in range(0, max(len(keys), 1), 1000):
-                    page = keys[start : start + 1000]
-                    yield {"Contents": [{"Key": k} for k in page]} if page else {"KeyCount": 0}
-
-        return _Pages()
-
-
 def _signed(users: list[str] = USERS, written: str = "2026-12-01T02:15:00Z", key: bytes = KEY) -> dict[str, Any]:
     from tools.dr import signing
 
@@ -174,14 +145,14 @@ def _folder() -> str:
     return sources.inventory_key(prod(), None).rsplit("/", 1)[0]
 
 
-def _store(latest: dict[str, Any], **stamped: dict[str, Any]) -> _Bucket:
+def _store(latest: dict[str, Any], **stamped: dict[str, Any]) -> ObjectStore:
     objects = {f"{_folder()}/latest.json": _bytes(latest)}
     objects |= {f"{_folder()}/{stamp}.json": _bytes(document) for stamp, document in stamped.items()}
-    return _Bucket(objects)
+    return ObjectStore(objects)
 
 
 def _plan(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, bucket: _Bucket, *flags: str, key: bytes | None = KEY
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, bucket: ObjectStore, *flags: str, key: bytes | None = KEY
 ) -> tuple[int, str, Any]:
     from tools.dr import command, signing, sources
 
@@ -282,7 +253,7 @@ def test_another_stacks_inventory_and_a_missing_key_are_refused_naming_the_fix(
     foreign = _signed(key=b"another stack's key, 64 characters long, for the inventory job.")
     code, err, _ = _plan(tmp_path, monkeypatch, _store(foreign))
     assert code == 2 and "was signed with another key" in err and "pulumi stack output inventorySigningKey" in err
-    code, err, _ = _plan(tmp_path, monkeypatch, _Bucket({}), key=None)
+    code, err, _ = _plan(tmp_path, monkeypatch, ObjectStore({}), key=None)
     assert code == 2 and "DSAAS_INVENTORY_KEY is not set" in err
     assert 'export DSAAS_INVENTORY_KEY="$(pulumi stack output inventorySigningKey --show-secrets --stack <' in err
 
