@@ -61,6 +61,9 @@ Z2JH_COMMON_LABELS: dict[str, str] = {
 }
 _ONTAP_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,202}$"
 _REPLAN = "rerun `python -m tools.restore plan <stack>` and review the new file"
+# Ends each planner warning about a home the stack did not make (a foreign data LIF, another prefix, the hub
+# database): the loader then offers only a skip, because no decision makes such an entry loadable.
+REFUSED_WHATEVER_THE_DECISION = "The program refuses it whatever the decision"
 
 
 class RestorePlanError(ValueError):
@@ -349,6 +352,12 @@ def check_plan(plan: RestorePlan, settings: Settings, stack: str, where: str) ->
 
 
 def _undecided(who: str, warnings: list[str]) -> SettingsProblem:
+    if any(REFUSED_WHATEVER_THE_DECISION in warning for warning in warnings):
+        return _problem(
+            f"{who} is not a home the stack made: {'; '.join(warnings)}.",
+            "set `decision: skip` and `reason: <why>` on the entry (no decision restores it), then find the real "
+            "home on ONTAP (`python -m tools.restore plan <stack> --from ontap`).",
+        )
     return _problem(
         f"{who} has unresolved warnings: {'; '.join(warnings)}.",
         "resolve them (e.g. `snapmirror break` a mirror destination on ONTAP, unmount the volume), then set "
@@ -486,6 +495,7 @@ __all__ = [
     "IMPORT_BACKEND_UUID",
     "IMPORT_ORIGINAL_NAME",
     "PLAN_FORMAT",
+    "REFUSED_WHATEVER_THE_DECISION",
     "ClaimIdentity",
     "PlannedHome",
     "RestorePlan",

@@ -26,7 +26,13 @@ from pydantic.alias_generators import to_camel
 from traitlets.config import Config
 
 from components import hub_render
-from components.restore_render import PlannedHome, RestorePlan, RestorePlanError, check_plan
+from components.restore_render import (
+    REFUSED_WHATEVER_THE_DECISION,
+    PlannedHome,
+    RestorePlan,
+    RestorePlanError,
+    check_plan,
+)
 from components.trident_render import home_source_problems
 from config.restore_plan import MAX_SIZE_BYTES, UserName, shown
 from config.settings import Settings
@@ -657,7 +663,7 @@ def _mark_untrusted(entry: dict[str, Any], settings: Settings) -> None:
     who = f"the home of {shown(entry['user'])} (claim {entry.get('oldClaim') or entry['claim']})"
     for problem in problems:
         entry["warnings"].append(
-            f"{who}: {problem}. The program refuses it whatever the decision: set `decision: skip` with a reason, "
+            f"{who}: {problem}. {REFUSED_WHATEVER_THE_DECISION}: set `decision: skip` with a reason, "
             "and find the real home on ONTAP (python -m tools.restore plan --from ontap)"
         )
     if not problems and _volume_names_claim(entry) is False:
