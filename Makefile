@@ -22,9 +22,11 @@ BIN := $(VENV)/bin
 # (ldbmodify writes an expired password's old pwdLastSet into the stopped template, which LDAP cannot). The
 # suite runs its own `samba -i` on loopback; the daemons the packages
 # would start (smbd, nmbd, winbind, samba-ad-dc) are stopped and masked after installing, so none is left running.
+# postgresql: a real PostgreSQL server (run by the suite from its own data directory, as nobody) that the hub
+# database's pg_dump job dumps and pg_restore restores (tests/e2e/test_hub_database_pg_dump.py).
 SAMBA_SERVICES := smbd nmbd winbind samba-ad-dc
 DEBIAN_TEST_PACKAGES := cloud-init netplan.io shellcheck graphviz slapd ldap-utils chromium libatomic1 jq gnupg curl \
-	samba-ad-dc samba-ad-provision ldb-tools 389-ds-base
+	samba-ad-dc samba-ad-provision ldb-tools 389-ds-base postgresql
 LAB := tools/lab
 # checkov (tests/test_checkov.py) in a virtualenv of its own: its pins conflict with .venv's (requirements-checkov.txt).
 CHECKOV_VENV := .venv-checkov

@@ -121,6 +121,7 @@ if settings.backups_enabled:
             velero=S3Credentials(secrets.s3_access_key_id, secrets.s3_secret_access_key),
             inventory=S3Credentials(secrets.s3_inventory_access_key_id, secrets.s3_inventory_secret_access_key),
             hub_database=hub_database_keys,
+            hub_database_url=secrets.hub_database_url,
         ),
     )
     # For the restore planner (`export DSAAS_INVENTORY_KEY="$(pulumi stack output inventorySigningKey

@@ -25,6 +25,7 @@ import pulumi_random as random
 from components import backup_render as render
 from components.hub_render import HUB_NAMESPACE
 from config import versions
+from config.hub import HubDatabaseKind
 from config.settings import Settings
 
 
@@ -49,7 +50,9 @@ class BackupsArgs:
     inventory: S3Credentials
     """The inventory job's put-only key."""
     hub_database: S3Credentials | None
-    """The hub database job's put-only key; None where the program dumps no database (PostgreSQL)."""
+    """The hub database job's put-only key; None where the program dumps no database (external PostgreSQL)."""
+    hub_database_url: pulumi.Output[str] | None = None
+    """dsaas:hubDatabaseUrl, for the pg_dump job's connection Secret (PostgreSQL with backup pg_dump)."""
 
 
 class Backups(pulumi.ComponentResource):
@@ -105,6 +108,24 @@ class Backups(pulumi.ComponentResource):
             _credentials_secret(f"{name}-{suffix}", secret_name, secret_namespace, keys, with_deps(after))
             for suffix, secret_name, secret_namespace, keys, after in writers
         ]
+        if render.hub_database_backed_up(settings) and settings.hub.database.kind is HubDatabaseKind.POSTGRES:
+            if args.hub_database_url is None:
+                raise ValueError("the hub database is dumped with pg_dump but dsaas:hubDatabaseUrl was not loaded")
+            # libpq's variables, so pg_dump never sees the password on a command line (secret end to end).
+            connection: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+                args.hub_database_url.apply(render.render_pg_connection)
+            )
+            secrets.append(
+                k8s.core.v1.Secret(
+                    f"{name}-hub-database-connection",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        **render.credentials_secret_metadata(render.HUB_PG_CONNECTION_SECRET, HUB_NAMESPACE)
+                    ),
+                    type="Opaque",
+                    string_data=connection,
+                    opts=with_deps(args.hub_namespace),
+                )
+            )
         # The inventory's signing key (issue 21, item 11). RandomBytes: its ID is "none" and its values are secret
         # outputs (a RandomId's ID would be the key, in clear in the state). Only the job's `sign` container
         # mounts it; the stack exports it as a secret for the restore planner.

@@ -39,12 +39,13 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from components.hub_render import HUB_NAMESPACE, HUB_RELEASE
 from components.trident_render import TRIDENT_NAMESPACE, render_namespace
 from config import versions
 from config.backup import ObjectStoreSettings
-from config.hub import HubDatabaseKind
+from config.hub import PG_QUERY_VARIABLES, HubDatabaseKind
 from config.model import project_file
 from config.settings import Settings
 from config.storage import NasDriver
@@ -104,6 +105,10 @@ HUB_DATABASE_CLAIM = "hub-db-dir"
 HUB_UID = 1000
 HUB_GID = 1000
 HUB_SCRIPT_FILES: tuple[str, ...] = ("hub-database.sh", "upload.sh", "sqlite_backup.py")
+HUB_PG_SCRIPT_FILES: tuple[str, ...] = ("pg-dump.sh", "upload.sh")
+# A PostgreSQL hub database (dsaas:hub.database.backup pg_dump): libpq's connection variables, made from the
+# secret dsaas:hubDatabaseUrl, in this Secret of the hub namespace; only the dump container reads it.
+HUB_PG_CONNECTION_SECRET = "dsaas-hub-database-connection"
 # Velero must not copy the S3 key into the bucket it protects (Velero's exclude-from-backup label).
 VELERO_EXCLUDE_LABEL = "velero.io/exclude-from-backup"
 # The chart's server ServiceAccount (velero.serverServiceAccount: <fullname>-server), which the node
@@ -635,13 +640,33 @@ def render_inventory_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, A
 
 
 def hub_database_backed_up(settings: Settings) -> bool:
-    """Whether this program dumps the hub database: SQLite on its block volume. (PostgreSQL's
-    pg_dump job is not built yet: such a database is backed up by its own operators.)"""
-    return settings.hub.database.kind is HubDatabaseKind.BLOCK
+    """Whether this program dumps the hub database: SQLite on its block volume, or PostgreSQL with
+    dsaas:hub.database.backup pg_dump (an `external` one is backed up by its own operators)."""
+    return settings.hub.database.dumped_by_program
+
+
+def render_pg_connection(url: str) -> dict[str, str]:
+    """libpq's variables for the database in `url`: what pg_dump reads from its environment, so the password
+    is never on its command line. `url` has passed `pg_url_problems`."""
+    parts = urlsplit(url)
+    variables = {
+        "PGHOST": parts.hostname or "",
+        "PGPORT": str(parts.port or 5432),
+        "PGUSER": unquote(parts.username or ""),
+        "PGDATABASE": unquote(parts.path.strip("/")),
+    }
+    if parts.password is not None:
+        variables["PGPASSWORD"] = unquote(parts.password)
+    for name, values in parse_qs(parts.query).items():
+        variables[PG_QUERY_VARIABLES[name]] = values[-1]
+    return variables
 
 
 def render_hub_database_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, Any]:
-    """Beside the hub pod, on its volume, as its uid; no API access (module docstring)."""
+    """Beside the hub pod, on its volume, as its uid; no API access (module docstring). A PostgreSQL
+    database is dumped over the network instead (`_render_pg_dump_cronjob`)."""
+    if settings.hub.database.kind is HubDatabaseKind.POSTGRES:
+        return _render_pg_dump_cronjob(settings, ca_bundle)
     database_dir = str(Path(HUB_SQLITE_PATH).parent)
     producer = _producer(
         "copy",
@@ -688,6 +713,34 @@ def render_hub_database_cronjob(settings: Settings, ca_bundle: bool) -> dict[str
     )
 
 
+def _render_pg_dump_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, Any]:
+    """pg_dump of the official PostgreSQL image (its client dumps every server from 9.2 up to its own major),
+    custom format (compressed, restorable table by table with pg_restore), connection from libpq's variables
+    in HUB_PG_CONNECTION_SECRET; no API access, no volume but its emptyDir."""
+    producer = _producer(
+        "dump",
+        versions.POSTGRES_CLIENT_IMAGE,
+        "pg-dump.sh",
+        {"PG_CLIENT_MAJOR": str(versions.POSTGRES_CLIENT_MAJOR)},
+        [],
+    )
+    producer["envFrom"] = [{"secretRef": {"name": HUB_PG_CONNECTION_SECRET}}]
+    pod: dict[str, Any] = {}
+    return _upload_cronjob(
+        settings,
+        HUB_DATABASE_JOB,
+        HUB_NAMESPACE,
+        settings.backup.database_schedule,
+        producer,
+        "hub-database",
+        ".dump",
+        ca_bundle,
+        pod,
+        [],
+        HUB_DATABASE_CREDENTIALS_SECRET,
+    )
+
+
 def render_job_objects(settings: Settings, ca_bundle: str | None) -> list[dict[str, Any]]:
     """Every plain object of the backup jobs and Velero's roles, in apply order (ConfigMaps and RBAC
     before CronJobs). The S3 credentials Secrets are not here: they hold Pulumi secrets (backup.py)."""
@@ -696,7 +749,8 @@ def render_job_objects(settings: Settings, ca_bundle: str | None) -> list[dict[s
         objects.append(render_ca_configmap(ca_bundle))
     objects += render_inventory_rbac()
     if hub_database_backed_up(settings):
-        objects.append(render_scripts_configmap(HUB_NAMESPACE, HUB_SCRIPT_FILES))
+        postgres = settings.hub.database.kind is HubDatabaseKind.POSTGRES
+        objects.append(render_scripts_configmap(HUB_NAMESPACE, HUB_PG_SCRIPT_FILES if postgres else HUB_SCRIPT_FILES))
         if ca_bundle is not None:
             objects.append(render_ca_configmap(ca_bundle, HUB_NAMESPACE))
         objects.append(render_hub_database_account())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network, collapse_addresses
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
@@ -30,6 +31,49 @@ class HubDatabaseKind(StrEnum):
     """SQLite on a Trident ontap-san (iSCSI) volume: self-contained, never on NFS."""
     POSTGRES = "postgres"
     """An external PostgreSQL; its URL (with password) is the secret dsaas:hubDatabaseUrl."""
+
+
+class HubDatabaseBackup(StrEnum):
+    PG_DUMP = "pg_dump"
+    """The program's nightly job dumps the PostgreSQL database (`pg_dump --format=custom`) into the backup
+    bucket's hub-database/ folder, as it copies the SQLite one."""
+    EXTERNAL = "external"
+    """Whoever runs the PostgreSQL server backs it up; dsaas:hub.database.externalBackup says how."""
+
+
+# libpq reads these (PostgreSQL 18 docs, "Environment Variables"); the URL's query parameters a pg_dump job
+# can honour map to the last three. Anything else (a client certificate path, say) has no file in the job.
+PG_QUERY_VARIABLES: dict[str, str] = {
+    "sslmode": "PGSSLMODE",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+}
+
+
+def pg_url_problems(url: str) -> list[str]:
+    """What keeps the dump job from reaching the database in `url` (dsaas:hubDatabaseUrl, the SQLAlchemy URL the
+    hub uses); never quotes the URL, which holds a password."""
+    parts = urlsplit(url)
+    problems = []
+    if parts.scheme != "postgresql" and not parts.scheme.startswith("postgresql+"):
+        problems.append("is not a postgresql:// (or postgresql+<driver>://) URL")
+    if not parts.hostname:
+        problems.append("names no host (the job connects over TCP; a Unix socket is not in its pod)")
+    if not parts.username:
+        problems.append("names no user")
+    if not parts.path.strip("/"):
+        problems.append("names no database (…/<database> at its end)")
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        problems.append("has a port that is not a number")
+    unknown = sorted(set(parse_qs(parts.query)) - PG_QUERY_VARIABLES.keys())
+    if unknown:
+        problems.append(
+            f"has query parameter(s) {', '.join(unknown)} the dump job cannot honour "
+            f"(it honours {', '.join(PG_QUERY_VARIABLES)})"
+        )
+    return problems
 
 
 class ProfileSettings(SettingsModel):
@@ -96,6 +140,22 @@ class BrandingSettings(SettingsModel):
 class HubDatabaseSettings(SettingsModel):
     kind: HubDatabaseKind = Field(default=HubDatabaseKind.BLOCK, description="block (ontap-san) or postgres.")
     capacity_gib: StrictInt = Field(default=2, ge=1, le=100, description="Size of the block volume, GiB.")
+    backup: HubDatabaseBackup | None = Field(
+        default=None,
+        description="With kind postgres (required then): pg_dump (the program's nightly dump) or external.",
+    )
+    external_backup: OneLine | None = Field(
+        default=None,
+        min_length=20,
+        max_length=300,
+        description="With backup external (required then): who backs the database up, how, how often, and "
+        "for how long, e.g. 'pgBackRest on db01 by the DBA team, nightly full, 35 days'.",
+    )
+
+    @property
+    def dumped_by_program(self) -> bool:
+        """Whether the program's nightly job copies this database (when the stack makes backups at all)."""
+        return self.kind is HubDatabaseKind.BLOCK or self.backup is HubDatabaseBackup.PG_DUMP
 
 
 class HubSettings(SettingsModel):
@@ -148,7 +208,58 @@ class HubSettings(SettingsModel):
 
 def check_hub(hub: HubSettings) -> list[SettingsProblem]:
     """The hub's own rules; its login's are `config.ldap.check_ldap`."""
-    return [*_check_front_proxy(hub), *check_ldap(hub.ldap), *_check_profiles(hub), *_check_project_files(hub)]
+    return [
+        *_check_front_proxy(hub),
+        *check_ldap(hub.ldap),
+        *_check_profiles(hub),
+        *_check_project_files(hub),
+        *_check_database_backup(hub.database),
+    ]
+
+
+def _check_database_backup(database: HubDatabaseSettings) -> list[SettingsProblem]:
+    """A PostgreSQL hub database is outside the cluster and outside the program's SQLite copy: the stack says
+    how it is backed up, or it is refused (issue 21). Whether pg_dump has a bucket is `config.settings`'s check."""
+    backup, external = stack_key("hub", "database", "backup"), stack_key("hub", "database", "externalBackup")
+    if database.kind is HubDatabaseKind.BLOCK:
+        return [
+            SettingsProblem(
+                key=key,
+                problem="is used only with dsaas:hub.database.kind postgres; the block (SQLite) database is "
+                "copied by the program's own nightly job whenever dsaas:backup is set.",
+                fix="remove it.",
+            )
+            for key, value in ((backup, database.backup), (external, database.external_backup))
+            if value is not None
+        ]
+    if database.backup is None:
+        return [
+            SettingsProblem(
+                key=backup,
+                problem="an external PostgreSQL hub database holds every user's servers, tokens and roles, and "
+                "nothing in this stack says how it is backed up.",
+                fix="set it to pg_dump (the program dumps it nightly into dsaas:backup's bucket, beside the other "
+                "backups) or to external and describe the backup in dsaas:hub.database.externalBackup.",
+            )
+        ]
+    if database.backup is HubDatabaseBackup.EXTERNAL and database.external_backup is None:
+        return [
+            SettingsProblem(
+                key=external,
+                problem="with backup external, the stack must say who backs the database up and how: the restore "
+                "runbook (docs/restore.md) sends the operator there.",
+                fix="describe it, e.g. externalBackup: 'pgBackRest on db01 by the DBA team, nightly full, 35 days'.",
+            )
+        ]
+    if database.backup is HubDatabaseBackup.PG_DUMP and database.external_backup is not None:
+        return [
+            SettingsProblem(
+                key=external,
+                problem="describes an external backup, but dsaas:hub.database.backup is pg_dump.",
+                fix="remove it, or set backup to external if the database's own operators back it up.",
+            )
+        ]
+    return []
 
 
 MAX_FRONT_PROXY_ADDRESSES = 256

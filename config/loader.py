@@ -14,7 +14,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 from pulumi.runtime.sync_await import _sync_await
 
-from config.hub import HubDatabaseKind, HubTlsMode
+from config.hub import HubDatabaseKind, HubTlsMode, pg_url_problems
 from config.settings import NAMESPACE, SECRET_KEYS, Settings, SettingsError, SettingsProblem, parse_settings
 
 
@@ -128,7 +128,7 @@ def required_secrets(settings: Settings | None) -> tuple[SecretSpec, ...]:
         specs.extend(
             (S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_INVENTORY_ACCESS_KEY_ID, S3_INVENTORY_SECRET_ACCESS_KEY)
         )
-        if settings.hub.database.kind is HubDatabaseKind.BLOCK:  # the only database the program dumps
+        if settings.hub.database.dumped_by_program:
             specs.extend((S3_HUB_DATABASE_ACCESS_KEY_ID, S3_HUB_DATABASE_SECRET_ACCESS_KEY))
     return tuple(specs)
 
@@ -210,6 +210,10 @@ def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
                     fix=f"remove it, treat it as exposed (rotate it), and {spec.fix}",
                 )
             )
+    url = config.get(HUB_DATABASE_URL.key)
+    offline = url == offline_secret_placeholder(HUB_DATABASE_URL.key)  # never decrypted: nothing to check
+    if settings is not None and settings.hub.database.dumped_by_program and url and not offline:
+        problems.extend(_hub_database_url_problems(url))
     for setting in (VSPHERE_SERVER, VSPHERE_USER):
         if not config.get(setting.key):
             problems.append(
@@ -220,6 +224,25 @@ def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
                 )
             )
     return problems
+
+
+def offline_secret_placeholder(key: str) -> str:
+    """What the offline preview (tools/offline/mockgraph.py) gives the program for a `secure:` value, which it
+    never decrypts; checks of a secret's content skip it (a real preview or `up` has the value)."""
+    return f"placeholder-for-{key}"
+
+
+def _hub_database_url_problems(url: str) -> list[SettingsProblem]:
+    """The nightly pg_dump job connects with the URL's parts: a URL it cannot use is refused now, not at 2 a.m.
+    (the problems never quote the URL: it holds the password)."""
+    return [
+        SettingsProblem(
+            key=HUB_DATABASE_URL.key,
+            problem=f"the {HUB_DATABASE_URL.meaning} {problem}; dsaas:hub.database.backup pg_dump connects with it.",
+            fix=f"set it again: {HUB_DATABASE_URL.fix}",
+        )
+        for problem in pg_url_problems(url)
+    ]
 
 
 def load_stack_inputs() -> StackInputs:

@@ -30,7 +30,7 @@ from config.cluster import (
     check_kubernetes_version,
     quorum_counts,
 )
-from config.hub import HubSettings, check_hub
+from config.hub import HubDatabaseBackup, HubSettings, check_hub
 from config.model import CLUSTER_SECTION, NAMESPACE, PROJECT_ROOT, SettingsProblem, project_file, stack_key
 from config.nodes import (
     MAX_CONTROL_PLANES,
@@ -318,8 +318,24 @@ def check_consistency(settings: Settings) -> list[SettingsProblem]:
         *_check_hub_address(settings),
         *_check_template(settings),
         *check_hub(settings.hub),
+        *_check_hub_database_dump(settings),
         *check_backup(settings.backup, settings.cluster.high_availability),
         *check_restore(settings.restore),
+    ]
+
+
+def _check_hub_database_dump(settings: Settings) -> list[SettingsProblem]:
+    """pg_dump writes into the backup bucket: without backups it would back up nothing, silently."""
+    if settings.hub.database.backup is not HubDatabaseBackup.PG_DUMP or settings.backups_enabled:
+        return []
+    return [
+        SettingsProblem(
+            key=stack_key("hub", "database", "backup"),
+            problem="is pg_dump, but this stack makes no backups (dsaas:backup.enabled is false, or the stack is "
+            "not highly available and does not turn them on), so the dump would have nowhere to go.",
+            fix="turn backups on (dsaas:backup.enabled: true with an objectStore), or set backup to external and "
+            "describe the database's own backup in dsaas:hub.database.externalBackup.",
+        )
     ]
 
 

@@ -108,6 +108,13 @@ KUBECTL_IMAGE: Final = f"{KUBECTL_IMAGE_REPOSITORY}:{KUBECTL_IMAGE_TAG}"
 # AWS_REQUEST_CHECKSUM_CALCULATION=when_required (2.23+), which older ONTAP S3 releases need.
 AWS_CLI_IMAGE: Final = "docker.io/amazon/aws-cli:2.35.10"
 
+# The official PostgreSQL image's client dumps a PostgreSQL hub database (dsaas:hub.database.backup pg_dump).
+# pg_dump reads every server from 9.2 up to its own major and refuses a newer server, so the newest major:
+# 18.4 on Debian trixie (docker-library/official-images library/postgres: "Tags: 18.4, 18, latest, 18.4-trixie").
+# A patch tag, like every image here; a server of a newer major needs this bumped (the job says so).
+POSTGRES_CLIENT_MAJOR: Final = 18
+POSTGRES_CLIENT_IMAGE: Final = f"docker.io/library/postgres:{POSTGRES_CLIENT_MAJOR}.4-trixie"
+
 # The hub image of Z2JH_CHART_VERSION: its Python (and sqlite3 module) run the SQLite online backup
 # inside the hub pod, where the database volume is mounted.
 HUB_IMAGE: Final = f"quay.io/jupyterhub/k8s-hub:{Z2JH_CHART_VERSION}"

@@ -24,6 +24,7 @@ from traitlets.config import Config, Configurable
 
 from components import hub_render
 from tests.conftest import ROOT_DIR, STACKS, load_settings
+from tests.test_hub_database_backup import EXTERNAL_POSTGRES
 from tools.lab.procs import run_coroutine
 from tools.offline.mockgraph import Graph, run_program, unwrap
 from tools.preflight.ldap_check import hub_authenticator_class
@@ -106,7 +107,7 @@ def test_an_external_postgres_database_validates_too(
     stack_values: Callable[[str], dict[str, Any]], chart_schema: dict[str, Any], chart_defaults: dict[str, Any]
 ) -> None:
     values = stack_values("prod")
-    values["dsaas:hub"]["database"] = {"kind": "postgres"}
+    values["dsaas:hub"]["database"] = EXTERNAL_POSTGRES
     values["dsaas:hubDatabaseUrl"] = {"secure": "AAABAHBvc3RncmVz"}
     rendered = hub_values(run_program("prod", values))
     assert rendered["hub"]["db"]["type"] == "postgres"

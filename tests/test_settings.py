@@ -13,6 +13,7 @@ import yaml
 from config import versions
 from config.settings import ClusterSettings, SettingsError, parse_settings
 from tests.conftest import ROOT_DIR, STACKS, load_settings, settings_values
+from tests.test_hub_database_backup import EXTERNAL_POSTGRES
 from tools.offline.mockgraph import RecordingMonitor, run_program
 
 
@@ -323,7 +324,7 @@ def test_secret_in_clear_text_is_refused(stack_values: Callable[[str], dict[str,
                 "dsaas:hubTlsKey",
             ],
         ),
-        (lambda v: v["dsaas:hub"].update(database={"kind": "postgres"}), ["dsaas:hubDatabaseUrl"]),
+        (lambda v: v["dsaas:hub"].update(database=EXTERNAL_POSTGRES), ["dsaas:hubDatabaseUrl"]),
     ],
 )
 def test_secrets_the_settings_ask_for_are_required(

@@ -14,6 +14,7 @@ import yaml
 from components import kubeadm_render, trident_render
 from config import versions
 from tests.conftest import STACKS, load_settings
+from tests.test_hub_database_backup import EXTERNAL_POSTGRES
 from tools.offline.mockgraph import Graph, RecordedResource, is_secret, kubernetes_objects, run_program, unwrap
 from tools.offline.redaction import ARTIFACT_SECRET_MARK, scrub
 
@@ -293,7 +294,7 @@ def test_block_hub_database_prepares_iscsi_and_postgres_does_not(stack_values: C
     assert len(initiators) == len(settings.all_nodes)  # one initiator per node, never shared
 
     values = stack_values("prod")
-    values["dsaas:hub"]["database"] = {"kind": "postgres"}
+    values["dsaas:hub"]["database"] = EXTERNAL_POSTGRES
     values["dsaas:hubDatabaseUrl"] = {"secure": "AAABAHBvc3RncmVz"}
     external = run_program("prod", values)
     assert not [r.name for r in external.resources if r.name.endswith("-block-storage")]

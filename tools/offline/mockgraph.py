@@ -545,6 +545,8 @@ def project_defaults() -> dict[str, Any]:
 
 def load_stack_config(values: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Pulumi's view of a stack's config: strings (objects as JSON), `secure:` as placeholders."""
+    from config.loader import offline_secret_placeholder
+
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     merged = {**project_defaults(), **values}
@@ -552,7 +554,7 @@ def load_stack_config(values: Mapping[str, Any]) -> tuple[dict[str, str], list[s
         full_key = key if ":" in key else f"{PROJECT}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             # Never decrypted: the program gets a placeholder and Pulumi's secret flag.
-            config[full_key] = f"placeholder-for-{full_key}"
+            config[full_key] = offline_secret_placeholder(full_key)
             secret_keys.append(full_key)
         elif isinstance(value, str):
             config[full_key] = value
