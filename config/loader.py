@@ -5,6 +5,7 @@ Called once by `__main__.py` before any resource exists, so a bad stack file nev
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pulumi.runtime.config as runtime_config
 from pulumi.runtime.sync_await import _sync_await
 
 from config.hub import HubDatabaseKind, HubTlsMode, pg_url_problems
+from config.model import certificate_expiry_problems
 from config.settings import NAMESPACE, SECRET_KEYS, Settings, SettingsError, SettingsProblem, parse_settings
 
 
@@ -210,6 +212,9 @@ def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
                     fix=f"remove it, treat it as exposed (rotate it), and {spec.fix}",
                 )
             )
+    certificate = config.get(HUB_TLS_CERTIFICATE.key)
+    if settings is not None and certificate and certificate != offline_secret_placeholder(HUB_TLS_CERTIFICATE.key):
+        problems.extend(hub_certificate_problems(certificate, settings.hub.hostname))
     url = config.get(HUB_DATABASE_URL.key)
     offline = url == offline_secret_placeholder(HUB_DATABASE_URL.key)  # never decrypted: nothing to check
     if settings is not None and settings.hub.database.dumped_by_program and url and not offline:
@@ -223,6 +228,49 @@ def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
                     fix=f"run `pulumi config set {setting.key} {setting.example}`.",
                 )
             )
+    return problems
+
+
+def hub_certificate_problems(chain: str, hostname: str, now: datetime.datetime | None = None) -> list[SettingsProblem]:
+    """The hub's certificate chain (dsaas:hubTlsCertificate) is PEM, names the hub's host name, and neither it nor
+    an intermediate expires within EXPIRY_NOTICE_DAYS (problems never quote the chain)."""
+    from cryptography import x509
+
+    key = HUB_TLS_CERTIFICATE.key
+    try:
+        certificates = x509.load_pem_x509_certificates(chain.encode())
+    except ValueError:
+        return [
+            SettingsProblem(
+                key=key,
+                problem="holds no readable PEM certificate (-----BEGIN CERTIFICATE----- blocks, the server's first).",
+                fix=f"set it again: {HUB_TLS_CERTIFICATE.fix}",
+            )
+        ]
+    problems = []
+    try:
+        names = certificates[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = [name.lower() for name in names.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        dns_names = []
+    wildcard = "*." + hostname.split(".", 1)[1] if "." in hostname else None
+    if hostname not in dns_names and wildcard not in dns_names:
+        problems.append(
+            SettingsProblem(
+                key=key,
+                problem=f"the server certificate names {', '.join(dns_names) or 'no DNS name'} but not the hub's "
+                f"host name {hostname!r} (dsaas:hub.hostname): every browser would refuse it.",
+                fix=f"ask for a certificate whose subjectAltName has DNS:{hostname}, then {HUB_TLS_CERTIFICATE.fix}",
+            )
+        )
+    problems += certificate_expiry_problems(
+        key,
+        "the hub's certificate chain",
+        certificates,
+        f"renew it with whoever issues the hub's certificate (the chain's first block is the server's), then "
+        f"{HUB_TLS_CERTIFICATE.fix.rstrip('.')}; `pulumi up` then rolls the proxy with it.",
+        now,
+    )
     return problems
 
 

@@ -5,11 +5,12 @@ directive); and what every check speaks in: a setting's stack key, a `SettingsPr
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import unicodedata
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -187,12 +188,36 @@ def check_project_file(
     return []
 
 
+EXPIRY_NOTICE_DAYS = 30
+"""A certificate the stack names that expires within this many days fails the preview (issue 26): a month is
+time to get a renewed CA or server certificate from whoever issues it, not an outage that starts tonight."""
+
+
+def certificate_expiry_problems(
+    key: str, where: str, certificates: list[Any], fix: str, now: datetime.datetime | None = None
+) -> list[SettingsProblem]:
+    """One problem per certificate of `certificates` (cryptography `x509.Certificate`s) that has expired or expires
+    within EXPIRY_NOTICE_DAYS; `fix` says where a renewed one comes from."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    problems = []
+    for certificate in certificates:
+        ends = certificate.not_valid_after_utc
+        days = (ends - now).total_seconds() / 86400
+        if days >= EXPIRY_NOTICE_DAYS:
+            continue
+        subject = certificate.subject.rfc4514_string() or "(no subject)"
+        when = ends.strftime("%Y-%m-%d %H:%M UTC")
+        state = f"expired on {when}" if days < 0 else f"expires on {when}, in {int(days)} day(s)"
+        problems.append(SettingsProblem(key=key, problem=f"{where}: the certificate {subject!r} {state}.", fix=fix))
+    return problems
+
+
 def _check_pem(key: str, relative: str, text: str) -> list[SettingsProblem]:
     from cryptography import x509
 
     fix = "name a PEM file of CA certificates (-----BEGIN CERTIFICATE----- blocks), e.g. config/ca.pem."
     try:
-        x509.load_pem_x509_certificates(text.encode())
+        certificates = x509.load_pem_x509_certificates(text.encode())
     except ValueError:
         return [SettingsProblem(key=key, problem=f"{relative!r} holds no readable PEM certificate.", fix=fix)]
     if "PRIVATE KEY" in text:
@@ -204,4 +229,11 @@ def _check_pem(key: str, relative: str, text: str) -> list[SettingsProblem]:
                 fix="remove the key from the file (and rotate it): a CA bundle holds certificates only.",
             )
         ]
-    return []
+    return certificate_expiry_problems(
+        key,
+        repr(relative),
+        certificates,
+        "get the renewed CA certificate from whoever runs that service's CA and commit it in place of this one "
+        "(once the service's own certificate comes from the renewed CA); after it expires, every TLS connection "
+        "the stack makes to that service fails.",
+    )

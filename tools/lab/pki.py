@@ -45,12 +45,17 @@ class ServerCertificate:
         return cert_path, key_path
 
 
+# Longer than the program's expiry notice (config.model.EXPIRY_NOTICE_DAYS): a lab CA named by a test stack must
+# not fail its preview as one about to expire.
+LAB_VALIDITY_DAYS = 90
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def make_ca(name: str = "dsaas lab CA") -> CertificateAuthority:
-    """A self-signed CA valid for a few days (P-256 key)."""
+def make_ca(name: str = "dsaas lab CA", days: float = LAB_VALIDITY_DAYS) -> CertificateAuthority:
+    """A self-signed CA valid for `days` from now (negative: expired that long ago; P-256 key)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = _now()
@@ -60,8 +65,8 @@ def make_ca(name: str = "dsaas lab CA") -> CertificateAuthority:
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
+        .not_valid_before(min(now, now + datetime.timedelta(days=days)) - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -83,8 +88,10 @@ def make_ca(name: str = "dsaas lab CA") -> CertificateAuthority:
     return CertificateAuthority(name=name, cert=cert, key=key)
 
 
-def issue_server_cert(ca: CertificateAuthority, hosts: Sequence[str] = DEFAULT_HOSTS) -> ServerCertificate:
-    """A server certificate signed by `ca` whose SANs are `hosts` (IP addresses or DNS names)."""
+def issue_server_cert(
+    ca: CertificateAuthority, hosts: Sequence[str] = DEFAULT_HOSTS, days: float = LAB_VALIDITY_DAYS
+) -> ServerCertificate:
+    """A server certificate signed by `ca` whose SANs are `hosts` (IP addresses or DNS names), valid for `days`."""
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = []
     for host in hosts:
@@ -99,8 +106,8 @@ def issue_server_cert(ca: CertificateAuthority, hosts: Sequence[str] = DEFAULT_H
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=7))
+        .not_valid_before(min(now, now + datetime.timedelta(days=days)) - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
