@@ -164,6 +164,9 @@ class KubeadmCluster(pulumi.ComponentResource):
         self.joins = {
             node_name: component.join for node_name, component in self.nodes.items() if component.join is not None
         }
+        for node in settings.control_planes:
+            component = self.nodes[node.name]
+            component.add_cert_renewal([self.init] if component.join is None else [component.join])
 
         self.cni = k8s.helm.v3.Release(
             f"{name}-calico",

@@ -25,6 +25,8 @@ from config.settings import NodeSpec, Role, Settings
 
 NODE_TYPE = "dsaas:kubernetes:KubeadmNode"
 RUN_AS_ROOT = "sudo bash -s"
+# Steps made after this component existed: they never had a URN under the cluster, so no alias.
+STEPS_BORN_HERE = ("upgrade", "cert-renewal")
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class KubeadmNode(pulumi.ComponentResource):
     """On this node: kubeadm, `kubeadm upgrade apply|node`, kubelet and kubectl, when the version changes."""
     upgrade_release: remote.Command | None
     """On the first control plane: uncordons this node once Ready at the new version; the next stage waits."""
+    cert_renewal: remote.Command | None
+    """Control planes: the weekly renewal of kubeadm's certificates (renew-certs.sh under a systemd timer)."""
 
     def __init__(self, name: str, args: KubeadmNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(NODE_TYPE, name, None, opts)
@@ -183,7 +187,7 @@ class KubeadmNode(pulumi.ComponentResource):
             )
 
         self.kube_vip = self.credentials = self.join = self.membership = None
-        self.upgrade_drain = self.upgrade = self.upgrade_release = None
+        self.upgrade_drain = self.upgrade = self.upgrade_release = self.cert_renewal = None
         if args.join is None:
             if is_control_plane:
                 # kube-vip must hold the virtual IP before `kubeadm init`, when only super-admin.conf exists.
@@ -228,6 +232,17 @@ class KubeadmNode(pulumi.ComponentResource):
         )
         return self.upgrade_release
 
+    def add_cert_renewal(self, in_cluster: Sequence[pulumi.Resource]) -> remote.Command:
+        """A control plane's weekly certificate renewal, installed once it runs its control plane (`in_cluster`:
+        `kubeadm init` or its join): without it a cluster not upgraded within a year loses its API server."""
+        settings, node = self._args.access.settings, self._args.node
+        self.cert_renewal = self._step(
+            "cert-renewal",
+            render.render_script("cert-renewal", render.cert_renewal_parameters(settings, node)),
+            depends_on=list(in_cluster),
+        )
+        return self.cert_renewal
+
     def _step(
         self,
         step: str,
@@ -242,7 +257,9 @@ class KubeadmNode(pulumi.ComponentResource):
         owner = parent or self
         # Same name, new parent: the alias names the URN the step has had under the cluster. Steps that never
         # lived there (the upgrade's) need none.
-        aliases = [] if owner is args.cluster or step.startswith("upgrade") else [pulumi.Alias(parent=args.cluster)]
+        aliases = (
+            [] if owner is args.cluster or step.startswith(STEPS_BORN_HERE) else [pulumi.Alias(parent=args.cluster)]
+        )
         return node_step(
             args.access,
             args.cluster_name,

@@ -465,6 +465,26 @@ UPGRADE_DRAIN_TIMEOUT = "10m"
 UPGRADE_READY_TIMEOUT = "5m"
 
 
+CERTIFICATE_RENEW_DAYS = 60
+"""The weekly renewal renews kubeadm's certificates once one expires within this many days: eight weekly chances
+before the one-year certificates end, and the preview's own notice (config.model.EXPIRY_NOTICE_DAYS) never
+fires for them on a healthy node."""
+CERTIFICATE_RESTART_WAIT_SECONDS = 180
+"""How long the renewal waits for the kubelet to stop, and then to start, each control-plane component."""
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def cert_renewal_parameters(settings: Settings, node: NodeSpec) -> dict[str, str]:
+    """cert-renewal.sh's parameters: the renewal program (renew-certs.sh with its own parameters) and this
+    control plane's weekly time, one weekday per control plane, so never two restart their components at once."""
+    position = [n.name for n in settings.control_planes].index(node.name)
+    program = render_script(
+        "renew-certs",
+        {"RENEW_DAYS": str(CERTIFICATE_RENEW_DAYS), "WAIT_SECONDS": str(CERTIFICATE_RESTART_WAIT_SECONDS)},
+    )
+    return {"RENEW_PROGRAM_B64": b64(program), "RENEW_ON_CALENDAR": f"{_WEEKDAYS[position % 7]} *-*-* 03:30:00"}
+
+
 def upgrade_node_parameters(settings: Settings, node: NodeSpec, command: str) -> dict[str, str]:
     """upgrade-node.sh's parameters: `command` is `apply` (the first control plane) or `node`."""
     if command not in ("apply", "node"):

@@ -78,3 +78,31 @@ def test_the_loader_checks_the_decrypted_chain_but_not_the_offline_placeholder(
     assert error.keys == [HUB_TLS_CERTIFICATE.key, HUB_TLS_CERTIFICATE.key]
     assert "clear text" in str(error) and "expires on" in str(error) and "BEGIN CERTIFICATE" not in str(error)
     run_program("prod")  # the stack file's secure: value is a placeholder offline: nothing to check
+
+
+def test_the_report_shows_every_certificate_and_the_control_planes_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from config.settings import PROJECT_ROOT
+    from tools.preflight import certificates
+
+    raw = yaml.safe_load((PROJECT_ROOT / "config" / "Pulumi.prod.yaml").read_text())
+    raw["config"]["dsaas:hub"]["ldap"]["caFile"] = _ca_file(tmp_path, 12, "Hospital Root CA")
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.setenv(certificates.HUB_CERTIFICATE_ENV, _chain(200))
+    assert certificates.main(["prod", "--config-dir", str(folder)]) == 1
+    out = capsys.readouterr().out
+    (ldap,) = [line for line in out.splitlines() if "dsaas:hub.ldap.caFile" in line]
+    assert "RENEW" in ldap and "CN=Hospital Root CA" in ldap and " 11 days" in ldap
+    hub = [line for line in out.splitlines() if "dsaas:hubTlsCertificate" in line]
+    assert len(hub) == 2 and all(" ok " in line for line in hub)  # the server's and its issuer's
+    assert "dsaas:storage.ontap.caFile: not set" in out
+    assert out.count("sudo kubeadm certs check-expiration") == 3
+    monkeypatch.delenv(certificates.HUB_CERTIFICATE_ENV)
+    raw["config"]["dsaas:hub"]["ldap"]["caFile"] = _ca_file(tmp_path, 400)
+    (folder / "Pulumi.prod.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert certificates.main(["prod", "--config-dir", str(folder)]) == 0

@@ -211,7 +211,9 @@ def test_helm_lines_name_releases_the_program_installs(prod: Graph) -> None:
 # What a node has to run by hand: coreutils and systemd's journalctl (Ubuntu), cloud-init (the template),
 # crictl (cri-tools, a dependency of the kubeadm package prepare-node.sh installs). The logs: cloud-init's
 # own (cloudinit/config/cc_* log to /var/log/cloud-init.log) and those the node scripts write.
-NODE_PROGRAMS = {"tail", "journalctl", "crictl", "cloud-init"}
+NODE_PROGRAMS = {"tail", "journalctl", "crictl", "cloud-init", "kubeadm", "systemctl"}
+# What the docs may run on a node with those two: reading, never changing.
+READ_ONLY_SUBCOMMANDS = {"kubeadm": ("certs", "check-expiration"), "systemctl": ("list-timers",)}
 CLOUD_INIT_LOGS = {"/var/log/cloud-init.log", "/var/log/cloud-init-output.log"}
 
 
@@ -231,6 +233,8 @@ def test_ssh_lines_reach_a_node_as_its_admin_user_and_read_what_is_there(prod: G
         assert user == load_settings("prod").ssh.user, command
         assert host.replace("mysite", "prod") in hosts, command
         assert words[2] == "sudo" and words[3] in NODE_PROGRAMS, command
+        read_only = READ_ONLY_SUBCOMMANDS.get(words[3])
+        assert read_only is None or tuple(words[4 : 4 + len(read_only)]) == read_only, command
         for path in (w for w in words if w.startswith("/var/log/")):
             assert path in CLOUD_INIT_LOGS or re.search(rf"(?<![\w/.-]){re.escape(path)}(?![\w/.-])", scripts), (
                 command,

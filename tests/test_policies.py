@@ -405,6 +405,20 @@ def test_a_token_inside_an_encoded_config_needs_a_secret_script(prod: list[Recor
     assert "stdin (script parameters KUBEADM_CONFIG_B64)" in message and urn == init.urn
 
 
+def test_a_script_installed_on_the_node_is_judged_by_its_own_parameters(prod: list[RecordedResource]) -> None:
+    """The certificate renewal ships a rendered script base64-encoded: plain while its parameters hold nothing
+    secret, caught once one would (a token the installed program would keep on the node)."""
+    renewal = named(prod, "kubernetes-dsaas-prod-cp-2-cert-renewal")
+    assert violations(secrets.secrets_are_secret, prod) == []
+    encoded = renewal.inputs["stdin"].split("export RENEW_PROGRAM_B64=", 1)[1].split("\n", 1)[0].strip("'")
+    program = (
+        base64.b64decode(encoded).decode().replace("export RENEW_DAYS=", "export API_TOKEN=abc\nexport RENEW_DAYS=")
+    )
+    set_param(renewal, "RENEW_PROGRAM_B64", base64.b64encode(program.encode()).decode())
+    ((message, urn),) = violations(secrets.secrets_are_secret, prod)
+    assert "stdin (script parameters RENEW_PROGRAM_B64)" in message and urn == renewal.urn
+
+
 def test_a_secret_leaf_key_in_chart_values(prod: list[RecordedResource]) -> None:
     calico = named(prod, "kubernetes-calico")
     calico.inputs["values"]["apiServer"]["token"] = SECRET | {"value": "t0ken"}

@@ -119,7 +119,7 @@ class Sandbox:
             stub.write_text(STUB)
             stub.chmod(0o755)
         self.overlays = []
-        for directory in ("/etc", "/root", "/var/log", "/home"):
+        for directory in ("/etc", "/root", "/var/log", "/home", "/usr/local"):
             name = directory.strip("/").replace("/", "-")
             upper, work = root / f"{name}-upper", root / f"{name}-work"
             upper.mkdir()

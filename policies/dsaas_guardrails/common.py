@@ -111,7 +111,12 @@ def step_of(command: PolicyResource) -> str | None:
 def script_parameters(command: PolicyResource) -> dict[str, str]:
     """The `export NAME=value` header of a rendered script ({} when the script is unknown)."""
     script = path(command.props, "stdin")
-    if not isinstance(script, str) or HEADER_END not in script:
+    return header_parameters(script) if isinstance(script, str) else {}
+
+
+def header_parameters(script: str) -> dict[str, str]:
+    """The parameters of a rendered script's header ({} when `script` is not a rendered script)."""
+    if HEADER_END not in script:
         return {}
     header = script.split(HEADER_END, 1)[0]
     parameters: dict[str, str] = {}

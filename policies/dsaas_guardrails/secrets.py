@@ -10,12 +10,24 @@ The vSphere provider must also check vCenter's certificate, or its password goes
 
 from __future__ import annotations
 
+import base64
 import re
 
 import yaml
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .common import COMMAND, K8S_SECRET, decoded_documents, label, of_type, path, script_parameters, step_of, walk
+from .common import (
+    COMMAND,
+    K8S_SECRET,
+    decoded_documents,
+    header_parameters,
+    label,
+    of_type,
+    path,
+    script_parameters,
+    step_of,
+    walk,
+)
 from .secrecy import is_secret
 
 SENSITIVE_KEY = re.compile(
@@ -89,6 +101,13 @@ def _carries_secret(parameters: dict[str, str], key: str) -> bool:
     """A file sent base64-encoded (`*_B64`) that holds a token, key or password in any field."""
     if not key.endswith("_B64"):
         return False
+    try:
+        text = base64.b64decode(parameters[key]).decode()
+    except (ValueError, UnicodeDecodeError):
+        return True
+    inner = header_parameters(text)
+    if inner:  # a rendered script installed on the node (the certificate renewal): its own parameters decide
+        return any(SENSITIVE_PARAMETER.search(k) or _carries_secret(inner, k) for k in inner)
     try:
         documents = decoded_documents(parameters, key)
     except (ValueError, yaml.YAMLError):
