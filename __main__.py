@@ -1,16 +1,19 @@
 """dsaas: one Pulumi program for the whole Data Science as a Service platform. Wiring only."""
 
+import datetime
+
 import pulumi
 import pulumi_vsphere as vsphere
 
 from components.backup import Backups, BackupsArgs, S3Credentials
 from components.hub import JupyterHub, JupyterHubArgs
 from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
+from components.kubeadm_render import admin_credential_generation
 from components.nodes import ClusterNodes, ClusterNodesArgs
 from components.restore import RestoredHomes, RestoredHomesArgs
 from components.restore_render import RestorePlanError, load_plan
 from components.trident import TridentStorage, TridentStorageArgs
-from config.loader import StackSettingsError, load_previous_kubernetes_version, load_stack_inputs
+from config.loader import StackSettingsError, load_previous_outputs, load_stack_inputs
 from config.settings import describe_address_plan
 from config.upgrade import UpgradeError, upgrade_plan
 
@@ -24,10 +27,19 @@ except RestorePlanError as error:
     raise StackSettingsError(error.problems) from None
 # A version change is checked against the version the stack ran before (docs/operations.md, Versions).
 try:
-    upgrade = upgrade_plan(load_previous_kubernetes_version(), settings.cluster.kubernetes_version, settings)
+    previous = load_previous_outputs()
+    upgrade = upgrade_plan(previous.kubernetes_version, settings.cluster.kubernetes_version, settings)
 except UpgradeError as error:
     raise StackSettingsError(error.problems) from None
 pulumi.log.info(upgrade.describe())
+admin_credential = admin_credential_generation(
+    previous.admin_credential_expires, previous.admin_credential_generation, datetime.datetime.now(datetime.UTC)
+)
+if admin_credential != (previous.admin_credential_generation or 0):
+    pulumi.log.info(
+        f"the admin kubeconfig this stack holds ends on {previous.admin_credential_expires}: this update reads "
+        f"the renewed one from the first control plane (admin credential generation {admin_credential})"
+    )
 
 vsphere_provider = vsphere.Provider(
     "vsphere",
@@ -47,6 +59,7 @@ cluster = KubeadmCluster(
         host_keys=nodes.host_keys,
         authorized_keys=nodes.authorized_keys,
         upgrading=upgrade.upgrading,
+        admin_credential_generation=admin_credential,
     ),
 )
 storage = TridentStorage(
@@ -139,4 +152,7 @@ pulumi.export(
 )
 pulumi.export("storageClasses", list(storage.storage_classes))
 pulumi.export("kubeconfig", cluster.kubeconfig)
+# When the admin kubeconfig above ends (not secret); the next `up` reads a renewed one from 60 days before.
+pulumi.export("adminCredentialExpires", cluster.admin_credential_expires)
+pulumi.export("adminCredentialGeneration", admin_credential)
 pulumi.export("sshPrivateKey", nodes.ssh_private_key)

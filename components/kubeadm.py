@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,6 +38,8 @@ class KubeadmClusterArgs(NodeAccess):
 
     upgrading: bool = False
     """True when `dsaas:kubernetesVersion` differs from the stack's previous output (config/upgrade.py)."""
+    admin_credential_generation: int = 0
+    """`kubeadm_render.admin_credential_generation`: raised when the admin kubeconfig in the state nears its end."""
 
 
 class KubeadmCluster(pulumi.ComponentResource):
@@ -133,9 +136,17 @@ class KubeadmCluster(pulumi.ComponentResource):
         kubeconfig_step = self._step(
             first,
             "admin-kubeconfig",
-            render.render_script("read-kubeconfig", {"API_ENDPOINT": settings.api_endpoint}),
+            render.render_script(
+                "read-kubeconfig",
+                {"API_ENDPOINT": settings.api_endpoint, "RENEW_DAYS": str(render.CERTIFICATE_RENEW_DAYS)},
+            ),
             depends_on=[self.init],
             secret_stdout=True,
+            # A new generation reads the (renewed) admin.conf again: the copy in the state lasts one year.
+            triggers=[args.admin_credential_generation] if args.admin_credential_generation else [],
+        )
+        self.admin_credential_expires: pulumi.Output[str] = pulumi.Output.unsecret(
+            kubeconfig_step.stdout.apply(render.client_certificate_expires)
         )
         self.kubeconfig = pulumi.Output.secret(kubeconfig_step.stdout)
         self.provider = k8s.Provider(
@@ -226,8 +237,9 @@ class KubeadmCluster(pulumi.ComponentResource):
         script: str,
         depends_on: Sequence[pulumi.Resource] = (),
         secret_stdout: bool = False,
+        triggers: Sequence[Any] = (),
     ) -> remote.Command:
-        """A step of the cluster itself, run on the first control plane; replaced when its VM is."""
+        """A step of the cluster itself, run on the first control plane; replaced when its VM is (or `triggers`)."""
         return node_step(
             self._access,
             self._name,
@@ -237,4 +249,5 @@ class KubeadmCluster(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
             depends_on=depends_on,
             secret_stdout=secret_stdout,
+            triggers=triggers,
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_command import remote
@@ -73,8 +74,9 @@ def node_step(
     delete: str | None = None,
     secret_stdout: bool = False,
     on: NodeSpec | None = None,
+    triggers: Sequence[Any] = (),
 ) -> remote.Command:
-    """One script run as root on `on` (default: `node`); replaced when `node`'s VM is.
+    """One script run as root on `on` (default: `node`); replaced when `node`'s VM is, or `triggers` change.
 
     `opts` says where the step sits in the tree (parent, aliases)."""
     target = on or node
@@ -85,7 +87,7 @@ def node_step(
         create=RUN_AS_ROOT,
         stdin=script,
         delete=delete,
-        triggers=[access.vms[node.name].id],
+        triggers=[access.vms[node.name].id, *triggers],
         logging=remote.Logging.NONE if secret_stdout else remote.Logging.STDOUT_AND_STDERR,
         opts=pulumi.ResourceOptions.merge(
             opts,

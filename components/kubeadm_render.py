@@ -9,6 +9,7 @@ ever travel that way, never on a command line, and the commands carrying them ar
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import re
 import shlex
@@ -483,6 +484,30 @@ def cert_renewal_parameters(settings: Settings, node: NodeSpec) -> dict[str, str
         {"RENEW_DAYS": str(CERTIFICATE_RENEW_DAYS), "WAIT_SECONDS": str(CERTIFICATE_RESTART_WAIT_SECONDS)},
     )
     return {"RENEW_PROGRAM_B64": b64(program), "RENEW_ON_CALENDAR": f"{_WEEKDAYS[position % 7]} *-*-* 03:30:00"}
+
+
+def client_certificate_expires(kubeconfig: str) -> str:
+    """When the client certificate embedded in a kubeconfig (admin.conf) ends, ISO 8601 in UTC."""
+    from cryptography import x509
+
+    document = yaml.safe_load(kubeconfig)
+    data = document["users"][0]["user"]["client-certificate-data"]
+    certificate = x509.load_pem_x509_certificate(base64.b64decode(data))
+    return certificate.not_valid_after_utc.isoformat()
+
+
+def admin_credential_generation(
+    previous_expires: str | None, previous_generation: int | None, now: datetime.datetime
+) -> int:
+    """The generation of the admin kubeconfig the program reads (the admin-kubeconfig step runs again when it
+    changes). kubeadm's admin.conf certificate lasts one year and renewing it on the node does not renew the
+    copy in the state: once that copy ends within CERTIFICATE_RENEW_DAYS, the next generation reads it again
+    (read-kubeconfig.sh renews admin.conf first if the node's timer has not)."""
+    generation = previous_generation or 0
+    if previous_expires is None:
+        return generation
+    ends = datetime.datetime.fromisoformat(previous_expires)
+    return generation + 1 if ends - now < datetime.timedelta(days=CERTIFICATE_RENEW_DAYS) else generation
 
 
 def upgrade_node_parameters(settings: Settings, node: NodeSpec, command: str) -> dict[str, str]:

@@ -334,15 +334,37 @@ def load_stack_inputs() -> StackInputs:
 
 
 PREVIOUS_VERSION_OUTPUT = "kubernetesVersion"
+ADMIN_CREDENTIAL_EXPIRES_OUTPUT = "adminCredentialExpires"
+ADMIN_CREDENTIAL_GENERATION_OUTPUT = "adminCredentialGeneration"
 
 
-def load_previous_kubernetes_version() -> str | None:
-    """The Kubernetes version this stack ran before this update: its own `kubernetesVersion` output, read
-    through a `StackReference` to its own fully-qualified name (the engine answers it from the stack's last
-    checkpoint). None on a first `up`: the stack has no outputs yet."""
+@dataclass(frozen=True)
+class PreviousOutputs:
+    """What this stack recorded at its last update (all None on a first `up`)."""
+
+    kubernetes_version: str | None
+    admin_credential_expires: str | None
+    """When the client certificate of the admin kubeconfig in the state ends (ISO 8601, UTC)."""
+    admin_credential_generation: int | None
+
+
+def load_previous_outputs() -> PreviousOutputs:
+    """This stack's own outputs from its last update, read through a `StackReference` to its own fully-qualified
+    name (the engine answers it from the stack's last checkpoint); before any resource is registered, so a
+    refused version change stops the program there."""
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     reference = pulumi.StackReference(f"{pulumi.get_stack()}-previous", stack_name=name)
-    # Read before any resource is registered, so a refused version change stops the program there.
-    details = _sync_await(reference.get_output_details(PREVIOUS_VERSION_OUTPUT))
-    value = details.value if details.value is not None else details.secret_value
-    return None if value is None else str(value)
+
+    def output(key: str) -> Any:
+        details = _sync_await(reference.get_output_details(key))
+        return details.value if details.value is not None else details.secret_value
+
+    version, expires, generation = (
+        output(key)
+        for key in (PREVIOUS_VERSION_OUTPUT, ADMIN_CREDENTIAL_EXPIRES_OUTPUT, ADMIN_CREDENTIAL_GENERATION_OUTPUT)
+    )
+    return PreviousOutputs(
+        kubernetes_version=None if version is None else str(version),
+        admin_credential_expires=None if expires is None else str(expires),
+        admin_credential_generation=None if generation is None else int(generation),
+    )

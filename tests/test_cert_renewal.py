@@ -189,3 +189,64 @@ def test_every_control_plane_gets_the_renewal_on_a_weekday_of_its_own(graphs: di
 def test_the_renewal_names_each_certificate_so_a_removed_super_admin_conf_is_skipped() -> None:
     body = render.parse_rendered_script(_program())[1]
     assert "certs renew all" not in body and "[super-admin.conf]=super-admin.conf" in body
+
+
+# --- the admin kubeconfig the program keeps in its state -------------------------------------------------
+
+
+def test_the_admin_credential_generation_rises_only_near_the_end() -> None:
+    import datetime
+
+    now = datetime.datetime(2027, 10, 1, tzinfo=datetime.UTC)
+    assert render.admin_credential_generation(None, None, now) == 0  # a first up
+    assert render.admin_credential_generation("2027-12-20T02:00:00+00:00", 0, now) == 0  # 80 days left
+    assert render.admin_credential_generation("2027-11-20T02:00:00+00:00", 0, now) == 1  # 50 days left
+    assert render.admin_credential_generation("2027-09-01T02:00:00+00:00", 4, now) == 5  # already past
+    assert render.admin_credential_generation("2028-11-20T02:00:00+00:00", 1, now) == 1  # the renewed one: stays
+
+
+def test_the_program_reads_the_admin_kubeconfig_again_when_its_copy_nears_its_end() -> None:
+    import datetime
+
+    from pulumi.runtime.sync_await import _sync_await
+
+    from tools.offline.mockgraph import run_program, unwrap
+
+    step_name = "kubernetes-dsaas-prod-cp-1-admin-kubeconfig"
+    first = run_program("prod")
+    assert len(unwrap(first.by_name(step_name).inputs["triggers"])) == 1  # the VM only: no change for old stacks
+    assert _sync_await(first.outputs["adminCredentialExpires"].future()) == "2027-12-01T02:00:00+00:00"
+    assert first.outputs["adminCredentialGeneration"] == 0
+    soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=20)).isoformat()
+    previous = {"kubernetesVersion": "1.35.1", "adminCredentialExpires": soon, "adminCredentialGeneration": 2}
+    renewed = run_program("prod", previous_outputs=previous)
+    assert unwrap(renewed.by_name(step_name).inputs["triggers"])[1:] == [3]
+    assert renewed.outputs["adminCredentialGeneration"] == 3
+    later = {**previous, "adminCredentialExpires": "2099-01-01T00:00:00+00:00"}
+    steady = run_program("prod", previous_outputs=later)
+    assert unwrap(steady.by_name(step_name).inputs["triggers"])[1:] == [2]
+
+
+@pytest.mark.parametrize(("days", "renewed"), [(10, True), (200, False)])
+def test_read_kubeconfig_renews_an_admin_conf_near_its_end_and_prints_only_the_kubeconfig(
+    days: float,
+    renewed: bool,
+    sandbox: Sandbox,  # noqa: F811
+) -> None:
+    import yaml
+
+    settings = load_settings("prod")
+    certificate = pki.issue_server_cert(pki.make_ca("kubernetes", days=3650), ["kubernetes-admin"], days=days)
+    admin = _kubeconfig(certificate.cert_pem).replace(
+        "kind: Config\n", f"kind: Config\nclusters:\n- cluster:\n    server: https://{settings.api_endpoint}\n"
+    )
+    (sandbox.root / "admin.conf").write_text(admin)
+    script = render.render_script(
+        "read-kubeconfig", {"API_ENDPOINT": settings.api_endpoint, "RENEW_DAYS": str(render.CERTIFICATE_RENEW_DAYS)}
+    )
+    result = sandbox.run(f"mkdir -p /etc/kubernetes && cp {sandbox.root / 'admin.conf'} /etc/kubernetes/", script)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.split("--- run 0\n", 1)[1]
+    assert yaml.safe_load(printed)["users"][0]["user"]["client-certificate-data"]  # stdout is the kubeconfig alone
+    assert (_calls(sandbox, "kubeadm") == ["kubeadm certs renew admin.conf"]) is renewed
+    assert ("renewing it" in result.stderr) is renewed

@@ -343,6 +343,8 @@ def test_stack_outputs(graphs: dict[str, Graph]) -> None:
         "hubUrl",
         "storageClasses",
         "inventorySigningKey",
+        "adminCredentialExpires",
+        "adminCredentialGeneration",
     }
     assert graphs["prod"].outputs["hubUrl"] == "https://jupyter.dc.example.org/"
 

@@ -224,6 +224,9 @@ def _alnum(seed: str, length: int) -> str:
     return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
 
 
+# A real client certificate shaped as kubeadm makes admin.conf's (CN kubernetes-admin, O kubeadm:cluster-admins,
+# one year from 2026-12-01), so the program's reading of its end date runs on what a node would print.
+MOCK_ADMIN_CLIENT_CERTIFICATE = Path(__file__).with_name("mock-admin-client.crt")
 _MOCK_KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -234,7 +237,7 @@ clusters:
 users:
 - name: kubernetes-admin
   user:
-    client-certificate-data: bW9jay1jZXJ0
+    client-certificate-data: {certificate}
     client-key-data: {key}
 contexts:
 - name: kubernetes-admin@{cluster}
@@ -415,7 +418,10 @@ class DsaasMocks(pulumi_mocks.Mocks):
         if "# dsaas step: read-kubeconfig" in script:
             endpoint = script.split("API_ENDPOINT=", 1)[1].split("\n", 1)[0].strip("'")
             key = self._secret("bW9jay1rZXktZm9yLWRzYWFz" + _digest("key", self.stack, length=16))
-            return self._secret(_MOCK_KUBECONFIG.format(cluster=self.stack, endpoint=endpoint, key=key))
+            certificate = base64.b64encode(MOCK_ADMIN_CLIENT_CERTIFICATE.read_bytes()).decode()
+            return self._secret(
+                _MOCK_KUBECONFIG.format(cluster=self.stack, endpoint=endpoint, key=key, certificate=certificate)
+            )
         return f"mock stdout of {name}"
 
 
