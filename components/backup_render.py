@@ -698,6 +698,19 @@ def render_hub_database_cronjob(settings: Settings, ca_bundle: bool) -> dict[str
         },
     }
     volumes = [{"name": "hub-database", "persistentVolumeClaim": {"claimName": HUB_DATABASE_CLAIM}}]
+    return _hub_database_upload(settings, producer, ".sqlite", ca_bundle, pod, volumes)
+
+
+def _hub_database_upload(
+    settings: Settings,
+    producer: dict[str, Any],
+    suffix: str,
+    ca_bundle: bool,
+    pod: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The hub database's CronJob around its `producer`: beside the hub, at the database schedule, into the
+    bucket's hub-database/ folder with the job's own put-only key."""
     return _upload_cronjob(
         settings,
         HUB_DATABASE_JOB,
@@ -705,7 +718,7 @@ def render_hub_database_cronjob(settings: Settings, ca_bundle: bool) -> dict[str
         settings.backup.database_schedule,
         producer,
         "hub-database",
-        ".sqlite",
+        suffix,
         ca_bundle,
         pod,
         volumes,
@@ -725,20 +738,7 @@ def _render_pg_dump_cronjob(settings: Settings, ca_bundle: bool) -> dict[str, An
         [],
     )
     producer["envFrom"] = [{"secretRef": {"name": HUB_PG_CONNECTION_SECRET}}]
-    pod: dict[str, Any] = {}
-    return _upload_cronjob(
-        settings,
-        HUB_DATABASE_JOB,
-        HUB_NAMESPACE,
-        settings.backup.database_schedule,
-        producer,
-        "hub-database",
-        ".dump",
-        ca_bundle,
-        pod,
-        [],
-        HUB_DATABASE_CREDENTIALS_SECRET,
-    )
+    return _hub_database_upload(settings, producer, ".dump", ca_bundle, {}, [])
 
 
 def render_job_objects(settings: Settings, ca_bundle: str | None) -> list[dict[str, Any]]:
