@@ -331,6 +331,6 @@ class KubeadmNode(pulumi.ComponentResource):
             "membership",
             render.render_script("node-membership", render.node_label_parameters(node)),
             depends_on=[self.join],
-            delete=render.heredoc_command(render.render_script("drain-node", {"NODE_NAME": node.name})),
+            delete=render.heredoc_command(render.render_script("drain-node", render.drain_node_parameters(node))),
             on=join.first,
         )

@@ -415,6 +415,15 @@ def kube_vip_parameters(settings: Settings, kubeconfig_path: str) -> dict[str, s
     return {"KUBE_VIP_MANIFEST_B64": b64(render_kube_vip_manifest(settings, kubeconfig_path))}
 
 
+GONE_AFTER_SECONDS = 300
+"""A node not Ready for this long before its removal has lost its host or its kubelet: it is removed without a
+drain (nothing there can stop a pod). Longer than a kubelet restart or a VM reboot takes."""
+
+
+def drain_node_parameters(node: NodeSpec) -> dict[str, str]:
+    return {"NODE_NAME": node.name, "GONE_AFTER_SECONDS": str(GONE_AFTER_SECONDS)}
+
+
 def node_label_parameters(node: NodeSpec) -> dict[str, str]:
     return {"NODE_NAME": node.name, "NODE_ROLE": node.role.value}
 

@@ -81,7 +81,12 @@ STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$STUB_STATE/calls"
 if [ "$(basename "$0")" = apt-get ] && [ "$1" = -o ]; then shift 2; fi
 case "$(basename "$0") $1" in
-  "kubectl get") [ -e "$STUB_STATE/node-exists" ] || exit 1 ;;
+  "kubectl get")
+    [ -e "$STUB_STATE/node-exists" ] || exit 1
+    # The Ready condition drain-node.sh asks for: "<status> <lastTransitionTime>" (default: Ready for long).
+    case "$*" in
+      *lastTransitionTime*) cat "$STUB_STATE/node-ready" 2>/dev/null || echo "True 2026-01-01T00:00:00Z" ;;
+    esac ;;
   "kubeadm join"|"kubeadm init")
     config="$3"
     stat -c '%a' "$config" > "$STUB_STATE/config-mode"
@@ -351,8 +356,12 @@ case "$*" in *"get pod kube-vip-"*) echo /etc/kubernetes/admin.conf ;; esac
     assert token_cleanup in sandbox.calls()
 
 
+def _drain(node: str) -> str:
+    return render.render_script("drain-node", {"NODE_NAME": node, "GONE_AFTER_SECONDS": str(render.GONE_AFTER_SECONDS)})
+
+
 def test_drain_is_a_no_op_for_a_node_already_gone(sandbox: Sandbox) -> None:
-    script = render.render_script("drain-node", {"NODE_NAME": "dsaas-prod-worker-9"})
+    script = _drain("dsaas-prod-worker-9")
     result = sandbox.run("", script, script)
     assert result.returncode == 0, result.stderr
     assert not [c for c in sandbox.calls() if "drain" in c or "delete" in c]
@@ -360,12 +369,34 @@ def test_drain_is_a_no_op_for_a_node_already_gone(sandbox: Sandbox) -> None:
 
 def test_drain_cordons_drains_and_deletes_an_existing_node(sandbox: Sandbox) -> None:
     (sandbox.state / "node-exists").touch()
-    result = sandbox.run("", render.render_script("drain-node", {"NODE_NAME": "dsaas-prod-worker-2"}))
+    result = sandbox.run("", _drain("dsaas-prod-worker-2"))
     assert result.returncode == 0, result.stderr
     verbs = [c.split()[1] for c in sandbox.calls() if c.startswith("kubectl")]
     assert verbs == ["get", "cordon", "drain", "delete"]
     (drain,) = [c for c in sandbox.calls() if c.startswith("kubectl drain")]
     assert "--force" in drain.split()  # notebook servers are bare pods (no controller)
+
+
+@pytest.mark.parametrize(
+    ("ready", "minutes_ago", "drained"),
+    [("Unknown", 30, False), ("False", 30, False), ("Unknown", 1, True), ("True", 30, True)],
+)
+def test_a_node_whose_host_is_gone_is_removed_without_a_drain_that_would_wait_out_its_timeout(
+    ready: str, minutes_ago: int, drained: bool, sandbox: Sandbox
+) -> None:
+    """Issue 26, item 3: a dead worker's kubelet never confirms its pods stopped, so `kubectl drain` would wait
+    10 minutes and fail `pulumi up`. Not Ready for GONE_AFTER_SECONDS: deleted at once. Just NotReady (a kubelet
+    restart): drained as usual."""
+    import datetime
+
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes_ago)
+    (sandbox.state / "node-exists").touch()
+    (sandbox.state / "node-ready").write_text(f"{ready} {since:%Y-%m-%dT%H:%M:%SZ}\n")
+    result = sandbox.run("", _drain("dsaas-prod-worker-2"))
+    assert result.returncode == 0, result.stderr
+    verbs = [c.split()[1] for c in sandbox.calls() if c.startswith("kubectl")]
+    assert verbs == (["get", "cordon", "drain", "delete"] if drained else ["get", "delete"])
+    assert ("removed without a drain" in result.stdout) is not drained
 
 
 def test_reset_does_nothing_on_a_node_that_never_joined(sandbox: Sandbox) -> None:
