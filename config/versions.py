@@ -110,10 +110,15 @@ AWS_CLI_IMAGE: Final = "docker.io/amazon/aws-cli:2.35.10"
 
 # The official PostgreSQL image's client dumps a PostgreSQL hub database (dsaas:hub.database.backup pg_dump).
 # pg_dump reads every server from 9.2 up to its own major and refuses a newer server, so the newest major:
-# 18.4 on Debian trixie (docker-library/official-images library/postgres: "Tags: 18.4, 18, latest, 18.4-trixie").
-# A patch tag, like every image here; a server of a newer major needs this bumped (the job says so).
+# 18.4 on Debian trixie. PostgreSQL's releases have two parts (18.4), and Docker's official images re-push a
+# tag whenever their Debian base changes, so the tag is pinned to one build by its digest: the multi-platform
+# index docker-library/repo-info records for postgres:18.4-trixie (repos/postgres/remote/18.4-trixie.md at
+# 475cf910d0be, built 2026-07-16). A server of a newer major needs this bumped (the job says so).
 POSTGRES_CLIENT_MAJOR: Final = 18
-POSTGRES_CLIENT_IMAGE: Final = f"docker.io/library/postgres:{POSTGRES_CLIENT_MAJOR}.4-trixie"
+POSTGRES_CLIENT_IMAGE: Final = (
+    f"docker.io/library/postgres:{POSTGRES_CLIENT_MAJOR}.4-trixie"
+    "@sha256:3a82e1f56c8f0f5616a11103ac3d47e632c3938698946a7ad26da0df1334744a"
+)
 
 # The hub image of Z2JH_CHART_VERSION: its Python (and sqlite3 module) run the SQLite online backup
 # inside the hub pod, where the database volume is mounted.

@@ -163,3 +163,12 @@ def test_pg_dump_needs_the_jobs_put_only_key_and_external_needs_none(
     graph = run_program("prod", external)
     jobs = [unwrap(r.inputs)["metadata"]["name"] for r in graph.of_type("kubernetes:batch/v1:CronJob")]
     assert jobs == [render.INVENTORY_JOB]
+
+
+def test_the_policy_pack_passes_a_pg_dump_stack(pg_dump_graph: Graph) -> None:
+    """Every mandatory rule, on the stack with the dump job: its image is pinned (a digest: PostgreSQL's two-part
+    releases are not X.Y.Z, and official images re-push tags), its Secret is secret."""
+    from tests.test_policies import ALL_VALIDATORS, violations
+
+    found = [v for validator in ALL_VALIDATORS for v in violations(validator, pg_dump_graph.resources)]
+    assert found == []
