@@ -43,7 +43,8 @@ exit 0
 # crictl's stub: a component runs while its manifest is in the kubelet's folder (unless pinned as running).
 CRICTL = """#!/usr/bin/env bash
 echo "crictl $*" >> "$STUB_STATE/calls"
-name="${3#^}"; name="${name%$}"
+[ "$1 $2" = "--runtime-endpoint unix:///run/containerd/containerd.sock" ] || exit 2
+name="${5#^}"; name="${name%$}"
 if [ -f "/etc/kubernetes/manifests/$name.yaml" ] || [ -e "$STUB_STATE/never-stops-$name" ]; then
   echo "container-$name"
 fi

@@ -37,7 +37,11 @@ wait_for() { # wait_for <seconds> <what> <command...>
   return 1
 }
 
-running() { [ -n "$(crictl ps --name "^$1\$" --state running -q 2>/dev/null)" ]; }
+# containerd's socket named, as bake-template.sh does: crictl's built-in endpoint list is deprecated.
+running() {
+  [ -n "$(crictl --runtime-endpoint unix:///run/containerd/containerd.sock \
+    ps --name "^$1\$" --state running -q 2>/dev/null)" ]
+}
 stopped() { ! running "$1"; }
 serving() { kubectl --kubeconfig "$admin" get --raw "/readyz" >/dev/null 2>&1; }
 
