@@ -72,7 +72,8 @@ def certificate_pem() -> bytes:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
+        # A year: a CA ending within the program's 30-day notice is refused (tests/test_certificates.py).
+        .not_valid_after(now + datetime.timedelta(days=365))
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
