@@ -213,7 +213,9 @@ def check_secrets(settings: Settings | None = None) -> list[SettingsProblem]:
                 )
             )
     certificate = config.get(HUB_TLS_CERTIFICATE.key)
-    if settings is not None and certificate and certificate != offline_secret_placeholder(HUB_TLS_CERTIFICATE.key):
+    offline_certificate = certificate == offline_secret_placeholder(HUB_TLS_CERTIFICATE.key)
+    # With tls offload the hub serves no certificate of its own: one set anyway is only checked for clear text.
+    if settings is not None and settings.hub.tls is HubTlsMode.SECRET and certificate and not offline_certificate:
         problems.extend(hub_certificate_problems(certificate, settings.hub.hostname))
     url = config.get(HUB_DATABASE_URL.key)
     offline = url == offline_secret_placeholder(HUB_DATABASE_URL.key)  # never decrypted: nothing to check
