@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tools.lab.procs import free_port
 
 NOBODY = 65534
 DEBIAN_SERVERS = Path("/usr/lib/postgresql")
@@ -25,13 +26,6 @@ def server_bin() -> Path:
     return majors[-1].parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class PostgresServer:
     """`superuser_password` for the role `postgres` over TCP; local socket connections are trusted (the suite's
     own set-up only, through `psql`)."""
@@ -39,7 +33,7 @@ class PostgresServer:
     def __init__(self, superuser_password: str = "lab-superuser-password") -> None:
         self.bin = server_bin()
         self.major = int(self.bin.parts[-2])
-        self.port = _free_port()
+        self.port = free_port()
         self.superuser_password = superuser_password
         # /var/tmp, not pytest's tmp_path: `nobody` must reach the directory, and pytest's is root's only.
         self.root = Path(tempfile.mkdtemp(prefix="dsaas-postgres-", dir="/var/tmp"))
